@@ -1,0 +1,1 @@
+//! pixelparty engine (in progress).

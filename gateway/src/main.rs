@@ -1,0 +1,2 @@
+//! The pixelparty server binary.
+fn main() {}

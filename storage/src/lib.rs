@@ -1,0 +1,1 @@
+//! pixelparty storage (in progress).
