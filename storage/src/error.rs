@@ -1,0 +1,146 @@
+//! The store's error type: opaque, queried with `is_*()`, never matched on its text.
+
+use std::fmt;
+
+/// What went wrong, for the store's own use and for `Display`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// A unique name is taken, a relation already exists, or a precondition failed.
+    Conflict(&'static str),
+    /// The record a write needs does not exist.
+    NotFound(&'static str),
+    /// An argument is outside what the store accepts.
+    Invalid(&'static str),
+    /// A stored value failed its format check.
+    Corrupt {
+        keyspace: &'static str,
+        reason: &'static str,
+    },
+    /// An earlier write or fsync failed; the store refuses further writes.
+    Poisoned,
+    /// The writer's queue is full.
+    Overloaded,
+    /// The store is closed.
+    Closed,
+    /// An error from fjall or the file system.
+    Io(String),
+}
+
+/// An error from the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageError {
+    kind: Kind,
+}
+
+impl StorageError {
+    pub(crate) fn new(kind: Kind) -> Self {
+        Self { kind }
+    }
+
+    pub(crate) fn conflict(what: &'static str) -> Self {
+        Self::new(Kind::Conflict(what))
+    }
+
+    pub(crate) fn not_found(what: &'static str) -> Self {
+        Self::new(Kind::NotFound(what))
+    }
+
+    pub(crate) fn invalid(what: &'static str) -> Self {
+        Self::new(Kind::Invalid(what))
+    }
+
+    pub(crate) fn corrupt(keyspace: &'static str, reason: &'static str) -> Self {
+        Self::new(Kind::Corrupt { keyspace, reason })
+    }
+
+    pub(crate) fn poisoned() -> Self {
+        Self::new(Kind::Poisoned)
+    }
+
+    /// A unique constraint or precondition failed (name taken, already friends, ...).
+    pub fn is_conflict(&self) -> bool {
+        matches!(self.kind, Kind::Conflict(_))
+    }
+
+    /// The record the operation needs does not exist.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self.kind, Kind::NotFound(_))
+    }
+
+    /// An argument was refused.
+    pub fn is_invalid(&self) -> bool {
+        matches!(self.kind, Kind::Invalid(_))
+    }
+
+    /// A stored record failed its checks.
+    pub fn is_corrupt(&self) -> bool {
+        matches!(self.kind, Kind::Corrupt { .. })
+    }
+
+    /// The store refuses writes after an earlier failure.
+    pub fn is_poisoned(&self) -> bool {
+        matches!(self.kind, Kind::Poisoned)
+    }
+
+    /// The writer's queue is full: retry later.
+    pub fn is_overloaded(&self) -> bool {
+        matches!(self.kind, Kind::Overloaded)
+    }
+
+    /// The store was closed.
+    pub fn is_closed(&self) -> bool {
+        matches!(self.kind, Kind::Closed)
+    }
+
+    /// A short machine-readable detail (`"user name"`, `"friend request"`).
+    pub fn detail(&self) -> &'static str {
+        match &self.kind {
+            Kind::Conflict(w) | Kind::NotFound(w) | Kind::Invalid(w) => w,
+            Kind::Corrupt { reason, .. } => reason,
+            Kind::Poisoned => "poisoned",
+            Kind::Overloaded => "overloaded",
+            Kind::Closed => "closed",
+            Kind::Io(_) => "io",
+        }
+    }
+}
+
+impl fmt::Display for StorageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            Kind::Conflict(w) => write!(f, "conflict: {w}"),
+            Kind::NotFound(w) => write!(f, "not found: {w}"),
+            Kind::Invalid(w) => write!(f, "invalid argument: {w}"),
+            Kind::Corrupt { keyspace, reason } => {
+                write!(f, "corrupt record in {keyspace}: {reason}")
+            }
+            Kind::Poisoned => write!(
+                f,
+                "store is poisoned after a failed write; restart required"
+            ),
+            Kind::Overloaded => write!(f, "store writer queue is full"),
+            Kind::Closed => write!(f, "store is closed"),
+            Kind::Io(e) => write!(f, "storage i/o error: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StorageError {}
+
+impl From<fjall::Error> for StorageError {
+    fn from(e: fjall::Error) -> Self {
+        match e {
+            fjall::Error::Poisoned => Self::poisoned(),
+            other => Self::new(Kind::Io(other.to_string())),
+        }
+    }
+}
+
+impl From<std::io::Error> for StorageError {
+    fn from(e: std::io::Error) -> Self {
+        Self::new(Kind::Io(e.to_string()))
+    }
+}
+
+/// Result alias of the store.
+pub type Result<T, E = StorageError> = std::result::Result<T, E>;

@@ -1,0 +1,182 @@
+//! [`Store`]: the handle every other crate holds. Reads go straight to [`Db`]; writes are jobs
+//! for the writer thread, either awaited ([`Store::run`]) or completed by callback
+//! ([`Store::submit`]) so that an event loop never blocks on an fsync.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Sender, TrySendError};
+
+use crate::config::StoreConfig;
+use crate::db::{Db, names};
+use crate::error::{Kind, Result, StorageError};
+use crate::writer::{Counters, Finish, Job, Tx, Writer, WriterStats};
+
+/// The durable store. Cheap to clone; the writer thread stops when the last clone is dropped,
+/// after making everything durable.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Arc<Db>,
+    jobs: Option<Sender<Job>>,
+    writer: Option<JoinHandle<()>>,
+    poisoned: Arc<AtomicBool>,
+    stats: Arc<WriterStats>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        drop(self.jobs.take());
+        if let Some(handle) = self.writer.take()
+            && handle.join().is_err()
+        {
+            tracing::error!("store writer thread panicked");
+        }
+    }
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("db", &self.inner.db)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::ops::Deref for Store {
+    type Target = Db;
+    fn deref(&self) -> &Db {
+        &self.inner.db
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the store and starts its writer thread.
+    pub fn open(config: StoreConfig) -> Result<Self> {
+        if config.writer_queue == 0 || config.group_max == 0 {
+            return Err(StorageError::invalid(
+                "writer_queue and group_max must be positive",
+            ));
+        }
+        let durability = config.durability;
+        let group_max = config.group_max;
+        let (tx, rx) = crossbeam_channel::bounded(config.writer_queue);
+        let db = Arc::new(Db::open(config)?);
+        let counters = Counters {
+            next_user: db.last_u32(&db.users, names::USERS)? + 1,
+            next_room: db.last_u32(&db.rooms, names::ROOMS)? + 1,
+            next_audit: db.last_u64(&db.audit, names::AUDIT)? + 1,
+        };
+        let poisoned = Arc::new(AtomicBool::new(false));
+        let stats = Arc::new(WriterStats::default());
+        let writer = Writer {
+            db: db.clone(),
+            jobs: rx,
+            counters,
+            poisoned: poisoned.clone(),
+            durability,
+            group_max,
+            stats: stats.clone(),
+        };
+        let handle = std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || writer.run())?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                db,
+                jobs: Some(tx),
+                writer: Some(handle),
+                poisoned,
+                stats,
+            }),
+        })
+    }
+
+    /// Whether an earlier failure made the store refuse writes.
+    pub fn is_poisoned(&self) -> bool {
+        self.inner.poisoned.load(Ordering::Acquire)
+    }
+
+    /// Writer counters (jobs, group commits, fsync time).
+    pub fn writer_stats(&self) -> &WriterStats {
+        &self.inner.stats
+    }
+
+    /// Jobs queued for the writer right now.
+    pub fn writer_queue_len(&self) -> usize {
+        self.inner.jobs.as_ref().map_or(0, Sender::len)
+    }
+
+    fn job<T, F, D>(f: F, done: D) -> Job
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Tx<'_>) -> Result<T> + Send + 'static,
+        D: FnOnce(Result<T>) + Send + 'static,
+    {
+        Box::new(move |tx: &mut Tx<'_>| {
+            let result = f(tx);
+            let commit = result.is_ok();
+            let finish: Finish = Box::new(move |durable: Result<()>| done(durable.and(result)));
+            (commit, finish)
+        })
+    }
+
+    /// Queues `f` for the writer without waiting. `done` runs on the writer thread once the
+    /// job's writes are durable per the configured mode (or failed); keep it short (hand the
+    /// result to another thread). Fails at once with an overloaded error when the queue is full.
+    pub fn submit<T, F, D>(&self, f: F, done: D) -> Result<()>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Tx<'_>) -> Result<T> + Send + 'static,
+        D: FnOnce(Result<T>) + Send + 'static,
+    {
+        if self.is_poisoned() {
+            return Err(StorageError::poisoned());
+        }
+        let jobs = self
+            .inner
+            .jobs
+            .as_ref()
+            .ok_or_else(|| StorageError::new(Kind::Closed))?;
+        match jobs.try_send(Self::job(f, done)) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(_)) => Err(StorageError::new(Kind::Overloaded)),
+            Err(TrySendError::Disconnected(_)) => Err(StorageError::new(Kind::Closed)),
+        }
+    }
+
+    /// Runs `f` on the writer and waits until its writes are durable per the configured mode.
+    /// Waits for room when the queue is full. Not for event-loop threads.
+    pub fn run<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Tx<'_>) -> Result<T> + Send + 'static,
+    {
+        if self.is_poisoned() {
+            return Err(StorageError::poisoned());
+        }
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let job = Self::job(f, move |r| {
+            let _ = tx.send(r);
+        });
+        let jobs = self
+            .inner
+            .jobs
+            .as_ref()
+            .ok_or_else(|| StorageError::new(Kind::Closed))?;
+        jobs.send(job)
+            .map_err(|_| StorageError::new(Kind::Closed))?;
+        rx.recv().map_err(|_| StorageError::new(Kind::Closed))?
+    }
+
+    /// Makes every write submitted so far durable (fsync), whatever the mode.
+    pub fn flush(&self) -> Result<()> {
+        self.run(|_| Ok(()))?;
+        self.database.persist(fjall::PersistMode::SyncAll)?;
+        Ok(())
+    }
+}
