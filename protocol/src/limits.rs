@@ -14,8 +14,8 @@ pub const FRAME_HEADER_LEN: usize = 5;
 /// Largest payload one frame may carry, in bytes.
 pub const MAX_FRAME_PAYLOAD: usize = 128 * 1024;
 
-/// Largest transport message (one WebSocket message, one QUIC stream record), in bytes.
-/// Senders batch several frames into one message up to this size.
+/// Largest transport message (one WebSocket message), in bytes. Senders batch several frames
+/// into one message up to this size. WebTransport streams have no message boundaries.
 pub const MAX_TRANSPORT_MESSAGE: usize = 256 * 1024;
 
 /// Longest user name, in UTF-8 bytes.

@@ -1,0 +1,53 @@
+//! `Hello` → `Welcome` (or `unsupported_version` and a close).
+
+use pixelparty_protocol::client::Hello;
+use pixelparty_protocol::limits::PROTOCOL_VERSION;
+use pixelparty_protocol::server::Welcome;
+use pixelparty_protocol::{CloseReason, ErrorCode, ServerFrame};
+
+use crate::msg::{ConnId, Refusal};
+use crate::shard::{Shard, encode};
+
+impl Shard {
+    pub(crate) fn on_hello(&mut self, id: ConnId, hello: Hello<'_>, now_ms: u64) {
+        if hello.version != PROTOCOL_VERSION {
+            self.refuse(
+                id,
+                0,
+                &Refusal::new(
+                    ErrorCode::UnsupportedVersion,
+                    "server speaks protocol version 1",
+                ),
+            );
+            self.close(
+                id,
+                CloseReason::ProtocolViolation,
+                "unsupported protocol version",
+                true,
+            );
+            return;
+        }
+        let Some(conn) = self.conn_mut(id) else {
+            return;
+        };
+        conn.hello = true;
+        let user = conn.user.clone();
+        let cfg = self.config();
+        let g = cfg.geometry;
+        let frame = encode(&ServerFrame::Welcome(Welcome {
+            version: PROTOCOL_VERSION,
+            user: user.id,
+            role: user.role,
+            name: &user.name,
+            width: g.width(),
+            height: g.height(),
+            bpp: g.bpp(),
+            tile_size: g.tile_size(),
+            cooldown_ms: cfg.cooldown_ms,
+            ready_at_ms: self.shared.cooldown.ready_at(user.id, now_ms),
+            server_time_ms: now_ms,
+            palette: &cfg.palette,
+        }));
+        self.push_reliable(id, frame);
+    }
+}

@@ -1,0 +1,159 @@
+//! Engine configuration: canvas shape, timing, and a bound for every queue and count.
+
+use pixelparty_protocol::Geometry;
+use pixelparty_protocol::limits::{MAX_HISTORY_PAGE, MAX_PIXELS_PER_FRAME};
+
+/// The r/place 2017 palette (16 colours), the default at 4 bits per pixel.
+pub const PLACE_2017_PALETTE: [[u8; 3]; 16] = [
+    [0xFF, 0xFF, 0xFF],
+    [0xE4, 0xE4, 0xE4],
+    [0x88, 0x88, 0x88],
+    [0x22, 0x22, 0x22],
+    [0xFF, 0xA7, 0xD1],
+    [0xE5, 0x00, 0x00],
+    [0xE5, 0x95, 0x00],
+    [0xA0, 0x6A, 0x42],
+    [0xE5, 0xD9, 0x00],
+    [0x94, 0xE0, 0x44],
+    [0x02, 0xBE, 0x01],
+    [0x00, 0xD3, 0xDD],
+    [0x00, 0x83, 0xC7],
+    [0x00, 0x00, 0xEA],
+    [0xCF, 0x6E, 0xE4],
+    [0x82, 0x00, 0x80],
+];
+
+/// Most shards (tile interest is a 64-bit mask of shards).
+pub const MAX_SHARDS: usize = 64;
+
+/// Everything the engine needs to know before it starts.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Number of shard threads.
+    pub shards: usize,
+    /// Canvas shape.
+    pub geometry: Geometry,
+    /// Palette (at most `2^bpp` colours).
+    pub palette: Vec<[u8; 3]>,
+    /// Paint cooldown per user in ms (0: none).
+    pub cooldown_ms: u32,
+    /// Whether ADMINs skip the cooldown.
+    pub admin_exempt: bool,
+    /// Fan-out and group-commit period in ms.
+    pub tick_ms: u32,
+    /// Recent updates kept per tile for resume.
+    pub ring_per_tile: usize,
+    /// Most tiles one session may subscribe to.
+    pub max_subscriptions: usize,
+    /// Most rooms one session may be in.
+    pub max_rooms_per_session: usize,
+    /// Most sessions in one room.
+    pub max_room_members: usize,
+    /// Bytes a session's outbound queue may hold before canvas updates are dropped for it.
+    pub outbound_max_bytes: usize,
+    /// Extra bytes allowed for chat and control frames above `outbound_max_bytes`; beyond
+    /// it the session is closed as a slow consumer.
+    pub outbound_reserve_bytes: usize,
+    /// Messages per user per `chat_interval_ms` allowed in a burst (slow mode).
+    pub chat_burst: u32,
+    /// Minimum spacing of a user's messages in ms once the burst is used (0: no limit).
+    pub chat_interval_ms: u32,
+    /// Messages sent with the join of a room.
+    pub history_on_join: usize,
+    /// Capacity of each shard's inbox (messages from other shards).
+    pub inbox_capacity: usize,
+    /// Most messages a shard holds for a full inbox of another shard before it refuses new
+    /// requests as overloaded.
+    pub max_pending_outbound: usize,
+    /// Most paints waiting for the next tick on one shard before new ones are refused.
+    pub max_pending_paints: usize,
+    /// Most tick batches in flight to storage per shard.
+    pub max_ticks_in_flight: usize,
+    /// A shard that has not come round its loop for this long with work waiting is reported.
+    pub stall_threshold_ms: u64,
+    /// Highest user id the engine keeps per-user state for (cooldown, slow mode).
+    pub max_users: u32,
+}
+
+impl EngineConfig {
+    /// Defaults for a canvas of this shape: one shard per core, 5-minute cooldown.
+    pub fn new(geometry: Geometry) -> Self {
+        let palette = if geometry.bpp() == 4 {
+            PLACE_2017_PALETTE.to_vec()
+        } else {
+            (0..geometry.colours())
+                .map(|i| {
+                    let v = (i * 255 / (geometry.colours() - 1).max(1)) as u8;
+                    [v, v, v]
+                })
+                .collect()
+        };
+        Self {
+            shards: std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(MAX_SHARDS),
+            geometry,
+            palette,
+            cooldown_ms: 300_000,
+            admin_exempt: true,
+            tick_ms: 5,
+            ring_per_tile: 1024,
+            max_subscriptions: 4096,
+            max_rooms_per_session: 32,
+            max_room_members: 10_000,
+            outbound_max_bytes: 1 << 20,
+            outbound_reserve_bytes: 256 << 10,
+            chat_burst: 5,
+            chat_interval_ms: 1000,
+            history_on_join: MAX_HISTORY_PAGE,
+            inbox_capacity: 65_536,
+            max_pending_outbound: 65_536,
+            max_pending_paints: 262_144,
+            max_ticks_in_flight: 16,
+            stall_threshold_ms: 250,
+            max_users: 16 << 20,
+        }
+    }
+
+    /// Checks the relationships between settings.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.shards == 0 || self.shards > MAX_SHARDS {
+            return Err(format!("shards must be 1..={MAX_SHARDS}"));
+        }
+        if self.palette.is_empty() || self.palette.len() > self.geometry.colours() {
+            return Err(format!(
+                "palette must have 1..={} colours for {} bpp",
+                self.geometry.colours(),
+                self.geometry.bpp()
+            ));
+        }
+        if self.tick_ms == 0 {
+            return Err("tick_ms must be positive".into());
+        }
+        if self.ring_per_tile > MAX_PIXELS_PER_FRAME {
+            return Err(format!(
+                "ring_per_tile must be at most {MAX_PIXELS_PER_FRAME}"
+            ));
+        }
+        if self.history_on_join > MAX_HISTORY_PAGE {
+            return Err(format!(
+                "history_on_join must be at most {MAX_HISTORY_PAGE}"
+            ));
+        }
+        let tile_frame = 16 + self.geometry.tile_bytes();
+        if self.outbound_max_bytes < 2 * tile_frame {
+            return Err(format!(
+                "outbound_max_bytes must hold at least two whole tiles ({} bytes)",
+                2 * tile_frame
+            ));
+        }
+        if self.inbox_capacity == 0 || self.max_ticks_in_flight == 0 || self.max_pending_paints == 0
+        {
+            return Err(
+                "inbox_capacity, max_ticks_in_flight and max_pending_paints must be positive"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+}

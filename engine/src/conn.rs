@@ -1,0 +1,134 @@
+//! A session as its shard sees it: identity, subscriptions, rooms, blocks, and the bounded
+//! queue of encoded frames waiting for the transport.
+//!
+//! An idle session holds no buffer: the queue, the subscription list and the room list are
+//! empty `Vec`/`VecDeque`s until used.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::task::Waker;
+
+use bytes::Bytes;
+use pixelparty_protocol::{CloseReason, Role};
+
+/// Who a session belongs to, established by the transport before any frame flows.
+#[derive(Debug, Clone)]
+pub struct UserCtx {
+    /// User id.
+    pub id: u32,
+    /// User name.
+    pub name: Arc<str>,
+    /// Role.
+    pub role: Role,
+}
+
+/// State of one tile subscription.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sub {
+    /// Waiting for the home shard's replay; live frames are skipped meanwhile.
+    Pending,
+    /// Receiving live frames.
+    Live,
+    /// Frames were dropped (slow consumer); nothing is sent until the client re-subscribes.
+    Dropped,
+}
+
+/// What kind of frame is being queued, for the backpressure policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Class {
+    /// Canvas updates: dropped (and the tile marked for resync) when the queue is full.
+    Canvas,
+    /// Everything else: may use the reserve; beyond it the session is closed.
+    Reliable,
+}
+
+/// How a session ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Close {
+    /// Reason (and close code).
+    pub reason: CloseReason,
+    /// Detail sent in the `Closing` frame.
+    pub message: String,
+}
+
+#[derive(Debug)]
+pub(crate) struct Conn {
+    pub(crate) user: UserCtx,
+    pub(crate) hello: bool,
+    pub(crate) subs: Vec<(u32, Sub)>,
+    pub(crate) rooms: Vec<u32>,
+    /// Users this session's user blocks, sorted.
+    pub(crate) blocks: Arc<[u32]>,
+    pub(crate) queue: VecDeque<Bytes>,
+    pub(crate) queued_bytes: usize,
+    /// Tiles whose frames were dropped and must be announced in a `Resync`.
+    pub(crate) resync: Vec<u32>,
+    pub(crate) closing: Option<Close>,
+    pub(crate) waker: Option<Waker>,
+}
+
+impl Conn {
+    pub(crate) fn new(user: UserCtx, blocks: Arc<[u32]>) -> Self {
+        Self {
+            user,
+            hello: false,
+            subs: Vec::new(),
+            rooms: Vec::new(),
+            blocks,
+            queue: VecDeque::new(),
+            queued_bytes: 0,
+            resync: Vec::new(),
+            closing: None,
+            waker: None,
+        }
+    }
+
+    pub(crate) fn sub(&self, tile: u32) -> Option<Sub> {
+        self.subs.iter().find(|(t, _)| *t == tile).map(|(_, s)| *s)
+    }
+
+    pub(crate) fn set_sub(&mut self, tile: u32, state: Sub) {
+        match self.subs.iter_mut().find(|(t, _)| *t == tile) {
+            Some(entry) => entry.1 = state,
+            None => self.subs.push((tile, state)),
+        }
+    }
+
+    pub(crate) fn blocks_user(&self, user: u32) -> bool {
+        self.blocks.binary_search(&user).is_ok()
+    }
+
+    /// Queues `frame` under the backpressure policy. Returns `false` when the session must
+    /// be closed as a slow consumer.
+    pub(crate) fn push(&mut self, frame: Bytes, class: Class, max: usize, reserve: usize) -> bool {
+        if self.closing.is_some() {
+            return true; // Nothing more is sent to a closing session.
+        }
+        let limit = match class {
+            Class::Canvas => max,
+            Class::Reliable => max + reserve,
+        };
+        if self.queued_bytes + frame.len() > limit {
+            return class == Class::Canvas;
+        }
+        self.queued_bytes += frame.len();
+        self.queue.push_back(frame);
+        if let Some(w) = self.waker.take() {
+            w.wake();
+        }
+        true
+    }
+
+    /// Marks the session closing: the transport sends the `Closing` frame and closes.
+    pub(crate) fn close(&mut self, reason: CloseReason, message: impl Into<String>) {
+        if self.closing.is_none() {
+            self.closing = Some(Close {
+                reason,
+                message: message.into(),
+            });
+            if let Some(w) = self.waker.take() {
+                w.wake();
+            }
+        }
+    }
+}

@@ -1,0 +1,524 @@
+//! A deterministic test harness: every shard of an engine in one thread, a fake clock,
+//! simulated clients that decode what they receive and keep a canvas replica, and
+//! `drive()` to run everything to quiescence. The store is the real one.
+//!
+//! Only storage completions come from another thread (the store's writer); `drive()` waits
+//! for them, bounded, so a test never sleeps to synchronise.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use pixelparty_protocol::canvas::set_pixel;
+use pixelparty_protocol::client::Hello;
+use pixelparty_protocol::limits::{NO_CURSOR, PROTOCOL_VERSION};
+use pixelparty_protocol::{
+    ClientFrame, ClientKind, CloseReason, ConvKind, ErrorCode, PresenceKind, ServerFrame,
+    server_frames,
+};
+use pixelparty_storage::Store;
+
+use crate::config::EngineConfig;
+use crate::conn::{Close, UserCtx};
+use crate::msg::ConnId;
+use crate::shard::{Shard, Shared};
+
+/// A simulated client's handle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ClientId(pub usize);
+
+/// A frame a simulated client received, decoded into owned values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Got {
+    /// `Welcome`.
+    Welcome {
+        /// User id.
+        user: u32,
+        /// When the user may paint next.
+        ready_at_ms: u64,
+    },
+    /// `Ack`.
+    Ack {
+        /// Request id.
+        req: u32,
+        /// Value.
+        value: u64,
+    },
+    /// `Error`.
+    Error {
+        /// Request id.
+        req: u32,
+        /// Code.
+        code: ErrorCode,
+        /// Retry hint.
+        retry_after_ms: u32,
+    },
+    /// `Pixels`.
+    Pixels {
+        /// Tile.
+        tile: u32,
+        /// Sequence before.
+        prev: u64,
+        /// Sequence after.
+        last: u64,
+        /// Updates (offset, colour).
+        updates: Vec<(u16, u8)>,
+    },
+    /// `TileData`.
+    TileData {
+        /// Tile.
+        tile: u32,
+        /// Sequence.
+        seq: u64,
+    },
+    /// `Resync`.
+    Resync(Vec<u32>),
+    /// `RoomMessage`.
+    Room {
+        /// Room.
+        room: u32,
+        /// Sequence.
+        seq: u64,
+        /// Author.
+        author: u32,
+        /// Text.
+        text: String,
+    },
+    /// `DirectMessage`.
+    Direct {
+        /// Sender.
+        from: u32,
+        /// Recipient.
+        to: u32,
+        /// Sequence.
+        seq: u64,
+        /// Text.
+        text: String,
+    },
+    /// `Deleted`.
+    Deleted {
+        /// Kind.
+        kind: ConvKind,
+        /// Conversation.
+        conv: u32,
+        /// Sequence.
+        seq: u64,
+    },
+    /// `HistoryPage`.
+    History {
+        /// Request id.
+        req: u32,
+        /// Conversation.
+        conv: u32,
+        /// `(seq, author, text)` ascending.
+        entries: Vec<(u64, u32, String)>,
+    },
+    /// `Presence`.
+    Presence {
+        /// Room.
+        room: u32,
+        /// Kind.
+        kind: PresenceKind,
+        /// Users.
+        users: Vec<u32>,
+    },
+    /// `Cooldown`.
+    Cooldown {
+        /// Next paint allowed at.
+        ready_at_ms: u64,
+    },
+    /// `Pong`.
+    Pong {
+        /// Nonce.
+        nonce: u64,
+    },
+    /// `Closing`.
+    Closing {
+        /// Reason.
+        reason: CloseReason,
+        /// Detail.
+        message: String,
+    },
+}
+
+/// A simulated client.
+#[derive(Debug)]
+pub struct Client {
+    /// Shard of its session.
+    pub shard: usize,
+    /// Its session.
+    pub conn: ConnId,
+    /// Its user.
+    pub user: u32,
+    /// Everything received, in order.
+    pub got: Vec<Got>,
+    /// Canvas replica: tile → (bytes, cursor).
+    pub tiles: HashMap<u32, (Vec<u8>, u64)>,
+    /// `Pixels` frames that did not chain onto the replica's cursor.
+    pub gaps: usize,
+    /// Set once the session ended.
+    pub closed: Option<Close>,
+    /// A stalled client does not read its output.
+    pub stalled: bool,
+    /// Bytes received.
+    pub received_bytes: usize,
+}
+
+/// Every shard of one engine, driven by hand.
+#[derive(Debug)]
+pub struct Harness {
+    /// The engine's shared state.
+    pub shared: Arc<Shared>,
+    /// The shards.
+    pub shards: Vec<Shard>,
+    /// The fake clock (ms since the Unix epoch).
+    pub now_ms: u64,
+    clients: Vec<Client>,
+}
+
+/// Longest `drive()` waits for one storage completion before failing the test.
+const COMPLETION_WAIT: Duration = Duration::from_secs(20);
+
+impl Harness {
+    /// Builds the engine on `store` (recovering its canvas), with the clock at a fixed epoch.
+    pub fn new(config: EngineConfig, store: Store) -> Self {
+        let (shared, shards) = crate::runtime::build(config, store).expect("engine builds");
+        Self {
+            shared,
+            shards,
+            now_ms: 1_700_000_000_000,
+            clients: Vec::new(),
+        }
+    }
+
+    /// Moves the fake clock.
+    pub fn advance(&mut self, ms: u64) {
+        self.now_ms += ms;
+    }
+
+    /// Opens a session on `shard` for `user` and sends `Hello`.
+    pub fn connect(&mut self, shard: usize, user: UserCtx) -> ClientId {
+        let c = self.connect_raw(shard, user);
+        self.send(
+            c,
+            &ClientFrame::Hello(Hello {
+                version: PROTOCOL_VERSION,
+                kind: ClientKind::Bot,
+                agent: "harness",
+            }),
+        );
+        c
+    }
+
+    /// Opens a session without sending anything.
+    pub fn connect_raw(&mut self, shard: usize, user: UserCtx) -> ClientId {
+        let id = user.id;
+        let conn = self.shards[shard].connect(user);
+        self.clients.push(Client {
+            shard,
+            conn,
+            user: id,
+            got: Vec::new(),
+            tiles: HashMap::new(),
+            gaps: 0,
+            closed: None,
+            stalled: false,
+            received_bytes: 0,
+        });
+        ClientId(self.clients.len() - 1)
+    }
+
+    /// Sends one frame as one transport message.
+    pub fn send(&mut self, c: ClientId, frame: &ClientFrame<'_>) {
+        let mut buf = BytesMut::new();
+        frame.encode(&mut buf).expect("test frames are valid");
+        self.send_raw(c, &buf);
+    }
+
+    /// Sends raw bytes as one transport message.
+    pub fn send_raw(&mut self, c: ClientId, bytes: &[u8]) {
+        let (shard, conn) = (self.clients[c.0].shard, self.clients[c.0].conn);
+        let now = self.now_ms;
+        self.shards[shard].receive_message(conn, bytes, now);
+    }
+
+    /// Stops or resumes a client's reading.
+    pub fn set_stalled(&mut self, c: ClientId, stalled: bool) {
+        self.clients[c.0].stalled = stalled;
+    }
+
+    /// Ends a client's session from its side.
+    pub fn disconnect(&mut self, c: ClientId) {
+        let (shard, conn) = (self.clients[c.0].shard, self.clients[c.0].conn);
+        self.shards[shard].disconnect(conn);
+    }
+
+    /// Seeds a client's replica with a tile it got elsewhere (an HTTP snapshot).
+    pub fn seed(&mut self, c: ClientId, tile: u32, data: Vec<u8>, seq: u64) {
+        self.clients[c.0].tiles.insert(tile, (data, seq));
+    }
+
+    /// The server's canvas: every tile's bytes and sequence, from the home shards.
+    pub fn canvas(&mut self) -> HashMap<u32, (Vec<u8>, u64)> {
+        let mut out = HashMap::new();
+        for s in &mut self.shards {
+            for c in s.copy_tiles(true) {
+                out.insert(c.tile, (c.data.to_vec(), c.seq));
+            }
+        }
+        out
+    }
+
+    /// Tells every shard that `user`'s block list changed (as the gateway does after a
+    /// block or unblock), reading it from the store.
+    pub fn blocks_changed(&mut self, user: u32) {
+        let blocks: Arc<[u32]> = self
+            .shared
+            .store
+            .blocks_of(user, crate::MAX_BLOCKS)
+            .expect("store")
+            .into_iter()
+            .map(|r| r.user)
+            .collect();
+        for s in 0..self.shards.len() {
+            let msg = crate::msg::ShardMsg::BlocksChanged {
+                user,
+                blocks: blocks.clone(),
+            };
+            self.shared.mesh.send(s, msg).expect("inbox has room");
+        }
+    }
+
+    /// Ends every session of `user` (as a ban does).
+    pub fn kick(&mut self, user: u32, reason: CloseReason, message: &str) {
+        for s in 0..self.shards.len() {
+            let msg = crate::msg::ShardMsg::Kick {
+                user,
+                reason,
+                message: message.into(),
+            };
+            self.shared.mesh.send(s, msg).expect("inbox has room");
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.shared.store
+    }
+
+    /// A client's state.
+    pub fn client(&self, c: ClientId) -> &Client {
+        &self.clients[c.0]
+    }
+
+    /// Takes what a client received so far.
+    pub fn take(&mut self, c: ClientId) -> Vec<Got> {
+        std::mem::take(&mut self.clients[c.0].got)
+    }
+
+    /// Runs every shard until nothing is pending anywhere: inboxes empty, ticks sent and
+    /// durable, direct messages stored, outputs read by every client that is not stalled.
+    pub fn drive(&mut self) {
+        for _ in 0..100_000 {
+            let mut progress = false;
+            for s in &mut self.shards {
+                progress |= s.process_inbox(self.now_ms, usize::MAX) > 0;
+                s.flush();
+            }
+            progress |= self.read_all();
+            progress |= (0..self.shards.len())
+                .any(|i| self.shared.mesh.queued(i) > 0 || self.shards[i].has_pending());
+            if progress {
+                continue;
+            }
+            // Nothing moved: wait for the store, else tick, else done.
+            if let Some(i) = self
+                .shards
+                .iter()
+                .position(|s| s.tick.in_flight() > 0 || s.direct_in_flight > 0)
+            {
+                let done = self
+                    .shared
+                    .mesh
+                    .recv_done_timeout(i, COMPLETION_WAIT)
+                    .expect("storage completion within 20 s");
+                self.shards[i].complete(done, self.now_ms);
+                continue;
+            }
+            let mut ticked = false;
+            for s in &mut self.shards {
+                let before = s.tick.in_flight();
+                s.tick(self.now_ms);
+                ticked |= s.tick.in_flight() > before;
+            }
+            if !ticked {
+                return;
+            }
+        }
+        panic!("drive did not settle");
+    }
+
+    fn read_all(&mut self) -> bool {
+        let mut progress = false;
+        let geometry = self.shared.config.geometry;
+        for client in &mut self.clients {
+            if client.stalled || client.closed.is_some() {
+                continue;
+            }
+            let mut out = Vec::new();
+            let close = self.shards[client.shard].take_output(client.conn, usize::MAX, &mut out);
+            progress |= !out.is_empty();
+            let mut resync = Vec::new();
+            for bytes in out {
+                resync.extend(client.receive(&bytes, geometry));
+            }
+            // Like the client library: re-subscribe what the server asks to resync.
+            if !resync.is_empty() {
+                let cursors: Vec<pixelparty_protocol::TileCursor> = resync
+                    .iter()
+                    .map(|t| pixelparty_protocol::TileCursor::new(*t, client.cursor(*t)))
+                    .collect();
+                let mut buf = BytesMut::new();
+                ClientFrame::Subscribe(pixelparty_protocol::client::Subscribe { tiles: &cursors })
+                    .encode(&mut buf)
+                    .expect("valid");
+                self.shards[client.shard].receive_message(client.conn, &buf, self.now_ms);
+                progress = true;
+            }
+            if let Some(close) = close {
+                self.shards[client.shard].disconnect(client.conn);
+                client.closed = Some(close);
+                progress = true;
+            }
+        }
+        progress
+    }
+}
+
+impl Client {
+    /// The replica's copy of a tile, if it holds one.
+    pub fn tile(&self, tile: u32) -> Option<&(Vec<u8>, u64)> {
+        self.tiles.get(&tile)
+    }
+
+    /// The cursor to re-subscribe `tile` with.
+    pub fn cursor(&self, tile: u32) -> u64 {
+        self.tiles.get(&tile).map_or(NO_CURSOR, |t| t.1)
+    }
+
+    /// Decodes and applies received bytes; returns the tiles the server asked to resync.
+    fn receive(&mut self, bytes: &Bytes, geometry: pixelparty_protocol::Geometry) -> Vec<u32> {
+        self.received_bytes += bytes.len();
+        let mut resync = Vec::new();
+        for frame in server_frames(bytes) {
+            let frame = frame.expect("the server sends valid frames");
+            let got = match frame {
+                ServerFrame::Welcome(w) => Got::Welcome {
+                    user: w.user,
+                    ready_at_ms: w.ready_at_ms,
+                },
+                ServerFrame::Ack(a) => Got::Ack {
+                    req: a.req,
+                    value: a.value,
+                },
+                ServerFrame::Error(e) => Got::Error {
+                    req: e.req,
+                    code: e.code,
+                    retry_after_ms: e.retry_after_ms,
+                },
+                ServerFrame::Pixels(p) => {
+                    let (tile, prev, last) = (p.head.tile(), p.head.prev_seq(), p.head.last_seq());
+                    let updates: Vec<(u16, u8)> =
+                        p.updates.iter().map(|u| (u.offset(), u.colour())).collect();
+                    match self.tiles.get_mut(&tile) {
+                        Some((data, cursor)) if *cursor == prev => {
+                            for (o, c) in &updates {
+                                set_pixel(data, geometry.bpp(), *o, *c);
+                            }
+                            *cursor = last;
+                        }
+                        Some((_, cursor)) if last <= *cursor => {}
+                        _ => self.gaps += 1,
+                    }
+                    Got::Pixels {
+                        tile,
+                        prev,
+                        last,
+                        updates,
+                    }
+                }
+                ServerFrame::TileData(t) => {
+                    self.tiles.insert(t.tile, (t.data.to_vec(), t.seq));
+                    Got::TileData {
+                        tile: t.tile,
+                        seq: t.seq,
+                    }
+                }
+                ServerFrame::Resync(r) => {
+                    resync.extend(r.tiles.iter().map(|t| t.get()));
+                    Got::Resync(r.tiles.iter().map(|t| t.get()).collect())
+                }
+                ServerFrame::RoomMessage(m) => Got::Room {
+                    room: m.room,
+                    seq: m.seq,
+                    author: m.author,
+                    text: m.text.into(),
+                },
+                ServerFrame::DirectMessage(m) => Got::Direct {
+                    from: m.from,
+                    to: m.to,
+                    seq: m.seq,
+                    text: m.text.into(),
+                },
+                ServerFrame::Deleted(d) => Got::Deleted {
+                    kind: d.kind,
+                    conv: d.conv,
+                    seq: d.seq,
+                },
+                ServerFrame::HistoryPage(h) => Got::History {
+                    req: h.req,
+                    conv: h.conv,
+                    entries: h
+                        .entries
+                        .iter()
+                        .map(|e| (e.seq, e.author, e.text.to_owned()))
+                        .collect(),
+                },
+                ServerFrame::Presence(p) => Got::Presence {
+                    room: p.room,
+                    kind: p.kind,
+                    users: p.entries.iter().map(|e| e.user).collect(),
+                },
+                ServerFrame::Cooldown(c) => Got::Cooldown {
+                    ready_at_ms: c.ready_at_ms,
+                },
+                ServerFrame::Pong(p) => Got::Pong { nonce: p.nonce },
+                ServerFrame::Closing(c) => Got::Closing {
+                    reason: c.reason,
+                    message: c.message.into(),
+                },
+            };
+            self.got.push(got);
+        }
+        resync
+    }
+}
+
+/// A user context for tests.
+pub fn user(id: u32, name: &str) -> UserCtx {
+    UserCtx {
+        id,
+        name: name.into(),
+        role: pixelparty_protocol::Role::User,
+    }
+}
+
+/// An admin user context for tests.
+pub fn admin(id: u32, name: &str) -> UserCtx {
+    UserCtx {
+        id,
+        name: name.into(),
+        role: pixelparty_protocol::Role::Admin,
+    }
+}

@@ -1,0 +1,295 @@
+//! Messages between shards. Every cross-shard interaction is one of these, sent through the
+//! receiving shard's bounded inbox.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use pixelparty_protocol::{CloseReason, ErrorCode};
+
+use crate::routing::ShardId;
+
+/// A session's id within its shard: a slot and the slot's generation, so a late reply for a
+/// closed session never reaches a newer one in the same slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ConnId {
+    pub(crate) slot: u32,
+    pub(crate) generation: u32,
+}
+
+/// A session anywhere in the engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ConnRef {
+    /// The shard holding the session.
+    pub shard: ShardId,
+    /// The session within that shard.
+    pub conn: ConnId,
+}
+
+/// A request failure to report back to a session: code, retry hint, text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// Wire code.
+    pub code: ErrorCode,
+    /// For rate limits.
+    pub retry_after_ms: u32,
+    /// Human-readable detail.
+    pub message: &'static str,
+}
+
+impl Refusal {
+    /// A refusal without a retry hint.
+    pub fn new(code: ErrorCode, message: &'static str) -> Self {
+        Self {
+            code,
+            retry_after_ms: 0,
+            message,
+        }
+    }
+}
+
+/// A paint on its way to the tile's home shard (already checked for bounds, colour and
+/// cooldown by the session's shard).
+#[derive(Debug, Clone)]
+pub struct PaintCmd {
+    /// Where to send the result (`None` for administrative paints such as rollback).
+    pub origin: Option<(ConnRef, u32)>,
+    /// Painter.
+    pub user: u32,
+    /// Column and row.
+    pub x: u16,
+    /// Row.
+    pub y: u16,
+    /// Palette index.
+    pub colour: u8,
+    /// Tile and offset, computed by the sender.
+    pub tile: u32,
+    /// Offset inside the tile.
+    pub offset: u16,
+}
+
+/// The frame of one tile's updates in one tick, shared by every interested shard.
+#[derive(Debug, Clone)]
+pub struct TileFrame {
+    /// Tile id.
+    pub tile: u32,
+    /// Encoded `Pixels` frame.
+    pub frame: Bytes,
+}
+
+/// A copy of one tile for a snapshot.
+#[derive(Debug, Clone)]
+pub struct TileCopy {
+    /// Tile id.
+    pub tile: u32,
+    /// Sequence the bytes reflect.
+    pub seq: u64,
+    /// Packed pixels.
+    pub data: Bytes,
+}
+
+/// Counters a shard reports on request.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ShardStats {
+    /// Sessions on the shard.
+    pub sessions: usize,
+    /// Rooms homed on the shard with at least one member.
+    pub rooms: usize,
+    /// Bytes queued towards sessions.
+    pub queued_bytes: usize,
+    /// Messages waiting for full inboxes of other shards.
+    pub pending_outbound: usize,
+    /// Paints waiting for the next tick.
+    pub pending_paints: usize,
+    /// Tick batches waiting for storage.
+    pub ticks_in_flight: usize,
+}
+
+/// Everything one shard may send another.
+#[derive(Debug)]
+pub enum ShardMsg {
+    /// A paint for a tile this shard owns.
+    Paint(PaintCmd),
+    /// The result of a paint, for the session that asked.
+    PaintDone {
+        /// The session.
+        conn: ConnId,
+        /// Its request id.
+        req: u32,
+        /// The update's sequence, or why it failed.
+        result: Result<u64, Refusal>,
+    },
+    /// `shard` starts or stops having subscribers of `tile`.
+    Interest {
+        /// Tile id.
+        tile: u32,
+        /// The interested shard.
+        shard: ShardId,
+        /// Start or stop.
+        on: bool,
+    },
+    /// A session subscribes to `tile` holding `cursor`.
+    Subscribe {
+        /// Tile id.
+        tile: u32,
+        /// The session's cursor.
+        cursor: u64,
+        /// The session.
+        conn: ConnRef,
+    },
+    /// What a subscribing session needs to catch up: `Pixels` frames or a `TileData` frame
+    /// (empty when it is current).
+    Replay {
+        /// The session.
+        conn: ConnId,
+        /// Tile id.
+        tile: u32,
+        /// Frames to deliver.
+        payload: Bytes,
+    },
+    /// This tick's updates of some tiles.
+    Tiles(Arc<[TileFrame]>),
+    /// A session joins a room.
+    Join {
+        /// Room id.
+        room: u32,
+        /// The session.
+        conn: ConnRef,
+        /// Request id.
+        req: u32,
+        /// User id.
+        user: u32,
+        /// User name.
+        name: Arc<str>,
+    },
+    /// The result of a join: the room's published sequence and its presence snapshot.
+    JoinDone {
+        /// The session.
+        conn: ConnId,
+        /// Request id.
+        req: u32,
+        /// Room id.
+        room: u32,
+        /// `(published_seq, presence frames)` or why not.
+        result: Result<(u64, Bytes), Refusal>,
+    },
+    /// A session leaves a room (or closed).
+    Leave {
+        /// Room id.
+        room: u32,
+        /// The session.
+        conn: ConnRef,
+        /// User id.
+        user: u32,
+    },
+    /// A message for a room.
+    Post {
+        /// Room id.
+        room: u32,
+        /// The session.
+        conn: ConnRef,
+        /// Request id.
+        req: u32,
+        /// Author.
+        user: u32,
+        /// Author's name.
+        name: Arc<str>,
+        /// Text (checked by the sender).
+        text: Box<str>,
+    },
+    /// The result of a post, a delete or a who request: an ack value or a refusal, and
+    /// frames to deliver after the ack.
+    Done {
+        /// The session.
+        conn: ConnId,
+        /// Request id.
+        req: u32,
+        /// Ack value or why not.
+        result: Result<u64, Refusal>,
+        /// Frames to deliver after the ack (presence for `Who`).
+        then: Bytes,
+    },
+    /// A frame for every member session of a room on the receiving shard.
+    RoomFrame {
+        /// Room id.
+        room: u32,
+        /// Author of a message (for blocks), 0 for frames not subject to blocks.
+        author: u32,
+        /// Encoded frame.
+        frame: Bytes,
+    },
+    /// Delete a room message.
+    DeleteRoomMessage {
+        /// Room id.
+        room: u32,
+        /// Message sequence.
+        seq: u64,
+        /// The session.
+        conn: ConnRef,
+        /// Request id.
+        req: u32,
+        /// Who asks.
+        user: u32,
+        /// Whether they are an administrator.
+        admin: bool,
+    },
+    /// Who is in a room.
+    Who {
+        /// Room id.
+        room: u32,
+        /// The session.
+        conn: ConnRef,
+        /// Request id.
+        req: u32,
+    },
+    /// A direct message, for the local sessions of `from` and `to`.
+    Direct {
+        /// Sender.
+        from: u32,
+        /// Recipient.
+        to: u32,
+        /// Encoded `DirectMessage` frame.
+        frame: Bytes,
+    },
+    /// A direct message was deleted.
+    DirectDeleted {
+        /// One user.
+        a: u32,
+        /// The other.
+        b: u32,
+        /// Its sequence.
+        seq: u64,
+    },
+    /// End every session of `user`.
+    Kick {
+        /// User id.
+        user: u32,
+        /// Why.
+        reason: CloseReason,
+        /// Detail for the client.
+        message: Arc<str>,
+    },
+    /// `user`'s block list changed.
+    BlocksChanged {
+        /// User id.
+        user: u32,
+        /// Users they block now, sorted.
+        blocks: Arc<[u32]>,
+    },
+    /// Copy owned tiles (only those changed since the last copy unless `full`).
+    Snapshot {
+        /// Copy every tile.
+        full: bool,
+        /// Where to send the copies.
+        reply: crossbeam_channel::Sender<Vec<TileCopy>>,
+    },
+    /// Report counters.
+    Stats {
+        /// Where to send them.
+        reply: crossbeam_channel::Sender<ShardStats>,
+    },
+    /// Close every session with `reason` and stop accepting work.
+    Shutdown {
+        /// Why.
+        reason: CloseReason,
+    },
+}

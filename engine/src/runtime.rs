@@ -1,0 +1,413 @@
+//! Real shards: one OS thread each, with its own single-threaded tokio runtime, pumping its
+//! [`Shard`]: inbox turns in bounded batches, a tick timer, one wakeup per batch of messages.
+//! The gateway runs its listeners and sessions on the same threads through the per-shard
+//! future given to [`Engine::start`], and reaches a shard through [`LocalShard`].
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use pixelparty_protocol::CloseReason;
+use pixelparty_storage::Store;
+
+use crate::config::EngineConfig;
+use crate::conn::{Close, UserCtx};
+use crate::msg::{ConnId, PaintCmd, ShardMsg, ShardStats, TileCopy};
+use crate::routing::{ShardId, tile_home};
+use crate::shard::{Shard, Shared};
+
+/// Milliseconds since the Unix epoch: the engine's clock, read only by drivers.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Messages one inbox turn handles before letting sessions run.
+const TURN_MAX: usize = 4096;
+
+/// Why the engine could not start.
+#[derive(Debug)]
+pub enum StartError {
+    /// The configuration is inconsistent.
+    Config(String),
+    /// The store failed while recovering.
+    Storage(pixelparty_storage::StorageError),
+    /// A thread could not be spawned.
+    Thread(std::io::Error),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Config(e) => write!(f, "invalid engine configuration: {e}"),
+            Self::Storage(e) => write!(f, "recovering from the store: {e}"),
+            Self::Thread(e) => write!(f, "spawning a shard thread: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// Recovers the canvas and builds the shards (not yet running): the shared state and one
+/// [`Shard`] per configured shard, each holding the tiles it is home for.
+pub fn build(config: EngineConfig, store: Store) -> Result<(Arc<Shared>, Vec<Shard>), StartError> {
+    config.validate().map_err(StartError::Config)?;
+    let g = config.geometry;
+    store
+        .run(move |tx| tx.init_canvas(&g))
+        .map_err(StartError::Storage)?;
+    let recovered = store.recover_canvas(&g).map_err(StartError::Storage)?;
+    tracing::info!(
+        tiles = g.tile_count(),
+        last_seq = recovered.last_seq,
+        replayed = recovered.replayed,
+        "canvas recovered"
+    );
+    let shards = config.shards;
+    let shared = Arc::new(Shared::new(config, store, recovered.last_seq));
+    let mut per_shard: Vec<Vec<(u32, Vec<u8>, u64)>> = (0..shards).map(|_| Vec::new()).collect();
+    for (tile, (data, seq)) in recovered
+        .tiles
+        .into_iter()
+        .zip(recovered.tile_seqs)
+        .enumerate()
+    {
+        per_shard[tile_home(tile as u32, shards)].push((tile as u32, data, seq));
+    }
+    let built = per_shard
+        .into_iter()
+        .enumerate()
+        .map(|(id, tiles)| Shard::new(id, shared.clone(), tiles))
+        .collect();
+    Ok((shared, built))
+}
+
+/// A shard as its own thread sees it: shared by the shard loop and the sessions on it.
+#[derive(Debug, Clone)]
+pub struct LocalShard(Rc<RefCell<Shard>>);
+
+impl LocalShard {
+    /// The shard's index.
+    pub fn id(&self) -> ShardId {
+        self.0.borrow().id()
+    }
+
+    /// Runs `f` on the shard, then delivers the messages it produced.
+    pub fn with<R>(&self, f: impl FnOnce(&mut Shard) -> R) -> R {
+        let mut shard = self.0.borrow_mut();
+        let r = f(&mut shard);
+        shard.flush();
+        if shard.has_pending() {
+            shard.shared.mesh.wake(shard.id);
+        }
+        r
+    }
+
+    /// Opens a session.
+    pub fn connect(&self, user: UserCtx) -> ConnId {
+        self.with(|s| s.connect(user))
+    }
+
+    /// Handles one whole transport message from a session.
+    pub fn receive_message(&self, conn: ConnId, message: &[u8]) {
+        self.with(|s| s.receive_message(conn, message, now_ms()));
+    }
+
+    /// Handles bytes of a stream transport; returns how many were used.
+    pub fn receive(&self, conn: ConnId, bytes: &[u8]) -> usize {
+        self.with(|s| s.receive(conn, bytes, now_ms()))
+    }
+
+    /// Waits until the session has output (or is closing), then takes up to about
+    /// `max_bytes` of frames into `out`; returns the close to perform after sending them.
+    pub async fn next_output(
+        &self,
+        conn: ConnId,
+        max_bytes: usize,
+        out: &mut Vec<Bytes>,
+    ) -> Option<Close> {
+        std::future::poll_fn(|cx| self.0.borrow_mut().poll_output(conn, cx)).await;
+        self.with(|s| s.take_output(conn, max_bytes, out))
+    }
+
+    /// Ends a session.
+    pub fn disconnect(&self, conn: ConnId) {
+        self.with(|s| s.disconnect(conn));
+    }
+
+    /// Closes a session from the transport side (idle timeout, transport error).
+    pub fn close(&self, conn: ConnId, reason: CloseReason, message: &str) {
+        self.with(|s| s.close(conn, reason, message, false));
+    }
+}
+
+/// A running engine: shard threads, and a handle for everything outside them.
+#[derive(Debug)]
+pub struct Engine {
+    handle: EngineHandle,
+    threads: Vec<JoinHandle<()>>,
+}
+
+/// Control of a running engine from any thread (Send + Sync, cheap to clone).
+#[derive(Debug, Clone)]
+pub struct EngineHandle {
+    shared: Arc<Shared>,
+}
+
+impl Engine {
+    /// Starts one thread per shard. On each, `per_shard` is called with the thread's
+    /// [`LocalShard`] and its future runs beside the shard loop (the gateway's listeners).
+    pub fn start<F, Fut>(
+        config: EngineConfig,
+        store: Store,
+        per_shard: F,
+    ) -> Result<Self, StartError>
+    where
+        F: Fn(LocalShard) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + 'static,
+    {
+        let (shared, shards) = build(config, store)?;
+        let per_shard = Arc::new(per_shard);
+        let mut threads = Vec::new();
+        for shard in shards {
+            let per_shard = per_shard.clone();
+            let id = shard.id();
+            let t = std::thread::Builder::new()
+                .name(format!("shard-{id}"))
+                .spawn(move || run_shard(shard, per_shard))
+                .map_err(StartError::Thread)?;
+            threads.push(t);
+        }
+        let watchdog = shared.clone();
+        std::thread::Builder::new()
+            .name("shard-watchdog".into())
+            .spawn(move || watch(&watchdog))
+            .map_err(StartError::Thread)?;
+        Ok(Self {
+            handle: EngineHandle { shared },
+            threads,
+        })
+    }
+
+    /// A handle for control from other threads.
+    pub fn handle(&self) -> EngineHandle {
+        self.handle.clone()
+    }
+
+    /// Closes every session with `reason`, stops the shards after their last batches are
+    /// durable, and waits for the threads.
+    pub fn shutdown(self, reason: CloseReason) {
+        for shard in 0..self.handle.shared.config.shards {
+            self.handle
+                .send_blocking(shard, ShardMsg::Shutdown { reason });
+        }
+        for t in self.threads {
+            if t.join().is_err() {
+                tracing::error!("a shard thread panicked");
+            }
+        }
+    }
+}
+
+fn run_shard<F, Fut>(shard: Shard, per_shard: Arc<F>)
+where
+    F: Fn(LocalShard) -> Fut,
+    Fut: Future<Output = ()> + 'static,
+{
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "building a shard runtime");
+            return;
+        }
+    };
+    let local = tokio::task::LocalSet::new();
+    let shard = LocalShard(Rc::new(RefCell::new(shard)));
+    local.block_on(&rt, async move {
+        tokio::task::spawn_local(per_shard(shard.clone()));
+        shard_loop(shard).await;
+    });
+}
+
+async fn shard_loop(shard: LocalShard) {
+    let (id, shared, tick_ms) = {
+        let s = shard.0.borrow();
+        (s.id(), s.shared.clone(), s.config().tick_ms)
+    };
+    let mut ticker = tokio::time::interval(Duration::from_millis(u64::from(tick_ms)));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut next_tick = now_ms();
+    let mut drain_deadline: Option<u64> = None;
+    loop {
+        let now = now_ms();
+        let busy = shard.with(|s| {
+            let handled = s.process_inbox(now, TURN_MAX);
+            if now >= next_tick {
+                s.tick(now);
+                next_tick = now + u64::from(tick_ms);
+            }
+            handled == TURN_MAX || s.has_pending()
+        });
+        shared
+            .mesh
+            .inbox(id)
+            .last_turn_ms
+            .store(now, Ordering::Relaxed);
+        let stopping = shard.0.borrow().shutting_down;
+        if stopping {
+            // Keep turning until every batch is durable and every session is gone (or 2 s).
+            let deadline = *drain_deadline.get_or_insert(now + 2000);
+            let done = shard.0.borrow().tick.in_flight() == 0 && shard.0.borrow().sessions() == 0;
+            if done || now >= deadline {
+                break;
+            }
+        }
+        if busy {
+            tokio::task::yield_now().await;
+            continue;
+        }
+        tokio::select! {
+            () = shared.mesh.sleep(id) => {}
+            _ = ticker.tick() => {}
+        }
+    }
+}
+
+/// Reports shards that have work waiting and have not come round their loop for longer than
+/// the threshold.
+fn watch(shared: &Shared) {
+    let threshold = shared.config.stall_threshold_ms;
+    let mut stalled = vec![false; shared.config.shards];
+    loop {
+        std::thread::sleep(Duration::from_millis(threshold.clamp(10, 1000) / 2));
+        let now = now_ms();
+        for (shard, was) in stalled.iter_mut().enumerate() {
+            let inbox = shared.mesh.inbox(shard);
+            let last = inbox.last_turn_ms.load(Ordering::Relaxed);
+            let is = shared.mesh.queued(shard) > 0 && now.saturating_sub(last) > threshold;
+            if is && !*was {
+                inbox.stalls.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    shard,
+                    stalled_ms = now - last,
+                    queued = shared.mesh.queued(shard),
+                    "shard stalled"
+                );
+            }
+            *was = is;
+        }
+    }
+}
+
+impl EngineHandle {
+    /// The shared state (config, store, counters).
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Sends to a shard, waiting while its inbox is full (control-plane use only).
+    fn send_blocking(&self, shard: ShardId, mut msg: ShardMsg) {
+        for _ in 0..10_000 {
+            match self.shared.mesh.send(shard, msg) {
+                Ok(()) => return,
+                Err(m) => {
+                    msg = m;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+        }
+        tracing::error!(shard, "control message dropped: inbox full for 10 s");
+    }
+
+    fn broadcast(&self, make: impl Fn() -> ShardMsg) {
+        for shard in 0..self.shared.config.shards {
+            self.send_blocking(shard, make());
+        }
+    }
+
+    /// Ends every session of `user` with `reason`.
+    pub fn kick(&self, user: u32, reason: CloseReason, message: &str) {
+        let message: Arc<str> = message.into();
+        self.broadcast(|| ShardMsg::Kick {
+            user,
+            reason,
+            message: message.clone(),
+        });
+    }
+
+    /// Tells every shard the user's block list (read from the store).
+    pub fn blocks_changed(&self, user: u32) -> Result<(), pixelparty_storage::StorageError> {
+        let blocks: Arc<[u32]> = self
+            .shared
+            .store
+            .blocks_of(user, crate::MAX_BLOCKS)?
+            .into_iter()
+            .map(|r| r.user)
+            .collect();
+        self.broadcast(|| ShardMsg::BlocksChanged {
+            user,
+            blocks: blocks.clone(),
+        });
+        Ok(())
+    }
+
+    /// Paints as an administrative action (rollback): no cooldown, no session to answer.
+    pub fn admin_paint(&self, user: u32, x: u16, y: u16, colour: u8) -> bool {
+        let Some(loc) = self
+            .shared
+            .config
+            .geometry
+            .locate(u32::from(x), u32::from(y))
+        else {
+            return false;
+        };
+        let cmd = PaintCmd {
+            origin: None,
+            user,
+            x,
+            y,
+            colour,
+            tile: loc.tile,
+            offset: loc.offset,
+        };
+        self.send_blocking(
+            tile_home(loc.tile, self.shared.config.shards),
+            ShardMsg::Paint(cmd),
+        );
+        true
+    }
+
+    /// Copies tiles from every shard (all, or those changed since the last copy).
+    pub fn copy_tiles(&self, full: bool, timeout: Duration) -> Option<Vec<TileCopy>> {
+        let (tx, rx) = crossbeam_channel::bounded(self.shared.config.shards);
+        self.broadcast(|| ShardMsg::Snapshot {
+            full,
+            reply: tx.clone(),
+        });
+        let mut all = Vec::new();
+        for _ in 0..self.shared.config.shards {
+            all.extend(rx.recv_timeout(timeout).ok()?);
+        }
+        Some(all)
+    }
+
+    /// Counters of every shard.
+    pub fn stats(&self, timeout: Duration) -> Option<Vec<ShardStats>> {
+        let (tx, rx) = crossbeam_channel::bounded(self.shared.config.shards);
+        for shard in 0..self.shared.config.shards {
+            self.send_blocking(shard, ShardMsg::Stats { reply: tx.clone() });
+        }
+        (0..self.shared.config.shards)
+            .map(|_| rx.recv_timeout(timeout).ok())
+            .collect()
+    }
+}

@@ -1,0 +1,396 @@
+//! The tick: everything a home shard accepted since the last tick (paints, room posts,
+//! deletions) goes to the store as one job; when the store reports it durable, the shard
+//! applies it and publishes: one `Pixels` frame per changed tile, shared by every interested
+//! shard; room frames to member shards; acks to the sessions that asked.
+//!
+//! Paints get their global sequences here, one contiguous range per batch (a single atomic
+//! add), so journal blocks never interleave. Batches complete in submission order, so tiles
+//! and rooms publish in sequence order.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use bytes::{Bytes, BytesMut};
+use pixelparty_protocol::limits::MAX_PIXELS_PER_FRAME;
+use pixelparty_protocol::server::{Deleted, Pixels, RoomMessage};
+use pixelparty_protocol::{ConvKind, ErrorCode, PixelUpdate, PixelsHead, ServerFrame};
+use pixelparty_storage::{AuditAction, Message, PixelRecord};
+
+use crate::mesh::Completion;
+use crate::metrics::ShardMetrics;
+use crate::msg::{ConnRef, PaintCmd, Refusal, ShardMsg, TileFrame};
+use crate::shard::{Shard, encode};
+
+/// A room message waiting for its tick.
+#[derive(Debug)]
+pub(crate) struct PendingPost {
+    pub(crate) room: u32,
+    pub(crate) seq: u64,
+    pub(crate) conn: ConnRef,
+    pub(crate) req: u32,
+    pub(crate) user: u32,
+    pub(crate) name: Arc<str>,
+    pub(crate) text: Box<str>,
+    pub(crate) time_ms: u64,
+}
+
+/// A room message deletion waiting for its tick.
+#[derive(Debug)]
+pub(crate) struct PendingDelete {
+    pub(crate) room: u32,
+    pub(crate) seq: u64,
+    pub(crate) conn: ConnRef,
+    pub(crate) req: u32,
+    pub(crate) by_admin: bool,
+}
+
+#[derive(Debug)]
+struct Batch {
+    id: u64,
+    submitted_ms: u64,
+    paints: Vec<(PaintCmd, u64)>,
+    posts: Vec<PendingPost>,
+    deletes: Vec<PendingDelete>,
+}
+
+/// What a shard has accepted but not yet made durable.
+#[derive(Debug, Default)]
+pub(crate) struct TickState {
+    pub(crate) paints: Vec<PaintCmd>,
+    pub(crate) posts: Vec<PendingPost>,
+    pub(crate) deletes: Vec<PendingDelete>,
+    in_flight: VecDeque<Batch>,
+    next_batch: u64,
+}
+
+impl TickState {
+    pub(crate) fn pending_paints(&self) -> usize {
+        self.paints.len()
+    }
+
+    pub(crate) fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.paints.is_empty() && self.posts.is_empty() && self.deletes.is_empty()
+    }
+}
+
+impl Shard {
+    /// Sends what was accepted since the last tick to the store (unless too many batches are
+    /// already in flight, in which case it waits for the next tick).
+    pub fn tick(&mut self, now_ms: u64) {
+        if self.tick.is_empty() || self.tick.in_flight.len() >= self.config().max_ticks_in_flight {
+            return;
+        }
+        let paints = std::mem::take(&mut self.tick.paints);
+        let first = self
+            .shared
+            .next_seq
+            .fetch_add(paints.len() as u64, Ordering::Relaxed);
+        let paints: Vec<(PaintCmd, u64)> = paints.into_iter().zip(first..).collect();
+        let records: Vec<PixelRecord> = paints
+            .iter()
+            .map(|(c, seq)| PixelRecord {
+                seq: *seq,
+                x: c.x,
+                y: c.y,
+                colour: c.colour,
+                user: c.user,
+                time_ms: now_ms,
+            })
+            .collect();
+        let posts = std::mem::take(&mut self.tick.posts);
+        let mut messages: Vec<(u32, Vec<Message>)> = Vec::new();
+        for p in &posts {
+            let m = Message {
+                seq: p.seq,
+                author: p.user,
+                time_ms: p.time_ms,
+                text: p.text.to_string(),
+                deleted: false,
+            };
+            match messages.last_mut() {
+                Some((room, list)) if *room == p.room => list.push(m),
+                _ => messages.push((p.room, vec![m])),
+            }
+        }
+        let deletes = std::mem::take(&mut self.tick.deletes);
+        let doomed: Vec<(u32, u64, bool)> = deletes
+            .iter()
+            .map(|d| (d.room, d.seq, d.by_admin))
+            .collect();
+
+        let id = self.tick.next_batch;
+        self.tick.next_batch += 1;
+        let (shared, shard) = (self.shared.clone(), self.id);
+        let submitted = self.store().submit(
+            move |tx| {
+                tx.append_pixels(&records)?;
+                for (room, list) in &messages {
+                    tx.append_room_messages(*room, list)?;
+                }
+                for (room, seq, by_admin) in doomed {
+                    match tx.delete_room_message(room, seq) {
+                        Ok(m) if by_admin => tx.audit(
+                            0,
+                            AuditAction::DeleteMessage,
+                            &format!("room {room} seq {seq}"),
+                            &format!("author {}", m.author),
+                            now_ms,
+                        ),
+                        Ok(_) => {}
+                        Err(e) if e.is_not_found() => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(())
+            },
+            move |result| {
+                if let Err(e) = &result {
+                    tracing::error!(error = %e, shard, "tick batch failed");
+                }
+                shared.mesh.complete(
+                    shard,
+                    Completion::Tick {
+                        batch: id,
+                        ok: result.is_ok(),
+                    },
+                );
+            },
+        );
+        let batch = Batch {
+            id,
+            submitted_ms: now_ms,
+            paints,
+            posts,
+            deletes,
+        };
+        match submitted {
+            Ok(()) => self.tick.in_flight.push_back(batch),
+            Err(e) => {
+                tracing::warn!(error = %e, shard = self.id, "store refused a tick batch");
+                self.fail_batch(batch, e.is_overloaded());
+            }
+        }
+    }
+
+    /// The store finished batch `id`: publish it, or refuse everything in it.
+    pub(crate) fn on_durable(&mut self, id: u64, ok: bool, now_ms: u64) {
+        let Some(batch) = self.tick.in_flight.pop_front() else {
+            tracing::error!(batch = id, "completion without a batch in flight");
+            return;
+        };
+        debug_assert_eq!(batch.id, id, "batches complete in order");
+        let latency_us = now_ms.saturating_sub(batch.submitted_ms) * 1000;
+        ShardMetrics::add(&self.metrics().storage_batches, 1);
+        ShardMetrics::add(&self.metrics().storage_latency_us_sum, latency_us);
+        self.metrics()
+            .storage_latency_us_max
+            .fetch_max(latency_us, Ordering::Relaxed);
+        if !ok {
+            ShardMetrics::add(&self.metrics().storage_errors, 1);
+            self.fail_batch(batch, false);
+            return;
+        }
+        self.publish_paints(&batch.paints);
+        self.publish_posts(batch.posts);
+        self.publish_deletes(batch.deletes);
+    }
+
+    fn fail_batch(&mut self, batch: Batch, overloaded: bool) {
+        let r = if overloaded {
+            Refusal {
+                code: ErrorCode::Overloaded,
+                retry_after_ms: 100,
+                message: "storage busy",
+            }
+        } else {
+            Refusal::new(ErrorCode::Internal, "storage failure; not applied")
+        };
+        for (cmd, _) in batch.paints {
+            if let Some((conn, req)) = cmd.origin {
+                self.send(
+                    conn.shard,
+                    ShardMsg::PaintDone {
+                        conn: conn.conn,
+                        req,
+                        result: Err(r.clone()),
+                    },
+                );
+            }
+        }
+        // Posts of this batch hold the newest sequences of their rooms: hand them back.
+        for p in &batch.posts {
+            if let Some(room) = self.rooms.get_mut(&p.room) {
+                room.last_seq = room.last_seq.min(p.seq - 1);
+            }
+        }
+        for (conn, req) in batch
+            .posts
+            .iter()
+            .map(|p| (p.conn, p.req))
+            .chain(batch.deletes.iter().map(|d| (d.conn, d.req)))
+        {
+            self.send(
+                conn.shard,
+                ShardMsg::Done {
+                    conn: conn.conn,
+                    req,
+                    result: Err(r.clone()),
+                    then: Bytes::new(),
+                },
+            );
+        }
+    }
+
+    fn publish_paints(&mut self, paints: &[(PaintCmd, u64)]) {
+        if paints.is_empty() {
+            return;
+        }
+        let (bpp, ring) = (self.config().geometry.bpp(), self.config().ring_per_tile);
+        // Per tile: its sequence before the batch and the batch's updates in order.
+        let mut per_tile: HashMap<u32, (u64, Vec<(u64, PixelUpdate)>)> = HashMap::new();
+        for (cmd, seq) in paints {
+            let Some(tile) = self.tiles.get_mut(&cmd.tile) else {
+                continue;
+            };
+            let update = PixelUpdate::new(cmd.offset, cmd.colour);
+            per_tile
+                .entry(cmd.tile)
+                .or_insert_with(|| (tile.seq, Vec::new()))
+                .1
+                .push((*seq, update));
+            tile.apply(bpp, *seq, update, ring);
+        }
+        let shards = self.config().shards;
+        let mut to_shard: Vec<Vec<TileFrame>> = vec![Vec::new(); shards];
+        for (tile, (prev, updates)) in per_tile {
+            let interest = self.tiles.get(&tile).map_or(0, |t| t.interest);
+            if interest == 0 {
+                continue;
+            }
+            let frame = pixels_frames(tile, prev, &updates);
+            for (s, list) in to_shard.iter_mut().enumerate() {
+                if interest & (1 << s) != 0 {
+                    list.push(TileFrame {
+                        tile,
+                        frame: frame.clone(),
+                    });
+                }
+            }
+        }
+        for (s, frames) in to_shard.into_iter().enumerate() {
+            if !frames.is_empty() {
+                self.send(s, ShardMsg::Tiles(frames.into()));
+            }
+        }
+        ShardMetrics::add(&self.metrics().paints_accepted, paints.len() as u64);
+        for (cmd, seq) in paints {
+            if let Some((conn, req)) = cmd.origin {
+                self.send(
+                    conn.shard,
+                    ShardMsg::PaintDone {
+                        conn: conn.conn,
+                        req,
+                        result: Ok(*seq),
+                    },
+                );
+            }
+        }
+    }
+
+    fn room_shards(&self, room: u32) -> Vec<usize> {
+        self.rooms
+            .get(&room)
+            .map(|r| r.member_shards().collect())
+            .unwrap_or_default()
+    }
+
+    fn publish_posts(&mut self, posts: Vec<PendingPost>) {
+        ShardMetrics::add(&self.metrics().room_messages, posts.len() as u64);
+        for p in posts {
+            if let Some(room) = self.rooms.get_mut(&p.room) {
+                room.published_seq = room.published_seq.max(p.seq);
+            }
+            let frame = encode(&ServerFrame::RoomMessage(RoomMessage {
+                room: p.room,
+                seq: p.seq,
+                author: p.user,
+                time_ms: p.time_ms,
+                author_name: &p.name,
+                text: &p.text,
+            }));
+            for s in self.room_shards(p.room) {
+                self.send(
+                    s,
+                    ShardMsg::RoomFrame {
+                        room: p.room,
+                        author: p.user,
+                        frame: frame.clone(),
+                    },
+                );
+            }
+            self.send(
+                p.conn.shard,
+                ShardMsg::Done {
+                    conn: p.conn.conn,
+                    req: p.req,
+                    result: Ok(p.seq),
+                    then: Bytes::new(),
+                },
+            );
+        }
+    }
+
+    fn publish_deletes(&mut self, deletes: Vec<PendingDelete>) {
+        for d in deletes {
+            let frame = encode(&ServerFrame::Deleted(Deleted {
+                kind: ConvKind::Room,
+                conv: d.room,
+                seq: d.seq,
+            }));
+            for s in self.room_shards(d.room) {
+                self.send(
+                    s,
+                    ShardMsg::RoomFrame {
+                        room: d.room,
+                        author: 0,
+                        frame: frame.clone(),
+                    },
+                );
+            }
+            self.send(
+                d.conn.shard,
+                ShardMsg::Done {
+                    conn: d.conn.conn,
+                    req: d.req,
+                    result: Ok(d.seq),
+                    then: Bytes::new(),
+                },
+            );
+        }
+    }
+}
+
+/// Encodes a tile's updates of one tick as `Pixels` frames (more than one only when they
+/// exceed a frame), chained from `prev`.
+fn pixels_frames(tile: u32, prev: u64, updates: &[(u64, PixelUpdate)]) -> Bytes {
+    let mut out = BytesMut::new();
+    let mut from = prev;
+    for chunk in updates.chunks(MAX_PIXELS_PER_FRAME) {
+        let last = chunk.last().map_or(from, |(s, _)| *s);
+        let list: Vec<PixelUpdate> = chunk.iter().map(|(_, u)| *u).collect();
+        let frame = ServerFrame::Pixels(Pixels {
+            head: PixelsHead::new(tile, from, last),
+            updates: &list,
+        });
+        if let Err(e) = frame.encode(&mut out) {
+            tracing::error!(error = %e, tile, "pixels frame");
+        }
+        from = last;
+    }
+    out.freeze()
+}
