@@ -10,28 +10,17 @@ use bytes::BytesMut;
 use pixelparty_bench::timing::{measure, si};
 use pixelparty_protocol::client::SendRoom;
 use pixelparty_protocol::server::{Pixels, RoomMessage};
-use pixelparty_protocol::{
-    ClientFrame, Decoded, PixelUpdate, PixelsHead, ServerFrame, client_frames, server_frames,
-};
+use pixelparty_protocol::{ClientFrame, Decoded, PixelUpdate, PixelsHead, ServerFrame, client_frames, server_frames};
 
 const BUDGET: Duration = Duration::from_secs(2);
 
 fn report(name: &str, unit: &str, ops: f64, bytes_per_op: f64) {
-    println!(
-        "{name:<40} {:>12}{unit}/s   {:>10}B/s",
-        si(ops),
-        si(ops * bytes_per_op)
-    );
+    println!("{name:<40} {:>12}{unit}/s   {:>10}B/s", si(ops), si(ops * bytes_per_op));
 }
 
 fn pixels(batch: usize) {
-    let updates: Vec<PixelUpdate> = (0..batch)
-        .map(|i| PixelUpdate::new((i * 7) as u16, (i % 16) as u8))
-        .collect();
-    let frame = ServerFrame::Pixels(Pixels {
-        head: PixelsHead::new(3, 100, 100 + batch as u64),
-        updates: &updates,
-    });
+    let updates: Vec<PixelUpdate> = (0..batch).map(|i| PixelUpdate::new((i * 7) as u16, (i % 16) as u8)).collect();
+    let frame = ServerFrame::Pixels(Pixels { head: PixelsHead::new(3, 100, 100 + batch as u64), updates: &updates });
     let frame_len = frame.encoded_len();
     let frames_per_msg = (64 * 1024 / frame_len).max(1);
     let mut buf = BytesMut::with_capacity(frame_len * frames_per_msg);
@@ -42,12 +31,7 @@ fn pixels(batch: usize) {
         }
         black_box(&buf);
     });
-    report(
-        &format!("encode Pixels ({batch}/frame)"),
-        "updates",
-        rate.median_per_s,
-        3.0,
-    );
+    report(&format!("encode Pixels ({batch}/frame)"), "updates", rate.median_per_s, 3.0);
 
     let msg = buf.clone().freeze();
     let rate = measure(BUDGET, (frames_per_msg * batch) as u64, || {
@@ -61,12 +45,7 @@ fn pixels(batch: usize) {
         }
         black_box(sum);
     });
-    report(
-        &format!("decode+apply Pixels ({batch}/frame)"),
-        "updates",
-        rate.median_per_s,
-        3.0,
-    );
+    report(&format!("decode+apply Pixels ({batch}/frame)"), "updates", rate.median_per_s, 3.0);
 }
 
 fn chat() {
@@ -88,12 +67,7 @@ fn chat() {
         }
         black_box(&buf);
     });
-    report(
-        "encode RoomMessage",
-        "frames",
-        rate.median_per_s,
-        frame.encoded_len() as f64,
-    );
+    report("encode RoomMessage", "frames", rate.median_per_s, frame.encoded_len() as f64);
     let msg = buf.clone().freeze();
     let rate = measure(BUDGET, n as u64, || {
         let mut total = 0usize;
@@ -104,18 +78,9 @@ fn chat() {
         }
         black_box(total);
     });
-    report(
-        "decode RoomMessage",
-        "frames",
-        rate.median_per_s,
-        frame.encoded_len() as f64,
-    );
+    report("decode RoomMessage", "frames", rate.median_per_s, frame.encoded_len() as f64);
 
-    let send = ClientFrame::SendRoom(SendRoom {
-        req: 9,
-        room: 1,
-        text,
-    });
+    let send = ClientFrame::SendRoom(SendRoom { req: 9, room: 1, text });
     let mut one = Vec::new();
     send.encode(&mut one).unwrap();
     let rate = measure(BUDGET, n as u64, || {
@@ -124,22 +89,12 @@ fn chat() {
             black_box(matches!(d, Decoded::Frame { .. }));
         }
     });
-    report(
-        "decode SendRoom (client)",
-        "frames",
-        rate.median_per_s,
-        one.len() as f64,
-    );
+    report("decode SendRoom (client)", "frames", rate.median_per_s, one.len() as f64);
     let many: Vec<u8> = one.iter().copied().cycle().take(one.len() * n).collect();
     let rate = measure(BUDGET, n as u64, || {
         black_box(client_frames(&many).filter(Result::is_ok).count());
     });
-    report(
-        "decode SendRoom x1000 in one message",
-        "frames",
-        rate.median_per_s,
-        one.len() as f64,
-    );
+    report("decode SendRoom x1000 in one message", "frames", rate.median_per_s, one.len() as f64);
 }
 
 fn main() {

@@ -120,10 +120,7 @@ fn main() {
     let mut keep = None;
     for (name, mode) in [
         ("none", Durability::None),
-        (
-            "interval:100",
-            Durability::Interval(Duration::from_millis(100)),
-        ),
+        ("interval:100", Durability::Interval(Duration::from_millis(100))),
         ("sync (group commit)", Durability::Sync),
     ] {
         let (rate, store, dir) = append(mode, g);
@@ -147,12 +144,7 @@ fn main() {
     let t = Instant::now();
     let c = store.recover_canvas(&g).unwrap();
     let secs = t.elapsed().as_secs_f64();
-    println!(
-        "recovery replay: {} updates in {:.2} s = {}updates/s",
-        c.replayed,
-        secs,
-        si(c.replayed as f64 / secs)
-    );
+    println!("recovery replay: {} updates in {:.2} s = {}updates/s", c.replayed, secs, si(c.replayed as f64 / secs));
     assert_eq!(c.last_seq, total);
 
     // Recent-history reads: a room with 100k messages, read the newest 50.
@@ -167,24 +159,15 @@ fn main() {
         .collect();
     for chunk in messages.chunks(10_000) {
         let chunk = chunk.to_vec();
-        store
-            .run(move |tx| tx.append_room_messages(1, &chunk))
-            .unwrap();
+        store.run(move |tx| tx.append_room_messages(1, &chunk)).unwrap();
     }
     let mut lat = Vec::new();
     for i in 0..2000 {
         let t = Instant::now();
         let page = store
-            .room_history(
-                1,
-                if i % 2 == 0 {
-                    u64::MAX
-                } else {
-                    100_001 - (i as u64 * 37 % 90_000)
-                },
-                50,
-                |m| m.author != 7,
-            )
+            .room_history(1, if i % 2 == 0 { u64::MAX } else { 100_001 - (i as u64 * 37 % 90_000) }, 50, |m| {
+                m.author != 7
+            })
             .unwrap();
         lat.push(t.elapsed());
         assert!(!page.is_empty());

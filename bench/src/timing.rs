@@ -27,11 +27,7 @@ pub fn measure(budget: Duration, ops_per_batch: u64, mut batch: impl FnMut()) ->
         rates.push(ops_per_batch as f64 / secs);
     }
     rates.sort_by(f64::total_cmp);
-    Rate {
-        median_per_s: rates[rates.len() / 2],
-        best_per_s: rates[rates.len() - 1],
-        batches: rates.len(),
-    }
+    Rate { median_per_s: rates[rates.len() / 2], best_per_s: rates[rates.len() - 1], batches: rates.len() }
 }
 
 /// Formats a rate with an SI suffix (`12.3 M`).

@@ -89,9 +89,7 @@ impl EngineConfig {
                 .collect()
         };
         Self {
-            shards: std::thread::available_parallelism()
-                .map_or(1, |n| n.get())
-                .min(MAX_SHARDS),
+            shards: std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_SHARDS),
             geometry,
             palette,
             cooldown_ms: 300_000,
@@ -131,28 +129,17 @@ impl EngineConfig {
             return Err("tick_ms must be positive".into());
         }
         if self.ring_per_tile > MAX_PIXELS_PER_FRAME {
-            return Err(format!(
-                "ring_per_tile must be at most {MAX_PIXELS_PER_FRAME}"
-            ));
+            return Err(format!("ring_per_tile must be at most {MAX_PIXELS_PER_FRAME}"));
         }
         if self.history_on_join > MAX_HISTORY_PAGE {
-            return Err(format!(
-                "history_on_join must be at most {MAX_HISTORY_PAGE}"
-            ));
+            return Err(format!("history_on_join must be at most {MAX_HISTORY_PAGE}"));
         }
         let tile_frame = 16 + self.geometry.tile_bytes();
         if self.outbound_max_bytes < 2 * tile_frame {
-            return Err(format!(
-                "outbound_max_bytes must hold at least two whole tiles ({} bytes)",
-                2 * tile_frame
-            ));
+            return Err(format!("outbound_max_bytes must hold at least two whole tiles ({} bytes)", 2 * tile_frame));
         }
-        if self.inbox_capacity == 0 || self.max_ticks_in_flight == 0 || self.max_pending_paints == 0
-        {
-            return Err(
-                "inbox_capacity, max_ticks_in_flight and max_pending_paints must be positive"
-                    .into(),
-            );
+        if self.inbox_capacity == 0 || self.max_ticks_in_flight == 0 || self.max_pending_paints == 0 {
+            return Err("inbox_capacity, max_ticks_in_flight and max_pending_paints must be positive".into());
         }
         Ok(())
     }

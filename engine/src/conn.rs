@@ -122,10 +122,7 @@ impl Conn {
     /// Marks the session closing: the transport sends the `Closing` frame and closes.
     pub(crate) fn close(&mut self, reason: CloseReason, message: impl Into<String>) {
         if self.closing.is_none() {
-            self.closing = Some(Close {
-                reason,
-                message: message.into(),
-            });
+            self.closing = Some(Close { reason, message: message.into() });
             if let Some(w) = self.waker.take() {
                 w.wake();
             }

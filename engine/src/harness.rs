@@ -14,8 +14,7 @@ use pixelparty_protocol::canvas::set_pixel;
 use pixelparty_protocol::client::Hello;
 use pixelparty_protocol::limits::{NO_CURSOR, PROTOCOL_VERSION};
 use pixelparty_protocol::{
-    ClientFrame, ClientKind, CloseReason, ConvKind, ErrorCode, PresenceKind, ServerFrame,
-    server_frames,
+    ClientFrame, ClientKind, CloseReason, ConvKind, ErrorCode, PresenceKind, ServerFrame, server_frames,
 };
 use pixelparty_storage::Store;
 
@@ -184,12 +183,7 @@ impl Harness {
     /// Builds the engine on `store` (recovering its canvas), with the clock at a fixed epoch.
     pub fn new(config: EngineConfig, store: Store) -> Self {
         let (shared, shards) = crate::runtime::build(config, store).expect("engine builds");
-        Self {
-            shared,
-            shards,
-            now_ms: 1_700_000_000_000,
-            clients: Vec::new(),
-        }
+        Self { shared, shards, now_ms: 1_700_000_000_000, clients: Vec::new() }
     }
 
     /// Moves the fake clock.
@@ -200,14 +194,7 @@ impl Harness {
     /// Opens a session on `shard` for `user` and sends `Hello`.
     pub fn connect(&mut self, shard: usize, user: UserCtx) -> ClientId {
         let c = self.connect_raw(shard, user);
-        self.send(
-            c,
-            &ClientFrame::Hello(Hello {
-                version: PROTOCOL_VERSION,
-                kind: ClientKind::Bot,
-                agent: "harness",
-            }),
-        );
+        self.send(c, &ClientFrame::Hello(Hello { version: PROTOCOL_VERSION, kind: ClientKind::Bot, agent: "harness" }));
         c
     }
 
@@ -273,19 +260,10 @@ impl Harness {
     /// Tells every shard that `user`'s block list changed (as the gateway does after a
     /// block or unblock), reading it from the store.
     pub fn blocks_changed(&mut self, user: u32) {
-        let blocks: Arc<[u32]> = self
-            .shared
-            .store
-            .blocks_of(user, crate::MAX_BLOCKS)
-            .expect("store")
-            .into_iter()
-            .map(|r| r.user)
-            .collect();
+        let blocks: Arc<[u32]> =
+            self.shared.store.blocks_of(user, crate::MAX_BLOCKS).expect("store").into_iter().map(|r| r.user).collect();
         for s in 0..self.shards.len() {
-            let msg = crate::msg::ShardMsg::BlocksChanged {
-                user,
-                blocks: blocks.clone(),
-            };
+            let msg = crate::msg::ShardMsg::BlocksChanged { user, blocks: blocks.clone() };
             self.shared.mesh.send(s, msg).expect("inbox has room");
         }
     }
@@ -293,11 +271,7 @@ impl Harness {
     /// Ends every session of `user` (as a ban does).
     pub fn kick(&mut self, user: u32, reason: CloseReason, message: &str) {
         for s in 0..self.shards.len() {
-            let msg = crate::msg::ShardMsg::Kick {
-                user,
-                reason,
-                message: message.into(),
-            };
+            let msg = crate::msg::ShardMsg::Kick { user, reason, message: message.into() };
             self.shared.mesh.send(s, msg).expect("inbox has room");
         }
     }
@@ -327,22 +301,14 @@ impl Harness {
                 s.flush();
             }
             progress |= self.read_all();
-            progress |= (0..self.shards.len())
-                .any(|i| self.shared.mesh.queued(i) > 0 || self.shards[i].has_pending());
+            progress |= (0..self.shards.len()).any(|i| self.shared.mesh.queued(i) > 0 || self.shards[i].has_pending());
             if progress {
                 continue;
             }
             // Nothing moved: wait for the store, else tick, else done.
-            if let Some(i) = self
-                .shards
-                .iter()
-                .position(|s| s.tick.in_flight() > 0 || s.direct_in_flight > 0)
-            {
-                let done = self
-                    .shared
-                    .mesh
-                    .recv_done_timeout(i, COMPLETION_WAIT)
-                    .expect("storage completion within 20 s");
+            if let Some(i) = self.shards.iter().position(|s| s.tick.in_flight() > 0 || s.direct_in_flight > 0) {
+                let done =
+                    self.shared.mesh.recv_done_timeout(i, COMPLETION_WAIT).expect("storage completion within 20 s");
                 self.shards[i].complete(done, self.now_ms);
                 continue;
             }
@@ -375,10 +341,8 @@ impl Harness {
             }
             // Like the client library: re-subscribe what the server asks to resync.
             if !resync.is_empty() {
-                let cursors: Vec<pixelparty_protocol::TileCursor> = resync
-                    .iter()
-                    .map(|t| pixelparty_protocol::TileCursor::new(*t, client.cursor(*t)))
-                    .collect();
+                let cursors: Vec<pixelparty_protocol::TileCursor> =
+                    resync.iter().map(|t| pixelparty_protocol::TileCursor::new(*t, client.cursor(*t))).collect();
                 let mut buf = BytesMut::new();
                 ClientFrame::Subscribe(pixelparty_protocol::client::Subscribe { tiles: &cursors })
                     .encode(&mut buf)
@@ -414,23 +378,12 @@ impl Client {
         for frame in server_frames(bytes) {
             let frame = frame.expect("the server sends valid frames");
             let got = match frame {
-                ServerFrame::Welcome(w) => Got::Welcome {
-                    user: w.user,
-                    ready_at_ms: w.ready_at_ms,
-                },
-                ServerFrame::Ack(a) => Got::Ack {
-                    req: a.req,
-                    value: a.value,
-                },
-                ServerFrame::Error(e) => Got::Error {
-                    req: e.req,
-                    code: e.code,
-                    retry_after_ms: e.retry_after_ms,
-                },
+                ServerFrame::Welcome(w) => Got::Welcome { user: w.user, ready_at_ms: w.ready_at_ms },
+                ServerFrame::Ack(a) => Got::Ack { req: a.req, value: a.value },
+                ServerFrame::Error(e) => Got::Error { req: e.req, code: e.code, retry_after_ms: e.retry_after_ms },
                 ServerFrame::Pixels(p) => {
                     let (tile, prev, last) = (p.head.tile(), p.head.prev_seq(), p.head.last_seq());
-                    let updates: Vec<(u16, u8)> =
-                        p.updates.iter().map(|u| (u.offset(), u.colour())).collect();
+                    let updates: Vec<(u16, u8)> = p.updates.iter().map(|u| (u.offset(), u.colour())).collect();
                     match self.tiles.get_mut(&tile) {
                         Some((data, cursor)) if *cursor == prev => {
                             for (o, c) in &updates {
@@ -441,63 +394,34 @@ impl Client {
                         Some((_, cursor)) if last <= *cursor => {}
                         _ => self.gaps += 1,
                     }
-                    Got::Pixels {
-                        tile,
-                        prev,
-                        last,
-                        updates,
-                    }
+                    Got::Pixels { tile, prev, last, updates }
                 }
                 ServerFrame::TileData(t) => {
                     self.tiles.insert(t.tile, (t.data.to_vec(), t.seq));
-                    Got::TileData {
-                        tile: t.tile,
-                        seq: t.seq,
-                    }
+                    Got::TileData { tile: t.tile, seq: t.seq }
                 }
                 ServerFrame::Resync(r) => {
                     resync.extend(r.tiles.iter().map(|t| t.get()));
                     Got::Resync(r.tiles.iter().map(|t| t.get()).collect())
                 }
-                ServerFrame::RoomMessage(m) => Got::Room {
-                    room: m.room,
-                    seq: m.seq,
-                    author: m.author,
-                    text: m.text.into(),
-                },
-                ServerFrame::DirectMessage(m) => Got::Direct {
-                    from: m.from,
-                    to: m.to,
-                    seq: m.seq,
-                    text: m.text.into(),
-                },
-                ServerFrame::Deleted(d) => Got::Deleted {
-                    kind: d.kind,
-                    conv: d.conv,
-                    seq: d.seq,
-                },
+                ServerFrame::RoomMessage(m) => {
+                    Got::Room { room: m.room, seq: m.seq, author: m.author, text: m.text.into() }
+                }
+                ServerFrame::DirectMessage(m) => {
+                    Got::Direct { from: m.from, to: m.to, seq: m.seq, text: m.text.into() }
+                }
+                ServerFrame::Deleted(d) => Got::Deleted { kind: d.kind, conv: d.conv, seq: d.seq },
                 ServerFrame::HistoryPage(h) => Got::History {
                     req: h.req,
                     conv: h.conv,
-                    entries: h
-                        .entries
-                        .iter()
-                        .map(|e| (e.seq, e.author, e.text.to_owned()))
-                        .collect(),
+                    entries: h.entries.iter().map(|e| (e.seq, e.author, e.text.to_owned())).collect(),
                 },
-                ServerFrame::Presence(p) => Got::Presence {
-                    room: p.room,
-                    kind: p.kind,
-                    users: p.entries.iter().map(|e| e.user).collect(),
-                },
-                ServerFrame::Cooldown(c) => Got::Cooldown {
-                    ready_at_ms: c.ready_at_ms,
-                },
+                ServerFrame::Presence(p) => {
+                    Got::Presence { room: p.room, kind: p.kind, users: p.entries.iter().map(|e| e.user).collect() }
+                }
+                ServerFrame::Cooldown(c) => Got::Cooldown { ready_at_ms: c.ready_at_ms },
                 ServerFrame::Pong(p) => Got::Pong { nonce: p.nonce },
-                ServerFrame::Closing(c) => Got::Closing {
-                    reason: c.reason,
-                    message: c.message.into(),
-                },
+                ServerFrame::Closing(c) => Got::Closing { reason: c.reason, message: c.message.into() },
             };
             self.got.push(got);
         }
@@ -507,18 +431,10 @@ impl Client {
 
 /// A user context for tests.
 pub fn user(id: u32, name: &str) -> UserCtx {
-    UserCtx {
-        id,
-        name: name.into(),
-        role: pixelparty_protocol::Role::User,
-    }
+    UserCtx { id, name: name.into(), role: pixelparty_protocol::Role::User }
 }
 
 /// An admin user context for tests.
 pub fn admin(id: u32, name: &str) -> UserCtx {
-    UserCtx {
-        id,
-        name: name.into(),
-        role: pixelparty_protocol::Role::Admin,
-    }
+    UserCtx { id, name: name.into(), role: pixelparty_protocol::Role::Admin }
 }

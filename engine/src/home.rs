@@ -7,40 +7,33 @@ use std::sync::Arc;
 use bytes::Bytes;
 use pixelparty_protocol::{ErrorCode, PresenceKind};
 
-use crate::msg::{ConnRef, PaintCmd, Refusal, ShardMsg, TileCopy};
+use crate::msg::{ConnRef, Origin, PaintCmd, Refusal, ShardMsg, TileCopy};
 use crate::rooms::{HomeRoom, presence_change};
 use crate::shard::Shard;
 use crate::tick::{PendingDelete, PendingPost};
 
 impl Shard {
     fn refuse_remote(&mut self, conn: ConnRef, req: u32, r: Refusal) {
-        self.send(
-            conn.shard,
-            ShardMsg::Done {
-                conn: conn.conn,
-                req,
-                result: Err(r),
-                then: Bytes::new(),
-            },
-        );
+        self.answer(Origin::Session(conn, req), Err(r));
+    }
+
+    /// Sends the outcome of a request to whoever asked.
+    pub(crate) fn answer(&mut self, origin: Origin, result: Result<u64, Refusal>) {
+        match origin {
+            Origin::Session(conn, req) => {
+                self.send(conn.shard, ShardMsg::Done { conn: conn.conn, req, result, then: Bytes::new() });
+            }
+            Origin::Caller(reply) => {
+                let _ = reply.send(result);
+            }
+        }
     }
 
     pub(crate) fn home_paint(&mut self, cmd: PaintCmd) {
         if self.tick.pending_paints() >= self.config().max_pending_paints {
             if let Some((conn, req)) = cmd.origin {
-                let r = Refusal {
-                    code: ErrorCode::Overloaded,
-                    retry_after_ms: 100,
-                    message: "server busy",
-                };
-                self.send(
-                    conn.shard,
-                    ShardMsg::PaintDone {
-                        conn: conn.conn,
-                        req,
-                        result: Err(r),
-                    },
-                );
+                let r = Refusal { code: ErrorCode::Overloaded, retry_after_ms: 100, message: "server busy" };
+                self.send(conn.shard, ShardMsg::PaintDone { conn: conn.conn, req, result: Err(r) });
             }
             return;
         }
@@ -52,14 +45,7 @@ impl Shard {
             return;
         };
         let payload = t.catch_up(tile, cursor);
-        self.send(
-            conn.shard,
-            ShardMsg::Replay {
-                conn: conn.conn,
-                tile,
-                payload,
-            },
-        );
+        self.send(conn.shard, ShardMsg::Replay { conn: conn.conn, tile, payload });
     }
 
     /// The room's home state, loaded from the store on first use; `None` if there is no such
@@ -74,40 +60,22 @@ impl Shard {
                 return Ok(None);
             }
             let last = self.store().room_last_seq(room).map_err(internal)?;
-            self.rooms
-                .insert(room, HomeRoom::new(room, last, self.config().shards));
+            self.rooms.insert(room, HomeRoom::new(room, last, self.config().shards));
         }
         Ok(self.rooms.get_mut(&room))
     }
 
-    pub(crate) fn home_join(
-        &mut self,
-        room: u32,
-        conn: ConnRef,
-        req: u32,
-        user: u32,
-        name: Arc<str>,
-    ) {
+    pub(crate) fn home_join(&mut self, room: u32, conn: ConnRef, req: u32, user: u32, name: Arc<str>) {
         let max = self.config().max_room_members;
         let home = match self.home_room(room) {
             Ok(Some(r)) => r,
             Ok(None) => {
-                return self.send_join_error(
-                    conn,
-                    req,
-                    room,
-                    Refusal::new(ErrorCode::NotFound, "no such room"),
-                );
+                return self.send_join_error(conn, req, room, Refusal::new(ErrorCode::NotFound, "no such room"));
             }
             Err(r) => return self.send_join_error(conn, req, room, r),
         };
         if home.sessions() >= max {
-            return self.send_join_error(
-                conn,
-                req,
-                room,
-                Refusal::new(ErrorCode::RoomFull, "room is full"),
-            );
+            return self.send_join_error(conn, req, room, Refusal::new(ErrorCode::RoomFull, "room is full"));
         }
         let first = home.join(user, name.clone(), conn.shard);
         let published = home.published_seq;
@@ -116,37 +84,14 @@ impl Shard {
         if first {
             let frame = presence_change(room, PresenceKind::Joined, user, &name);
             for s in shards {
-                self.send(
-                    s,
-                    ShardMsg::RoomFrame {
-                        room,
-                        author: 0,
-                        frame: frame.clone(),
-                    },
-                );
+                self.send(s, ShardMsg::RoomFrame { room, author: 0, frame: frame.clone() });
             }
         }
-        self.send(
-            conn.shard,
-            ShardMsg::JoinDone {
-                conn: conn.conn,
-                req,
-                room,
-                result: Ok((published, snapshot)),
-            },
-        );
+        self.send(conn.shard, ShardMsg::JoinDone { conn: conn.conn, req, room, result: Ok((published, snapshot)) });
     }
 
     fn send_join_error(&mut self, conn: ConnRef, req: u32, room: u32, r: Refusal) {
-        self.send(
-            conn.shard,
-            ShardMsg::JoinDone {
-                conn: conn.conn,
-                req,
-                room,
-                result: Err(r),
-            },
-        );
+        self.send(conn.shard, ShardMsg::JoinDone { conn: conn.conn, req, room, result: Err(r) });
     }
 
     pub(crate) fn home_leave(&mut self, room: u32, conn: ConnRef, user: u32) {
@@ -159,14 +104,7 @@ impl Shard {
         let shards: Vec<usize> = home.member_shards().collect();
         let frame = presence_change(room, PresenceKind::Left, user, &name);
         for s in shards {
-            self.send(
-                s,
-                ShardMsg::RoomFrame {
-                    room,
-                    author: 0,
-                    frame: frame.clone(),
-                },
-            );
+            self.send(s, ShardMsg::RoomFrame { room, author: 0, frame: frame.clone() });
         }
     }
 
@@ -182,76 +120,33 @@ impl Shard {
         now_ms: u64,
     ) {
         let Some(home) = self.rooms.get_mut(&room).filter(|r| r.is_member(user)) else {
-            return self.refuse_remote(
-                conn,
-                req,
-                Refusal::new(ErrorCode::NotMember, "join the room first"),
-            );
+            return self.refuse_remote(conn, req, Refusal::new(ErrorCode::NotMember, "join the room first"));
         };
         home.last_seq += 1;
         let seq = home.last_seq;
-        self.tick.posts.push(PendingPost {
-            room,
-            seq,
-            conn,
-            req,
-            user,
-            name,
-            text,
-            time_ms: now_ms,
-        });
+        self.tick.posts.push(PendingPost { room, seq, conn, req, user, name, text, time_ms: now_ms });
     }
 
-    pub(crate) fn home_delete(
-        &mut self,
-        room: u32,
-        seq: u64,
-        conn: ConnRef,
-        req: u32,
-        user: u32,
-        admin: bool,
-    ) {
+    pub(crate) fn home_delete(&mut self, room: u32, seq: u64, origin: Origin, user: u32, admin: bool) {
         match self.home_room(room) {
             Ok(Some(_)) => {}
-            Ok(None) => {
-                return self.refuse_remote(
-                    conn,
-                    req,
-                    Refusal::new(ErrorCode::NotFound, "no such room"),
-                );
-            }
-            Err(r) => return self.refuse_remote(conn, req, r),
+            Ok(None) => return self.answer(origin, Err(Refusal::new(ErrorCode::NotFound, "no such room"))),
+            Err(r) => return self.answer(origin, Err(r)),
         }
         match self.store().room_message(room, seq) {
             Ok(Some(m)) if !m.deleted && (m.author == user || admin) => {
-                self.tick.deletes.push(PendingDelete {
-                    room,
-                    seq,
-                    conn,
-                    req,
-                    by_admin: m.author != user,
-                });
+                self.tick.deletes.push(PendingDelete { room, seq, origin, by_admin: m.author != user });
             }
-            Ok(Some(m)) if !m.deleted => self.refuse_remote(
-                conn,
-                req,
-                Refusal::new(
-                    ErrorCode::Forbidden,
-                    "only the author or an admin may delete it",
-                ),
-            ),
-            Ok(_) => self.refuse_remote(
-                conn,
-                req,
-                Refusal::new(ErrorCode::NotFound, "no such message"),
-            ),
+            Ok(Some(m)) if !m.deleted => {
+                self.answer(
+                    origin,
+                    Err(Refusal::new(ErrorCode::Forbidden, "only the author or an admin may delete it")),
+                );
+            }
+            Ok(_) => self.answer(origin, Err(Refusal::new(ErrorCode::NotFound, "no such message"))),
             Err(e) => {
                 tracing::error!(error = %e, "reading a room message");
-                self.refuse_remote(
-                    conn,
-                    req,
-                    Refusal::new(ErrorCode::Internal, "storage error"),
-                );
+                self.answer(origin, Err(Refusal::new(ErrorCode::Internal, "storage error")));
             }
         }
     }
@@ -263,18 +158,8 @@ impl Shard {
             Err(r) => Err(r),
         };
         let msg = match result {
-            Ok((value, then)) => ShardMsg::Done {
-                conn: conn.conn,
-                req,
-                result: Ok(value),
-                then,
-            },
-            Err(r) => ShardMsg::Done {
-                conn: conn.conn,
-                req,
-                result: Err(r),
-                then: Bytes::new(),
-            },
+            Ok((value, then)) => ShardMsg::Done { conn: conn.conn, req, result: Ok(value), then },
+            Err(r) => ShardMsg::Done { conn: conn.conn, req, result: Err(r), then: Bytes::new() },
         };
         self.send(conn.shard, msg);
     }
@@ -285,11 +170,7 @@ impl Shard {
         for (&tile, t) in &mut self.tiles {
             if full || t.dirty {
                 t.dirty = false;
-                out.push(TileCopy {
-                    tile,
-                    seq: t.seq,
-                    data: Bytes::copy_from_slice(&t.data),
-                });
+                out.push(TileCopy { tile, seq: t.seq, data: Bytes::copy_from_slice(&t.data) });
             }
         }
         out

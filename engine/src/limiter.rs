@@ -62,29 +62,21 @@ impl RateTable {
     /// Takes one action for `user` at `now_ms` if allowed. Users beyond the table are refused.
     pub fn acquire(&self, user: u32, now_ms: u64) -> Decision {
         if self.interval_ms == 0 {
-            return Decision::Allowed {
-                ready_at_ms: now_ms,
-            };
+            return Decision::Allowed { ready_at_ms: now_ms };
         }
         let Some(slot) = self.slot(user) else {
-            return Decision::Refused {
-                retry_after_ms: self.interval_ms,
-            };
+            return Decision::Refused { retry_after_ms: self.interval_ms };
         };
         let mut tat = slot.load(Ordering::Acquire);
         loop {
             let earliest = tat.saturating_sub(self.tolerance_ms);
             if now_ms < earliest {
-                return Decision::Refused {
-                    retry_after_ms: earliest - now_ms,
-                };
+                return Decision::Refused { retry_after_ms: earliest - now_ms };
             }
             let next = tat.max(now_ms) + self.interval_ms;
             match slot.compare_exchange_weak(tat, next, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => {
-                    return Decision::Allowed {
-                        ready_at_ms: next.saturating_sub(self.tolerance_ms),
-                    };
+                    return Decision::Allowed { ready_at_ms: next.saturating_sub(self.tolerance_ms) };
                 }
                 Err(current) => tat = current,
             }
@@ -96,11 +88,7 @@ impl RateTable {
         if self.interval_ms == 0 {
             return now_ms;
         }
-        self.slot(user).map_or(now_ms, |s| {
-            s.load(Ordering::Acquire)
-                .saturating_sub(self.tolerance_ms)
-                .max(now_ms)
-        })
+        self.slot(user).map_or(now_ms, |s| s.load(Ordering::Acquire).saturating_sub(self.tolerance_ms).max(now_ms))
     }
 
     /// The interval in ms.
@@ -118,36 +106,12 @@ mod tests {
     #[test]
     fn cooldown_allows_one_per_window() {
         let t = RateTable::new(100, 1000, 1);
-        assert_eq!(
-            t.acquire(5, 10_000),
-            Decision::Allowed {
-                ready_at_ms: 11_000
-            }
-        );
-        assert_eq!(
-            t.acquire(5, 10_400),
-            Decision::Refused {
-                retry_after_ms: 600
-            }
-        );
-        assert_eq!(
-            t.acquire(6, 10_400),
-            Decision::Allowed {
-                ready_at_ms: 11_400
-            },
-            "per user"
-        );
-        assert_eq!(
-            t.acquire(5, 11_000),
-            Decision::Allowed {
-                ready_at_ms: 12_000
-            }
-        );
+        assert_eq!(t.acquire(5, 10_000), Decision::Allowed { ready_at_ms: 11_000 });
+        assert_eq!(t.acquire(5, 10_400), Decision::Refused { retry_after_ms: 600 });
+        assert_eq!(t.acquire(6, 10_400), Decision::Allowed { ready_at_ms: 11_400 }, "per user");
+        assert_eq!(t.acquire(5, 11_000), Decision::Allowed { ready_at_ms: 12_000 });
         assert_eq!(t.ready_at(5, 11_500), 12_000);
-        assert!(
-            matches!(t.acquire(500, 0), Decision::Refused { .. }),
-            "beyond the table"
-        );
+        assert!(matches!(t.acquire(500, 0), Decision::Refused { .. }), "beyond the table");
     }
 
     #[test]
@@ -156,12 +120,7 @@ mod tests {
         for _ in 0..3 {
             assert!(matches!(t.acquire(1, 0), Decision::Allowed { .. }));
         }
-        assert_eq!(
-            t.acquire(1, 0),
-            Decision::Refused {
-                retry_after_ms: 100
-            }
-        );
+        assert_eq!(t.acquire(1, 0), Decision::Refused { retry_after_ms: 100 });
         assert!(matches!(t.acquire(1, 100), Decision::Allowed { .. }));
     }
 
@@ -180,9 +139,7 @@ mod tests {
             .map(|_| {
                 let t = t.clone();
                 std::thread::spawn(move || {
-                    (0..10_000)
-                        .filter(|_| matches!(t.acquire(3, 50), Decision::Allowed { .. }))
-                        .count()
+                    (0..10_000).filter(|_| matches!(t.acquire(3, 50), Decision::Allowed { .. })).count()
                 })
             })
             .collect();

@@ -139,11 +139,7 @@ impl Mesh {
     }
 
     /// Waits up to `timeout` for the next storage completion of `shard` (test harness).
-    pub fn recv_done_timeout(
-        &self,
-        shard: ShardId,
-        timeout: std::time::Duration,
-    ) -> Option<Completion> {
+    pub fn recv_done_timeout(&self, shard: ShardId, timeout: std::time::Duration) -> Option<Completion> {
         self.inboxes[shard].done_rx.recv_timeout(timeout).ok()
     }
 

@@ -39,12 +39,18 @@ pub struct Refusal {
 impl Refusal {
     /// A refusal without a retry hint.
     pub fn new(code: ErrorCode, message: &'static str) -> Self {
-        Self {
-            code,
-            retry_after_ms: 0,
-            message,
-        }
+        Self { code, retry_after_ms: 0, message }
     }
+}
+
+/// Who gets the answer to a request handled by a home shard: a session (by request id) or a
+/// caller outside the shards waiting on a channel (the HTTP API).
+#[derive(Debug)]
+pub enum Origin {
+    /// A session and its request id.
+    Session(ConnRef, u32),
+    /// A waiting caller.
+    Caller(tokio::sync::oneshot::Sender<Result<u64, Refusal>>),
 }
 
 /// A paint on its way to the tile's home shard (already checked for bounds, colour and
@@ -223,10 +229,8 @@ pub enum ShardMsg {
         room: u32,
         /// Message sequence.
         seq: u64,
-        /// The session.
-        conn: ConnRef,
-        /// Request id.
-        req: u32,
+        /// Who gets the answer.
+        origin: Origin,
         /// Who asks.
         user: u32,
         /// Whether they are an administrator.

@@ -31,14 +31,7 @@ pub(crate) struct HomeRoom {
 
 impl HomeRoom {
     pub(crate) fn new(id: u32, last_seq: u64, shards: usize) -> Self {
-        Self {
-            id,
-            last_seq,
-            published_seq: last_seq,
-            members: HashMap::new(),
-            sessions: 0,
-            per_shard: vec![0; shards],
-        }
+        Self { id, last_seq, published_seq: last_seq, members: HashMap::new(), sessions: 0, per_shard: vec![0; shards] }
     }
 
     pub(crate) fn sessions(&self) -> usize {
@@ -53,10 +46,7 @@ impl HomeRoom {
     pub(crate) fn join(&mut self, user: u32, name: Arc<str>, shard: ShardId) -> bool {
         self.sessions += 1;
         self.per_shard[shard] += 1;
-        let m = self
-            .members
-            .entry(user)
-            .or_insert(Member { name, sessions: 0 });
+        let m = self.members.entry(user).or_insert(Member { name, sessions: 0 });
         m.sessions += 1;
         m.sessions == 1
     }
@@ -78,29 +68,19 @@ impl HomeRoom {
 
     /// Shards with at least one member session.
     pub(crate) fn member_shards(&self) -> impl Iterator<Item = ShardId> + '_ {
-        self.per_shard
-            .iter()
-            .enumerate()
-            .filter(|(_, n)| **n > 0)
-            .map(|(s, _)| s)
+        self.per_shard.iter().enumerate().filter(|(_, n)| **n > 0).map(|(s, _)| s)
     }
 
     /// The member list as `Presence{snapshot}` frames (several when large), by user id.
     pub(crate) fn presence_snapshot(&self) -> Bytes {
-        let mut users: Vec<(u32, &str)> =
-            self.members.iter().map(|(u, m)| (*u, &*m.name)).collect();
+        let mut users: Vec<(u32, &str)> = self.members.iter().map(|(u, m)| (*u, &*m.name)).collect();
         users.sort_unstable_by_key(|(u, _)| *u);
         let mut out = BytesMut::new();
-        let chunks: Vec<&[(u32, &str)]> = if users.is_empty() {
-            vec![&[]]
-        } else {
-            users.chunks(MAX_PRESENCE_ENTRIES).collect()
-        };
+        let chunks: Vec<&[(u32, &str)]> =
+            if users.is_empty() { vec![&[]] } else { users.chunks(MAX_PRESENCE_ENTRIES).collect() };
         for chunk in chunks {
-            let entries: Vec<PresenceEntry<'_>> = chunk
-                .iter()
-                .map(|(user, name)| PresenceEntry { user: *user, name })
-                .collect();
+            let entries: Vec<PresenceEntry<'_>> =
+                chunk.iter().map(|(user, name)| PresenceEntry { user: *user, name }).collect();
             let frame = ServerFrame::Presence(Presence {
                 room: self.id,
                 kind: PresenceKind::Snapshot,
@@ -117,11 +97,7 @@ impl HomeRoom {
 /// A one-user `Presence` frame (joined or left).
 pub(crate) fn presence_change(room: u32, kind: PresenceKind, user: u32, name: &str) -> Bytes {
     let entries = [PresenceEntry { user, name }];
-    crate::shard::encode(&ServerFrame::Presence(Presence {
-        room,
-        kind,
-        entries: List::Items(&entries),
-    }))
+    crate::shard::encode(&ServerFrame::Presence(Presence { room, kind, entries: List::Items(&entries) }))
 }
 
 #[cfg(test)]

@@ -23,9 +23,7 @@ use crate::shard::{Shard, Shared};
 
 /// Milliseconds since the Unix epoch: the engine's clock, read only by drivers.
 pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Messages one inbox turn handles before letting sessions run.
@@ -59,9 +57,7 @@ impl std::error::Error for StartError {}
 pub fn build(config: EngineConfig, store: Store) -> Result<(Arc<Shared>, Vec<Shard>), StartError> {
     config.validate().map_err(StartError::Config)?;
     let g = config.geometry;
-    store
-        .run(move |tx| tx.init_canvas(&g))
-        .map_err(StartError::Storage)?;
+    store.run(move |tx| tx.init_canvas(&g)).map_err(StartError::Storage)?;
     let recovered = store.recover_canvas(&g).map_err(StartError::Storage)?;
     tracing::info!(
         tiles = g.tile_count(),
@@ -72,19 +68,10 @@ pub fn build(config: EngineConfig, store: Store) -> Result<(Arc<Shared>, Vec<Sha
     let shards = config.shards;
     let shared = Arc::new(Shared::new(config, store, recovered.last_seq));
     let mut per_shard: Vec<Vec<(u32, Vec<u8>, u64)>> = (0..shards).map(|_| Vec::new()).collect();
-    for (tile, (data, seq)) in recovered
-        .tiles
-        .into_iter()
-        .zip(recovered.tile_seqs)
-        .enumerate()
-    {
+    for (tile, (data, seq)) in recovered.tiles.into_iter().zip(recovered.tile_seqs).enumerate() {
         per_shard[tile_home(tile as u32, shards)].push((tile as u32, data, seq));
     }
-    let built = per_shard
-        .into_iter()
-        .enumerate()
-        .map(|(id, tiles)| Shard::new(id, shared.clone(), tiles))
-        .collect();
+    let built = per_shard.into_iter().enumerate().map(|(id, tiles)| Shard::new(id, shared.clone(), tiles)).collect();
     Ok((shared, built))
 }
 
@@ -126,12 +113,7 @@ impl LocalShard {
 
     /// Waits until the session has output (or is closing), then takes up to about
     /// `max_bytes` of frames into `out`; returns the close to perform after sending them.
-    pub async fn next_output(
-        &self,
-        conn: ConnId,
-        max_bytes: usize,
-        out: &mut Vec<Bytes>,
-    ) -> Option<Close> {
+    pub async fn next_output(&self, conn: ConnId, max_bytes: usize, out: &mut Vec<Bytes>) -> Option<Close> {
         std::future::poll_fn(|cx| self.0.borrow_mut().poll_output(conn, cx)).await;
         self.with(|s| s.take_output(conn, max_bytes, out))
     }
@@ -152,6 +134,7 @@ impl LocalShard {
 pub struct Engine {
     handle: EngineHandle,
     threads: Vec<JoinHandle<()>>,
+    watchdog: Option<JoinHandle<()>>,
 }
 
 /// Control of a running engine from any thread (Send + Sync, cheap to clone).
@@ -163,11 +146,7 @@ pub struct EngineHandle {
 impl Engine {
     /// Starts one thread per shard. On each, `per_shard` is called with the thread's
     /// [`LocalShard`] and its future runs beside the shard loop (the gateway's listeners).
-    pub fn start<F, Fut>(
-        config: EngineConfig,
-        store: Store,
-        per_shard: F,
-    ) -> Result<Self, StartError>
+    pub fn start<F, Fut>(config: EngineConfig, store: Store, per_shard: F) -> Result<Self, StartError>
     where
         F: Fn(LocalShard) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + 'static,
@@ -184,15 +163,12 @@ impl Engine {
                 .map_err(StartError::Thread)?;
             threads.push(t);
         }
-        let watchdog = shared.clone();
-        std::thread::Builder::new()
+        let watched = shared.clone();
+        let watchdog = std::thread::Builder::new()
             .name("shard-watchdog".into())
-            .spawn(move || watch(&watchdog))
+            .spawn(move || watch(&watched))
             .map_err(StartError::Thread)?;
-        Ok(Self {
-            handle: EngineHandle { shared },
-            threads,
-        })
+        Ok(Self { handle: EngineHandle { shared }, threads, watchdog: Some(watchdog) })
     }
 
     /// A handle for control from other threads.
@@ -202,10 +178,13 @@ impl Engine {
 
     /// Closes every session with `reason`, stops the shards after their last batches are
     /// durable, and waits for the threads.
-    pub fn shutdown(self, reason: CloseReason) {
+    pub fn shutdown(mut self, reason: CloseReason) {
+        self.handle.shared.stopping.store(true, Ordering::Release);
+        if let Some(w) = self.watchdog.take() {
+            let _ = w.join();
+        }
         for shard in 0..self.handle.shared.config.shards {
-            self.handle
-                .send_blocking(shard, ShardMsg::Shutdown { reason });
+            self.handle.send_blocking(shard, ShardMsg::Shutdown { reason });
         }
         for t in self.threads {
             if t.join().is_err() {
@@ -220,10 +199,7 @@ where
     F: Fn(LocalShard) -> Fut,
     Fut: Future<Output = ()> + 'static,
 {
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             tracing::error!(error = %e, "building a shard runtime");
@@ -257,11 +233,7 @@ async fn shard_loop(shard: LocalShard) {
             }
             handled == TURN_MAX || s.has_pending()
         });
-        shared
-            .mesh
-            .inbox(id)
-            .last_turn_ms
-            .store(now, Ordering::Relaxed);
+        shared.mesh.inbox(id).last_turn_ms.store(now, Ordering::Relaxed);
         let stopping = shard.0.borrow().shutting_down;
         if stopping {
             // Keep turning until every batch is durable and every session is gone (or 2 s).
@@ -287,7 +259,7 @@ async fn shard_loop(shard: LocalShard) {
 fn watch(shared: &Shared) {
     let threshold = shared.config.stall_threshold_ms;
     let mut stalled = vec![false; shared.config.shards];
-    loop {
+    while !shared.stopping.load(Ordering::Acquire) {
         std::thread::sleep(Duration::from_millis(threshold.clamp(10, 1000) / 2));
         let now = now_ms();
         for (shard, was) in stalled.iter_mut().enumerate() {
@@ -296,12 +268,7 @@ fn watch(shared: &Shared) {
             let is = shared.mesh.queued(shard) > 0 && now.saturating_sub(last) > threshold;
             if is && !*was {
                 inbox.stalls.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(
-                    shard,
-                    stalled_ms = now - last,
-                    queued = shared.mesh.queued(shard),
-                    "shard stalled"
-                );
+                tracing::warn!(shard, stalled_ms = now - last, queued = shared.mesh.queued(shard), "shard stalled");
             }
             *was = is;
         }
@@ -337,62 +304,51 @@ impl EngineHandle {
     /// Ends every session of `user` with `reason`.
     pub fn kick(&self, user: u32, reason: CloseReason, message: &str) {
         let message: Arc<str> = message.into();
-        self.broadcast(|| ShardMsg::Kick {
-            user,
-            reason,
-            message: message.clone(),
-        });
+        self.broadcast(|| ShardMsg::Kick { user, reason, message: message.clone() });
     }
 
     /// Tells every shard the user's block list (read from the store).
     pub fn blocks_changed(&self, user: u32) -> Result<(), pixelparty_storage::StorageError> {
-        let blocks: Arc<[u32]> = self
-            .shared
-            .store
-            .blocks_of(user, crate::MAX_BLOCKS)?
-            .into_iter()
-            .map(|r| r.user)
-            .collect();
-        self.broadcast(|| ShardMsg::BlocksChanged {
-            user,
-            blocks: blocks.clone(),
-        });
+        let blocks: Arc<[u32]> =
+            self.shared.store.blocks_of(user, crate::MAX_BLOCKS)?.into_iter().map(|r| r.user).collect();
+        self.broadcast(|| ShardMsg::BlocksChanged { user, blocks: blocks.clone() });
         Ok(())
+    }
+
+    /// Deletes a room message on behalf of `user` (the author, or an admin) through the room's
+    /// home shard, which tells live members. The receiver yields the outcome.
+    pub fn delete_room_message(
+        &self,
+        room: u32,
+        seq: u64,
+        user: u32,
+        admin: bool,
+    ) -> tokio::sync::oneshot::Receiver<Result<u64, crate::msg::Refusal>> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let msg = ShardMsg::DeleteRoomMessage { room, seq, origin: crate::msg::Origin::Caller(tx), user, admin };
+        self.send_blocking(crate::routing::room_home(room, self.shared.config.shards), msg);
+        rx
+    }
+
+    /// Tells every shard that a direct message was deleted (already tombstoned in the store).
+    pub fn direct_deleted(&self, a: u32, b: u32, seq: u64) {
+        self.broadcast(|| ShardMsg::DirectDeleted { a, b, seq });
     }
 
     /// Paints as an administrative action (rollback): no cooldown, no session to answer.
     pub fn admin_paint(&self, user: u32, x: u16, y: u16, colour: u8) -> bool {
-        let Some(loc) = self
-            .shared
-            .config
-            .geometry
-            .locate(u32::from(x), u32::from(y))
-        else {
+        let Some(loc) = self.shared.config.geometry.locate(u32::from(x), u32::from(y)) else {
             return false;
         };
-        let cmd = PaintCmd {
-            origin: None,
-            user,
-            x,
-            y,
-            colour,
-            tile: loc.tile,
-            offset: loc.offset,
-        };
-        self.send_blocking(
-            tile_home(loc.tile, self.shared.config.shards),
-            ShardMsg::Paint(cmd),
-        );
+        let cmd = PaintCmd { origin: None, user, x, y, colour, tile: loc.tile, offset: loc.offset };
+        self.send_blocking(tile_home(loc.tile, self.shared.config.shards), ShardMsg::Paint(cmd));
         true
     }
 
     /// Copies tiles from every shard (all, or those changed since the last copy).
     pub fn copy_tiles(&self, full: bool, timeout: Duration) -> Option<Vec<TileCopy>> {
         let (tx, rx) = crossbeam_channel::bounded(self.shared.config.shards);
-        self.broadcast(|| ShardMsg::Snapshot {
-            full,
-            reply: tx.clone(),
-        });
+        self.broadcast(|| ShardMsg::Snapshot { full, reply: tx.clone() });
         let mut all = Vec::new();
         for _ in 0..self.shared.config.shards {
             all.extend(rx.recv_timeout(timeout).ok()?);
@@ -406,8 +362,6 @@ impl EngineHandle {
         for shard in 0..self.shared.config.shards {
             self.send_blocking(shard, ShardMsg::Stats { reply: tx.clone() });
         }
-        (0..self.shared.config.shards)
-            .map(|_| rx.recv_timeout(timeout).ok())
-            .collect()
+        (0..self.shared.config.shards).map(|_| rx.recv_timeout(timeout).ok()).collect()
     }
 }

@@ -45,6 +45,8 @@ pub struct Shared {
     pub chat: RateTable,
     /// Per-shard counters.
     pub metrics: Vec<ShardMetrics>,
+    /// Set when the engine shuts down (stops the watchdog).
+    pub stopping: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -58,12 +60,9 @@ impl Shared {
             mesh: Mesh::new(shards, config.inbox_capacity, completions),
             next_seq: AtomicU64::new(last_seq + 1),
             cooldown: RateTable::new(config.max_users, u64::from(config.cooldown_ms), 1),
-            chat: RateTable::new(
-                config.max_users,
-                u64::from(config.chat_interval_ms),
-                config.chat_burst,
-            ),
+            chat: RateTable::new(config.max_users, u64::from(config.chat_interval_ms), config.chat_burst),
             metrics: (0..shards).map(|_| ShardMetrics::default()).collect(),
+            stopping: std::sync::atomic::AtomicBool::new(false),
             config,
             store,
         }
@@ -130,10 +129,7 @@ impl Shard {
             tile_subs: HashMap::new(),
             room_members: HashMap::new(),
             user_conns: HashMap::new(),
-            tiles: tiles
-                .into_iter()
-                .map(|(t, data, seq)| (t, OwnedTile::new(data, seq)))
-                .collect(),
+            tiles: tiles.into_iter().map(|(t, data, seq)| (t, OwnedTile::new(data, seq))).collect(),
             rooms: HashMap::new(),
             tick: TickState::default(),
             direct_in_flight: 0,
@@ -167,10 +163,7 @@ impl Shard {
     }
 
     pub(crate) fn conn_ref(&self, conn: ConnId) -> ConnRef {
-        ConnRef {
-            shard: self.id,
-            conn,
-        }
+        ConnRef { shard: self.id, conn }
     }
 
     // ---- sessions -------------------------------------------------------------------------
@@ -207,20 +200,11 @@ impl Shard {
                 let s = &mut self.slots[slot as usize];
                 s.generation = s.generation.wrapping_add(1);
                 s.conn = Some(conn);
-                ConnId {
-                    slot,
-                    generation: s.generation,
-                }
+                ConnId { slot, generation: s.generation }
             }
             None => {
-                self.slots.push(Slot {
-                    generation: 0,
-                    conn: Some(conn),
-                });
-                ConnId {
-                    slot: (self.slots.len() - 1) as u32,
-                    generation: 0,
-                }
+                self.slots.push(Slot { generation: 0, conn: Some(conn) });
+                ConnId { slot: (self.slots.len() - 1) as u32, generation: 0 }
             }
         };
         self.user_conns.entry(user_id).or_default().push(id);
@@ -248,28 +232,14 @@ impl Shard {
         for room in &conn.rooms {
             remove_from(&mut self.room_members, *room, id);
             let home = crate::routing::room_home(*room, self.config().shards);
-            self.send(
-                home,
-                ShardMsg::Leave {
-                    room: *room,
-                    conn: self.conn_ref(id),
-                    user: conn.user.id,
-                },
-            );
+            self.send(home, ShardMsg::Leave { room: *room, conn: self.conn_ref(id), user: conn.user.id });
         }
     }
 
     pub(crate) fn drop_tile_sub(&mut self, tile: u32, id: ConnId) {
         if remove_from(&mut self.tile_subs, tile, id) {
             let home = crate::routing::tile_home(tile, self.config().shards);
-            self.send(
-                home,
-                ShardMsg::Interest {
-                    tile,
-                    shard: self.id,
-                    on: false,
-                },
-            );
+            self.send(home, ShardMsg::Interest { tile, shard: self.id, on: false });
         }
     }
 
@@ -298,26 +268,14 @@ impl Shard {
     pub fn receive_message(&mut self, id: ConnId, message: &[u8], now_ms: u64) {
         let used = self.receive(id, message, now_ms);
         if used < message.len() && self.conn(id).is_some_and(|c| c.closing.is_none()) {
-            self.violation(
-                id,
-                ErrorCode::Malformed,
-                "transport message ends inside a frame",
-            );
+            self.violation(id, ErrorCode::Malformed, "transport message ends inside a frame");
         }
     }
 
     pub(crate) fn violation(&mut self, id: ConnId, code: ErrorCode, message: &str) {
         ShardMetrics::add(&self.metrics().protocol_violations, 1);
         let message = truncate(message, pixelparty_protocol::limits::MAX_REASON_BYTES);
-        self.push_reliable(
-            id,
-            encode(&ServerFrame::Error(ErrorFrame {
-                req: 0,
-                code,
-                retry_after_ms: 0,
-                message,
-            })),
-        );
+        self.push_reliable(id, encode(&ServerFrame::Error(ErrorFrame { req: 0, code, retry_after_ms: 0, message })));
         self.close(id, CloseReason::ProtocolViolation, message, true);
     }
 
@@ -325,11 +283,9 @@ impl Shard {
         let Some(conn) = self.conn(id) else { return };
         match (conn.hello, frame) {
             (false, ClientFrame::Hello(h)) => self.on_hello(id, h, now_ms),
-            (false, _) | (true, ClientFrame::Hello(_)) => self.violation(
-                id,
-                ErrorCode::HandshakeRequired,
-                "the first frame must be Hello, and only the first",
-            ),
+            (false, _) | (true, ClientFrame::Hello(_)) => {
+                self.violation(id, ErrorCode::HandshakeRequired, "the first frame must be Hello, and only the first")
+            }
             (true, ClientFrame::Subscribe(s)) => self.on_subscribe(id, s),
             (true, ClientFrame::Unsubscribe(u)) => self.on_unsubscribe(id, u),
             (true, ClientFrame::Paint(p)) => self.on_paint(id, p, now_ms),
@@ -347,10 +303,7 @@ impl Shard {
     // ---- output towards sessions ----------------------------------------------------------
 
     fn push(&mut self, id: ConnId, frame: Bytes, class: Class) -> bool {
-        let (max, reserve) = (
-            self.config().outbound_max_bytes,
-            self.config().outbound_reserve_bytes,
-        );
+        let (max, reserve) = (self.config().outbound_max_bytes, self.config().outbound_reserve_bytes);
         let Some(conn) = self.conn_mut(id) else {
             return false;
         };
@@ -358,12 +311,7 @@ impl Shard {
             return true;
         }
         ShardMetrics::add(&self.metrics().slow_consumers, 1);
-        self.close(
-            id,
-            CloseReason::SlowConsumer,
-            "outbound queue overflow",
-            false,
-        );
+        self.close(id, CloseReason::SlowConsumer, "outbound queue overflow", false);
         false
     }
 
@@ -396,12 +344,8 @@ impl Shard {
     }
 
     pub(crate) fn refuse(&mut self, id: ConnId, req: u32, r: &Refusal) {
-        let frame = ServerFrame::Error(ErrorFrame {
-            req,
-            code: r.code,
-            retry_after_ms: r.retry_after_ms,
-            message: r.message,
-        });
+        let frame =
+            ServerFrame::Error(ErrorFrame { req, code: r.code, retry_after_ms: r.retry_after_ms, message: r.message });
         self.push_reliable(id, encode(&frame));
     }
 
@@ -439,18 +383,10 @@ impl Shard {
 
     /// Moves up to about `max_bytes` of queued frames into `out` (at least one frame when any
     /// is queued). Returns the close to perform once everything queued has been taken.
-    pub fn take_output(
-        &mut self,
-        id: ConnId,
-        max_bytes: usize,
-        out: &mut Vec<Bytes>,
-    ) -> Option<Close> {
+    pub fn take_output(&mut self, id: ConnId, max_bytes: usize, out: &mut Vec<Bytes>) -> Option<Close> {
         let resync_at = self.config().outbound_max_bytes / 2;
         let Some(conn) = self.conn_mut(id) else {
-            return Some(Close {
-                reason: CloseReason::Normal,
-                message: String::new(),
-            });
+            return Some(Close { reason: CloseReason::Normal, message: String::new() });
         };
         let mut taken = 0;
         while let Some(front) = conn.queue.front() {
@@ -461,14 +397,9 @@ impl Shard {
             conn.queued_bytes -= front.len();
             out.extend(conn.queue.pop_front());
         }
-        let resync =
-            (conn.closing.is_none() && !conn.resync.is_empty() && conn.queued_bytes <= resync_at)
-                .then(|| std::mem::take(&mut conn.resync));
-        let close = if conn.queue.is_empty() {
-            conn.closing.clone()
-        } else {
-            None
-        };
+        let resync = (conn.closing.is_none() && !conn.resync.is_empty() && conn.queued_bytes <= resync_at)
+            .then(|| std::mem::take(&mut conn.resync));
+        let close = if conn.queue.is_empty() { conn.closing.clone() } else { None };
         if let Some(tiles) = resync {
             self.send_resync(id, &tiles);
         }
@@ -477,11 +408,8 @@ impl Shard {
 
     fn send_resync(&mut self, id: ConnId, tiles: &[u32]) {
         for chunk in tiles.chunks(pixelparty_protocol::limits::MAX_TILES_PER_FRAME) {
-            let wire: Vec<pixelparty_protocol::types::WireTile> =
-                chunk.iter().map(|t| (*t).into()).collect();
-            let frame = encode(&ServerFrame::Resync(pixelparty_protocol::server::Resync {
-                tiles: &wire,
-            }));
+            let wire: Vec<pixelparty_protocol::types::WireTile> = chunk.iter().map(|t| (*t).into()).collect();
+            let frame = encode(&ServerFrame::Resync(pixelparty_protocol::server::Resync { tiles: &wire }));
             ShardMetrics::add(&self.metrics().resyncs_sent, 1);
             self.push_reliable(id, frame);
         }
@@ -489,11 +417,7 @@ impl Shard {
 
     /// Bytes queued towards sessions of this shard.
     pub fn queued_bytes(&self) -> usize {
-        self.slots
-            .iter()
-            .filter_map(|s| s.conn.as_ref())
-            .map(|c| c.queued_bytes)
-            .sum()
+        self.slots.iter().filter_map(|s| s.conn.as_ref()).map(|c| c.queued_bytes).sum()
     }
 
     // ---- messages between shards ----------------------------------------------------------
@@ -582,49 +506,22 @@ impl Shard {
     fn on_message(&mut self, msg: ShardMsg, now_ms: u64) {
         match msg {
             ShardMsg::Paint(cmd) => self.home_paint(cmd),
-            ShardMsg::PaintDone { conn, req, result } => {
-                self.on_paint_done(conn, req, result, now_ms)
-            }
+            ShardMsg::PaintDone { conn, req, result } => self.on_paint_done(conn, req, result, now_ms),
             ShardMsg::Interest { tile, shard, on } => {
                 if let Some(t) = self.tiles.get_mut(&tile) {
                     t.set_interest(shard, on);
                 }
             }
             ShardMsg::Subscribe { tile, cursor, conn } => self.home_subscribe(tile, cursor, conn),
-            ShardMsg::Replay {
-                conn,
-                tile,
-                payload,
-            } => self.on_replay(conn, tile, payload),
+            ShardMsg::Replay { conn, tile, payload } => self.on_replay(conn, tile, payload),
             ShardMsg::Tiles(frames) => self.on_tiles(&frames),
-            ShardMsg::Join {
-                room,
-                conn,
-                req,
-                user,
-                name,
-            } => self.home_join(room, conn, req, user, name),
-            ShardMsg::JoinDone {
-                conn,
-                req,
-                room,
-                result,
-            } => self.on_join_done(conn, req, room, result),
+            ShardMsg::Join { room, conn, req, user, name } => self.home_join(room, conn, req, user, name),
+            ShardMsg::JoinDone { conn, req, room, result } => self.on_join_done(conn, req, room, result),
             ShardMsg::Leave { room, conn, user } => self.home_leave(room, conn, user),
-            ShardMsg::Post {
-                room,
-                conn,
-                req,
-                user,
-                name,
-                text,
-            } => self.home_post(room, conn, req, user, name, text, now_ms),
-            ShardMsg::Done {
-                conn,
-                req,
-                result,
-                then,
-            } => {
+            ShardMsg::Post { room, conn, req, user, name, text } => {
+                self.home_post(room, conn, req, user, name, text, now_ms)
+            }
+            ShardMsg::Done { conn, req, result, then } => {
                 match result {
                     Ok(value) => self.ack(conn, req, value),
                     Err(r) => self.refuse(conn, req, &r),
@@ -633,27 +530,14 @@ impl Shard {
                     self.push_reliable(conn, then);
                 }
             }
-            ShardMsg::RoomFrame {
-                room,
-                author,
-                frame,
-            } => self.on_room_frame(room, author, frame),
-            ShardMsg::DeleteRoomMessage {
-                room,
-                seq,
-                conn,
-                req,
-                user,
-                admin,
-            } => self.home_delete(room, seq, conn, req, user, admin),
+            ShardMsg::RoomFrame { room, author, frame } => self.on_room_frame(room, author, frame),
+            ShardMsg::DeleteRoomMessage { room, seq, origin, user, admin } => {
+                self.home_delete(room, seq, origin, user, admin)
+            }
             ShardMsg::Who { room, conn, req } => self.home_who(room, conn, req),
             ShardMsg::Direct { from, to, frame } => self.on_direct(from, to, frame),
             ShardMsg::DirectDeleted { a, b, seq } => self.on_direct_deleted(a, b, seq),
-            ShardMsg::Kick {
-                user,
-                reason,
-                message,
-            } => {
+            ShardMsg::Kick { user, reason, message } => {
                 for id in self.user_conns.get(&user).cloned().unwrap_or_default() {
                     self.close(id, reason, &message, false);
                 }
@@ -689,10 +573,7 @@ impl Shard {
             .iter()
             .enumerate()
             .filter(|(_, s)| s.conn.is_some())
-            .map(|(i, s)| ConnId {
-                slot: i as u32,
-                generation: s.generation,
-            })
+            .map(|(i, s)| ConnId { slot: i as u32, generation: s.generation })
             .collect()
     }
 

@@ -52,18 +52,8 @@ impl Snapshotter {
             tiles[c.tile as usize] = c.data;
         }
         let persisted = Mutex::new(seqs.clone());
-        let snap = CanvasSnapshot {
-            version: 1,
-            taken_ms: now_ms(),
-            geometry,
-            tiles,
-            seqs,
-        };
-        Some(Self {
-            engine,
-            latest: RwLock::new(Arc::new(snap)),
-            persisted,
-        })
+        let snap = CanvasSnapshot { version: 1, taken_ms: now_ms(), geometry, tiles, seqs };
+        Some(Self { engine, latest: RwLock::new(Arc::new(snap)), persisted })
     }
 
     /// The latest snapshot.
@@ -108,11 +98,7 @@ impl Snapshotter {
             .iter()
             .enumerate()
             .filter(|(t, seq)| **seq > persisted[*t])
-            .map(|(t, seq)| TileSnapshot {
-                tile: t as u32,
-                seq: *seq,
-                data: snap.tiles[t].to_vec(),
-            })
+            .map(|(t, seq)| TileSnapshot { tile: t as u32, seq: *seq, data: snap.tiles[t].to_vec() })
             .collect();
         let count = changed.len();
         let store = self.engine.shared().store.clone();
@@ -142,20 +128,18 @@ impl Snapshotter {
         stop: impl Fn() -> bool + Send + 'static,
     ) -> std::io::Result<std::thread::JoinHandle<()>> {
         let me = self.clone();
-        std::thread::Builder::new()
-            .name("snapshotter".into())
-            .spawn(move || {
-                let mut last_persist = Instant::now();
-                while !stop() {
-                    std::thread::sleep(refresh);
-                    me.refresh();
-                    if last_persist.elapsed() >= persist {
-                        last_persist = Instant::now();
-                        if let Err(e) = me.persist() {
-                            tracing::error!(error = %e, "writing tile snapshots");
-                        }
+        std::thread::Builder::new().name("snapshotter".into()).spawn(move || {
+            let mut last_persist = Instant::now();
+            while !stop() {
+                std::thread::sleep(refresh);
+                me.refresh();
+                if last_persist.elapsed() >= persist {
+                    last_persist = Instant::now();
+                    if let Err(e) = me.persist() {
+                        tracing::error!(error = %e, "writing tile snapshots");
                     }
                 }
-            })
+            }
+        })
     }
 }

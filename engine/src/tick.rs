@@ -19,7 +19,7 @@ use pixelparty_storage::{AuditAction, Message, PixelRecord};
 
 use crate::mesh::Completion;
 use crate::metrics::ShardMetrics;
-use crate::msg::{ConnRef, PaintCmd, Refusal, ShardMsg, TileFrame};
+use crate::msg::{ConnRef, Origin, PaintCmd, Refusal, ShardMsg, TileFrame};
 use crate::shard::{Shard, encode};
 
 /// A room message waiting for its tick.
@@ -40,8 +40,7 @@ pub(crate) struct PendingPost {
 pub(crate) struct PendingDelete {
     pub(crate) room: u32,
     pub(crate) seq: u64,
-    pub(crate) conn: ConnRef,
-    pub(crate) req: u32,
+    pub(crate) origin: Origin,
     pub(crate) by_admin: bool,
 }
 
@@ -86,42 +85,24 @@ impl Shard {
             return;
         }
         let paints = std::mem::take(&mut self.tick.paints);
-        let first = self
-            .shared
-            .next_seq
-            .fetch_add(paints.len() as u64, Ordering::Relaxed);
+        let first = self.shared.next_seq.fetch_add(paints.len() as u64, Ordering::Relaxed);
         let paints: Vec<(PaintCmd, u64)> = paints.into_iter().zip(first..).collect();
         let records: Vec<PixelRecord> = paints
             .iter()
-            .map(|(c, seq)| PixelRecord {
-                seq: *seq,
-                x: c.x,
-                y: c.y,
-                colour: c.colour,
-                user: c.user,
-                time_ms: now_ms,
-            })
+            .map(|(c, seq)| PixelRecord { seq: *seq, x: c.x, y: c.y, colour: c.colour, user: c.user, time_ms: now_ms })
             .collect();
         let posts = std::mem::take(&mut self.tick.posts);
         let mut messages: Vec<(u32, Vec<Message>)> = Vec::new();
         for p in &posts {
-            let m = Message {
-                seq: p.seq,
-                author: p.user,
-                time_ms: p.time_ms,
-                text: p.text.to_string(),
-                deleted: false,
-            };
+            let m =
+                Message { seq: p.seq, author: p.user, time_ms: p.time_ms, text: p.text.to_string(), deleted: false };
             match messages.last_mut() {
                 Some((room, list)) if *room == p.room => list.push(m),
                 _ => messages.push((p.room, vec![m])),
             }
         }
         let deletes = std::mem::take(&mut self.tick.deletes);
-        let doomed: Vec<(u32, u64, bool)> = deletes
-            .iter()
-            .map(|d| (d.room, d.seq, d.by_admin))
-            .collect();
+        let doomed: Vec<(u32, u64, bool)> = deletes.iter().map(|d| (d.room, d.seq, d.by_admin)).collect();
 
         let id = self.tick.next_batch;
         self.tick.next_batch += 1;
@@ -152,22 +133,10 @@ impl Shard {
                 if let Err(e) = &result {
                     tracing::error!(error = %e, shard, "tick batch failed");
                 }
-                shared.mesh.complete(
-                    shard,
-                    Completion::Tick {
-                        batch: id,
-                        ok: result.is_ok(),
-                    },
-                );
+                shared.mesh.complete(shard, Completion::Tick { batch: id, ok: result.is_ok() });
             },
         );
-        let batch = Batch {
-            id,
-            submitted_ms: now_ms,
-            paints,
-            posts,
-            deletes,
-        };
+        let batch = Batch { id, submitted_ms: now_ms, paints, posts, deletes };
         match submitted {
             Ok(()) => self.tick.in_flight.push_back(batch),
             Err(e) => {
@@ -187,9 +156,7 @@ impl Shard {
         let latency_us = now_ms.saturating_sub(batch.submitted_ms) * 1000;
         ShardMetrics::add(&self.metrics().storage_batches, 1);
         ShardMetrics::add(&self.metrics().storage_latency_us_sum, latency_us);
-        self.metrics()
-            .storage_latency_us_max
-            .fetch_max(latency_us, Ordering::Relaxed);
+        self.metrics().storage_latency_us_max.fetch_max(latency_us, Ordering::Relaxed);
         if !ok {
             ShardMetrics::add(&self.metrics().storage_errors, 1);
             self.fail_batch(batch, false);
@@ -202,24 +169,13 @@ impl Shard {
 
     fn fail_batch(&mut self, batch: Batch, overloaded: bool) {
         let r = if overloaded {
-            Refusal {
-                code: ErrorCode::Overloaded,
-                retry_after_ms: 100,
-                message: "storage busy",
-            }
+            Refusal { code: ErrorCode::Overloaded, retry_after_ms: 100, message: "storage busy" }
         } else {
             Refusal::new(ErrorCode::Internal, "storage failure; not applied")
         };
         for (cmd, _) in batch.paints {
             if let Some((conn, req)) = cmd.origin {
-                self.send(
-                    conn.shard,
-                    ShardMsg::PaintDone {
-                        conn: conn.conn,
-                        req,
-                        result: Err(r.clone()),
-                    },
-                );
+                self.send(conn.shard, ShardMsg::PaintDone { conn: conn.conn, req, result: Err(r.clone()) });
             }
         }
         // Posts of this batch hold the newest sequences of their rooms: hand them back.
@@ -228,21 +184,11 @@ impl Shard {
                 room.last_seq = room.last_seq.min(p.seq - 1);
             }
         }
-        for (conn, req) in batch
-            .posts
-            .iter()
-            .map(|p| (p.conn, p.req))
-            .chain(batch.deletes.iter().map(|d| (d.conn, d.req)))
-        {
-            self.send(
-                conn.shard,
-                ShardMsg::Done {
-                    conn: conn.conn,
-                    req,
-                    result: Err(r.clone()),
-                    then: Bytes::new(),
-                },
-            );
+        for p in &batch.posts {
+            self.answer(Origin::Session(p.conn, p.req), Err(r.clone()));
+        }
+        for d in batch.deletes {
+            self.answer(d.origin, Err(r.clone()));
         }
     }
 
@@ -258,11 +204,7 @@ impl Shard {
                 continue;
             };
             let update = PixelUpdate::new(cmd.offset, cmd.colour);
-            per_tile
-                .entry(cmd.tile)
-                .or_insert_with(|| (tile.seq, Vec::new()))
-                .1
-                .push((*seq, update));
+            per_tile.entry(cmd.tile).or_insert_with(|| (tile.seq, Vec::new())).1.push((*seq, update));
             tile.apply(bpp, *seq, update, ring);
         }
         let shards = self.config().shards;
@@ -275,10 +217,7 @@ impl Shard {
             let frame = pixels_frames(tile, prev, &updates);
             for (s, list) in to_shard.iter_mut().enumerate() {
                 if interest & (1 << s) != 0 {
-                    list.push(TileFrame {
-                        tile,
-                        frame: frame.clone(),
-                    });
+                    list.push(TileFrame { tile, frame: frame.clone() });
                 }
             }
         }
@@ -290,23 +229,13 @@ impl Shard {
         ShardMetrics::add(&self.metrics().paints_accepted, paints.len() as u64);
         for (cmd, seq) in paints {
             if let Some((conn, req)) = cmd.origin {
-                self.send(
-                    conn.shard,
-                    ShardMsg::PaintDone {
-                        conn: conn.conn,
-                        req,
-                        result: Ok(*seq),
-                    },
-                );
+                self.send(conn.shard, ShardMsg::PaintDone { conn: conn.conn, req, result: Ok(*seq) });
             }
         }
     }
 
     fn room_shards(&self, room: u32) -> Vec<usize> {
-        self.rooms
-            .get(&room)
-            .map(|r| r.member_shards().collect())
-            .unwrap_or_default()
+        self.rooms.get(&room).map(|r| r.member_shards().collect()).unwrap_or_default()
     }
 
     fn publish_posts(&mut self, posts: Vec<PendingPost>) {
@@ -324,53 +253,19 @@ impl Shard {
                 text: &p.text,
             }));
             for s in self.room_shards(p.room) {
-                self.send(
-                    s,
-                    ShardMsg::RoomFrame {
-                        room: p.room,
-                        author: p.user,
-                        frame: frame.clone(),
-                    },
-                );
+                self.send(s, ShardMsg::RoomFrame { room: p.room, author: p.user, frame: frame.clone() });
             }
-            self.send(
-                p.conn.shard,
-                ShardMsg::Done {
-                    conn: p.conn.conn,
-                    req: p.req,
-                    result: Ok(p.seq),
-                    then: Bytes::new(),
-                },
-            );
+            self.answer(Origin::Session(p.conn, p.req), Ok(p.seq));
         }
     }
 
     fn publish_deletes(&mut self, deletes: Vec<PendingDelete>) {
         for d in deletes {
-            let frame = encode(&ServerFrame::Deleted(Deleted {
-                kind: ConvKind::Room,
-                conv: d.room,
-                seq: d.seq,
-            }));
+            let frame = encode(&ServerFrame::Deleted(Deleted { kind: ConvKind::Room, conv: d.room, seq: d.seq }));
             for s in self.room_shards(d.room) {
-                self.send(
-                    s,
-                    ShardMsg::RoomFrame {
-                        room: d.room,
-                        author: 0,
-                        frame: frame.clone(),
-                    },
-                );
+                self.send(s, ShardMsg::RoomFrame { room: d.room, author: 0, frame: frame.clone() });
             }
-            self.send(
-                d.conn.shard,
-                ShardMsg::Done {
-                    conn: d.conn.conn,
-                    req: d.req,
-                    result: Ok(d.seq),
-                    then: Bytes::new(),
-                },
-            );
+            self.answer(d.origin, Ok(d.seq));
         }
     }
 }
@@ -383,10 +278,7 @@ fn pixels_frames(tile: u32, prev: u64, updates: &[(u64, PixelUpdate)]) -> Bytes 
     for chunk in updates.chunks(MAX_PIXELS_PER_FRAME) {
         let last = chunk.last().map_or(from, |(s, _)| *s);
         let list: Vec<PixelUpdate> = chunk.iter().map(|(_, u)| *u).collect();
-        let frame = ServerFrame::Pixels(Pixels {
-            head: PixelsHead::new(tile, from, last),
-            updates: &list,
-        });
+        let frame = ServerFrame::Pixels(Pixels { head: PixelsHead::new(tile, from, last), updates: &list });
         if let Err(e) = frame.encode(&mut out) {
             tracing::error!(error = %e, tile, "pixels frame");
         }

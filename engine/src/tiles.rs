@@ -35,14 +35,7 @@ pub(crate) struct OwnedTile {
 
 impl OwnedTile {
     pub(crate) fn new(data: Vec<u8>, seq: u64) -> Self {
-        Self {
-            data,
-            seq,
-            ring: VecDeque::new(),
-            ring_base: seq,
-            interest: 0,
-            dirty: true,
-        }
+        Self { data, seq, ring: VecDeque::new(), ring_base: seq, interest: 0, dirty: true }
     }
 
     /// Applies one update with its sequence (strictly above the tile's).
@@ -80,31 +73,16 @@ impl OwnedTile {
         }
         let mut out = BytesMut::new();
         if cursor != NO_CURSOR && cursor >= self.ring_base && cursor < self.seq {
-            let updates: Vec<PixelUpdate> = self
-                .ring
-                .iter()
-                .filter(|e| e.seq > cursor)
-                .map(|e| e.update)
-                .collect();
+            let updates: Vec<PixelUpdate> = self.ring.iter().filter(|e| e.seq > cursor).map(|e| e.update).collect();
             // The ring is bounded by config below MAX_PIXELS_PER_FRAME; one frame suffices.
             debug_assert!(updates.len() <= MAX_PIXELS_PER_FRAME);
             let head = PixelsHead::new(tile, cursor, self.seq);
-            if ServerFrame::Pixels(Pixels {
-                head,
-                updates: &updates,
-            })
-            .encode(&mut out)
-            .is_ok()
-            {
+            if ServerFrame::Pixels(Pixels { head, updates: &updates }).encode(&mut out).is_ok() {
                 return out.freeze();
             }
             out.clear();
         }
-        let frame = ServerFrame::TileData(TileData {
-            tile,
-            seq: self.seq,
-            data: &self.data,
-        });
+        let frame = ServerFrame::TileData(TileData { tile, seq: self.seq, data: &self.data });
         // A tile is at most MAX_TILE_BYTES, which a frame always holds.
         if let Err(e) = frame.encode(&mut out) {
             tracing::error!(error = %e, tile, "tile does not fit a frame");

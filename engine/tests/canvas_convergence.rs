@@ -27,9 +27,7 @@ fn observers_converge_during_a_paint_storm() {
     let mut config = config();
     config.ring_per_tile = 16; // small, so resuming falls back to whole tiles sometimes
     let (_dir, mut h) = harness(config);
-    let painters: Vec<_> = (0..12)
-        .map(|i| h.connect(i % 3, user(100 + i as u32, "painter")))
-        .collect();
+    let painters: Vec<_> = (0..12).map(|i| h.connect(i % 3, user(100 + i as u32, "painter"))).collect();
     let early = h.connect(0, user(1, "early"));
     subscribe_fresh(&mut h, early);
     let resumer = h.connect(1, user(2, "resumer"));
@@ -68,24 +66,12 @@ fn observers_converge_during_a_paint_storm() {
                 subscribe_all(&mut h, c);
                 h.drive();
                 let got = h.client(c).got.clone();
-                let from_ring = got
-                    .iter()
-                    .filter(|g| matches!(g, Got::Pixels { .. }))
-                    .count();
-                let whole = got
-                    .iter()
-                    .filter(|g| matches!(g, Got::TileData { .. }))
-                    .count();
+                let from_ring = got.iter().filter(|g| matches!(g, Got::Pixels { .. })).count();
+                let whole = got.iter().filter(|g| matches!(g, Got::TileData { .. })).count();
                 if round == 40 {
-                    assert!(
-                        whole > 0,
-                        "a long absence reloads tiles the ring no longer covers"
-                    );
+                    assert!(whole > 0, "a long absence reloads tiles the ring no longer covers");
                 } else {
-                    assert!(
-                        from_ring > 0 && whole == 0,
-                        "a short absence resumes from the ring"
-                    );
+                    assert!(from_ring > 0 && whole == 0, "a short absence resumes from the ring");
                 }
                 assert_converged(&mut h, c, "resumed client");
                 resumed.push(c);
@@ -111,19 +97,11 @@ fn observers_converge_during_a_paint_storm() {
     }
     h.drive();
     let accepted: usize = painters.iter().map(|p| acks(&h.take(*p)).len()).sum();
-    assert_eq!(
-        accepted,
-        12 * rounds,
-        "every paint acknowledged (no cooldown)"
-    );
+    assert_eq!(accepted, 12 * rounds, "every paint acknowledged (no cooldown)");
     assert_converged(&mut h, early, "early subscriber");
     assert_converged(&mut h, late.unwrap(), "late joiner");
     assert_converged(&mut h, from_snapshot.unwrap(), "snapshot + cursors");
-    assert_converged(
-        &mut h,
-        *resumed.last().unwrap(),
-        "resumed client at the end",
-    );
+    assert_converged(&mut h, *resumed.last().unwrap(), "resumed client at the end");
 
     // Per-pixel order: the early subscriber saw pixel (5, 5)'s updates in journal order.
     let g = h.shared.config.geometry;
@@ -140,17 +118,9 @@ fn observers_converge_during_a_paint_storm() {
         .filter(|(o, _)| *o == loc.offset)
         .map(|(_, c)| c)
         .collect();
-    let mut journal: Vec<u8> = h
-        .store()
-        .pixel_history(5, 5, u64::MAX, 10_000)
-        .unwrap()
-        .into_iter()
-        .map(|r| r.colour)
-        .collect();
+    let mut journal: Vec<u8> =
+        h.store().pixel_history(5, 5, u64::MAX, 10_000).unwrap().into_iter().map(|r| r.colour).collect();
     journal.reverse();
     assert!(journal.len() > 50, "the hot pixel was painted often");
-    assert_eq!(
-        seen, journal,
-        "updates of one pixel arrive in the order they were applied"
-    );
+    assert_eq!(seen, journal, "updates of one pixel arrive in the order they were applied");
 }

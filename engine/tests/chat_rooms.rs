@@ -19,13 +19,7 @@ fn say(h: &mut Harness, c: ClientId, room: u32, req: u32, text: &str) {
 
 fn room_seqs(got: &[Got], room: u32) -> Vec<u64> {
     got.iter()
-        .filter_map(|g| {
-            if let Got::Room { room: r, seq, .. } = g {
-                (*r == room).then_some(*seq)
-            } else {
-                None
-            }
-        })
+        .filter_map(|g| if let Got::Room { room: r, seq, .. } = g { (*r == room).then_some(*seq) } else { None })
         .collect()
 }
 
@@ -34,34 +28,18 @@ fn room_messages_arrive_in_order_without_gaps_with_history_and_presence() {
     let (_dir, mut h) = harness(config());
     users(&h, &["ann", "bob", "cy", "dee"]);
     h.store().run(|tx| tx.create_room("general", 1, 0)).unwrap();
-    let (a, b, c) = (
-        h.connect(0, user(1, "ann")),
-        h.connect(1, user(2, "bob")),
-        h.connect(2, user(3, "cy")),
-    );
+    let (a, b, c) = (h.connect(0, user(1, "ann")), h.connect(1, user(2, "bob")), h.connect(2, user(3, "cy")));
     for (i, &s) in [a, b, c].iter().enumerate() {
         join(&mut h, s, 1, 100 + i as u32);
         h.drive();
     }
     let got_c = h.take(c);
     assert!(
-        got_c.contains(&Got::Presence {
-            room: 1,
-            kind: PresenceKind::Snapshot,
-            users: vec![1, 2, 3]
-        }),
+        got_c.contains(&Got::Presence { room: 1, kind: PresenceKind::Snapshot, users: vec![1, 2, 3] }),
         "{got_c:?}"
     );
-    assert!(got_c.contains(&Got::Presence {
-        room: 1,
-        kind: PresenceKind::Snapshot,
-        users: vec![1, 2, 3]
-    }));
-    assert!(h.take(a).contains(&Got::Presence {
-        room: 1,
-        kind: PresenceKind::Joined,
-        users: vec![3]
-    }));
+    assert!(got_c.contains(&Got::Presence { room: 1, kind: PresenceKind::Snapshot, users: vec![1, 2, 3] }));
+    assert!(h.take(a).contains(&Got::Presence { room: 1, kind: PresenceKind::Joined, users: vec![3] }));
     h.take(b);
 
     for i in 0..20u32 {
@@ -74,11 +52,7 @@ fn room_messages_arrive_in_order_without_gaps_with_history_and_presence() {
     h.drive();
     for s in [a, b, c] {
         let got = h.take(s);
-        assert_eq!(
-            room_seqs(&got, 1),
-            (1..=40).collect::<Vec<u64>>(),
-            "every member sees 1..=40 in order"
-        );
+        assert_eq!(room_seqs(&got, 1), (1..=40).collect::<Vec<u64>>(), "every member sees 1..=40 in order");
     }
 
     // A late joiner gets the recent history (oldest first), then live messages.
@@ -86,32 +60,12 @@ fn room_messages_arrive_in_order_without_gaps_with_history_and_presence() {
     join(&mut h, d, 1, 7);
     h.drive();
     let got = h.take(d);
-    assert_eq!(
-        got.iter()
-            .find_map(|g| if let Got::Ack { req: 7, value } = g {
-                Some(*value)
-            } else {
-                None
-            }),
-        Some(40)
-    );
+    assert_eq!(got.iter().find_map(|g| if let Got::Ack { req: 7, value } = g { Some(*value) } else { None }), Some(40));
     let history = got
         .iter()
-        .find_map(|g| {
-            if let Got::History {
-                req: 7, entries, ..
-            } = g
-            {
-                Some(entries.clone())
-            } else {
-                None
-            }
-        })
+        .find_map(|g| if let Got::History { req: 7, entries, .. } = g { Some(entries.clone()) } else { None })
         .unwrap();
-    assert_eq!(
-        history.iter().map(|e| e.0).collect::<Vec<_>>(),
-        (1..=40).collect::<Vec<u64>>()
-    );
+    assert_eq!(history.iter().map(|e| e.0).collect::<Vec<_>>(), (1..=40).collect::<Vec<u64>>());
     say(&mut h, c, 1, 50, "live");
     h.drive();
     assert_eq!(room_seqs(&h.take(d), 1), vec![41]);
@@ -119,11 +73,7 @@ fn room_messages_arrive_in_order_without_gaps_with_history_and_presence() {
     // Leaving is announced; a non-member cannot post.
     h.send(d, &ClientFrame::LeaveRoom(RoomRequest { req: 8, room: 1 }));
     h.drive();
-    assert!(h.take(a).contains(&Got::Presence {
-        room: 1,
-        kind: PresenceKind::Left,
-        users: vec![4]
-    }));
+    assert!(h.take(a).contains(&Got::Presence { room: 1, kind: PresenceKind::Left, users: vec![4] }));
     say(&mut h, d, 1, 9, "ghost");
     h.drive();
     assert_eq!(errors(&h.take(d)), vec![(9, ErrorCode::NotMember)]);
@@ -134,11 +84,7 @@ fn blocks_and_deletes_are_honoured_live_and_in_history() {
     let (_dir, mut h) = harness(config());
     users(&h, &["ann", "bob", "cy", "root"]);
     h.store().run(|tx| tx.create_room("general", 1, 0)).unwrap();
-    let (a, b, c) = (
-        h.connect(0, user(1, "ann")),
-        h.connect(1, user(2, "bob")),
-        h.connect(2, user(3, "cy")),
-    );
+    let (a, b, c) = (h.connect(0, user(1, "ann")), h.connect(1, user(2, "bob")), h.connect(2, user(3, "cy")));
     let root = h.connect(0, admin(4, "root"));
     for &s in &[a, b, c, root] {
         join(&mut h, s, 1, 1);
@@ -156,20 +102,10 @@ fn blocks_and_deletes_are_honoured_live_and_in_history() {
     h.drive();
     let authors = |got: &[Got]| {
         got.iter()
-            .filter_map(|g| {
-                if let Got::Room { author, .. } = g {
-                    Some(*author)
-                } else {
-                    None
-                }
-            })
+            .filter_map(|g| if let Got::Room { author, .. } = g { Some(*author) } else { None })
             .collect::<Vec<_>>()
     };
-    assert_eq!(
-        authors(&h.take(c)),
-        vec![2],
-        "cy does not see ann's message"
-    );
+    assert_eq!(authors(&h.take(c)), vec![2], "cy does not see ann's message");
     let mut both = authors(&h.take(b));
     both.sort_unstable();
     assert_eq!(both, vec![1, 2]);
@@ -179,121 +115,41 @@ fn blocks_and_deletes_are_honoured_live_and_in_history() {
     };
     h.send(
         c,
-        &ClientFrame::History(HistoryRequest {
-            req: 5,
-            kind: ConvKind::Room,
-            conv: 1,
-            before: u64::MAX,
-            limit: 50,
-        }),
+        &ClientFrame::History(HistoryRequest { req: 5, kind: ConvKind::Room, conv: 1, before: u64::MAX, limit: 50 }),
     );
     h.drive();
     let got = h.take(c);
     let hist = got
         .iter()
-        .find_map(|g| {
-            if let Got::History {
-                req: 5, entries, ..
-            } = g
-            {
-                Some(entries.clone())
-            } else {
-                None
-            }
-        })
+        .find_map(|g| if let Got::History { req: 5, entries, .. } = g { Some(entries.clone()) } else { None })
         .unwrap();
-    assert_eq!(
-        hist.iter().map(|e| e.1).collect::<Vec<_>>(),
-        vec![2],
-        "nor in history"
-    );
+    assert_eq!(hist.iter().map(|e| e.1).collect::<Vec<_>>(), vec![2], "nor in history");
 
     // ann may not delete bob's message; bob may; the admin may delete ann's.
-    h.send(
-        a,
-        &ClientFrame::Delete(Delete {
-            req: 3,
-            kind: ConvKind::Room,
-            conv: 1,
-            seq: bob_seq,
-        }),
-    );
+    h.send(a, &ClientFrame::Delete(Delete { req: 3, kind: ConvKind::Room, conv: 1, seq: bob_seq }));
     h.drive();
     assert_eq!(errors(&h.take(a)), vec![(3, ErrorCode::Forbidden)]);
-    h.send(
-        b,
-        &ClientFrame::Delete(Delete {
-            req: 4,
-            kind: ConvKind::Room,
-            conv: 1,
-            seq: bob_seq,
-        }),
-    );
-    h.send(
-        root,
-        &ClientFrame::Delete(Delete {
-            req: 5,
-            kind: ConvKind::Room,
-            conv: 1,
-            seq: ann_seq,
-        }),
-    );
+    h.send(b, &ClientFrame::Delete(Delete { req: 4, kind: ConvKind::Room, conv: 1, seq: bob_seq }));
+    h.send(root, &ClientFrame::Delete(Delete { req: 5, kind: ConvKind::Room, conv: 1, seq: ann_seq }));
     h.drive();
-    let tomb = |seq| Got::Deleted {
-        kind: ConvKind::Room,
-        conv: 1,
-        seq,
-    };
+    let tomb = |seq| Got::Deleted { kind: ConvKind::Room, conv: 1, seq };
     let got_a = h.take(a);
-    assert!(
-        got_a.contains(&tomb(2)) && got_a.contains(&tomb(1)),
-        "tombstones reach live members"
-    );
+    assert!(got_a.contains(&tomb(2)) && got_a.contains(&tomb(1)), "tombstones reach live members");
     assert!(acks(&h.take(b)).contains(&(4, bob_seq)));
     h.send(
         a,
-        &ClientFrame::History(HistoryRequest {
-            req: 6,
-            kind: ConvKind::Room,
-            conv: 1,
-            before: u64::MAX,
-            limit: 50,
-        }),
+        &ClientFrame::History(HistoryRequest { req: 6, kind: ConvKind::Room, conv: 1, before: u64::MAX, limit: 50 }),
     );
     h.drive();
     let got = h.take(a);
     let hist = got
         .iter()
-        .find_map(|g| {
-            if let Got::History {
-                req: 6, entries, ..
-            } = g
-            {
-                Some(entries.clone())
-            } else {
-                None
-            }
-        })
+        .find_map(|g| if let Got::History { req: 6, entries, .. } = g { Some(entries.clone()) } else { None })
         .unwrap();
-    assert!(
-        hist.is_empty(),
-        "deleted messages are gone from history: {hist:?}"
-    );
-    h.send(
-        b,
-        &ClientFrame::Delete(Delete {
-            req: 7,
-            kind: ConvKind::Room,
-            conv: 1,
-            seq: bob_seq,
-        }),
-    );
+    assert!(hist.is_empty(), "deleted messages are gone from history: {hist:?}");
+    h.send(b, &ClientFrame::Delete(Delete { req: 7, kind: ConvKind::Room, conv: 1, seq: bob_seq }));
     h.drive();
-    assert_eq!(
-        errors(&h.take(b)),
-        vec![(7, ErrorCode::NotFound)],
-        "already deleted"
-    );
+    assert_eq!(errors(&h.take(b)), vec![(7, ErrorCode::NotFound)], "already deleted");
 }
 
 #[test]
@@ -312,90 +168,32 @@ fn direct_messages_only_between_friends_reach_every_session() {
     for s in [a1, a2, b, c] {
         h.take(s);
     }
-    h.send(
-        a1,
-        &ClientFrame::SendDirect(SendDirect {
-            req: 1,
-            to: 2,
-            text: "hi bob",
-        }),
-    );
-    h.send(
-        b,
-        &ClientFrame::SendDirect(SendDirect {
-            req: 2,
-            to: 1,
-            text: "hi ann",
-        }),
-    );
-    h.send(
-        c,
-        &ClientFrame::SendDirect(SendDirect {
-            req: 3,
-            to: 1,
-            text: "spam",
-        }),
-    );
+    h.send(a1, &ClientFrame::SendDirect(SendDirect { req: 1, to: 2, text: "hi bob" }));
+    h.send(b, &ClientFrame::SendDirect(SendDirect { req: 2, to: 1, text: "hi ann" }));
+    h.send(c, &ClientFrame::SendDirect(SendDirect { req: 3, to: 1, text: "spam" }));
     h.drive();
     let dms = |got: &[Got]| {
         got.iter()
-            .filter_map(|g| {
-                if let Got::Direct { seq, text, .. } = g {
-                    Some((*seq, text.clone()))
-                } else {
-                    None
-                }
-            })
+            .filter_map(|g| if let Got::Direct { seq, text, .. } = g { Some((*seq, text.clone())) } else { None })
             .collect::<Vec<_>>()
     };
     let expected = vec![(1, "hi bob".to_string()), (2, "hi ann".to_string())];
     let got_b = h.take(b);
     assert_eq!(dms(&got_b), expected);
-    assert_eq!(
-        dms(&h.take(a2)),
-        expected,
-        "the sender's other session sees the conversation too"
-    );
+    assert_eq!(dms(&h.take(a2)), expected, "the sender's other session sees the conversation too");
     assert!(acks(&h.take(a1)).contains(&(1, 1)));
     assert_eq!(errors(&h.take(c)), vec![(3, ErrorCode::NotFriends)]);
 
     // Deleting a direct message tells both sides; only the author may.
-    h.send(
-        b,
-        &ClientFrame::Delete(Delete {
-            req: 4,
-            kind: ConvKind::Direct,
-            conv: 1,
-            seq: 1,
-        }),
-    );
-    h.send(
-        a1,
-        &ClientFrame::Delete(Delete {
-            req: 5,
-            kind: ConvKind::Direct,
-            conv: 2,
-            seq: 1,
-        }),
-    );
+    h.send(b, &ClientFrame::Delete(Delete { req: 4, kind: ConvKind::Direct, conv: 1, seq: 1 }));
+    h.send(a1, &ClientFrame::Delete(Delete { req: 5, kind: ConvKind::Direct, conv: 2, seq: 1 }));
     h.drive();
     assert_eq!(errors(&h.take(b)).first(), Some(&(4, ErrorCode::Forbidden)));
-    assert!(h.take(a2).contains(&Got::Deleted {
-        kind: ConvKind::Direct,
-        conv: 2,
-        seq: 1
-    }));
+    assert!(h.take(a2).contains(&Got::Deleted { kind: ConvKind::Direct, conv: 2, seq: 1 }));
 
     // Blocking ends the friendship; messages are refused.
     h.store().run(|tx| tx.block(2, 1, 0)).unwrap();
-    h.send(
-        a1,
-        &ClientFrame::SendDirect(SendDirect {
-            req: 6,
-            to: 2,
-            text: "?",
-        }),
-    );
+    h.send(a1, &ClientFrame::SendDirect(SendDirect { req: 6, to: 2, text: "?" }));
     h.drive();
     assert!(errors(&h.take(a1)).contains(&(6, ErrorCode::Blocked)));
 }

@@ -19,15 +19,7 @@ fn one_paint_per_window_across_shards() {
     h.drive();
     for round in 0..3u32 {
         for (i, &s) in sessions.iter().enumerate() {
-            h.send(
-                s,
-                &ClientFrame::Paint(Paint {
-                    req: round * 10 + i as u32,
-                    x: i as u16,
-                    y: 0,
-                    colour: 1,
-                }),
-            );
+            h.send(s, &ClientFrame::Paint(Paint { req: round * 10 + i as u32, x: i as u16, y: 0, colour: 1 }));
         }
         h.drive();
         let mut accepted = 0;
@@ -36,40 +28,21 @@ fn one_paint_per_window_across_shards() {
             for g in h.take(s) {
                 match g {
                     Got::Ack { .. } => accepted += 1,
-                    Got::Error {
-                        code: ErrorCode::Cooldown,
-                        retry_after_ms,
-                        ..
-                    } => waits.push(retry_after_ms),
+                    Got::Error { code: ErrorCode::Cooldown, retry_after_ms, .. } => waits.push(retry_after_ms),
                     _ => {}
                 }
             }
         }
         assert_eq!(accepted, 1, "round {round}: exactly one paint per window");
-        assert_eq!(
-            waits,
-            vec![1000; 5],
-            "round {round}: the others learn the remaining wait"
-        );
+        assert_eq!(waits, vec![1000; 5], "round {round}: the others learn the remaining wait");
         h.advance(999);
-        h.send(
-            sessions[0],
-            &ClientFrame::Paint(Paint {
-                req: 99,
-                x: 0,
-                y: 1,
-                colour: 1,
-            }),
-        );
+        h.send(sessions[0], &ClientFrame::Paint(Paint { req: 99, x: 0, y: 1, colour: 1 }));
         h.drive();
-        assert!(h.take(sessions[0]).iter().any(|g| matches!(
-            g,
-            Got::Error {
-                code: ErrorCode::Cooldown,
-                retry_after_ms: 1,
-                ..
-            }
-        )));
+        assert!(
+            h.take(sessions[0])
+                .iter()
+                .any(|g| matches!(g, Got::Error { code: ErrorCode::Cooldown, retry_after_ms: 1, .. }))
+        );
         h.advance(1);
     }
 }
@@ -83,49 +56,18 @@ fn ack_is_followed_by_cooldown_state_and_admins_are_exempt() {
     let a = h.connect(1, admin(2, "root"));
     h.drive();
     h.take(u);
-    h.send(
-        u,
-        &ClientFrame::Paint(Paint {
-            req: 1,
-            x: 1,
-            y: 1,
-            colour: 2,
-        }),
-    );
+    h.send(u, &ClientFrame::Paint(Paint { req: 1, x: 1, y: 1, colour: 2 }));
     for i in 0..5 {
-        h.send(
-            a,
-            &ClientFrame::Paint(Paint {
-                req: i,
-                x: 2,
-                y: 2,
-                colour: 3,
-            }),
-        );
+        h.send(a, &ClientFrame::Paint(Paint { req: i, x: 2, y: 2, colour: 3 }));
     }
     h.drive();
     let got = h.take(u);
     let now = h.now_ms;
     assert!(matches!(got[0], Got::Ack { req: 1, .. }));
-    assert_eq!(
-        got[1],
-        Got::Cooldown {
-            ready_at_ms: now + 60_000
-        }
-    );
-    assert_eq!(
-        acks(&h.take(a)).len(),
-        5,
-        "admins skip the cooldown by default"
-    );
+    assert_eq!(got[1], Got::Cooldown { ready_at_ms: now + 60_000 });
+    assert_eq!(acks(&h.take(a)).len(), 5, "admins skip the cooldown by default");
     // A new session of the same user learns the cooldown in Welcome.
     let again = h.connect(2, user(1, "u"));
     h.drive();
-    assert_eq!(
-        h.take(again)[0],
-        Got::Welcome {
-            user: 1,
-            ready_at_ms: now + 60_000
-        }
-    );
+    assert_eq!(h.take(again)[0], Got::Welcome { user: 1, ready_at_ms: now + 60_000 });
 }

@@ -6,9 +6,7 @@ mod common;
 
 use common::*;
 use pixelparty_engine::harness::{Got, user};
-use pixelparty_protocol::client::{
-    Hello, HistoryRequest, Paint, Ping, RoomRequest, SendRoom, Subscribe,
-};
+use pixelparty_protocol::client::{Hello, HistoryRequest, Paint, Ping, RoomRequest, SendRoom, Subscribe};
 use pixelparty_protocol::{ClientFrame, ClientKind, CloseReason, ConvKind, ErrorCode, TileCursor};
 
 #[test]
@@ -18,52 +16,16 @@ fn paint_bounds_colours_and_overload() {
     config.max_pending_paints = 1;
     let (_dir, mut h) = harness(config);
     let c = h.connect(0, user(1, "u"));
-    h.send(
-        c,
-        &ClientFrame::Paint(Paint {
-            req: 1,
-            x: 128,
-            y: 0,
-            colour: 0,
-        }),
-    );
-    h.send(
-        c,
-        &ClientFrame::Paint(Paint {
-            req: 2,
-            x: 0,
-            y: 0,
-            colour: 8,
-        }),
-    );
+    h.send(c, &ClientFrame::Paint(Paint { req: 1, x: 128, y: 0, colour: 0 }));
+    h.send(c, &ClientFrame::Paint(Paint { req: 2, x: 0, y: 0, colour: 8 }));
     // Two paints for tiles of the same home shard in one tick: the second overflows.
-    h.send(
-        c,
-        &ClientFrame::Paint(Paint {
-            req: 3,
-            x: 0,
-            y: 0,
-            colour: 1,
-        }),
-    );
-    h.send(
-        c,
-        &ClientFrame::Paint(Paint {
-            req: 4,
-            x: 1,
-            y: 0,
-            colour: 1,
-        }),
-    );
+    h.send(c, &ClientFrame::Paint(Paint { req: 3, x: 0, y: 0, colour: 1 }));
+    h.send(c, &ClientFrame::Paint(Paint { req: 4, x: 1, y: 0, colour: 1 }));
     h.drive();
     let got = h.take(c);
     assert_eq!(
         errors(&got),
-        vec![
-            (1, ErrorCode::OutOfBounds),
-            (2, ErrorCode::InvalidColour),
-            (4, ErrorCode::Overloaded)
-        ]
+        vec![(1, ErrorCode::OutOfBounds), (2, ErrorCode::InvalidColour), (4, ErrorCode::Overloaded)]
     );
     assert_eq!(acks(&got).iter().map(|a| a.0).collect::<Vec<_>>(), vec![3]);
 }
@@ -74,10 +36,7 @@ fn subscription_limits() {
     config.max_subscriptions = 4;
     let (_dir, mut h) = harness(config);
     let c = h.connect(0, user(1, "u"));
-    let tiles: Vec<TileCursor> = (0..6)
-        .map(|t| TileCursor::new(t, u64::MAX))
-        .chain([TileCursor::new(99, 0)])
-        .collect();
+    let tiles: Vec<TileCursor> = (0..6).map(|t| TileCursor::new(t, u64::MAX)).chain([TileCursor::new(99, 0)]).collect();
     h.send(c, &ClientFrame::Subscribe(Subscribe { tiles: &tiles }));
     h.drive();
     let got = h.take(c);
@@ -89,12 +48,7 @@ fn subscription_limits() {
             (0, ErrorCode::InvalidArgument)
         ]
     );
-    assert_eq!(
-        got.iter()
-            .filter(|g| matches!(g, Got::TileData { .. }))
-            .count(),
-        4
-    );
+    assert_eq!(got.iter().filter(|g| matches!(g, Got::TileData { .. })).count(), 4);
 }
 
 #[test]
@@ -117,84 +71,33 @@ fn room_limits_and_slow_mode() {
     h.drive();
     h.send(b, &ClientFrame::JoinRoom(RoomRequest { req: 5, room: 77 }));
     h.drive();
-    assert_eq!(
-        errors(&h.take(a)),
-        vec![
-            (2, ErrorCode::TooManyRooms),
-            (3, ErrorCode::InvalidArgument)
-        ]
-    );
-    assert_eq!(
-        errors(&h.take(b)),
-        vec![(4, ErrorCode::RoomFull), (5, ErrorCode::NotFound)]
-    );
+    assert_eq!(errors(&h.take(a)), vec![(2, ErrorCode::TooManyRooms), (3, ErrorCode::InvalidArgument)]);
+    assert_eq!(errors(&h.take(b)), vec![(4, ErrorCode::RoomFull), (5, ErrorCode::NotFound)]);
     for req in 10..14 {
-        h.send(
-            a,
-            &ClientFrame::SendRoom(SendRoom {
-                req,
-                room: 1,
-                text: "hi",
-            }),
-        );
+        h.send(a, &ClientFrame::SendRoom(SendRoom { req, room: 1, text: "hi" }));
     }
-    h.send(
-        a,
-        &ClientFrame::SendRoom(SendRoom {
-            req: 20,
-            room: 1,
-            text: "   ",
-        }),
-    );
+    h.send(a, &ClientFrame::SendRoom(SendRoom { req: 20, room: 1, text: "   " }));
     h.drive();
     let got = h.take(a);
     assert_eq!(acks(&got).len(), 2, "a burst of two");
     assert_eq!(
         errors(&got),
-        vec![
-            (12, ErrorCode::RateLimited),
-            (13, ErrorCode::RateLimited),
-            (20, ErrorCode::InvalidArgument)
-        ]
+        vec![(12, ErrorCode::RateLimited), (13, ErrorCode::RateLimited), (20, ErrorCode::InvalidArgument)]
     );
-    let retry = got.iter().find_map(|g| {
-        if let Got::Error {
-            req: 12,
-            retry_after_ms,
-            ..
-        } = g
-        {
-            Some(*retry_after_ms)
-        } else {
-            None
-        }
-    });
+    let retry = got
+        .iter()
+        .find_map(|g| if let Got::Error { req: 12, retry_after_ms, .. } = g { Some(*retry_after_ms) } else { None });
     assert_eq!(retry, Some(1000));
     h.send(
         a,
-        &ClientFrame::History(HistoryRequest {
-            req: 30,
-            kind: ConvKind::Room,
-            conv: 1,
-            before: u64::MAX,
-            limit: 0,
-        }),
+        &ClientFrame::History(HistoryRequest { req: 30, kind: ConvKind::Room, conv: 1, before: u64::MAX, limit: 0 }),
     );
     h.send(
         a,
-        &ClientFrame::History(HistoryRequest {
-            req: 31,
-            kind: ConvKind::Room,
-            conv: 9,
-            before: u64::MAX,
-            limit: 5,
-        }),
+        &ClientFrame::History(HistoryRequest { req: 31, kind: ConvKind::Room, conv: 9, before: u64::MAX, limit: 5 }),
     );
     h.drive();
-    assert_eq!(
-        errors(&h.take(a)),
-        vec![(30, ErrorCode::InvalidArgument), (31, ErrorCode::NotFound)]
-    );
+    assert_eq!(errors(&h.take(a)), vec![(30, ErrorCode::InvalidArgument), (31, ErrorCode::NotFound)]);
 }
 
 #[test]
@@ -204,33 +107,14 @@ fn protocol_violations_close_the_session() {
     let c = h.connect_raw(0, user(1, "u"));
     h.send(c, &ClientFrame::Ping(Ping { nonce: 1 }));
     h.drive();
-    assert_eq!(
-        errors(&h.client(c).got),
-        vec![(0, ErrorCode::HandshakeRequired)]
-    );
-    assert_eq!(
-        h.client(c).closed.as_ref().unwrap().reason,
-        CloseReason::ProtocolViolation
-    );
+    assert_eq!(errors(&h.client(c).got), vec![(0, ErrorCode::HandshakeRequired)]);
+    assert_eq!(h.client(c).closed.as_ref().unwrap().reason, CloseReason::ProtocolViolation);
     // Another protocol version.
     let c = h.connect_raw(1, user(1, "u"));
-    h.send(
-        c,
-        &ClientFrame::Hello(Hello {
-            version: 9,
-            kind: ClientKind::Bot,
-            agent: "",
-        }),
-    );
+    h.send(c, &ClientFrame::Hello(Hello { version: 9, kind: ClientKind::Bot, agent: "" }));
     h.drive();
-    assert_eq!(
-        errors(&h.client(c).got),
-        vec![(0, ErrorCode::UnsupportedVersion)]
-    );
-    assert_eq!(
-        h.client(c).closed.as_ref().unwrap().reason,
-        CloseReason::ProtocolViolation
-    );
+    assert_eq!(errors(&h.client(c).got), vec![(0, ErrorCode::UnsupportedVersion)]);
+    assert_eq!(h.client(c).closed.as_ref().unwrap().reason, CloseReason::ProtocolViolation);
     // An unknown opcode, a truncated message, a second Hello.
     for (bytes, code) in [
         (vec![0x7f, 0, 0, 0, 0], ErrorCode::UnknownOpcode),
@@ -242,30 +126,13 @@ fn protocol_violations_close_the_session() {
         h.take(c);
         h.send_raw(c, &bytes);
         h.drive();
-        assert_eq!(
-            errors(&h.client(c).got).first().map(|e| e.1),
-            Some(code),
-            "{bytes:?}"
-        );
-        assert_eq!(
-            h.client(c).closed.as_ref().unwrap().reason,
-            CloseReason::ProtocolViolation
-        );
+        assert_eq!(errors(&h.client(c).got).first().map(|e| e.1), Some(code), "{bytes:?}");
+        assert_eq!(h.client(c).closed.as_ref().unwrap().reason, CloseReason::ProtocolViolation);
     }
     let c = h.connect(2, user(1, "u"));
-    h.send(
-        c,
-        &ClientFrame::Hello(Hello {
-            version: 1,
-            kind: ClientKind::Bot,
-            agent: "",
-        }),
-    );
+    h.send(c, &ClientFrame::Hello(Hello { version: 1, kind: ClientKind::Bot, agent: "" }));
     h.drive();
-    assert_eq!(
-        errors(&h.client(c).got),
-        vec![(0, ErrorCode::HandshakeRequired)]
-    );
+    assert_eq!(errors(&h.client(c).got), vec![(0, ErrorCode::HandshakeRequired)]);
     // Ping works on a healthy session.
     let c = h.connect(0, user(1, "u"));
     h.send(c, &ClientFrame::Ping(Ping { nonce: 42 }));
@@ -283,10 +150,7 @@ fn kick_closes_every_session_of_the_user() {
     h.drive();
     for s in sessions {
         let closed = h.client(s).closed.clone().unwrap();
-        assert_eq!(
-            (closed.reason, closed.message.as_str()),
-            (CloseReason::Banned, "spamming")
-        );
+        assert_eq!((closed.reason, closed.message.as_str()), (CloseReason::Banned, "spamming"));
     }
     assert!(h.client(other).closed.is_none());
 }

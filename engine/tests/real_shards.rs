@@ -50,9 +50,7 @@ async fn read_until(
                         replica.insert(t.tile, (t.data.to_vec(), t.seq));
                     }
                     ServerFrame::Pixels(p) => {
-                        let (data, cursor) = replica
-                            .get_mut(&p.head.tile())
-                            .expect("subscribed before live updates");
+                        let (data, cursor) = replica.get_mut(&p.head.tile()).expect("subscribed before live updates");
                         assert_eq!(*cursor, p.head.prev_seq(), "updates chain");
                         for u in p.updates {
                             set_pixel(data, g.bpp(), u.offset(), u.colour());
@@ -87,63 +85,31 @@ fn sessions_on_all_shards_converge() {
                 let (shard, barrier, tx) = (shard.clone(), barrier.clone(), tx.clone());
                 tasks.push(tokio::task::spawn_local(async move {
                     let user = (shard.id() * 100 + i + 1) as u32;
-                    let conn = shard.connect(UserCtx {
-                        id: user,
-                        name: "bot".into(),
-                        role: Role::User,
-                    });
+                    let conn = shard.connect(UserCtx { id: user, name: "bot".into(), role: Role::User });
                     shard.receive_message(
                         conn,
-                        &encode(&ClientFrame::Hello(Hello {
-                            version: 1,
-                            kind: ClientKind::Bot,
-                            agent: "test",
-                        })),
+                        &encode(&ClientFrame::Hello(Hello { version: 1, kind: ClientKind::Bot, agent: "test" })),
                     );
-                    let cursors: Vec<TileCursor> = (0..g.tile_count())
-                        .map(|t| TileCursor::new(t, NO_CURSOR))
-                        .collect();
-                    shard.receive_message(
-                        conn,
-                        &encode(&ClientFrame::Subscribe(Subscribe { tiles: &cursors })),
-                    );
+                    let cursors: Vec<TileCursor> = (0..g.tile_count()).map(|t| TileCursor::new(t, NO_CURSOR)).collect();
+                    shard.receive_message(conn, &encode(&ClientFrame::Subscribe(Subscribe { tiles: &cursors })));
                     let (mut replica, mut updates, mut acks) = (Replica::new(), 0, 0);
-                    read_until(
-                        &shard,
-                        conn,
-                        g,
-                        &mut replica,
-                        &mut updates,
-                        &mut acks,
-                        |r, _, _| r.len() == g.tile_count() as usize,
-                    )
+                    read_until(&shard, conn, g, &mut replica, &mut updates, &mut acks, |r, _, _| {
+                        r.len() == g.tile_count() as usize
+                    })
                     .await;
                     barrier.wait().await;
                     for k in 0..PAINTS_PER_SESSION {
-                        let (x, y) = (
-                            ((user as usize * 37 + k * 11) % 256) as u16,
-                            ((k * 53 + user as usize) % 256) as u16,
-                        );
-                        let paint = ClientFrame::Paint(Paint {
-                            req: k as u32,
-                            x,
-                            y,
-                            colour: (k % 16) as u8,
-                        });
+                        let (x, y) =
+                            (((user as usize * 37 + k * 11) % 256) as u16, ((k * 53 + user as usize) % 256) as u16);
+                        let paint = ClientFrame::Paint(Paint { req: k as u32, x, y, colour: (k % 16) as u8 });
                         shard.receive_message(conn, &encode(&paint));
                         if k % 16 == 0 {
                             tokio::task::yield_now().await;
                         }
                     }
-                    read_until(
-                        &shard,
-                        conn,
-                        g,
-                        &mut replica,
-                        &mut updates,
-                        &mut acks,
-                        |_, u, a| u >= total && a >= PAINTS_PER_SESSION,
-                    )
+                    read_until(&shard, conn, g, &mut replica, &mut updates, &mut acks, |_, u, a| {
+                        u >= total && a >= PAINTS_PER_SESSION
+                    })
                     .await;
                     assert_eq!(updates, total, "every update exactly once");
                     tx.send(replica).unwrap();
@@ -156,10 +122,7 @@ fn sessions_on_all_shards_converge() {
     })
     .unwrap();
     let replicas: Vec<Replica> = (0..SHARDS * SESSIONS_PER_SHARD)
-        .map(|_| {
-            rx.recv_timeout(Duration::from_secs(60))
-                .expect("every session finishes within 60 s")
-        })
+        .map(|_| rx.recv_timeout(Duration::from_secs(60)).expect("every session finishes within 60 s"))
         .collect();
     let handle = engine.handle();
     let server: Replica = handle
@@ -171,12 +134,8 @@ fn sessions_on_all_shards_converge() {
     for (i, r) in replicas.iter().enumerate() {
         assert!(*r == server, "session {i} differs from the server canvas");
     }
-    let accepted: u64 = handle
-        .shared()
-        .metrics
-        .iter()
-        .map(|m| m.paints_accepted.load(std::sync::atomic::Ordering::Relaxed))
-        .sum();
+    let accepted: u64 =
+        handle.shared().metrics.iter().map(|m| m.paints_accepted.load(std::sync::atomic::Ordering::Relaxed)).sum();
     assert_eq!(accepted as usize, total);
     engine.shutdown(CloseReason::Shutdown);
 }

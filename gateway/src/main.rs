@@ -1,2 +1,421 @@
-//! The pixelparty server binary.
-fn main() {}
+//! The `pixelparty` binary: `serve` (the default) runs the server; `admin ...` calls a running
+//! server's admin endpoint; `user ...` and `export-png` work offline on a data directory.
+
+use std::io::Read as _;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::{Args, Parser, Subcommand};
+use pixelparty_gateway::config::Config;
+use pixelparty_gateway::server::Server;
+
+/// pixelparty: a collaborative pixel canvas and chat server.
+#[derive(Parser, Debug)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the server (the default when no command is given).
+    Serve(ServeArgs),
+    /// Call a running server's admin endpoint.
+    Admin(AdminArgs),
+    /// Manage users in a data directory while the server is stopped.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Write the canvas of a data directory (server stopped) as a PNG file.
+    ExportPng {
+        /// Output file.
+        out: PathBuf,
+        #[command(flatten)]
+        common: ServeArgs,
+    },
+}
+
+/// Options of the server; each also reads an environment variable, and overrides the config
+/// file.
+#[derive(Args, Debug, Clone, Default)]
+struct ServeArgs {
+    /// TOML configuration file (see README for every key).
+    #[arg(long, env = "PIXELPARTY_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    /// Public HTTP/WebSocket address.
+    #[arg(long, env = "PIXELPARTY_HTTP", global = true)]
+    http: Option<std::net::SocketAddr>,
+    /// Admin endpoint address (keep it private).
+    #[arg(long, env = "PIXELPARTY_ADMIN", global = true)]
+    admin_addr: Option<std::net::SocketAddr>,
+    /// Data directory (store, admin token).
+    #[arg(long, env = "PIXELPARTY_DATA", global = true)]
+    data: Option<PathBuf>,
+    /// Shard threads (default: one per core).
+    #[arg(long, env = "PIXELPARTY_SHARDS", global = true)]
+    shards: Option<usize>,
+    /// Durability: sync (ack after fsync), interval:<ms>, or none.
+    #[arg(long, env = "PIXELPARTY_DURABILITY", global = true)]
+    durability: Option<String>,
+    /// Paint cooldown in milliseconds (0: none).
+    #[arg(long, env = "PIXELPARTY_COOLDOWN_MS", global = true)]
+    cooldown_ms: Option<u32>,
+    /// Canvas width (only when the data directory is new).
+    #[arg(long, env = "PIXELPARTY_WIDTH", global = true)]
+    width: Option<u32>,
+    /// Canvas height (only when the data directory is new).
+    #[arg(long, env = "PIXELPARTY_HEIGHT", global = true)]
+    height: Option<u32>,
+    /// Log format: text or json.
+    #[arg(long, env = "PIXELPARTY_LOG_FORMAT", global = true)]
+    log_format: Option<String>,
+}
+
+#[derive(Args, Debug)]
+struct AdminArgs {
+    /// Admin endpoint URL.
+    #[arg(long, env = "PIXELPARTY_ADMIN_URL", default_value = "http://127.0.0.1:9091")]
+    url: String,
+    /// Admin token (default: read from <data>/admin.token).
+    #[arg(long, env = "PIXELPARTY_ADMIN_TOKEN")]
+    token: Option<String>,
+    /// Data directory holding admin.token.
+    #[arg(long, env = "PIXELPARTY_DATA", default_value = "./data")]
+    data: PathBuf,
+    #[command(subcommand)]
+    action: AdminAction,
+}
+
+#[derive(Subcommand, Debug)]
+enum AdminAction {
+    /// Ban a user (ends their sessions).
+    Ban {
+        /// User name.
+        username: String,
+        /// Reason shown to the user.
+        #[arg(long, default_value = "banned by an administrator")]
+        reason: String,
+        /// Ban length in seconds (default: permanent).
+        #[arg(long)]
+        duration_s: Option<u64>,
+    },
+    /// Lift a user ban.
+    Unban {
+        /// User name.
+        username: String,
+    },
+    /// Ban an address or CIDR range.
+    BanIp {
+        /// `1.2.3.4`, `10.0.0.0/8`, `2001:db8::/32`.
+        cidr: String,
+        /// Reason.
+        #[arg(long, default_value = "")]
+        reason: String,
+        /// Ban length in seconds (default: permanent).
+        #[arg(long)]
+        duration_s: Option<u64>,
+    },
+    /// Lift an address ban.
+    UnbanIp {
+        /// The banned range.
+        cidr: String,
+    },
+    /// End a user's sessions.
+    Kick {
+        /// User name.
+        username: String,
+        /// Message shown to the user.
+        #[arg(long, default_value = "")]
+        message: String,
+    },
+    /// Restore the pixels a user painted in a time range.
+    Rollback {
+        /// User name.
+        username: String,
+        /// Start, ms since the Unix epoch.
+        #[arg(long)]
+        from_ms: u64,
+        /// End (exclusive), ms since the Unix epoch.
+        #[arg(long)]
+        to_ms: u64,
+    },
+    /// Make a user an administrator.
+    Promote {
+        /// User name.
+        username: String,
+    },
+    /// Make an administrator an ordinary user.
+    Demote {
+        /// User name.
+        username: String,
+    },
+    /// Write tile snapshots now.
+    Snapshot,
+    /// Live statistics.
+    Stats,
+    /// List bans.
+    Bans,
+    /// The moderation audit log.
+    Audit,
+}
+
+#[derive(Subcommand, Debug)]
+enum UserCommand {
+    /// Create a user (password from PIXELPARTY_PASSWORD or stdin).
+    Create {
+        /// User name.
+        username: String,
+        /// Make it an administrator.
+        #[arg(long)]
+        admin: bool,
+        #[command(flatten)]
+        common: ServeArgs,
+    },
+    /// Make an existing user an administrator.
+    Promote {
+        /// User name.
+        username: String,
+        #[command(flatten)]
+        common: ServeArgs,
+    },
+}
+
+fn load_config(args: &ServeArgs) -> Result<Config> {
+    let mut c = match &args.config {
+        Some(path) => Config::from_file(path).map_err(|e| anyhow!(e))?,
+        None => Config::default(),
+    };
+    if let Some(v) = args.http {
+        c.server.http = v;
+    }
+    if let Some(v) = args.admin_addr {
+        c.server.admin = v;
+    }
+    if let Some(v) = &args.data {
+        c.server.data_dir = v.clone();
+    }
+    if let Some(v) = args.shards {
+        c.server.shards = v;
+    }
+    if let Some(v) = &args.durability {
+        c.storage.durability = v.clone();
+    }
+    if let Some(v) = args.cooldown_ms {
+        c.canvas.cooldown_ms = v;
+    }
+    if let Some(v) = args.width {
+        c.canvas.width = v;
+    }
+    if let Some(v) = args.height {
+        c.canvas.height = v;
+    }
+    if let Some(v) = &args.log_format {
+        c.server.log_format = v.clone();
+    }
+    c.validate().map_err(|e| anyhow!(e))?;
+    Ok(c)
+}
+
+fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,lsm_tree=warn,fjall=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn serve(args: &ServeArgs) -> Result<()> {
+    let config = load_config(args)?;
+    init_logging(&config.server.log_format);
+    let server = Server::start(config.clone()).map_err(|e| anyhow!(e))?;
+    println!("pixelparty is running");
+    println!(
+        "  web client, REST API and WebSocket: http://{}/  (API: http://{}/openapi.json)",
+        server.http_addr, server.http_addr
+    );
+    println!("  admin endpoint: http://{}/  (token: {})", server.admin_addr, token_hint(&config));
+    let has_admin = server
+        .app
+        .store
+        .users(0, 100_000)
+        .map(|u| u.iter().any(|u| u.role == pixelparty_storage::Role::Admin))
+        .unwrap_or(true);
+    if !has_admin {
+        println!(
+            "  no ADMIN yet: sign up, then run `pixelparty admin promote <name>` (or, server stopped, `pixelparty user promote <name>`)"
+        );
+    }
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+        }
+    });
+    tracing::info!("shutting down");
+    server.shutdown();
+    Ok(())
+}
+
+fn token_hint(config: &Config) -> String {
+    if config.server.admin_token.is_some() {
+        "from the config file".into()
+    } else if std::env::var_os("PIXELPARTY_ADMIN_TOKEN").is_some() {
+        "from PIXELPARTY_ADMIN_TOKEN".into()
+    } else {
+        format!("in {}", config.server.data_dir.join("admin.token").display())
+    }
+}
+
+fn admin(args: AdminArgs) -> Result<()> {
+    let token = match args.token {
+        Some(t) => t,
+        None => std::fs::read_to_string(args.data.join("admin.token"))
+            .context("reading the admin token (pass --token)")?
+            .trim()
+            .to_owned(),
+    };
+    use serde_json::json;
+    let (method, path, body) = match args.action {
+        AdminAction::Ban { username, reason, duration_s } => {
+            ("POST", "/bans/user", json!({ "username": username, "reason": reason, "duration_s": duration_s }))
+        }
+        AdminAction::Unban { username } => ("POST", "/unbans/user", json!({ "username": username })),
+        AdminAction::BanIp { cidr, reason, duration_s } => {
+            ("POST", "/bans/ip", json!({ "cidr": cidr, "reason": reason, "duration_s": duration_s }))
+        }
+        AdminAction::UnbanIp { cidr } => ("POST", "/unbans/ip", json!({ "cidr": cidr })),
+        AdminAction::Kick { username, message } => {
+            ("POST", "/kick", json!({ "username": username, "message": message }))
+        }
+        AdminAction::Rollback { username, from_ms, to_ms } => {
+            ("POST", "/rollback", json!({ "username": username, "from_ms": from_ms, "to_ms": to_ms }))
+        }
+        AdminAction::Promote { username } => ("POST", "/users/role", json!({ "username": username, "role": "admin" })),
+        AdminAction::Demote { username } => ("POST", "/users/role", json!({ "username": username, "role": "user" })),
+        AdminAction::Snapshot => ("POST", "/snapshot", json!({})),
+        AdminAction::Stats => ("GET", "/stats", json!(null)),
+        AdminAction::Bans => ("GET", "/bans", json!(null)),
+        AdminAction::Audit => ("GET", "/audit", json!(null)),
+    };
+    let (status, text) = admin_request(&args.url, &token, method, path, &body)?;
+    println!("{text}");
+    if !(200..300).contains(&status) {
+        bail!("admin endpoint answered {status}");
+    }
+    Ok(())
+}
+
+fn admin_request(url: &str, token: &str, method: &str, path: &str, body: &serde_json::Value) -> Result<(u16, String)> {
+    use http_body_util::{BodyExt, Full};
+    let authority = url.trim_start_matches("http://").trim_end_matches('/').to_owned();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(async {
+        let stream =
+            tokio::net::TcpStream::connect(&authority).await.with_context(|| format!("connecting to {authority}"))?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+        tokio::spawn(conn);
+        let payload = if body.is_null() { Vec::new() } else { serde_json::to_vec(body)? };
+        let req = hyper::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", &authority)
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "application/json")
+            .body(Full::new(bytes::Bytes::from(payload)))?;
+        let resp = sender.send_request(req).await?;
+        let status = resp.status().as_u16();
+        let bytes = resp.into_body().collect().await?.to_bytes();
+        Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
+    })
+}
+
+fn open_store(config: &Config) -> Result<pixelparty_storage::Store> {
+    pixelparty_storage::Store::open(config.store().map_err(|e| anyhow!(e))?)
+        .context("opening the data directory (is the server running?)")
+}
+
+fn user(cmd: UserCommand) -> Result<()> {
+    match cmd {
+        UserCommand::Create { username, admin, common } => {
+            let config = load_config(&common)?;
+            if !pixelparty_gateway::http::auth::valid_username(&username) {
+                bail!("username must be 3-32 characters of A-Z, a-z, 0-9, _ . -");
+            }
+            let password = match std::env::var("PIXELPARTY_PASSWORD") {
+                Ok(p) => p,
+                Err(_) => {
+                    let mut p = String::new();
+                    std::io::stdin().read_to_string(&mut p)?;
+                    p.trim_end_matches(['\n', '\r']).to_owned()
+                }
+            };
+            if !(8..=256).contains(&password.len()) {
+                bail!("password must be 8-256 bytes");
+            }
+            let a = &config.auth;
+            let params =
+                argon2::Params::new(a.argon2_m_kib, a.argon2_t, 1, None).map_err(|e| anyhow!(e.to_string()))?;
+            let hash = {
+                use argon2::password_hash::PasswordHasher;
+                argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+                    .hash_password(password.as_bytes())
+                    .map_err(|e| anyhow!(e.to_string()))?
+                    .to_string()
+            };
+            let store = open_store(&config)?;
+            let role = if admin { pixelparty_storage::Role::Admin } else { pixelparty_storage::Role::User };
+            let now = pixelparty_engine::now_ms();
+            let user = store.run(move |tx| tx.create_user(&username, &hash, role, now)).context("creating the user")?;
+            println!("created user {} (id {}, {:?})", user.name, user.id, user.role);
+        }
+        UserCommand::Promote { username, common } => {
+            let config = load_config(&common)?;
+            let store = open_store(&config)?;
+            let user = store.user_by_name(&username)?.ok_or_else(|| anyhow!("no user {username}"))?;
+            let now = pixelparty_engine::now_ms();
+            store.run(move |tx| tx.set_role(user.id, pixelparty_storage::Role::Admin, 0, now))?;
+            println!("{username} is now an ADMIN");
+        }
+    }
+    Ok(())
+}
+
+fn export_png(out: PathBuf, args: &ServeArgs) -> Result<()> {
+    let config = load_config(args)?;
+    let engine = config.engine().map_err(|e| anyhow!(e))?;
+    let store = open_store(&config)?;
+    let recovered = store.recover_canvas(&engine.geometry)?;
+    let snap = pixelparty_engine::CanvasSnapshot {
+        version: 0,
+        taken_ms: pixelparty_engine::now_ms(),
+        geometry: engine.geometry,
+        tiles: recovered.tiles.into_iter().map(bytes::Bytes::from).collect(),
+        seqs: recovered.tile_seqs,
+    };
+    let png = pixelparty_gateway::snapshot_http::png(&snap, &engine.palette)?;
+    std::fs::write(&out, png).with_context(|| format!("writing {}", out.display()))?;
+    println!("wrote {} ({}x{})", out.display(), engine.geometry.width(), engine.geometry.height());
+    Ok(())
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        None => serve(&cli.serve),
+        Some(Command::Serve(args)) => serve(&args),
+        Some(Command::Admin(args)) => admin(args),
+        Some(Command::User(cmd)) => user(cmd),
+        Some(Command::ExportPng { out, common }) => export_png(out, &common),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}

@@ -16,9 +16,7 @@ pub enum GeometryError {
     #[error("bits per pixel must be 1, 2, 4 or 8, not {0}")]
     Bpp(u8),
     /// Tile size must be a power of two in range.
-    #[error(
-        "tile size must be a power of two between {MIN_TILE_SIZE} and {MAX_TILE_SIZE}, not {0}"
-    )]
+    #[error("tile size must be a power of two between {MIN_TILE_SIZE} and {MAX_TILE_SIZE}, not {0}")]
     TileSize(u16),
     /// Width or height out of range.
     #[error("canvas edges must be between 1 and {MAX_CANVAS_EDGE}, not {0}x{1}")]
@@ -55,12 +53,7 @@ impl Geometry {
         if width == 0 || height == 0 || width > MAX_CANVAS_EDGE || height > MAX_CANVAS_EDGE {
             return Err(GeometryError::Size(width, height));
         }
-        Ok(Self {
-            width,
-            height,
-            bpp,
-            tile_size,
-        })
+        Ok(Self { width, height, bpp, tile_size })
     }
 
     /// Width in pixels.
@@ -133,10 +126,7 @@ impl Geometry {
     pub fn coordinates(&self, tile: u32, offset: u16) -> (u32, u32) {
         let ts = u32::from(self.tile_size);
         let (tx, ty) = (tile % self.tiles_x(), tile / self.tiles_x());
-        (
-            tx * ts + u32::from(offset) % ts,
-            ty * ts + u32::from(offset) / ts,
-        )
+        (tx * ts + u32::from(offset) % ts, ty * ts + u32::from(offset) / ts)
     }
 
     /// A dense id for an on-canvas pixel: `y * width + x`.
@@ -208,10 +198,7 @@ mod tests {
     #[test]
     fn rejects_bad_geometry() {
         assert_eq!(Geometry::new(10, 10, 3, 16), Err(GeometryError::Bpp(3)));
-        assert_eq!(
-            Geometry::new(10, 10, 4, 100),
-            Err(GeometryError::TileSize(100))
-        );
+        assert_eq!(Geometry::new(10, 10, 4, 100), Err(GeometryError::TileSize(100)));
         assert_eq!(Geometry::new(0, 10, 4, 16), Err(GeometryError::Size(0, 10)));
     }
 }

@@ -6,9 +6,7 @@
 use bytes::BufMut;
 use zerocopy::IntoBytes;
 
-use crate::codec::{
-    Decoded, Frames, Reader, WireFrame, check_str, put_header, put_str, split_frame, str_len,
-};
+use crate::codec::{Decoded, Frames, Reader, WireFrame, check_str, put_header, put_str, split_frame, str_len};
 use crate::error::{DecodeError, EncodeError};
 use crate::limits::{MAX_AGENT_BYTES, MAX_HISTORY_PAGE, MAX_TEXT_BYTES, MAX_TILES_PER_FRAME};
 use crate::types::{ClientKind, ConvKind, PaintWire, TileCursor, WireTile};
@@ -209,10 +207,7 @@ impl<'a> ClientFrame<'a> {
     fn check(&self) -> Result<(), EncodeError> {
         let tiles = |count: usize| {
             if count > MAX_TILES_PER_FRAME {
-                Err(EncodeError::CountTooLarge {
-                    count,
-                    max: MAX_TILES_PER_FRAME,
-                })
+                Err(EncodeError::CountTooLarge { count, max: MAX_TILES_PER_FRAME })
             } else {
                 Ok(())
             }
@@ -224,10 +219,7 @@ impl<'a> ClientFrame<'a> {
             Self::SendRoom(m) => check_str(m.text, MAX_TEXT_BYTES),
             Self::SendDirect(m) => check_str(m.text, MAX_TEXT_BYTES),
             Self::History(h) if h.limit as usize > MAX_HISTORY_PAGE => {
-                Err(EncodeError::CountTooLarge {
-                    count: h.limit as usize,
-                    max: MAX_HISTORY_PAGE,
-                })
+                Err(EncodeError::CountTooLarge { count: h.limit as usize, max: MAX_HISTORY_PAGE })
             }
             _ => Ok(()),
         }
@@ -272,12 +264,7 @@ impl<'a> ClientFrame<'a> {
                 out.put_slice(u.tiles.as_bytes());
             }
             Self::Paint(p) => {
-                let wire = PaintWire {
-                    req: p.req.into(),
-                    x: p.x.into(),
-                    y: p.y.into(),
-                    colour: p.colour,
-                };
+                let wire = PaintWire { req: p.req.into(), x: p.x.into(), y: p.y.into(), colour: p.colour };
                 out.put_slice(wire.as_bytes());
             }
             Self::JoinRoom(r) | Self::LeaveRoom(r) | Self::Who(r) => {
@@ -315,13 +302,9 @@ impl<'a> ClientFrame<'a> {
     /// Decodes the frame at the front of `buf`.
     pub fn decode(buf: &'a [u8]) -> Result<Decoded<ClientFrame<'a>>, DecodeError> {
         Ok(match split_frame(buf)? {
-            Decoded::Frame {
-                frame: (opcode, payload),
-                len,
-            } => Decoded::Frame {
-                frame: Self::decode_payload(opcode, payload)?,
-                len,
-            },
+            Decoded::Frame { frame: (opcode, payload), len } => {
+                Decoded::Frame { frame: Self::decode_payload(opcode, payload)?, len }
+            }
             Decoded::Incomplete { needed } => Decoded::Incomplete { needed },
         })
     }
@@ -334,63 +317,36 @@ impl<'a> ClientFrame<'a> {
                 let version = r.u16()?;
                 let kind = ClientKind::from_wire(r.u8()?).ok_or(r.invalid("kind"))?;
                 let agent = r.str(MAX_AGENT_BYTES)?;
-                Self::Hello(Hello {
-                    version,
-                    kind,
-                    agent,
-                })
+                Self::Hello(Hello { version, kind, agent })
             }
             op::SUBSCRIBE => {
                 let count = r.count(MAX_TILES_PER_FRAME)?;
-                Self::Subscribe(Subscribe {
-                    tiles: r.slice(count)?,
-                })
+                Self::Subscribe(Subscribe { tiles: r.slice(count)? })
             }
             op::UNSUBSCRIBE => {
                 let count = r.count(MAX_TILES_PER_FRAME)?;
-                Self::Unsubscribe(Unsubscribe {
-                    tiles: r.slice(count)?,
-                })
+                Self::Unsubscribe(Unsubscribe { tiles: r.slice(count)? })
             }
             op::PAINT => {
                 let w: &PaintWire = r.fixed()?;
-                Self::Paint(Paint {
-                    req: w.req.get(),
-                    x: w.x.get(),
-                    y: w.y.get(),
-                    colour: w.colour,
-                })
+                Self::Paint(Paint { req: w.req.get(), x: w.x.get(), y: w.y.get(), colour: w.colour })
             }
             op::JOIN_ROOM | op::LEAVE_ROOM | op::WHO => {
-                let req = RoomRequest {
-                    req: r.u32()?,
-                    room: r.u32()?,
-                };
+                let req = RoomRequest { req: r.u32()?, room: r.u32()? };
                 match opcode {
                     op::JOIN_ROOM => Self::JoinRoom(req),
                     op::LEAVE_ROOM => Self::LeaveRoom(req),
                     _ => Self::Who(req),
                 }
             }
-            op::SEND_ROOM => Self::SendRoom(SendRoom {
-                req: r.u32()?,
-                room: r.u32()?,
-                text: r.str(MAX_TEXT_BYTES)?,
-            }),
-            op::SEND_DIRECT => Self::SendDirect(SendDirect {
-                req: r.u32()?,
-                to: r.u32()?,
-                text: r.str(MAX_TEXT_BYTES)?,
-            }),
+            op::SEND_ROOM => Self::SendRoom(SendRoom { req: r.u32()?, room: r.u32()?, text: r.str(MAX_TEXT_BYTES)? }),
+            op::SEND_DIRECT => {
+                Self::SendDirect(SendDirect { req: r.u32()?, to: r.u32()?, text: r.str(MAX_TEXT_BYTES)? })
+            }
             op::DELETE => {
                 let req = r.u32()?;
                 let kind = ConvKind::from_wire(r.u8()?).ok_or(r.invalid("kind"))?;
-                Self::Delete(Delete {
-                    req,
-                    kind,
-                    conv: r.u32()?,
-                    seq: r.u64()?,
-                })
+                Self::Delete(Delete { req, kind, conv: r.u32()?, seq: r.u64()? })
             }
             op::HISTORY => {
                 let req = r.u32()?;
@@ -399,18 +355,9 @@ impl<'a> ClientFrame<'a> {
                 let before = r.u64()?;
                 let limit = r.u16()?;
                 if limit as usize > MAX_HISTORY_PAGE {
-                    return Err(DecodeError::CountTooLarge {
-                        count: u32::from(limit),
-                        max: MAX_HISTORY_PAGE as u32,
-                    });
+                    return Err(DecodeError::CountTooLarge { count: u32::from(limit), max: MAX_HISTORY_PAGE as u32 });
                 }
-                Self::History(HistoryRequest {
-                    req,
-                    kind,
-                    conv,
-                    before,
-                    limit,
-                })
+                Self::History(HistoryRequest { req, kind, conv, before, limit })
             }
             op::PING => Self::Ping(Ping { nonce: r.u64()? }),
             _ => return Err(DecodeError::UnknownOpcode { opcode }),

@@ -33,36 +33,22 @@ pub enum Decoded<F> {
 /// hostile length never causes a large buffer to be awaited or allocated.
 pub fn split_frame(buf: &[u8]) -> Result<Decoded<(u8, &[u8])>, DecodeError> {
     let Some(header) = buf.get(..FRAME_HEADER_LEN) else {
-        return Ok(Decoded::Incomplete {
-            needed: FRAME_HEADER_LEN - buf.len(),
-        });
+        return Ok(Decoded::Incomplete { needed: FRAME_HEADER_LEN - buf.len() });
     };
     let opcode = header[0];
     let declared = u32::from_le_bytes([header[1], header[2], header[3], header[4]]);
     if declared as usize > MAX_FRAME_PAYLOAD {
-        return Err(DecodeError::FrameTooLarge {
-            len: declared,
-            max: MAX_FRAME_PAYLOAD as u32,
-        });
+        return Err(DecodeError::FrameTooLarge { len: declared, max: MAX_FRAME_PAYLOAD as u32 });
     }
     let total = FRAME_HEADER_LEN + declared as usize;
     match buf.get(FRAME_HEADER_LEN..total) {
-        Some(payload) => Ok(Decoded::Frame {
-            frame: (opcode, payload),
-            len: total,
-        }),
-        None => Ok(Decoded::Incomplete {
-            needed: total - buf.len(),
-        }),
+        Some(payload) => Ok(Decoded::Frame { frame: (opcode, payload), len: total }),
+        None => Ok(Decoded::Incomplete { needed: total - buf.len() }),
     }
 }
 
 /// Writes a frame header for a payload of `payload_len` bytes.
-pub fn put_header(
-    out: &mut impl BufMut,
-    opcode: u8,
-    payload_len: usize,
-) -> Result<(), EncodeError> {
+pub fn put_header(out: &mut impl BufMut, opcode: u8, payload_len: usize) -> Result<(), EncodeError> {
     if payload_len > MAX_FRAME_PAYLOAD {
         return Err(EncodeError::FrameTooLarge { len: payload_len });
     }
@@ -107,10 +93,7 @@ pub struct Frames<'a, F> {
 impl<'a, F> Frames<'a, F> {
     /// An iterator over the frames in `message`.
     pub fn new(message: &'a [u8]) -> Self {
-        Self {
-            rest: message,
-            _frame: std::marker::PhantomData,
-        }
+        Self { rest: message, _frame: std::marker::PhantomData }
     }
 }
 
@@ -126,9 +109,7 @@ impl<'a, F: WireFrame<'a>> Iterator for Frames<'a, F> {
                 self.rest = &self.rest[len..];
                 return Some(Ok(frame));
             }
-            Ok(Decoded::Incomplete { needed }) => Err(DecodeError::TruncatedMessage {
-                needed: needed as u32,
-            }),
+            Ok(Decoded::Incomplete { needed }) => Err(DecodeError::TruncatedMessage { needed: needed as u32 }),
             Err(e) => Err(e),
         };
         self.rest = &[];
@@ -146,16 +127,11 @@ pub struct Reader<'a> {
 impl<'a> Reader<'a> {
     /// A reader over `payload` of a frame with `opcode` (used in errors).
     pub fn new(opcode: u8, payload: &'a [u8]) -> Self {
-        Self {
-            buf: payload,
-            opcode,
-        }
+        Self { buf: payload, opcode }
     }
 
     fn truncated(&self) -> DecodeError {
-        DecodeError::Truncated {
-            opcode: self.opcode,
-        }
+        DecodeError::Truncated { opcode: self.opcode }
     }
 
     /// Takes the next `n` bytes.
@@ -200,10 +176,7 @@ impl<'a> Reader<'a> {
     pub fn str(&mut self, max: usize) -> Result<&'a str, DecodeError> {
         let len = self.u16()? as usize;
         if len > max {
-            return Err(DecodeError::StringTooLong {
-                len: len as u32,
-                max: max as u32,
-            });
+            return Err(DecodeError::StringTooLong { len: len as u32, max: max as u32 });
         }
         let bytes = self.bytes(len)?;
         std::str::from_utf8(bytes).map_err(|_| DecodeError::InvalidUtf8)
@@ -213,10 +186,7 @@ impl<'a> Reader<'a> {
     pub fn count(&mut self, max: usize) -> Result<usize, DecodeError> {
         let count = self.u16()? as usize;
         if count > max {
-            return Err(DecodeError::CountTooLarge {
-                count: count as u32,
-                max: max as u32,
-            });
+            return Err(DecodeError::CountTooLarge { count: count as u32, max: max as u32 });
         }
         Ok(count)
     }
@@ -235,9 +205,7 @@ impl<'a> Reader<'a> {
     where
         T: FromBytes + KnownLayout + Immutable + Unaligned,
     {
-        let len = count
-            .checked_mul(size_of::<T>())
-            .ok_or_else(|| self.truncated())?;
+        let len = count.checked_mul(size_of::<T>()).ok_or_else(|| self.truncated())?;
         let bytes = self.bytes(len)?;
         <[T]>::ref_from_bytes(bytes).map_err(|_| self.truncated())
     }
@@ -262,19 +230,13 @@ impl<'a> Reader<'a> {
         if self.buf.is_empty() {
             Ok(())
         } else {
-            Err(DecodeError::TrailingBytes {
-                opcode: self.opcode,
-                extra: self.buf.len() as u32,
-            })
+            Err(DecodeError::TrailingBytes { opcode: self.opcode, extra: self.buf.len() as u32 })
         }
     }
 
     /// An `InvalidValue` error for `field` of this frame.
     pub fn invalid(&self, field: &'static str) -> DecodeError {
-        DecodeError::InvalidValue {
-            opcode: self.opcode,
-            field,
-        }
+        DecodeError::InvalidValue { opcode: self.opcode, field }
     }
 }
 
@@ -285,22 +247,10 @@ mod tests {
     #[test]
     fn split_needs_header_then_payload() {
         assert_eq!(split_frame(&[]).unwrap(), Decoded::Incomplete { needed: 5 });
-        assert_eq!(
-            split_frame(&[1, 3, 0]).unwrap(),
-            Decoded::Incomplete { needed: 2 }
-        );
-        assert_eq!(
-            split_frame(&[1, 3, 0, 0, 0, 9]).unwrap(),
-            Decoded::Incomplete { needed: 2 }
-        );
+        assert_eq!(split_frame(&[1, 3, 0]).unwrap(), Decoded::Incomplete { needed: 2 });
+        assert_eq!(split_frame(&[1, 3, 0, 0, 0, 9]).unwrap(), Decoded::Incomplete { needed: 2 });
         let buf = [1, 3, 0, 0, 0, 9, 8, 7, 6];
-        assert_eq!(
-            split_frame(&buf).unwrap(),
-            Decoded::Frame {
-                frame: (1, &buf[5..8]),
-                len: 8
-            }
-        );
+        assert_eq!(split_frame(&buf).unwrap(), Decoded::Frame { frame: (1, &buf[5..8]), len: 8 });
     }
 
     #[test]
@@ -319,12 +269,6 @@ mod tests {
         let mut r = Reader::new(7, &[2, 0, 0xff, 0xfe]);
         assert_eq!(r.str(2), Err(DecodeError::InvalidUtf8));
         let r = Reader::new(7, &[1]);
-        assert_eq!(
-            r.finish(),
-            Err(DecodeError::TrailingBytes {
-                opcode: 7,
-                extra: 1
-            })
-        );
+        assert_eq!(r.finish(), Err(DecodeError::TrailingBytes { opcode: 7, extra: 1 }));
     }
 }

@@ -48,11 +48,7 @@ where
         if let Err(e) = encode(&frame, &mut out) {
             panic!("decoded frame does not re-encode: {e}: {frame:?}");
         }
-        assert_eq!(
-            out.as_slice(),
-            &rest[..len],
-            "re-encoding differs for {frame:?}"
-        );
+        assert_eq!(out.as_slice(), &rest[..len], "re-encoding differs for {frame:?}");
         rest = &rest[len..];
     }
 }

@@ -90,8 +90,7 @@ const _: () = assert!(7 + MAX_PRESENCE_ENTRIES * MAX_PRESENCE_ENTRY_LEN <= MAX_F
 // A full subscribe frame fits (count u16, 12 bytes per entry).
 const _: () = assert!(2 + MAX_TILES_PER_FRAME * 12 <= MAX_FRAME_PAYLOAD);
 // The largest chat frame fits (room message: 24 fixed bytes, name, text).
-const _: () =
-    assert!(24 + 2 * STRING_PREFIX_LEN + MAX_NAME_BYTES + MAX_TEXT_BYTES <= MAX_FRAME_PAYLOAD);
+const _: () = assert!(24 + 2 * STRING_PREFIX_LEN + MAX_NAME_BYTES + MAX_TEXT_BYTES <= MAX_FRAME_PAYLOAD);
 // Welcome with a full palette fits.
 const _: () = assert!(64 + MAX_NAME_BYTES + 3 * MAX_PALETTE <= MAX_FRAME_PAYLOAD);
 // String lengths fit their u16 prefix.

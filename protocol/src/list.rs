@@ -54,19 +54,13 @@ impl<'a, T: ListItem<'a>> List<'a, T> {
     pub fn iter(&self) -> ListIter<'a, T> {
         match *self {
             Self::Items(items) => ListIter::Items(items.iter()),
-            Self::Raw { count, bytes } => ListIter::Raw {
-                left: count,
-                reader: Reader::new(0, bytes),
-            },
+            Self::Raw { count, bytes } => ListIter::Raw { left: count, reader: Reader::new(0, bytes) },
         }
     }
 
     pub(crate) fn check(&self, max: usize) -> Result<(), EncodeError> {
         if self.len() > max {
-            return Err(EncodeError::CountTooLarge {
-                count: self.len(),
-                max,
-            });
+            return Err(EncodeError::CountTooLarge { count: self.len(), max });
         }
         match self {
             Self::Items(items) => items.iter().try_for_each(ListItem::check),
@@ -96,10 +90,7 @@ impl<'a, T: ListItem<'a>> List<'a, T> {
             T::read(r)?;
         }
         let used = start - r.remaining();
-        Ok(Self::Raw {
-            count,
-            bytes: &all[..used],
-        })
+        Ok(Self::Raw { count, bytes: &all[..used] })
     }
 }
 

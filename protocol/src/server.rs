@@ -6,14 +6,12 @@
 use bytes::BufMut;
 use zerocopy::IntoBytes;
 
-use crate::codec::{
-    Decoded, Frames, Reader, WireFrame, check_str, put_header, put_str, split_frame, str_len,
-};
+use crate::codec::{Decoded, Frames, Reader, WireFrame, check_str, put_header, put_str, split_frame, str_len};
 use crate::error::{CloseReason, DecodeError, EncodeError, ErrorCode};
 use crate::limits::{
-    FRAME_HEADER_LEN, MAX_HISTORY_PAGE, MAX_NAME_BYTES, MAX_PALETTE, MAX_PIXELS_PER_FRAME,
-    MAX_PRESENCE_ENTRIES, MAX_REASON_BYTES, MAX_TEXT_BYTES, MAX_TILE_BYTES, MAX_TILE_SIZE,
-    MAX_TILES_PER_FRAME, MIN_TILE_SIZE, PIXEL_UPDATE_LEN,
+    FRAME_HEADER_LEN, MAX_HISTORY_PAGE, MAX_NAME_BYTES, MAX_PALETTE, MAX_PIXELS_PER_FRAME, MAX_PRESENCE_ENTRIES,
+    MAX_REASON_BYTES, MAX_TEXT_BYTES, MAX_TILE_BYTES, MAX_TILE_SIZE, MAX_TILES_PER_FRAME, MIN_TILE_SIZE,
+    PIXEL_UPDATE_LEN,
 };
 use crate::list::{List, ListItem};
 use crate::types::{ConvKind, PixelUpdate, PixelsHead, PresenceKind, Role, WireTile};
@@ -245,10 +243,7 @@ pub struct PresenceEntry<'a> {
 
 impl<'a> ListItem<'a> for PresenceEntry<'a> {
     fn read(r: &mut Reader<'a>) -> Result<Self, DecodeError> {
-        Ok(Self {
-            user: r.u32()?,
-            name: r.str(MAX_NAME_BYTES)?,
-        })
+        Ok(Self { user: r.u32()?, name: r.str(MAX_NAME_BYTES)? })
     }
 
     fn check(&self) -> Result<(), EncodeError> {
@@ -391,9 +386,7 @@ impl<'a> ServerFrame<'a> {
             Self::Pixels(p) if p.updates.len() > MAX_PIXELS_PER_FRAME => {
                 Err(count_error(p.updates.len(), MAX_PIXELS_PER_FRAME))
             }
-            Self::TileData(t) if t.data.len() > MAX_TILE_BYTES => {
-                Err(count_error(t.data.len(), MAX_TILE_BYTES))
-            }
+            Self::TileData(t) if t.data.len() > MAX_TILE_BYTES => Err(count_error(t.data.len(), MAX_TILE_BYTES)),
             Self::Resync(r) if r.tiles.len() > MAX_TILES_PER_FRAME => {
                 Err(count_error(r.tiles.len(), MAX_TILES_PER_FRAME))
             }
@@ -533,13 +526,9 @@ impl<'a> ServerFrame<'a> {
     /// Decodes the frame at the front of `buf`.
     pub fn decode(buf: &'a [u8]) -> Result<Decoded<ServerFrame<'a>>, DecodeError> {
         Ok(match split_frame(buf)? {
-            Decoded::Frame {
-                frame: (opcode, payload),
-                len,
-            } => Decoded::Frame {
-                frame: Self::decode_payload(opcode, payload)?,
-                len,
-            },
+            Decoded::Frame { frame: (opcode, payload), len } => {
+                Decoded::Frame { frame: Self::decode_payload(opcode, payload)?, len }
+            }
             Decoded::Incomplete { needed } => Decoded::Incomplete { needed },
         })
     }
@@ -549,21 +538,13 @@ impl<'a> ServerFrame<'a> {
         let mut r = Reader::new(opcode, payload);
         let frame = match opcode {
             op::WELCOME => Self::Welcome(decode_welcome(&mut r)?),
-            op::ACK => Self::Ack(Ack {
-                req: r.u32()?,
-                value: r.u64()?,
-            }),
+            op::ACK => Self::Ack(Ack { req: r.u32()?, value: r.u64()? }),
             op::ERROR => {
                 let req = r.u32()?;
                 let code = ErrorCode::from_wire(r.u16()?).ok_or(r.invalid("code"))?;
                 let retry_after_ms = r.u32()?;
                 let message = r.str(MAX_REASON_BYTES)?;
-                Self::Error(Error {
-                    req,
-                    code,
-                    retry_after_ms,
-                    message,
-                })
+                Self::Error(Error { req, code, retry_after_ms, message })
             }
             op::PIXELS => {
                 let head: &PixelsHead = r.fixed()?;
@@ -571,32 +552,20 @@ impl<'a> ServerFrame<'a> {
                     return Err(DecodeError::Truncated { opcode });
                 }
                 let count = r.remaining() / PIXEL_UPDATE_LEN;
-                Self::Pixels(Pixels {
-                    head: *head,
-                    updates: r.slice(count)?,
-                })
+                Self::Pixels(Pixels { head: *head, updates: r.slice(count)? })
             }
             op::TILE_DATA => {
                 let tile = r.u32()?;
                 let seq = r.u64()?;
                 let len = r.u32()? as usize;
                 if len > MAX_TILE_BYTES {
-                    return Err(DecodeError::CountTooLarge {
-                        count: len as u32,
-                        max: MAX_TILE_BYTES as u32,
-                    });
+                    return Err(DecodeError::CountTooLarge { count: len as u32, max: MAX_TILE_BYTES as u32 });
                 }
-                Self::TileData(TileData {
-                    tile,
-                    seq,
-                    data: r.bytes(len)?,
-                })
+                Self::TileData(TileData { tile, seq, data: r.bytes(len)? })
             }
             op::RESYNC => {
                 let count = r.count(MAX_TILES_PER_FRAME)?;
-                Self::Resync(Resync {
-                    tiles: r.slice(count)?,
-                })
+                Self::Resync(Resync { tiles: r.slice(count)? })
             }
             op::ROOM_MESSAGE => Self::RoomMessage(RoomMessage {
                 room: r.u32()?,
@@ -616,11 +585,7 @@ impl<'a> ServerFrame<'a> {
             }),
             op::DELETED => {
                 let kind = ConvKind::from_wire(r.u8()?).ok_or(r.invalid("kind"))?;
-                Self::Deleted(Deleted {
-                    kind,
-                    conv: r.u32()?,
-                    seq: r.u64()?,
-                })
+                Self::Deleted(Deleted { kind, conv: r.u32()?, seq: r.u64()? })
             }
             op::HISTORY_PAGE => {
                 let req = r.u32()?;
@@ -628,38 +593,20 @@ impl<'a> ServerFrame<'a> {
                 let conv = r.u32()?;
                 let count = r.count(MAX_HISTORY_PAGE)?;
                 let entries = List::read(&mut r, count)?;
-                Self::HistoryPage(HistoryPage {
-                    req,
-                    kind,
-                    conv,
-                    entries,
-                })
+                Self::HistoryPage(HistoryPage { req, kind, conv, entries })
             }
             op::PRESENCE => {
                 let room = r.u32()?;
                 let kind = PresenceKind::from_wire(r.u8()?).ok_or(r.invalid("kind"))?;
                 let count = r.count(MAX_PRESENCE_ENTRIES)?;
                 let entries = List::read(&mut r, count)?;
-                Self::Presence(Presence {
-                    room,
-                    kind,
-                    entries,
-                })
+                Self::Presence(Presence { room, kind, entries })
             }
-            op::COOLDOWN => Self::Cooldown(Cooldown {
-                ready_at_ms: r.u64()?,
-                cooldown_ms: r.u32()?,
-            }),
-            op::PONG => Self::Pong(Pong {
-                nonce: r.u64()?,
-                server_time_ms: r.u64()?,
-            }),
+            op::COOLDOWN => Self::Cooldown(Cooldown { ready_at_ms: r.u64()?, cooldown_ms: r.u32()? }),
+            op::PONG => Self::Pong(Pong { nonce: r.u64()?, server_time_ms: r.u64()? }),
             op::CLOSING => {
                 let reason = CloseReason::from_wire(r.u8()?).ok_or(r.invalid("reason"))?;
-                Self::Closing(Closing {
-                    reason,
-                    message: r.str(MAX_REASON_BYTES)?,
-                })
+                Self::Closing(Closing { reason, message: r.str(MAX_REASON_BYTES)? })
             }
             _ => return Err(DecodeError::UnknownOpcode { opcode }),
         };
@@ -717,10 +664,6 @@ impl<'a> WireFrame<'a> for ServerFrame<'a> {
 
 /// Writes a `Pixels` frame straight from a head and updates, without building a
 /// [`ServerFrame`]: the engine's fan-out path.
-pub fn encode_pixels(
-    head: PixelsHead,
-    updates: &[PixelUpdate],
-    out: &mut impl BufMut,
-) -> Result<(), EncodeError> {
+pub fn encode_pixels(head: PixelsHead, updates: &[PixelUpdate], out: &mut impl BufMut) -> Result<(), EncodeError> {
     ServerFrame::Pixels(Pixels { head, updates }).encode(out)
 }

@@ -54,9 +54,7 @@ wire_enum! {
 }
 
 /// One entry of a `Subscribe` frame: a tile and the sequence the client already holds.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
 #[repr(C)]
 pub struct TileCursor {
     tile: U32,
@@ -67,10 +65,7 @@ impl TileCursor {
     /// A cursor entry; `cursor` is [`NO_CURSOR`](crate::limits::NO_CURSOR) when the client
     /// holds nothing for the tile.
     pub fn new(tile: u32, cursor: u64) -> Self {
-        Self {
-            tile: tile.into(),
-            cursor: cursor.into(),
-        }
+        Self { tile: tile.into(), cursor: cursor.into() }
     }
 
     /// The tile id.
@@ -88,9 +83,7 @@ impl TileCursor {
 pub type WireTile = U32;
 
 /// One pixel update inside a `Pixels` frame: offset within the tile and colour index.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
 #[repr(C)]
 pub struct PixelUpdate {
     offset: U16,
@@ -100,10 +93,7 @@ pub struct PixelUpdate {
 impl PixelUpdate {
     /// An update of the pixel at `offset` (`y * tile_size + x` within the tile).
     pub fn new(offset: u16, colour: u8) -> Self {
-        Self {
-            offset: offset.into(),
-            colour,
-        }
+        Self { offset: offset.into(), colour }
     }
 
     /// Offset of the pixel within its tile, row-major.
@@ -118,9 +108,7 @@ impl PixelUpdate {
 }
 
 /// The fixed head of a `Pixels` payload.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
 #[repr(C)]
 pub struct PixelsHead {
     tile: U32,
@@ -131,11 +119,7 @@ pub struct PixelsHead {
 impl PixelsHead {
     /// Head of a batch covering every update of `tile` in `(prev_seq, last_seq]`.
     pub fn new(tile: u32, prev_seq: u64, last_seq: u64) -> Self {
-        Self {
-            tile: tile.into(),
-            prev_seq: prev_seq.into(),
-            last_seq: last_seq.into(),
-        }
+        Self { tile: tile.into(), prev_seq: prev_seq.into(), last_seq: last_seq.into() }
     }
 
     /// The tile id.
@@ -155,9 +139,7 @@ impl PixelsHead {
 }
 
 /// The fixed body of a `Paint` frame.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
 #[repr(C)]
 pub(crate) struct PaintWire {
     pub(crate) req: U32,

@@ -18,9 +18,7 @@ const TARGETS: [(&str, Target); 3] = [
 const RANDOM_INPUTS: usize = 20_000;
 
 fn corpus(target: &str) -> Vec<Vec<u8>> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../fuzz/corpus")
-        .join(target);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus").join(target);
     let mut out = Vec::new();
     for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
         out.push(std::fs::read(entry.unwrap().path()).unwrap());

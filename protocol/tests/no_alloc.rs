@@ -1,9 +1,6 @@
 //! Decoding allocates nothing: frames borrow from the input. Checked with a counting global
 //! allocator over every vector and a stream of mutated inputs.
-#![allow(
-    unsafe_code,
-    reason = "a counting GlobalAlloc wrapper needs unsafe impl"
-)]
+#![allow(unsafe_code, reason = "a counting GlobalAlloc wrapper needs unsafe impl")]
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use std::alloc::{GlobalAlloc, Layout, System};

@@ -11,24 +11,21 @@
 use std::path::{Path, PathBuf};
 
 use pixelparty_protocol::client::{
-    Delete, Hello, HistoryRequest, Paint, Ping, RoomRequest, SendDirect, SendRoom, Subscribe,
-    Unsubscribe,
+    Delete, Hello, HistoryRequest, Paint, Ping, RoomRequest, SendDirect, SendRoom, Subscribe, Unsubscribe,
 };
 use pixelparty_protocol::server::{
-    Ack, Closing, Cooldown, Deleted, DirectMessage, Error, HistoryEntry, HistoryPage, Pixels, Pong,
-    Presence, PresenceEntry, Resync, RoomMessage, TileData, Welcome,
+    Ack, Closing, Cooldown, Deleted, DirectMessage, Error, HistoryEntry, HistoryPage, Pixels, Pong, Presence,
+    PresenceEntry, Resync, RoomMessage, TileData, Welcome,
 };
 use pixelparty_protocol::types::WireTile;
 use pixelparty_protocol::{
-    ClientFrame, ClientKind, CloseReason, ConvKind, DecodeError, ErrorCode, List, PixelUpdate,
-    PixelsHead, PresenceKind, Role, ServerFrame, TileCursor, client_frames, server_frames,
+    ClientFrame, ClientKind, CloseReason, ConvKind, DecodeError, ErrorCode, List, PixelUpdate, PixelsHead,
+    PresenceKind, Role, ServerFrame, TileCursor, client_frames, server_frames,
 };
 use serde_json::{Value, json};
 
 fn dir(kind: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("vectors")
-        .join(kind)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("vectors").join(kind)
 }
 
 fn vectors(kind: &str) -> Vec<(String, Value, PathBuf)> {
@@ -50,31 +47,22 @@ fn vectors(kind: &str) -> Vec<(String, Value, PathBuf)> {
 // ---- JSON field helpers -------------------------------------------------------------------
 
 fn u(v: &Value, k: &str) -> u64 {
-    v[k].as_u64()
-        .unwrap_or_else(|| panic!("field {k} missing or not a number: {v}"))
+    v[k].as_u64().unwrap_or_else(|| panic!("field {k} missing or not a number: {v}"))
 }
 fn u64s(v: &Value, k: &str) -> u64 {
-    v[k].as_str()
-        .unwrap_or_else(|| panic!("u64 field {k} must be a decimal string"))
-        .parse()
-        .unwrap()
+    v[k].as_str().unwrap_or_else(|| panic!("u64 field {k} must be a decimal string")).parse().unwrap()
 }
 fn s<'a>(v: &'a Value, k: &str) -> &'a str {
-    v[k].as_str()
-        .unwrap_or_else(|| panic!("field {k} missing or not a string: {v}"))
+    v[k].as_str().unwrap_or_else(|| panic!("field {k} missing or not a string: {v}"))
 }
 fn arr<'a>(v: &'a Value, k: &str) -> &'a Vec<Value> {
-    v[k].as_array()
-        .unwrap_or_else(|| panic!("field {k} missing or not an array"))
+    v[k].as_array().unwrap_or_else(|| panic!("field {k} missing or not an array"))
 }
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
 }
 fn rgb(s: &str) -> [u8; 3] {
     let b = unhex(&s[1..]);
@@ -127,31 +115,20 @@ struct Scratch {
 }
 
 fn client_frame<'a>(name: &str, f: &'a Value, sc: &'a mut Scratch) -> ClientFrame<'a> {
-    let room_req = || RoomRequest {
-        req: u(f, "req") as u32,
-        room: u(f, "room") as u32,
-    };
+    let room_req = || RoomRequest { req: u(f, "req") as u32, room: u(f, "room") as u32 };
     match name {
         "Hello" => ClientFrame::Hello(Hello {
             version: u(f, "version") as u16,
-            kind: *ClientKind::ALL
-                .iter()
-                .find(|k| kind_name(**k) == s(f, "kind"))
-                .unwrap(),
+            kind: *ClientKind::ALL.iter().find(|k| kind_name(**k) == s(f, "kind")).unwrap(),
             agent: s(f, "agent"),
         }),
         "Subscribe" => {
-            sc.cursors = arr(f, "tiles")
-                .iter()
-                .map(|t| TileCursor::new(u(t, "tile") as u32, u64s(t, "cursor")))
-                .collect();
+            sc.cursors =
+                arr(f, "tiles").iter().map(|t| TileCursor::new(u(t, "tile") as u32, u64s(t, "cursor"))).collect();
             ClientFrame::Subscribe(Subscribe { tiles: &sc.cursors })
         }
         "Unsubscribe" => {
-            sc.tiles = arr(f, "tiles")
-                .iter()
-                .map(|t| WireTile::new(t.as_u64().unwrap() as u32))
-                .collect();
+            sc.tiles = arr(f, "tiles").iter().map(|t| WireTile::new(t.as_u64().unwrap() as u32)).collect();
             ClientFrame::Unsubscribe(Unsubscribe { tiles: &sc.tiles })
         }
         "Paint" => ClientFrame::Paint(Paint {
@@ -163,16 +140,12 @@ fn client_frame<'a>(name: &str, f: &'a Value, sc: &'a mut Scratch) -> ClientFram
         "JoinRoom" => ClientFrame::JoinRoom(room_req()),
         "LeaveRoom" => ClientFrame::LeaveRoom(room_req()),
         "Who" => ClientFrame::Who(room_req()),
-        "SendRoom" => ClientFrame::SendRoom(SendRoom {
-            req: u(f, "req") as u32,
-            room: u(f, "room") as u32,
-            text: s(f, "text"),
-        }),
-        "SendDirect" => ClientFrame::SendDirect(SendDirect {
-            req: u(f, "req") as u32,
-            to: u(f, "to") as u32,
-            text: s(f, "text"),
-        }),
+        "SendRoom" => {
+            ClientFrame::SendRoom(SendRoom { req: u(f, "req") as u32, room: u(f, "room") as u32, text: s(f, "text") })
+        }
+        "SendDirect" => {
+            ClientFrame::SendDirect(SendDirect { req: u(f, "req") as u32, to: u(f, "to") as u32, text: s(f, "text") })
+        }
         "Delete" => ClientFrame::Delete(Delete {
             req: u(f, "req") as u32,
             kind: conv(f),
@@ -186,9 +159,7 @@ fn client_frame<'a>(name: &str, f: &'a Value, sc: &'a mut Scratch) -> ClientFram
             before: u64s(f, "before"),
             limit: u(f, "limit") as u16,
         }),
-        "Ping" => ClientFrame::Ping(Ping {
-            nonce: u64s(f, "nonce"),
-        }),
+        "Ping" => ClientFrame::Ping(Ping { nonce: u64s(f, "nonce") }),
         other => panic!("unknown client frame {other}"),
     }
 }
@@ -207,13 +178,7 @@ fn history_entries(f: &Value) -> Vec<HistoryEntry<'_>> {
 }
 
 fn presence_entries(f: &Value) -> Vec<PresenceEntry<'_>> {
-    arr(f, "entries")
-        .iter()
-        .map(|e| PresenceEntry {
-            user: u(e, "user") as u32,
-            name: s(e, "name"),
-        })
-        .collect()
+    arr(f, "entries").iter().map(|e| PresenceEntry { user: u(e, "user") as u32, name: s(e, "name") }).collect()
 }
 
 /// Builds a server frame and hands it to `use_it` (history and presence entries borrow from a
@@ -222,17 +187,11 @@ fn with_server_frame(name: &str, f: &Value, use_it: impl FnOnce(ServerFrame<'_>)
     let mut sc = Scratch::default();
     let frame = match name {
         "Welcome" => {
-            sc.palette = arr(f, "palette")
-                .iter()
-                .map(|c| rgb(c.as_str().unwrap()))
-                .collect();
+            sc.palette = arr(f, "palette").iter().map(|c| rgb(c.as_str().unwrap())).collect();
             ServerFrame::Welcome(Welcome {
                 version: u(f, "version") as u16,
                 user: u(f, "user") as u32,
-                role: *Role::ALL
-                    .iter()
-                    .find(|r| role_name(**r) == s(f, "role"))
-                    .unwrap(),
+                role: *Role::ALL.iter().find(|r| role_name(**r) == s(f, "role")).unwrap(),
                 name: s(f, "name"),
                 width: u(f, "width") as u32,
                 height: u(f, "height") as u32,
@@ -244,16 +203,10 @@ fn with_server_frame(name: &str, f: &Value, use_it: impl FnOnce(ServerFrame<'_>)
                 palette: &sc.palette,
             })
         }
-        "Ack" => ServerFrame::Ack(Ack {
-            req: u(f, "req") as u32,
-            value: u64s(f, "value"),
-        }),
+        "Ack" => ServerFrame::Ack(Ack { req: u(f, "req") as u32, value: u64s(f, "value") }),
         "Error" => ServerFrame::Error(Error {
             req: u(f, "req") as u32,
-            code: *ErrorCode::ALL
-                .iter()
-                .find(|c| c.name() == s(f, "code"))
-                .unwrap(),
+            code: *ErrorCode::ALL.iter().find(|c| c.name() == s(f, "code")).unwrap(),
             retry_after_ms: u(f, "retry_after_ms") as u32,
             message: s(f, "message"),
         }),
@@ -263,27 +216,16 @@ fn with_server_frame(name: &str, f: &Value, use_it: impl FnOnce(ServerFrame<'_>)
                 .map(|p| PixelUpdate::new(u(p, "offset") as u16, u(p, "colour") as u8))
                 .collect();
             ServerFrame::Pixels(Pixels {
-                head: PixelsHead::new(
-                    u(f, "tile") as u32,
-                    u64s(f, "prev_seq"),
-                    u64s(f, "last_seq"),
-                ),
+                head: PixelsHead::new(u(f, "tile") as u32, u64s(f, "prev_seq"), u64s(f, "last_seq")),
                 updates: &sc.updates,
             })
         }
         "TileData" => {
             sc.bytes = unhex(s(f, "data"));
-            ServerFrame::TileData(TileData {
-                tile: u(f, "tile") as u32,
-                seq: u64s(f, "seq"),
-                data: &sc.bytes,
-            })
+            ServerFrame::TileData(TileData { tile: u(f, "tile") as u32, seq: u64s(f, "seq"), data: &sc.bytes })
         }
         "Resync" => {
-            sc.tiles = arr(f, "tiles")
-                .iter()
-                .map(|t| WireTile::new(t.as_u64().unwrap() as u32))
-                .collect();
+            sc.tiles = arr(f, "tiles").iter().map(|t| WireTile::new(t.as_u64().unwrap() as u32)).collect();
             ServerFrame::Resync(Resync { tiles: &sc.tiles })
         }
         "RoomMessage" => ServerFrame::RoomMessage(RoomMessage {
@@ -302,11 +244,7 @@ fn with_server_frame(name: &str, f: &Value, use_it: impl FnOnce(ServerFrame<'_>)
             from_name: s(f, "from_name"),
             text: s(f, "text"),
         }),
-        "Deleted" => ServerFrame::Deleted(Deleted {
-            kind: conv(f),
-            conv: u(f, "conv") as u32,
-            seq: u64s(f, "seq"),
-        }),
+        "Deleted" => ServerFrame::Deleted(Deleted { kind: conv(f), conv: u(f, "conv") as u32, seq: u64s(f, "seq") }),
         "HistoryPage" => {
             let entries = history_entries(f);
             let frame = ServerFrame::HistoryPage(HistoryPage {
@@ -319,30 +257,18 @@ fn with_server_frame(name: &str, f: &Value, use_it: impl FnOnce(ServerFrame<'_>)
         }
         "Presence" => {
             let entries = presence_entries(f);
-            let kind = *PresenceKind::ALL
-                .iter()
-                .find(|k| presence_name(**k) == s(f, "kind"))
-                .unwrap();
-            let frame = ServerFrame::Presence(Presence {
-                room: u(f, "room") as u32,
-                kind,
-                entries: List::Items(&entries),
-            });
+            let kind = *PresenceKind::ALL.iter().find(|k| presence_name(**k) == s(f, "kind")).unwrap();
+            let frame =
+                ServerFrame::Presence(Presence { room: u(f, "room") as u32, kind, entries: List::Items(&entries) });
             return use_it(frame);
         }
         "Cooldown" => ServerFrame::Cooldown(Cooldown {
             ready_at_ms: u64s(f, "ready_at_ms"),
             cooldown_ms: u(f, "cooldown_ms") as u32,
         }),
-        "Pong" => ServerFrame::Pong(Pong {
-            nonce: u64s(f, "nonce"),
-            server_time_ms: u64s(f, "server_time_ms"),
-        }),
+        "Pong" => ServerFrame::Pong(Pong { nonce: u64s(f, "nonce"), server_time_ms: u64s(f, "server_time_ms") }),
         "Closing" => ServerFrame::Closing(Closing {
-            reason: *CloseReason::ALL
-                .iter()
-                .find(|r| r.name() == s(f, "reason"))
-                .unwrap(),
+            reason: *CloseReason::ALL.iter().find(|r| r.name() == s(f, "reason")).unwrap(),
             message: s(f, "message"),
         }),
         other => panic!("unknown server frame {other}"),
@@ -354,37 +280,23 @@ fn with_server_frame(name: &str, f: &Value, use_it: impl FnOnce(ServerFrame<'_>)
 
 fn client_json(frame: &ClientFrame<'_>) -> (&'static str, Value) {
     match frame {
-        ClientFrame::Hello(h) => (
-            "Hello",
-            json!({"version": h.version, "kind": kind_name(h.kind), "agent": h.agent}),
-        ),
+        ClientFrame::Hello(h) => ("Hello", json!({"version": h.version, "kind": kind_name(h.kind), "agent": h.agent})),
         ClientFrame::Subscribe(sub) => (
             "Subscribe",
             json!({"tiles": sub.tiles.iter().map(|t| json!({"tile": t.tile(), "cursor": t.cursor().to_string()})).collect::<Vec<_>>()}),
         ),
-        ClientFrame::Unsubscribe(un) => (
-            "Unsubscribe",
-            json!({"tiles": un.tiles.iter().map(|t| t.get()).collect::<Vec<_>>()}),
-        ),
-        ClientFrame::Paint(p) => (
-            "Paint",
-            json!({"req": p.req, "x": p.x, "y": p.y, "colour": p.colour}),
-        ),
+        ClientFrame::Unsubscribe(un) => {
+            ("Unsubscribe", json!({"tiles": un.tiles.iter().map(|t| t.get()).collect::<Vec<_>>()}))
+        }
+        ClientFrame::Paint(p) => ("Paint", json!({"req": p.req, "x": p.x, "y": p.y, "colour": p.colour})),
         ClientFrame::JoinRoom(r) => ("JoinRoom", json!({"req": r.req, "room": r.room})),
         ClientFrame::LeaveRoom(r) => ("LeaveRoom", json!({"req": r.req, "room": r.room})),
         ClientFrame::Who(r) => ("Who", json!({"req": r.req, "room": r.room})),
-        ClientFrame::SendRoom(m) => (
-            "SendRoom",
-            json!({"req": m.req, "room": m.room, "text": m.text}),
-        ),
-        ClientFrame::SendDirect(m) => (
-            "SendDirect",
-            json!({"req": m.req, "to": m.to, "text": m.text}),
-        ),
-        ClientFrame::Delete(d) => (
-            "Delete",
-            json!({"req": d.req, "kind": conv_name(d.kind), "conv": d.conv, "seq": d.seq.to_string()}),
-        ),
+        ClientFrame::SendRoom(m) => ("SendRoom", json!({"req": m.req, "room": m.room, "text": m.text})),
+        ClientFrame::SendDirect(m) => ("SendDirect", json!({"req": m.req, "to": m.to, "text": m.text})),
+        ClientFrame::Delete(d) => {
+            ("Delete", json!({"req": d.req, "kind": conv_name(d.kind), "conv": d.conv, "seq": d.seq.to_string()}))
+        }
         ClientFrame::History(h) => (
             "History",
             json!({"req": h.req, "kind": conv_name(h.kind), "conv": h.conv, "before": h.before.to_string(), "limit": h.limit}),
@@ -418,14 +330,10 @@ fn server_json(frame: &ServerFrame<'_>) -> (&'static str, Value) {
                 "updates": p.updates.iter().map(|u| json!({"offset": u.offset(), "colour": u.colour()})).collect::<Vec<_>>(),
             }),
         ),
-        ServerFrame::TileData(t) => (
-            "TileData",
-            json!({"tile": t.tile, "seq": t.seq.to_string(), "data": hex(t.data)}),
-        ),
-        ServerFrame::Resync(r) => (
-            "Resync",
-            json!({"tiles": r.tiles.iter().map(|t| t.get()).collect::<Vec<_>>()}),
-        ),
+        ServerFrame::TileData(t) => {
+            ("TileData", json!({"tile": t.tile, "seq": t.seq.to_string(), "data": hex(t.data)}))
+        }
+        ServerFrame::Resync(r) => ("Resync", json!({"tiles": r.tiles.iter().map(|t| t.get()).collect::<Vec<_>>()})),
         ServerFrame::RoomMessage(m) => (
             "RoomMessage",
             json!({"room": m.room, "seq": m.seq.to_string(), "author": m.author, "time_ms": m.time_ms.to_string(), "author_name": m.author_name, "text": m.text}),
@@ -434,10 +342,9 @@ fn server_json(frame: &ServerFrame<'_>) -> (&'static str, Value) {
             "DirectMessage",
             json!({"from": m.from, "to": m.to, "seq": m.seq.to_string(), "time_ms": m.time_ms.to_string(), "from_name": m.from_name, "text": m.text}),
         ),
-        ServerFrame::Deleted(d) => (
-            "Deleted",
-            json!({"kind": conv_name(d.kind), "conv": d.conv, "seq": d.seq.to_string()}),
-        ),
+        ServerFrame::Deleted(d) => {
+            ("Deleted", json!({"kind": conv_name(d.kind), "conv": d.conv, "seq": d.seq.to_string()}))
+        }
         ServerFrame::HistoryPage(h) => (
             "HistoryPage",
             json!({
@@ -452,18 +359,13 @@ fn server_json(frame: &ServerFrame<'_>) -> (&'static str, Value) {
                 "entries": p.entries.iter().map(|e| json!({"user": e.user, "name": e.name})).collect::<Vec<_>>(),
             }),
         ),
-        ServerFrame::Cooldown(c) => (
-            "Cooldown",
-            json!({"ready_at_ms": c.ready_at_ms.to_string(), "cooldown_ms": c.cooldown_ms}),
-        ),
-        ServerFrame::Pong(p) => (
-            "Pong",
-            json!({"nonce": p.nonce.to_string(), "server_time_ms": p.server_time_ms.to_string()}),
-        ),
-        ServerFrame::Closing(c) => (
-            "Closing",
-            json!({"reason": c.reason.name(), "message": c.message}),
-        ),
+        ServerFrame::Cooldown(c) => {
+            ("Cooldown", json!({"ready_at_ms": c.ready_at_ms.to_string(), "cooldown_ms": c.cooldown_ms}))
+        }
+        ServerFrame::Pong(p) => {
+            ("Pong", json!({"nonce": p.nonce.to_string(), "server_time_ms": p.server_time_ms.to_string()}))
+        }
+        ServerFrame::Closing(c) => ("Closing", json!({"reason": c.reason.name(), "message": c.message})),
     }
 }
 
@@ -502,9 +404,7 @@ fn encode_description(desc: &Value) -> Vec<u8> {
     match s(desc, "direction") {
         "client" => {
             let mut sc = Scratch::default();
-            client_frame(name, fields, &mut sc)
-                .encode(&mut out)
-                .unwrap();
+            client_frame(name, fields, &mut sc).encode(&mut out).unwrap();
         }
         "server" => with_server_frame(name, fields, |f| f.encode(&mut out).unwrap()),
         other => panic!("bad direction {other}"),
@@ -521,11 +421,7 @@ fn valid_vectors_encode_byte_exact() {
             std::fs::write(&bin, &encoded).unwrap();
         }
         let expected = std::fs::read(&bin).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(
-            hex(&encoded),
-            hex(&expected),
-            "{name}: encoding differs from the vector file"
-        );
+        assert_eq!(hex(&encoded), hex(&expected), "{name}: encoding differs from the vector file");
     }
 }
 
@@ -552,10 +448,8 @@ fn valid_vectors_decode_to_their_description() {
 
 #[test]
 fn every_frame_kind_has_a_vector() {
-    let described: Vec<String> = vectors("valid")
-        .iter()
-        .map(|(_, d, _)| format!("{}:{}", s(d, "direction"), s(d, "frame")))
-        .collect();
+    let described: Vec<String> =
+        vectors("valid").iter().map(|(_, d, _)| format!("{}:{}", s(d, "direction"), s(d, "frame"))).collect();
     let client = [
         "Hello",
         "Subscribe",
@@ -587,16 +481,10 @@ fn every_frame_kind_has_a_vector() {
         "Closing",
     ];
     for f in client {
-        assert!(
-            described.contains(&format!("client:{f}")),
-            "no vector for client frame {f}"
-        );
+        assert!(described.contains(&format!("client:{f}")), "no vector for client frame {f}");
     }
     for f in server {
-        assert!(
-            described.contains(&format!("server:{f}")),
-            "no vector for server frame {f}"
-        );
+        assert!(described.contains(&format!("server:{f}")), "no vector for server frame {f}");
     }
 }
 
@@ -610,15 +498,8 @@ fn invalid_vectors_fail_with_their_error() {
         };
         let ok = results.iter().take_while(|r| r.is_ok()).count();
         assert_eq!(ok as u64, u(&desc, "frames_before_error"), "{name}");
-        let err = results
-            .get(ok)
-            .and_then(|r| r.err())
-            .unwrap_or_else(|| panic!("{name}: no error"));
+        let err = results.get(ok).and_then(|r| r.err()).unwrap_or_else(|| panic!("{name}: no error"));
         assert_eq!(error_json(err), desc["error"], "{name}");
-        assert_eq!(
-            results.len(),
-            ok + 1,
-            "{name}: iteration must stop after an error"
-        );
+        assert_eq!(results.len(), ok + 1, "{name}: iteration must stop after an error");
     }
 }

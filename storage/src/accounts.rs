@@ -23,20 +23,15 @@ pub fn fold_name(name: &str) -> String {
 impl Db {
     /// The user with this id.
     pub fn user(&self, id: u32) -> Result<Option<User>> {
-        self.users
-            .get(id.to_be_bytes())?
-            .map(|v| User::decode(&v))
-            .transpose()
+        self.users.get(id.to_be_bytes())?.map(|v| User::decode(&v)).transpose()
     }
 
     /// The user with this name (case-insensitive).
     pub fn user_by_name(&self, name: &str) -> Result<Option<User>> {
         match self.user_names.get(fold_name(name).as_bytes())? {
             Some(id) => {
-                let id: [u8; 4] = id
-                    .as_ref()
-                    .try_into()
-                    .map_err(|_| StorageError::corrupt(names::USER_NAMES, "bad id"))?;
+                let id: [u8; 4] =
+                    id.as_ref().try_into().map_err(|_| StorageError::corrupt(names::USER_NAMES, "bad id"))?;
                 self.user(u32::from_be_bytes(id))
             }
             None => Ok(None),
@@ -46,11 +41,7 @@ impl Db {
     /// Up to `limit` users with ids above `after`, ascending.
     pub fn users(&self, after: u32, limit: usize) -> Result<Vec<User>> {
         let start = after.saturating_add(1).to_be_bytes();
-        self.users
-            .range(start..)
-            .take(limit)
-            .map(|g| User::decode(&g.into_inner()?.1))
-            .collect()
+        self.users.range(start..).take(limit).map(|g| User::decode(&g.into_inner()?.1)).collect()
     }
 
     /// Number of users (ids are dense and never reused).
@@ -59,11 +50,7 @@ impl Db {
     }
 
     /// The session for a token hash, if it exists and has not expired at `now_ms`.
-    pub fn session(
-        &self,
-        token_hash: &[u8; TOKEN_HASH_LEN],
-        now_ms: u64,
-    ) -> Result<Option<Session>> {
+    pub fn session(&self, token_hash: &[u8; TOKEN_HASH_LEN], now_ms: u64) -> Result<Option<Session>> {
         let Some(v) = self.sessions.get(token_hash)? else {
             return Ok(None);
         };
@@ -74,13 +61,7 @@ impl Db {
 
 impl Tx<'_> {
     /// Creates a user. Fails with a conflict if the name is taken (case-insensitively).
-    pub fn create_user(
-        &mut self,
-        name: &str,
-        password_hash: &str,
-        role: Role,
-        now_ms: u64,
-    ) -> Result<User> {
+    pub fn create_user(&mut self, name: &str, password_hash: &str, role: Role, now_ms: u64) -> Result<User> {
         if name.is_empty() || name.len() > MAX_NAME_BYTES {
             return Err(StorageError::invalid("user name length"));
         }
@@ -89,13 +70,8 @@ impl Tx<'_> {
             return Err(StorageError::conflict("user name"));
         }
         let id = self.counters.next_user;
-        let user = User {
-            id,
-            name: name.to_owned(),
-            role,
-            password_hash: password_hash.to_owned(),
-            created_ms: now_ms,
-        };
+        let user =
+            User { id, name: name.to_owned(), role, password_hash: password_hash.to_owned(), created_ms: now_ms };
         let db = self.db;
         self.put(&db.users, id.to_be_bytes(), user.encode());
         self.put(&db.user_names, folded.into_bytes(), id.to_be_bytes());
@@ -105,28 +81,18 @@ impl Tx<'_> {
 
     /// Changes a user's role and records it in the audit log.
     pub fn set_role(&mut self, user: u32, role: Role, actor: u32, now_ms: u64) -> Result<User> {
-        let mut record = self
-            .user(user)?
-            .ok_or_else(|| StorageError::not_found("user"))?;
+        let mut record = self.user(user)?.ok_or_else(|| StorageError::not_found("user"))?;
         record.role = role;
         let db = self.db;
         self.put(&db.users, user.to_be_bytes(), record.encode());
         let detail = format!("{role:?}").to_lowercase();
-        self.audit(
-            actor,
-            AuditAction::SetRole,
-            &user.to_string(),
-            &detail,
-            now_ms,
-        );
+        self.audit(actor, AuditAction::SetRole, &user.to_string(), &detail, now_ms);
         Ok(record)
     }
 
     /// Replaces a user's password hash.
     pub fn set_password_hash(&mut self, user: u32, password_hash: &str) -> Result<()> {
-        let mut record = self
-            .user(user)?
-            .ok_or_else(|| StorageError::not_found("user"))?;
+        let mut record = self.user(user)?.ok_or_else(|| StorageError::not_found("user"))?;
         record.password_hash = password_hash.to_owned();
         let db = self.db;
         self.put(&db.users, user.to_be_bytes(), record.encode());
@@ -144,18 +110,10 @@ impl Tx<'_> {
         if self.user(user)?.is_none() {
             return Err(StorageError::not_found("user"));
         }
-        let session = Session {
-            user,
-            created_ms: now_ms,
-            expires_ms: now_ms.saturating_add(ttl_ms),
-        };
+        let session = Session { user, created_ms: now_ms, expires_ms: now_ms.saturating_add(ttl_ms) };
         let db = self.db;
         self.put(&db.sessions, token_hash.to_vec(), session.encode());
-        self.put(
-            &db.user_sessions,
-            key(&[&user.to_be_bytes(), &token_hash]),
-            Vec::new(),
-        );
+        self.put(&db.user_sessions, key(&[&user.to_be_bytes(), &token_hash]), Vec::new());
         Ok(session)
     }
 
@@ -167,10 +125,7 @@ impl Tx<'_> {
         let session = Session::decode(&v)?;
         let db = self.db;
         self.del(&db.sessions, token_hash.to_vec());
-        self.del(
-            &db.user_sessions,
-            key(&[&session.user.to_be_bytes(), &token_hash]),
-        );
+        self.del(&db.user_sessions, key(&[&session.user.to_be_bytes(), &token_hash]));
         Ok(true)
     }
 
@@ -199,72 +154,41 @@ mod tests {
     #[test]
     fn names_are_unique_case_insensitively_and_ids_dense() {
         let (_dir, store) = temp_store();
-        let a = store
-            .run(|tx| tx.create_user("Alice", "h1", Role::User, 1))
-            .unwrap();
-        let b = store
-            .run(|tx| tx.create_user("bob", "h2", Role::Admin, 2))
-            .unwrap();
+        let a = store.run(|tx| tx.create_user("Alice", "h1", Role::User, 1)).unwrap();
+        let b = store.run(|tx| tx.create_user("bob", "h2", Role::Admin, 2)).unwrap();
         assert_eq!((a.id, b.id), (1, 2));
-        let dup = store
-            .run(|tx| tx.create_user("ALICE", "h3", Role::User, 3))
-            .unwrap_err();
+        let dup = store.run(|tx| tx.create_user("ALICE", "h3", Role::User, 3)).unwrap_err();
         assert!(dup.is_conflict());
         assert_eq!(store.user_by_name("aLiCe").unwrap().unwrap().id, 1);
         assert_eq!(store.user(2).unwrap().unwrap().role, Role::Admin);
         assert_eq!(store.users(0, 10).unwrap().len(), 2);
         assert_eq!(store.user_count().unwrap(), 2);
-        let c = store
-            .run(|tx| tx.create_user("carol", "h", Role::User, 4))
-            .unwrap();
+        let c = store.run(|tx| tx.create_user("carol", "h", Role::User, 4)).unwrap();
         assert_eq!(c.id, 3, "a refused create does not burn an id");
-        assert!(
-            store
-                .run(|tx| tx.create_user("", "h", Role::User, 4))
-                .unwrap_err()
-                .is_invalid()
-        );
+        assert!(store.run(|tx| tx.create_user("", "h", Role::User, 4)).unwrap_err().is_invalid());
     }
 
     #[test]
     fn sessions_expire_and_revoke() {
         let (_dir, store) = temp_store();
-        let u = store
-            .run(|tx| tx.create_user("u", "h", Role::User, 0))
-            .unwrap();
+        let u = store.run(|tx| tx.create_user("u", "h", Role::User, 0)).unwrap();
         let (t1, t2) = ([1u8; 32], [2u8; 32]);
-        store
-            .run(move |tx| tx.create_session(t1, u.id, 100, 50))
-            .unwrap();
-        store
-            .run(move |tx| tx.create_session(t2, u.id, 100, 50))
-            .unwrap();
+        store.run(move |tx| tx.create_session(t1, u.id, 100, 50)).unwrap();
+        store.run(move |tx| tx.create_session(t2, u.id, 100, 50)).unwrap();
         assert_eq!(store.session(&t1, 149).unwrap().unwrap().user, u.id);
         assert!(store.session(&t1, 150).unwrap().is_none(), "expired");
         assert!(store.run(move |tx| tx.revoke_session(t1)).unwrap());
         assert!(store.session(&t1, 120).unwrap().is_none());
-        assert_eq!(
-            store.run(move |tx| tx.revoke_user_sessions(u.id)).unwrap(),
-            1
-        );
+        assert_eq!(store.run(move |tx| tx.revoke_user_sessions(u.id)).unwrap(), 1);
         assert!(store.session(&t2, 120).unwrap().is_none());
-        assert!(
-            store
-                .run(move |tx| tx.create_session(t1, 99, 0, 1))
-                .unwrap_err()
-                .is_not_found()
-        );
+        assert!(store.run(move |tx| tx.create_session(t1, 99, 0, 1)).unwrap_err().is_not_found());
     }
 
     #[test]
     fn roles_change_with_audit() {
         let (_dir, store) = temp_store();
-        let u = store
-            .run(|tx| tx.create_user("u", "h", Role::User, 0))
-            .unwrap();
-        store
-            .run(move |tx| tx.set_role(u.id, Role::Admin, 0, 5))
-            .unwrap();
+        let u = store.run(|tx| tx.create_user("u", "h", Role::User, 0)).unwrap();
+        store.run(move |tx| tx.set_role(u.id, Role::Admin, 0, 5)).unwrap();
         assert_eq!(store.user(u.id).unwrap().unwrap().role, Role::Admin);
         let log = store.audit_log(u64::MAX, 10).unwrap();
         assert_eq!(log[0].action, AuditAction::SetRole);

@@ -78,36 +78,24 @@ fn decode_block(first_seq: u64, v: &[u8]) -> Result<Vec<PixelRecord>> {
 }
 
 fn encode_geometry(g: &Geometry) -> Vec<u8> {
-    Enc::new()
-        .u32(g.width())
-        .u32(g.height())
-        .u8(g.bpp())
-        .u16(g.tile_size())
-        .done()
+    Enc::new().u32(g.width()).u32(g.height()).u8(g.bpp()).u16(g.tile_size()).done()
 }
 
 fn decode_geometry(v: &[u8]) -> Result<Geometry> {
     let mut d = Dec::new(names::META, v)?;
     let (w, h, bpp, ts) = (d.u32()?, d.u32()?, d.u8()?, d.u16()?);
     d.finish()?;
-    Geometry::new(w, h, bpp, ts)
-        .map_err(|_| StorageError::corrupt(names::META, "bad canvas geometry"))
+    Geometry::new(w, h, bpp, ts).map_err(|_| StorageError::corrupt(names::META, "bad canvas geometry"))
 }
 
 impl Db {
     /// The geometry the canvas was created with, if any.
     pub fn canvas_geometry(&self) -> Result<Option<Geometry>> {
-        self.meta
-            .get("canvas")?
-            .map(|v| decode_geometry(&v))
-            .transpose()
+        self.meta.get("canvas")?.map(|v| decode_geometry(&v)).transpose()
     }
 
     /// Journal blocks from the one holding `from_seq` onwards, in sequence order.
-    fn blocks_from(
-        &self,
-        from_seq: u64,
-    ) -> Result<impl Iterator<Item = Result<Vec<PixelRecord>>> + '_> {
+    fn blocks_from(&self, from_seq: u64) -> Result<impl Iterator<Item = Result<Vec<PixelRecord>>> + '_> {
         let start = match self.journal.range(..=from_seq.to_be_bytes()).next_back() {
             Some(g) => key_u64(names::JOURNAL, &g.key()?, 0)?,
             None => 0,
@@ -131,9 +119,7 @@ impl Db {
         match self.journal.last_key_value() {
             Some(g) => {
                 let (k, v) = g.into_inner()?;
-                Ok(decode_block(key_u64(names::JOURNAL, &k, 0)?, &v)?
-                    .last()
-                    .map_or(0, |r| r.seq))
+                Ok(decode_block(key_u64(names::JOURNAL, &k, 0)?, &v)?.last().map_or(0, |r| r.seq))
             }
             None => Ok(0),
         }
@@ -165,11 +151,7 @@ impl Db {
                 let seq = d.u64()?;
                 let data = d.bytes()?.to_vec();
                 d.finish()?;
-                Ok(TileSnapshot {
-                    tile: key_u32(names::TILES, &k, 0)?,
-                    seq,
-                    data,
-                })
+                Ok(TileSnapshot { tile: key_u32(names::TILES, &k, 0)?, seq, data })
             })
             .collect()
     }
@@ -184,10 +166,7 @@ impl Db {
                 .get_mut(snap.tile as usize)
                 .ok_or_else(|| StorageError::corrupt(names::TILES, "tile id beyond canvas"))?;
             if snap.data.len() != geometry.tile_bytes() {
-                return Err(StorageError::corrupt(
-                    names::TILES,
-                    "tile snapshot has the wrong size",
-                ));
+                return Err(StorageError::corrupt(names::TILES, "tile snapshot has the wrong size"));
             }
             *slot = snap.data;
             tile_seqs[snap.tile as usize] = snap.seq;
@@ -199,9 +178,7 @@ impl Db {
             for rec in block? {
                 let loc = geometry
                     .locate(u32::from(rec.x), u32::from(rec.y))
-                    .ok_or_else(|| {
-                        StorageError::corrupt(names::JOURNAL, "pixel outside the canvas")
-                    })?;
+                    .ok_or_else(|| StorageError::corrupt(names::JOURNAL, "pixel outside the canvas"))?;
                 let t = loc.tile as usize;
                 if rec.seq > tile_seqs[t] {
                     set_pixel(&mut tiles[t], geometry.bpp(), loc.offset, rec.colour);
@@ -211,22 +188,11 @@ impl Db {
                 last_seq = last_seq.max(rec.seq);
             }
         }
-        Ok(RecoveredCanvas {
-            tiles,
-            tile_seqs,
-            last_seq,
-            replayed,
-        })
+        Ok(RecoveredCanvas { tiles, tile_seqs, last_seq, replayed })
     }
 
     /// Up to `limit` updates of pixel `(x, y)` with `seq < before`, newest first.
-    pub fn pixel_history(
-        &self,
-        x: u16,
-        y: u16,
-        before: u64,
-        limit: usize,
-    ) -> Result<Vec<PixelRecord>> {
+    pub fn pixel_history(&self, x: u16, y: u16, before: u64, limit: usize) -> Result<Vec<PixelRecord>> {
         self.pixel_index
             .range(pixel_key(x, y, 0)..pixel_key(x, y, before))
             .rev()
@@ -247,19 +213,11 @@ impl Db {
     }
 
     /// Up to `limit` updates by `user` with `from_ms <= time < to_ms`, ascending by seq.
-    pub fn user_pixels(
-        &self,
-        user: u32,
-        from_ms: u64,
-        to_ms: u64,
-        limit: usize,
-    ) -> Result<Vec<PixelRecord>> {
+    pub fn user_pixels(&self, user: u32, from_ms: u64, to_ms: u64, limit: usize) -> Result<Vec<PixelRecord>> {
         let Some(start) = self.first_seq_at(from_ms)? else {
             return Ok(Vec::new());
         };
-        let end = self
-            .first_seq_at(to_ms.saturating_add(1))?
-            .unwrap_or(u64::MAX);
+        let end = self.first_seq_at(to_ms.saturating_add(1))?.unwrap_or(u64::MAX);
         let mut out = Vec::new();
         for block in self.blocks_from(start)? {
             for rec in block? {
@@ -284,9 +242,7 @@ impl Tx<'_> {
     pub fn init_canvas(&mut self, geometry: &Geometry) -> Result<()> {
         match self.canvas_geometry()? {
             Some(g) if g == *geometry => Ok(()),
-            Some(_) => Err(StorageError::conflict(
-                "canvas geometry differs from the stored one",
-            )),
+            Some(_) => Err(StorageError::conflict("canvas geometry differs from the stored one")),
             None => {
                 let db = self.db;
                 self.put(&db.meta, "canvas", encode_geometry(geometry));
@@ -307,17 +263,9 @@ impl Tx<'_> {
         let db = self.db;
         self.put(&db.journal, first.seq.to_be_bytes(), encode_block(records));
         for r in records {
-            self.put(
-                &db.pixel_index,
-                pixel_key(r.x, r.y, r.seq),
-                r.encode_index_value(),
-            );
+            self.put(&db.pixel_index, pixel_key(r.x, r.y, r.seq), r.encode_index_value());
         }
-        self.put(
-            &db.time_index,
-            key(&[&first.time_ms.to_be_bytes(), &first.seq.to_be_bytes()]),
-            Vec::new(),
-        );
+        self.put(&db.time_index, key(&[&first.time_ms.to_be_bytes(), &first.seq.to_be_bytes()]), Vec::new());
         Ok(())
     }
 
@@ -325,11 +273,7 @@ impl Tx<'_> {
     pub fn save_tiles(&mut self, snapshots: &[TileSnapshot]) -> Result<()> {
         let db = self.db;
         for s in snapshots {
-            self.put(
-                &db.tiles,
-                s.tile.to_be_bytes(),
-                Enc::new().u64(s.seq).bytes(&s.data).done(),
-            );
+            self.put(&db.tiles, s.tile.to_be_bytes(), Enc::new().u64(s.seq).bytes(&s.data).done());
         }
         Ok(())
     }
@@ -338,21 +282,13 @@ impl Tx<'_> {
     /// and covered by every tile snapshot, with their index entries. Returns how many records
     /// were deleted.
     pub fn prune_journal(&mut self, before_ms: u64, max: usize) -> Result<usize> {
-        let covered = self
-            .tile_snapshots()?
-            .iter()
-            .map(|s| s.seq)
-            .min()
-            .unwrap_or(0);
+        let covered = self.tile_snapshots()?.iter().map(|s| s.seq).min().unwrap_or(0);
         let mut doomed = Vec::new();
         for g in self.journal.iter().take(max) {
             let (k, v) = g.into_inner()?;
             let first = key_u64(names::JOURNAL, &k, 0)?;
             let block = decode_block(first, &v)?;
-            if block
-                .iter()
-                .any(|r| r.seq > covered || r.time_ms >= before_ms)
-            {
+            if block.iter().any(|r| r.seq > covered || r.time_ms >= before_ms) {
                 break;
             }
             doomed.push((first, block));
@@ -393,14 +329,7 @@ mod tests {
     use super::*;
 
     fn rec(seq: u64, x: u16, y: u16, colour: u8, user: u32, time_ms: u64) -> PixelRecord {
-        PixelRecord {
-            seq,
-            x,
-            y,
-            colour,
-            user,
-            time_ms,
-        }
+        PixelRecord { seq, x, y, colour, user, time_ms }
     }
 
     #[test]
@@ -410,12 +339,7 @@ mod tests {
         store.run(move |tx| tx.init_canvas(&g)).unwrap();
         store.run(move |tx| tx.init_canvas(&g)).unwrap();
         let other = Geometry::new(128, 64, 4, 16).unwrap();
-        assert!(
-            store
-                .run(move |tx| tx.init_canvas(&other))
-                .unwrap_err()
-                .is_conflict()
-        );
+        assert!(store.run(move |tx| tx.init_canvas(&other)).unwrap_err().is_conflict());
         assert_eq!(store.canvas_geometry().unwrap(), Some(g));
     }
 
@@ -423,25 +347,15 @@ mod tests {
     fn recovery_applies_journal_after_each_tiles_snapshot() {
         let (_dir, store) = temp_store();
         let g = Geometry::new(32, 16, 4, 16).unwrap(); // two tiles
-        let batch = vec![
-            rec(1, 0, 0, 1, 1, 10),
-            rec(2, 20, 0, 2, 1, 10),
-            rec(3, 0, 0, 3, 2, 11),
-            rec(4, 21, 1, 4, 2, 12),
-        ];
+        let batch =
+            vec![rec(1, 0, 0, 1, 1, 10), rec(2, 20, 0, 2, 1, 10), rec(3, 0, 0, 3, 2, 11), rec(4, 21, 1, 4, 2, 12)];
         store.run(move |tx| tx.append_pixels(&batch)).unwrap();
         // Snapshot tile 0 at seq 3 (with pixel 0 = 3); tile 1 never snapshotted.
         let mut t0 = vec![0u8; g.tile_bytes()];
         set_pixel(&mut t0, 4, 0, 3);
-        let snap = vec![TileSnapshot {
-            tile: 0,
-            seq: 3,
-            data: t0,
-        }];
+        let snap = vec![TileSnapshot { tile: 0, seq: 3, data: t0 }];
         store.run(move |tx| tx.save_tiles(&snap)).unwrap();
-        store
-            .run(|tx| tx.append_pixels(&[rec(5, 1, 0, 5, 3, 13)]))
-            .unwrap();
+        store.run(|tx| tx.append_pixels(&[rec(5, 1, 0, 5, 3, 13)])).unwrap();
         let c = store.recover_canvas(&g).unwrap();
         assert_eq!(c.tile_seqs, vec![5, 4]);
         assert_eq!(c.last_seq, 5);
@@ -454,22 +368,12 @@ mod tests {
     #[test]
     fn inspector_and_user_ranges() {
         let (_dir, store) = temp_store();
-        store
-            .run(|tx| tx.append_pixels(&[rec(1, 5, 5, 1, 7, 100), rec(2, 5, 5, 2, 8, 100)]))
-            .unwrap();
-        store
-            .run(|tx| tx.append_pixels(&[rec(3, 6, 5, 3, 7, 200)]))
-            .unwrap();
-        store
-            .run(|tx| tx.append_pixels(&[rec(4, 5, 5, 4, 7, 300)]))
-            .unwrap();
+        store.run(|tx| tx.append_pixels(&[rec(1, 5, 5, 1, 7, 100), rec(2, 5, 5, 2, 8, 100)])).unwrap();
+        store.run(|tx| tx.append_pixels(&[rec(3, 6, 5, 3, 7, 200)])).unwrap();
+        store.run(|tx| tx.append_pixels(&[rec(4, 5, 5, 4, 7, 300)])).unwrap();
         let h = store.pixel_history(5, 5, u64::MAX, 10).unwrap();
         assert_eq!(h.iter().map(|r| r.seq).collect::<Vec<_>>(), [4, 2, 1]);
-        assert_eq!(
-            store.pixel_history(5, 5, 4, 1).unwrap()[0].user,
-            8,
-            "the update before seq 4"
-        );
+        assert_eq!(store.pixel_history(5, 5, 4, 1).unwrap()[0].user, 8, "the update before seq 4");
         let mine = store.user_pixels(7, 150, 301, 10).unwrap();
         assert_eq!(mine.iter().map(|r| r.seq).collect::<Vec<_>>(), [3, 4]);
         assert_eq!(store.user_pixels(7, 0, 150, 10).unwrap().len(), 1);
@@ -480,27 +384,11 @@ mod tests {
     fn pruning_keeps_what_snapshots_do_not_cover() {
         let (_dir, store) = temp_store();
         let g = Geometry::new(16, 16, 4, 16).unwrap();
-        store
-            .run(|tx| tx.append_pixels(&[rec(1, 0, 0, 1, 1, 10), rec(2, 1, 0, 1, 1, 10)]))
-            .unwrap();
-        store
-            .run(|tx| tx.append_pixels(&[rec(3, 2, 0, 1, 1, 20)]))
-            .unwrap();
-        assert_eq!(
-            store.run(|tx| tx.prune_journal(1000, 100)).unwrap(),
-            0,
-            "no snapshot covers anything yet"
-        );
+        store.run(|tx| tx.append_pixels(&[rec(1, 0, 0, 1, 1, 10), rec(2, 1, 0, 1, 1, 10)])).unwrap();
+        store.run(|tx| tx.append_pixels(&[rec(3, 2, 0, 1, 1, 20)])).unwrap();
+        assert_eq!(store.run(|tx| tx.prune_journal(1000, 100)).unwrap(), 0, "no snapshot covers anything yet");
         let data = store.recover_canvas(&g).unwrap().tiles.remove(0);
-        store
-            .run(move |tx| {
-                tx.save_tiles(&[TileSnapshot {
-                    tile: 0,
-                    seq: 2,
-                    data,
-                }])
-            })
-            .unwrap();
+        store.run(move |tx| tx.save_tiles(&[TileSnapshot { tile: 0, seq: 2, data }])).unwrap();
         assert_eq!(store.run(|tx| tx.prune_journal(1000, 100)).unwrap(), 2);
         assert_eq!(store.journal_after(0, 10).unwrap().len(), 1);
         assert!(store.pixel_history(0, 0, u64::MAX, 10).unwrap().is_empty());

@@ -35,9 +35,7 @@ fn direct_key(a: u32, b: u32, seq: u64) -> Vec<u8> {
 /// Checks message text: not empty, within the protocol's limit.
 pub fn check_text(text: &str) -> Result<()> {
     if text.trim().is_empty() || text.len() > MAX_TEXT_BYTES {
-        return Err(StorageError::invalid(
-            "message text must be 1..=2000 bytes and not blank",
-        ));
+        return Err(StorageError::invalid("message text must be 1..=2000 bytes and not blank"));
     }
     Ok(())
 }
@@ -45,10 +43,7 @@ pub fn check_text(text: &str) -> Result<()> {
 impl Db {
     /// The room with this id.
     pub fn room(&self, id: u32) -> Result<Option<Room>> {
-        self.rooms
-            .get(id.to_be_bytes())?
-            .map(|v| Room::decode(&v))
-            .transpose()
+        self.rooms.get(id.to_be_bytes())?.map(|v| Room::decode(&v)).transpose()
     }
 
     /// The room with this name (case-insensitive).
@@ -78,10 +73,7 @@ impl Db {
 
     /// One room message.
     pub fn room_message(&self, room: u32, seq: u64) -> Result<Option<Message>> {
-        self.messages
-            .get(room_key(room, seq))?
-            .map(|v| Message::decode(names::MESSAGES, seq, &v))
-            .transpose()
+        self.messages.get(room_key(room, seq))?.map(|v| Message::decode(names::MESSAGES, seq, &v)).transpose()
     }
 
     /// Up to `limit` messages of `room` with `seq < before` that are not deleted and pass
@@ -131,10 +123,7 @@ impl Db {
 
     /// One direct message.
     pub fn direct_message(&self, a: u32, b: u32, seq: u64) -> Result<Option<Message>> {
-        self.direct
-            .get(direct_key(a, b, seq))?
-            .map(|v| Message::decode(names::DIRECT, seq, &v))
-            .transpose()
+        self.direct.get(direct_key(a, b, seq))?.map(|v| Message::decode(names::DIRECT, seq, &v)).transpose()
     }
 
     /// Like [`Db::room_history`] for the conversation between `a` and `b`.
@@ -159,11 +148,8 @@ impl Db {
             .map(|g| {
                 let (k, v) = g.into_inner()?;
                 let mut d = Dec::new(names::CONVERSATIONS, &v)?;
-                let c = Conversation {
-                    peer: key_u32(names::CONVERSATIONS, &k, 4)?,
-                    last_seq: d.u64()?,
-                    last_ms: d.u64()?,
-                };
+                let c =
+                    Conversation { peer: key_u32(names::CONVERSATIONS, &k, 4)?, last_seq: d.u64()?, last_ms: d.u64()? };
                 d.finish()?;
                 Ok(c)
             })
@@ -186,12 +172,7 @@ impl Tx<'_> {
             return Err(StorageError::conflict("room name"));
         }
         let id = self.counters.next_room;
-        let room = Room {
-            id,
-            name: name.to_owned(),
-            created_by,
-            created_ms: now_ms,
-        };
+        let room = Room { id, name: name.to_owned(), created_by, created_ms: now_ms };
         let db = self.db;
         self.put(&db.rooms, id.to_be_bytes(), room.encode());
         self.put(&db.room_names, folded.into_bytes(), id.to_be_bytes());
@@ -211,9 +192,7 @@ impl Tx<'_> {
     /// Tombstones a room message: the text is gone, the slot stays. Returns the message as it
     /// was.
     pub fn delete_room_message(&mut self, room: u32, seq: u64) -> Result<Message> {
-        let mut m = self
-            .room_message(room, seq)?
-            .ok_or_else(|| StorageError::not_found("message"))?;
+        let mut m = self.room_message(room, seq)?.ok_or_else(|| StorageError::not_found("message"))?;
         let original = m.clone();
         m.text.clear();
         m.deleted = true;
@@ -224,43 +203,21 @@ impl Tx<'_> {
 
     /// Appends a direct message from `from` to `to`, assigning the conversation's next
     /// sequence, and updates both users' conversation lists.
-    pub fn append_direct(
-        &mut self,
-        from: u32,
-        to: u32,
-        now_ms: u64,
-        text: &str,
-    ) -> Result<Message> {
+    pub fn append_direct(&mut self, from: u32, to: u32, now_ms: u64, text: &str) -> Result<Message> {
         check_text(text)?;
         let seq = self.direct_last_seq(from, to)? + 1;
-        let m = Message {
-            seq,
-            author: from,
-            time_ms: now_ms,
-            text: text.to_owned(),
-            deleted: false,
-        };
+        let m = Message { seq, author: from, time_ms: now_ms, text: text.to_owned(), deleted: false };
         let summary = Enc::new().u64(seq).u64(now_ms).done();
         let db = self.db;
         self.put(&db.direct, direct_key(from, to, seq), m.encode());
-        self.put(
-            &db.conversations,
-            key(&[&from.to_be_bytes(), &to.to_be_bytes()]),
-            summary.clone(),
-        );
-        self.put(
-            &db.conversations,
-            key(&[&to.to_be_bytes(), &from.to_be_bytes()]),
-            summary,
-        );
+        self.put(&db.conversations, key(&[&from.to_be_bytes(), &to.to_be_bytes()]), summary.clone());
+        self.put(&db.conversations, key(&[&to.to_be_bytes(), &from.to_be_bytes()]), summary);
         Ok(m)
     }
 
     /// Tombstones a direct message. Returns the message as it was.
     pub fn delete_direct(&mut self, a: u32, b: u32, seq: u64) -> Result<Message> {
-        let mut m = self
-            .direct_message(a, b, seq)?
-            .ok_or_else(|| StorageError::not_found("message"))?;
+        let mut m = self.direct_message(a, b, seq)?.ok_or_else(|| StorageError::not_found("message"))?;
         let original = m.clone();
         m.text.clear();
         m.deleted = true;
@@ -278,13 +235,7 @@ mod tests {
     use super::*;
 
     fn msg(seq: u64, author: u32, text: &str) -> Message {
-        Message {
-            seq,
-            author,
-            time_ms: seq * 10,
-            text: text.into(),
-            deleted: false,
-        }
+        Message { seq, author, time_ms: seq * 10, text: text.into(), deleted: false }
     }
 
     #[test]
@@ -292,18 +243,8 @@ mod tests {
         let (_dir, store) = temp_store();
         let r = store.run(|tx| tx.create_room("General", 1, 0)).unwrap();
         assert_eq!(r.id, 1);
-        assert!(
-            store
-                .run(|tx| tx.create_room("general", 1, 0))
-                .unwrap_err()
-                .is_conflict()
-        );
-        assert!(
-            store
-                .run(|tx| tx.create_room("  ", 1, 0))
-                .unwrap_err()
-                .is_invalid()
-        );
+        assert!(store.run(|tx| tx.create_room("general", 1, 0)).unwrap_err().is_conflict());
+        assert!(store.run(|tx| tx.create_room("  ", 1, 0)).unwrap_err().is_invalid());
         assert_eq!(store.room_by_name("GENERAL").unwrap().unwrap().id, 1);
         store.run(|tx| tx.create_room("random", 1, 0)).unwrap();
         assert_eq!(store.rooms(0, 10).unwrap().len(), 2);
@@ -313,12 +254,8 @@ mod tests {
     #[test]
     fn history_pages_skip_deleted_and_hidden() {
         let (_dir, store) = temp_store();
-        let messages: Vec<Message> = (1..=10)
-            .map(|i| msg(i, (i % 2) as u32 + 1, &format!("m{i}")))
-            .collect();
-        store
-            .run(move |tx| tx.append_room_messages(7, &messages))
-            .unwrap();
+        let messages: Vec<Message> = (1..=10).map(|i| msg(i, (i % 2) as u32 + 1, &format!("m{i}"))).collect();
+        store.run(move |tx| tx.append_room_messages(7, &messages)).unwrap();
         assert_eq!(store.room_last_seq(7).unwrap(), 10);
         assert_eq!(store.room_last_seq(8).unwrap(), 0);
         let page = store.room_history(7, u64::MAX, 3, |_| true).unwrap();
@@ -326,62 +263,28 @@ mod tests {
         let page = store.room_history(7, 8, 3, |_| true).unwrap();
         assert_eq!(page.iter().map(|m| m.seq).collect::<Vec<_>>(), [5, 6, 7]);
         store.run(|tx| tx.delete_room_message(7, 10)).unwrap();
-        let page = store
-            .room_history(7, u64::MAX, 3, |m| m.author != 2)
-            .unwrap();
-        assert_eq!(
-            page.iter().map(|m| m.seq).collect::<Vec<_>>(),
-            [4, 6, 8],
-            "odd seqs (author 2) hidden, 10 deleted"
-        );
+        let page = store.room_history(7, u64::MAX, 3, |m| m.author != 2).unwrap();
+        assert_eq!(page.iter().map(|m| m.seq).collect::<Vec<_>>(), [4, 6, 8], "odd seqs (author 2) hidden, 10 deleted");
         let gone = store.room_message(7, 10).unwrap().unwrap();
         assert!(gone.deleted && gone.text.is_empty());
-        assert!(
-            store
-                .run(|tx| tx.delete_room_message(7, 99))
-                .unwrap_err()
-                .is_not_found()
-        );
+        assert!(store.run(|tx| tx.delete_room_message(7, 99)).unwrap_err().is_not_found());
     }
 
     #[test]
     fn direct_messages_sequence_per_pair() {
         let (_dir, store) = temp_store();
         for n in ["a", "b", "c"] {
-            store
-                .run(move |tx| tx.create_user(n, "h", Role::User, 0))
-                .unwrap();
+            store.run(move |tx| tx.create_user(n, "h", Role::User, 0)).unwrap();
         }
         let m1 = store.run(|tx| tx.append_direct(1, 2, 100, "hi")).unwrap();
         let m2 = store.run(|tx| tx.append_direct(2, 1, 200, "yo")).unwrap();
         let m3 = store.run(|tx| tx.append_direct(1, 3, 300, "hey")).unwrap();
         assert_eq!((m1.seq, m2.seq, m3.seq), (1, 2, 1));
-        assert_eq!(
-            store
-                .direct_history(2, 1, u64::MAX, 10, |_| true)
-                .unwrap()
-                .len(),
-            2
-        );
+        assert_eq!(store.direct_history(2, 1, u64::MAX, 10, |_| true).unwrap().len(), 2);
         let convs = store.conversations(1, 10).unwrap();
-        assert_eq!(
-            convs.iter().map(|c| c.peer).collect::<Vec<_>>(),
-            [3, 2],
-            "most recent first"
-        );
+        assert_eq!(convs.iter().map(|c| c.peer).collect::<Vec<_>>(), [3, 2], "most recent first");
         store.run(|tx| tx.delete_direct(1, 2, 1)).unwrap();
-        assert_eq!(
-            store
-                .direct_history(1, 2, u64::MAX, 10, |_| true)
-                .unwrap()
-                .len(),
-            1
-        );
-        assert!(
-            store
-                .run(|tx| tx.append_direct(1, 2, 0, " "))
-                .unwrap_err()
-                .is_invalid()
-        );
+        assert_eq!(store.direct_history(1, 2, u64::MAX, 10, |_| true).unwrap().len(), 1);
+        assert!(store.run(|tx| tx.append_direct(1, 2, 0, " ")).unwrap_err().is_invalid());
     }
 }

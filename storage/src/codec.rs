@@ -61,10 +61,7 @@ pub(crate) struct Dec<'a> {
 impl<'a> Dec<'a> {
     pub(crate) fn new(keyspace: &'static str, buf: &'a [u8]) -> Result<Self> {
         match buf.split_first() {
-            Some((&VALUE_VERSION, rest)) => Ok(Self {
-                buf: rest,
-                keyspace,
-            }),
+            Some((&VALUE_VERSION, rest)) => Ok(Self { buf: rest, keyspace }),
             Some(_) => Err(StorageError::corrupt(keyspace, "unknown value version")),
             None => Err(StorageError::corrupt(keyspace, "empty value")),
         }
@@ -107,19 +104,13 @@ impl<'a> Dec<'a> {
     }
     pub(crate) fn str(&mut self) -> Result<String> {
         let bytes = self.bytes()?;
-        std::str::from_utf8(bytes)
-            .map(str::to_owned)
-            .map_err(|_| StorageError::corrupt(self.keyspace, "invalid utf-8"))
+        std::str::from_utf8(bytes).map(str::to_owned).map_err(|_| StorageError::corrupt(self.keyspace, "invalid utf-8"))
     }
     pub(crate) fn bad(&self, reason: &'static str) -> StorageError {
         StorageError::corrupt(self.keyspace, reason)
     }
     pub(crate) fn finish(self) -> Result<()> {
-        if self.buf.is_empty() {
-            Ok(())
-        } else {
-            Err(StorageError::corrupt(self.keyspace, "trailing bytes"))
-        }
+        if self.buf.is_empty() { Ok(()) } else { Err(StorageError::corrupt(self.keyspace, "trailing bytes")) }
     }
 }
 
@@ -154,15 +145,7 @@ mod tests {
 
     #[test]
     fn round_trip_and_checks() {
-        let v = Enc::new()
-            .u8(7)
-            .u16(300)
-            .u32(70_000)
-            .u64(1 << 40)
-            .opt_u64(Some(5))
-            .opt_u64(None)
-            .str("hé")
-            .done();
+        let v = Enc::new().u8(7).u16(300).u32(70_000).u64(1 << 40).opt_u64(Some(5)).opt_u64(None).str("hé").done();
         let mut d = Dec::new("t", &v).unwrap();
         assert_eq!(d.u8().unwrap(), 7);
         assert_eq!(d.u16().unwrap(), 300);

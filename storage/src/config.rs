@@ -80,10 +80,7 @@ mod tests {
     fn parses_durability() {
         assert_eq!(Durability::parse("sync"), Some(Durability::Sync));
         assert_eq!(Durability::parse("none"), Some(Durability::None));
-        assert_eq!(
-            Durability::parse("interval:250"),
-            Some(Durability::Interval(Duration::from_millis(250)))
-        );
+        assert_eq!(Durability::parse("interval:250"), Some(Durability::Interval(Duration::from_millis(250))));
         assert_eq!(Durability::parse("interval:x"), None);
         assert_eq!(Durability::parse("fast"), None);
     }

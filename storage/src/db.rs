@@ -82,9 +82,7 @@ pub struct Db {
 
 impl std::fmt::Debug for Db {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Db")
-            .field("path", &self.config.path)
-            .finish_non_exhaustive()
+        f.debug_struct("Db").field("path", &self.config.path).finish_non_exhaustive()
     }
 }
 
@@ -94,9 +92,7 @@ const DB_FORMAT: u32 = 1;
 impl Db {
     pub(crate) fn open(config: StoreConfig) -> Result<Self> {
         std::fs::create_dir_all(&config.path)?;
-        let database = Database::builder(&config.path)
-            .cache_size(config.cache_bytes)
-            .open()?;
+        let database = Database::builder(&config.path).cache_size(config.cache_bytes).open()?;
         let ks = |name: &str| database.keyspace(name, KeyspaceCreateOptions::default);
         let db = Self {
             meta: ks(names::META)?,
@@ -134,10 +130,7 @@ impl Db {
                 Ok(())
             }
             Some(v) if v.as_ref() == DB_FORMAT.to_be_bytes() => Ok(()),
-            Some(_) => Err(crate::error::StorageError::corrupt(
-                names::META,
-                "unsupported database format",
-            )),
+            Some(_) => Err(crate::error::StorageError::corrupt(names::META, "unsupported database format")),
         }
     }
 

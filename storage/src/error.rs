@@ -12,10 +12,7 @@ pub(crate) enum Kind {
     /// An argument is outside what the store accepts.
     Invalid(&'static str),
     /// A stored value failed its format check.
-    Corrupt {
-        keyspace: &'static str,
-        reason: &'static str,
-    },
+    Corrupt { keyspace: &'static str, reason: &'static str },
     /// An earlier write or fsync failed; the store refuses further writes.
     Poisoned,
     /// The writer's queue is full.
@@ -114,10 +111,7 @@ impl fmt::Display for StorageError {
             Kind::Corrupt { keyspace, reason } => {
                 write!(f, "corrupt record in {keyspace}: {reason}")
             }
-            Kind::Poisoned => write!(
-                f,
-                "store is poisoned after a failed write; restart required"
-            ),
+            Kind::Poisoned => write!(f, "store is poisoned after a failed write; restart required"),
             Kind::Overloaded => write!(f, "store writer queue is full"),
             Kind::Closed => write!(f, "store is closed"),
             Kind::Io(e) => write!(f, "storage i/o error: {e}"),

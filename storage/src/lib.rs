@@ -37,8 +37,7 @@ pub use config::{Durability, StoreConfig};
 pub use db::Db;
 pub use error::StorageError;
 pub use records::{
-    AuditAction, AuditEntry, Ban, Conversation, Message, NetBan, PixelRecord, Relation, Role, Room,
-    Session, User,
+    AuditAction, AuditEntry, Ban, Conversation, Message, NetBan, PixelRecord, Relation, Role, Room, Session, User,
 };
 pub use social::{FriendOutcome, Removed};
 pub use store::Store;

@@ -43,12 +43,8 @@ impl Db {
             .take(MAX_NET_BANS)
             .map(|g| {
                 let (k, v) = g.into_inner()?;
-                let net = net_from_key(&k)
-                    .ok_or_else(|| StorageError::corrupt(names::NET_BANS, "bad network key"))?;
-                Ok(NetBan {
-                    net,
-                    ban: Ban::decode(names::NET_BANS, &v)?,
-                })
+                let net = net_from_key(&k).ok_or_else(|| StorageError::corrupt(names::NET_BANS, "bad network key"))?;
+                Ok(NetBan { net, ban: Ban::decode(names::NET_BANS, &v)? })
             })
             .collect()
     }
@@ -56,10 +52,7 @@ impl Db {
     /// The first ban in force at `now_ms` whose range contains `addr` (a linear scan: callers
     /// on a hot path keep their own cache of [`Db::net_bans`]).
     pub fn net_ban_for(&self, addr: IpAddr, now_ms: u64) -> Result<Option<NetBan>> {
-        Ok(self
-            .net_bans()?
-            .into_iter()
-            .find(|b| b.net.contains(&addr) && b.ban.active_at(now_ms)))
+        Ok(self.net_bans()?.into_iter().find(|b| b.net.contains(&addr) && b.ban.active_at(now_ms)))
     }
 
     /// Up to `limit` audit entries with `seq < before`, newest first.
@@ -78,24 +71,11 @@ impl Db {
 
 impl Tx<'_> {
     /// Appends an entry to the audit log.
-    pub fn audit(
-        &mut self,
-        actor: u32,
-        action: AuditAction,
-        target: &str,
-        detail: &str,
-        now_ms: u64,
-    ) {
+    pub fn audit(&mut self, actor: u32, action: AuditAction, target: &str, detail: &str, now_ms: u64) {
         let seq = self.counters.next_audit;
         self.counters.next_audit += 1;
-        let entry = AuditEntry {
-            seq,
-            time_ms: now_ms,
-            actor,
-            action,
-            target: target.to_owned(),
-            detail: detail.to_owned(),
-        };
+        let entry =
+            AuditEntry { seq, time_ms: now_ms, actor, action, target: target.to_owned(), detail: detail.to_owned() };
         let db = self.db;
         self.put(&db.audit, seq.to_be_bytes(), entry.encode());
     }
@@ -112,13 +92,7 @@ impl Tx<'_> {
             Some(until) => format!("{} (until {until})", ban.reason),
             None => ban.reason.clone(),
         };
-        self.audit(
-            ban.by,
-            AuditAction::BanUser,
-            &user.to_string(),
-            &detail,
-            ban.created_ms,
-        );
+        self.audit(ban.by, AuditAction::BanUser, &user.to_string(), &detail, ban.created_ms);
         Ok(())
     }
 
@@ -141,13 +115,7 @@ impl Tx<'_> {
         }
         let db = self.db;
         self.put(&db.net_bans, key, ban.encode());
-        self.audit(
-            ban.by,
-            AuditAction::BanNet,
-            &net.trunc().to_string(),
-            &ban.reason,
-            ban.created_ms,
-        );
+        self.audit(ban.by, AuditAction::BanNet, &net.trunc().to_string(), &ban.reason, ban.created_ms);
         Ok(())
     }
 
@@ -159,13 +127,7 @@ impl Tx<'_> {
         }
         let db = self.db;
         self.del(&db.net_bans, key);
-        self.audit(
-            actor,
-            AuditAction::UnbanNet,
-            &net.trunc().to_string(),
-            "",
-            now_ms,
-        );
+        self.audit(actor, AuditAction::UnbanNet, &net.trunc().to_string(), "", now_ms);
         Ok(true)
     }
 }
@@ -178,76 +140,39 @@ mod tests {
     use super::*;
 
     fn ban(reason: &str, expires_ms: Option<u64>) -> Ban {
-        Ban {
-            reason: reason.into(),
-            by: 1,
-            created_ms: 10,
-            expires_ms,
-        }
+        Ban { reason: reason.into(), by: 1, created_ms: 10, expires_ms }
     }
 
     #[test]
     fn user_bans_expire_and_lift() {
         let (_dir, store) = temp_store();
-        let u = store
-            .run(|tx| tx.create_user("u", "h", Role::User, 0))
-            .unwrap();
-        store
-            .run(move |tx| tx.create_session([7; 32], u.id, 0, 1000))
-            .unwrap();
-        store
-            .run(move |tx| tx.ban_user(u.id, &ban("spam", Some(100))))
-            .unwrap();
+        let u = store.run(|tx| tx.create_user("u", "h", Role::User, 0)).unwrap();
+        store.run(move |tx| tx.create_session([7; 32], u.id, 0, 1000)).unwrap();
+        store.run(move |tx| tx.ban_user(u.id, &ban("spam", Some(100)))).unwrap();
         assert_eq!(store.user_ban(u.id, 50).unwrap().unwrap().reason, "spam");
         assert!(store.user_ban(u.id, 100).unwrap().is_none(), "expired");
-        assert!(
-            store.session(&[7; 32], 5).unwrap().is_none(),
-            "ban ends sessions"
-        );
+        assert!(store.session(&[7; 32], 5).unwrap().is_none(), "ban ends sessions");
         assert!(store.run(move |tx| tx.unban_user(u.id, 1, 60)).unwrap());
         assert!(store.user_ban(u.id, 50).unwrap().is_none());
         let log = store.audit_log(u64::MAX, 10).unwrap();
-        assert_eq!(
-            log.iter().map(|e| e.action).collect::<Vec<_>>(),
-            [AuditAction::UnbanUser, AuditAction::BanUser]
-        );
-        assert!(
-            store
-                .run(|tx| tx.ban_user(42, &ban("x", None)))
-                .unwrap_err()
-                .is_not_found()
-        );
+        assert_eq!(log.iter().map(|e| e.action).collect::<Vec<_>>(), [AuditAction::UnbanUser, AuditAction::BanUser]);
+        assert!(store.run(|tx| tx.ban_user(42, &ban("x", None))).unwrap_err().is_not_found());
     }
 
     #[test]
     fn net_bans_match_ranges_of_both_families() {
         let (_dir, store) = temp_store();
-        store
-            .run(|tx| tx.ban_net("10.1.0.0/16".parse().unwrap(), &ban("abuse", None)))
-            .unwrap();
-        store
-            .run(|tx| tx.ban_net("2001:db8::/32".parse().unwrap(), &ban("v6", None)))
-            .unwrap();
-        store
-            .run(|tx| tx.ban_net("127.0.0.9/32".parse().unwrap(), &ban("one", None)))
-            .unwrap();
-        let hit = |a: &str| {
-            store
-                .net_ban_for(a.parse().unwrap(), 0)
-                .unwrap()
-                .map(|b| b.ban.reason)
-        };
+        store.run(|tx| tx.ban_net("10.1.0.0/16".parse().unwrap(), &ban("abuse", None))).unwrap();
+        store.run(|tx| tx.ban_net("2001:db8::/32".parse().unwrap(), &ban("v6", None))).unwrap();
+        store.run(|tx| tx.ban_net("127.0.0.9/32".parse().unwrap(), &ban("one", None))).unwrap();
+        let hit = |a: &str| store.net_ban_for(a.parse().unwrap(), 0).unwrap().map(|b| b.ban.reason);
         assert_eq!(hit("10.1.200.3").as_deref(), Some("abuse"));
         assert_eq!(hit("10.2.0.1"), None);
         assert_eq!(hit("2001:db8:1::5").as_deref(), Some("v6"));
         assert_eq!(hit("127.0.0.9").as_deref(), Some("one"));
         assert_eq!(hit("127.0.0.1"), None);
         assert_eq!(store.net_bans().unwrap().len(), 3);
-        assert!(
-            store
-                .run(|tx| tx.unban_net("10.1.9.9/16".parse().unwrap(), 1, 0))
-                .unwrap()
-        );
+        assert!(store.run(|tx| tx.unban_net("10.1.9.9/16".parse().unwrap(), 1, 0)).unwrap());
         assert_eq!(hit("10.1.200.3"), None);
     }
 }

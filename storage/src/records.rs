@@ -63,13 +63,7 @@ impl User {
         let name = d.str()?;
         let role = d.u8()?;
         let role = Role::from_u8(&d, role)?;
-        let user = Self {
-            id,
-            name,
-            role,
-            password_hash: d.str()?,
-            created_ms: d.u64()?,
-        };
+        let user = Self { id, name, role, password_hash: d.str()?, created_ms: d.u64()? };
         d.finish()?;
         Ok(user)
     }
@@ -88,19 +82,11 @@ pub struct Session {
 
 impl Session {
     pub(crate) fn encode(&self) -> Vec<u8> {
-        Enc::new()
-            .u32(self.user)
-            .u64(self.created_ms)
-            .u64(self.expires_ms)
-            .done()
+        Enc::new().u32(self.user).u64(self.created_ms).u64(self.expires_ms).done()
     }
     pub(crate) fn decode(v: &[u8]) -> Result<Self> {
         let mut d = Dec::new("sessions", v)?;
-        let s = Self {
-            user: d.u32()?,
-            created_ms: d.u64()?,
-            expires_ms: d.u64()?,
-        };
+        let s = Self { user: d.u32()?, created_ms: d.u64()?, expires_ms: d.u64()? };
         d.finish()?;
         Ok(s)
     }
@@ -125,21 +111,11 @@ impl Ban {
         self.expires_ms.is_none_or(|e| now_ms < e)
     }
     pub(crate) fn encode(&self) -> Vec<u8> {
-        Enc::new()
-            .str(&self.reason)
-            .u32(self.by)
-            .u64(self.created_ms)
-            .opt_u64(self.expires_ms)
-            .done()
+        Enc::new().str(&self.reason).u32(self.by).u64(self.created_ms).opt_u64(self.expires_ms).done()
     }
     pub(crate) fn decode(keyspace: &'static str, v: &[u8]) -> Result<Self> {
         let mut d = Dec::new(keyspace, v)?;
-        let b = Self {
-            reason: d.str()?,
-            by: d.u32()?,
-            created_ms: d.u64()?,
-            expires_ms: d.opt_u64()?,
-        };
+        let b = Self { reason: d.str()?, by: d.u32()?, created_ms: d.u64()?, expires_ms: d.opt_u64()? };
         d.finish()?;
         Ok(b)
     }
@@ -247,33 +223,15 @@ pub struct AuditEntry {
 
 impl AuditEntry {
     pub(crate) fn encode(&self) -> Vec<u8> {
-        let action = AuditAction::ALL
-            .iter()
-            .position(|a| *a == self.action)
-            .unwrap_or(0) as u8;
-        Enc::new()
-            .u64(self.time_ms)
-            .u32(self.actor)
-            .u8(action)
-            .str(&self.target)
-            .str(&self.detail)
-            .done()
+        let action = AuditAction::ALL.iter().position(|a| *a == self.action).unwrap_or(0) as u8;
+        Enc::new().u64(self.time_ms).u32(self.actor).u8(action).str(&self.target).str(&self.detail).done()
     }
     pub(crate) fn decode(seq: u64, v: &[u8]) -> Result<Self> {
         let mut d = Dec::new("audit", v)?;
         let time_ms = d.u64()?;
         let actor = d.u32()?;
-        let action = *AuditAction::ALL
-            .get(d.u8()? as usize)
-            .ok_or_else(|| d.bad("unknown action"))?;
-        let e = Self {
-            seq,
-            time_ms,
-            actor,
-            action,
-            target: d.str()?,
-            detail: d.str()?,
-        };
+        let action = *AuditAction::ALL.get(d.u8()? as usize).ok_or_else(|| d.bad("unknown action"))?;
+        let e = Self { seq, time_ms, actor, action, target: d.str()?, detail: d.str()? };
         d.finish()?;
         Ok(e)
     }
@@ -294,21 +252,11 @@ pub struct Room {
 
 impl Room {
     pub(crate) fn encode(&self) -> Vec<u8> {
-        Enc::new()
-            .u32(self.id)
-            .str(&self.name)
-            .u32(self.created_by)
-            .u64(self.created_ms)
-            .done()
+        Enc::new().u32(self.id).str(&self.name).u32(self.created_by).u64(self.created_ms).done()
     }
     pub(crate) fn decode(v: &[u8]) -> Result<Self> {
         let mut d = Dec::new("rooms", v)?;
-        let r = Self {
-            id: d.u32()?,
-            name: d.str()?,
-            created_by: d.u32()?,
-            created_ms: d.u64()?,
-        };
+        let r = Self { id: d.u32()?, name: d.str()?, created_by: d.u32()?, created_ms: d.u64()? };
         d.finish()?;
         Ok(r)
     }
@@ -332,12 +280,7 @@ pub struct Message {
 
 impl Message {
     pub(crate) fn encode(&self) -> Vec<u8> {
-        Enc::new()
-            .u32(self.author)
-            .u64(self.time_ms)
-            .u8(u8::from(self.deleted))
-            .str(&self.text)
-            .done()
+        Enc::new().u32(self.author).u64(self.time_ms).u8(u8::from(self.deleted)).str(&self.text).done()
     }
     pub(crate) fn decode(keyspace: &'static str, seq: u64, v: &[u8]) -> Result<Self> {
         let mut d = Dec::new(keyspace, v)?;
@@ -348,13 +291,7 @@ impl Message {
             1 => true,
             _ => return Err(d.bad("bad deleted flag")),
         };
-        let m = Self {
-            seq,
-            author,
-            time_ms,
-            deleted,
-            text: d.str()?,
-        };
+        let m = Self { seq, author, time_ms, deleted, text: d.str()? };
         d.finish()?;
         Ok(m)
     }
@@ -391,35 +328,17 @@ impl PixelRecord {
     }
 
     pub(crate) fn read_block_entry(d: &mut Dec<'_>) -> Result<Self> {
-        Ok(Self {
-            seq: d.u64()?,
-            x: d.u16()?,
-            y: d.u16()?,
-            colour: d.u8()?,
-            user: d.u32()?,
-            time_ms: d.u64()?,
-        })
+        Ok(Self { seq: d.u64()?, x: d.u16()?, y: d.u16()?, colour: d.u8()?, user: d.u32()?, time_ms: d.u64()? })
     }
 
     /// The value stored under the pixel index key: what the inspector shows.
     pub(crate) fn encode_index_value(&self) -> Vec<u8> {
-        Enc::new()
-            .u8(self.colour)
-            .u32(self.user)
-            .u64(self.time_ms)
-            .done()
+        Enc::new().u8(self.colour).u32(self.user).u64(self.time_ms).done()
     }
 
     pub(crate) fn decode_index_value(x: u16, y: u16, seq: u64, v: &[u8]) -> Result<Self> {
         let mut d = Dec::new("pixel_index", v)?;
-        let r = Self {
-            seq,
-            x,
-            y,
-            colour: d.u8()?,
-            user: d.u32()?,
-            time_ms: d.u64()?,
-        };
+        let r = Self { seq, x, y, colour: d.u8()?, user: d.u32()?, time_ms: d.u64()? };
         d.finish()?;
         Ok(r)
     }
@@ -462,41 +381,17 @@ mod tests {
 
     #[test]
     fn records_round_trip() {
-        let u = User {
-            id: 3,
-            name: "Zoë".into(),
-            role: Role::Admin,
-            password_hash: "$argon2id$x".into(),
-            created_ms: 9,
-        };
+        let u =
+            User { id: 3, name: "Zoë".into(), role: Role::Admin, password_hash: "$argon2id$x".into(), created_ms: 9 };
         assert_eq!(User::decode(&u.encode()).unwrap(), u);
-        let m = Message {
-            seq: 4,
-            author: 3,
-            time_ms: 5,
-            text: "hi".into(),
-            deleted: false,
-        };
+        let m = Message { seq: 4, author: 3, time_ms: 5, text: "hi".into(), deleted: false };
         assert_eq!(Message::decode("messages", 4, &m.encode()).unwrap(), m);
-        let p = PixelRecord {
-            seq: 7,
-            x: 1,
-            y: 2,
-            colour: 3,
-            user: 4,
-            time_ms: 5,
-        };
-        assert_eq!(
-            PixelRecord::decode_index_value(1, 2, 7, &p.encode_index_value()).unwrap(),
-            p
-        );
+        let p = PixelRecord { seq: 7, x: 1, y: 2, colour: 3, user: 4, time_ms: 5 };
+        assert_eq!(PixelRecord::decode_index_value(1, 2, 7, &p.encode_index_value()).unwrap(), p);
         let mut block = vec![crate::codec::VALUE_VERSION];
         p.write_block_entry(&mut block);
         assert_eq!(block.len(), 1 + PixelRecord::BLOCK_LEN);
-        assert_eq!(
-            PixelRecord::read_block_entry(&mut Dec::new("journal", &block).unwrap()).unwrap(),
-            p
-        );
+        assert_eq!(PixelRecord::read_block_entry(&mut Dec::new("journal", &block).unwrap()).unwrap(), p);
         let a = AuditEntry {
             seq: 1,
             time_ms: 2,
@@ -506,33 +401,18 @@ mod tests {
             detail: "d".into(),
         };
         assert_eq!(AuditEntry::decode(1, &a.encode()).unwrap(), a);
-        let b = Ban {
-            reason: "spam".into(),
-            by: 1,
-            created_ms: 2,
-            expires_ms: Some(3),
-        };
+        let b = Ban { reason: "spam".into(), by: 1, created_ms: 2, expires_ms: Some(3) };
         assert_eq!(Ban::decode("bans", &b.encode()).unwrap(), b);
         assert!(b.active_at(2) && !b.active_at(3));
     }
 
     #[test]
     fn corrupt_values_are_errors() {
-        let mut v = User {
-            id: 1,
-            name: "a".into(),
-            role: Role::User,
-            password_hash: String::new(),
-            created_ms: 0,
-        }
-        .encode();
+        let mut v =
+            User { id: 1, name: "a".into(), role: Role::User, password_hash: String::new(), created_ms: 0 }.encode();
         v[0] = 2;
         assert!(User::decode(&v).unwrap_err().is_corrupt());
-        assert!(
-            PixelRecord::decode_index_value(0, 0, 1, &[1, 2, 3])
-                .unwrap_err()
-                .is_corrupt()
-        );
+        assert!(PixelRecord::decode_index_value(0, 0, 1, &[1, 2, 3]).unwrap_err().is_corrupt());
     }
 
     #[test]
@@ -542,9 +422,6 @@ mod tests {
             assert_eq!(net_from_key(&net_key(&net)), Some(net));
         }
         let host: IpNet = "10.1.2.3/24".parse().unwrap();
-        assert_eq!(
-            net_from_key(&net_key(&host)),
-            Some("10.1.2.0/24".parse().unwrap())
-        );
+        assert_eq!(net_from_key(&net_key(&host)), Some("10.1.2.0/24".parse().unwrap()));
     }
 }

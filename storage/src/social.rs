@@ -35,21 +35,12 @@ fn pair(a: u32, b: u32) -> Vec<u8> {
 }
 
 impl Db {
-    fn relations(
-        &self,
-        ks: &fjall::Keyspace,
-        name: &'static str,
-        user: u32,
-        limit: usize,
-    ) -> Result<Vec<Relation>> {
+    fn relations(&self, ks: &fjall::Keyspace, name: &'static str, user: u32, limit: usize) -> Result<Vec<Relation>> {
         ks.prefix(user.to_be_bytes())
             .take(limit)
             .map(|g| {
                 let (k, v) = g.into_inner()?;
-                Ok(Relation {
-                    user: key_u32(name, &k, 4)?,
-                    since_ms: decode_time(name, &v)?,
-                })
+                Ok(Relation { user: key_u32(name, &k, 4)?, since_ms: decode_time(name, &v)? })
             })
             .collect()
     }
@@ -200,9 +191,7 @@ mod tests {
 
     fn users(store: &crate::Store, n: u32) {
         for i in 0..n {
-            store
-                .run(move |tx| tx.create_user(&format!("u{i}"), "h", Role::User, 0))
-                .unwrap();
+            store.run(move |tx| tx.create_user(&format!("u{i}"), "h", Role::User, 0)).unwrap();
         }
     }
 
@@ -210,50 +199,18 @@ mod tests {
     fn request_accept_remove() {
         let (_dir, store) = temp_store();
         users(&store, 3);
-        assert_eq!(
-            store.run(|tx| tx.request_friend(1, 2, 10)).unwrap(),
-            FriendOutcome::Requested
-        );
-        assert!(
-            store
-                .run(|tx| tx.request_friend(1, 2, 11))
-                .unwrap_err()
-                .is_conflict()
-        );
-        assert_eq!(
-            store.incoming_requests(2, 10).unwrap(),
-            vec![Relation {
-                user: 1,
-                since_ms: 10
-            }]
-        );
+        assert_eq!(store.run(|tx| tx.request_friend(1, 2, 10)).unwrap(), FriendOutcome::Requested);
+        assert!(store.run(|tx| tx.request_friend(1, 2, 11)).unwrap_err().is_conflict());
+        assert_eq!(store.incoming_requests(2, 10).unwrap(), vec![Relation { user: 1, since_ms: 10 }]);
         assert_eq!(store.outgoing_requests(1, 10).unwrap().len(), 1);
         store.run(|tx| tx.accept_friend(2, 1, 20)).unwrap();
         assert!(store.are_friends(1, 2).unwrap() && store.are_friends(2, 1).unwrap());
         assert!(store.incoming_requests(2, 10).unwrap().is_empty());
-        assert_eq!(
-            store.run(|tx| tx.remove_relation(2, 1)).unwrap(),
-            Removed::Friend
-        );
+        assert_eq!(store.run(|tx| tx.remove_relation(2, 1)).unwrap(), Removed::Friend);
         assert!(!store.are_friends(1, 2).unwrap());
-        assert!(
-            store
-                .run(|tx| tx.remove_relation(2, 1))
-                .unwrap_err()
-                .is_not_found()
-        );
-        assert!(
-            store
-                .run(|tx| tx.request_friend(1, 99, 0))
-                .unwrap_err()
-                .is_not_found()
-        );
-        assert!(
-            store
-                .run(|tx| tx.accept_friend(3, 1, 0))
-                .unwrap_err()
-                .is_not_found()
-        );
+        assert!(store.run(|tx| tx.remove_relation(2, 1)).unwrap_err().is_not_found());
+        assert!(store.run(|tx| tx.request_friend(1, 99, 0)).unwrap_err().is_not_found());
+        assert!(store.run(|tx| tx.accept_friend(3, 1, 0)).unwrap_err().is_not_found());
     }
 
     #[test]
@@ -261,10 +218,7 @@ mod tests {
         let (_dir, store) = temp_store();
         users(&store, 2);
         store.run(|tx| tx.request_friend(1, 2, 0)).unwrap();
-        assert_eq!(
-            store.run(|tx| tx.request_friend(2, 1, 0)).unwrap(),
-            FriendOutcome::BecameFriends
-        );
+        assert_eq!(store.run(|tx| tx.request_friend(2, 1, 0)).unwrap(), FriendOutcome::BecameFriends);
         assert!(store.are_friends(1, 2).unwrap());
     }
 
@@ -278,19 +232,8 @@ mod tests {
         assert!(!store.are_friends(1, 2).unwrap());
         assert!(store.is_blocking(2, 1).unwrap() && !store.is_blocking(1, 2).unwrap());
         assert!(store.blocked_either(1, 2).unwrap());
-        assert!(
-            store
-                .run(|tx| tx.request_friend(1, 2, 0))
-                .unwrap_err()
-                .is_conflict()
-        );
-        assert_eq!(
-            store.blocks_of(2, 10).unwrap(),
-            vec![Relation {
-                user: 1,
-                since_ms: 5
-            }]
-        );
+        assert!(store.run(|tx| tx.request_friend(1, 2, 0)).unwrap_err().is_conflict());
+        assert_eq!(store.blocks_of(2, 10).unwrap(), vec![Relation { user: 1, since_ms: 5 }]);
         assert!(store.run(|tx| tx.unblock(2, 1)).unwrap());
         assert!(!store.run(|tx| tx.unblock(2, 1)).unwrap());
         assert!(!store.blocked_either(1, 2).unwrap());

@@ -41,9 +41,7 @@ impl Drop for Inner {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store")
-            .field("db", &self.inner.db)
-            .finish_non_exhaustive()
+        f.debug_struct("Store").field("db", &self.inner.db).finish_non_exhaustive()
     }
 }
 
@@ -58,9 +56,7 @@ impl Store {
     /// Opens (or creates) the store and starts its writer thread.
     pub fn open(config: StoreConfig) -> Result<Self> {
         if config.writer_queue == 0 || config.group_max == 0 {
-            return Err(StorageError::invalid(
-                "writer_queue and group_max must be positive",
-            ));
+            return Err(StorageError::invalid("writer_queue and group_max must be positive"));
         }
         let durability = config.durability;
         let group_max = config.group_max;
@@ -82,18 +78,8 @@ impl Store {
             group_max,
             stats: stats.clone(),
         };
-        let handle = std::thread::Builder::new()
-            .name("store-writer".into())
-            .spawn(move || writer.run())?;
-        Ok(Self {
-            inner: Arc::new(Inner {
-                db,
-                jobs: Some(tx),
-                writer: Some(handle),
-                poisoned,
-                stats,
-            }),
-        })
+        let handle = std::thread::Builder::new().name("store-writer".into()).spawn(move || writer.run())?;
+        Ok(Self { inner: Arc::new(Inner { db, jobs: Some(tx), writer: Some(handle), poisoned, stats }) })
     }
 
     /// Whether an earlier failure made the store refuse writes.
@@ -137,11 +123,7 @@ impl Store {
         if self.is_poisoned() {
             return Err(StorageError::poisoned());
         }
-        let jobs = self
-            .inner
-            .jobs
-            .as_ref()
-            .ok_or_else(|| StorageError::new(Kind::Closed))?;
+        let jobs = self.inner.jobs.as_ref().ok_or_else(|| StorageError::new(Kind::Closed))?;
         match jobs.try_send(Self::job(f, done)) {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(_)) => Err(StorageError::new(Kind::Overloaded)),
@@ -163,13 +145,8 @@ impl Store {
         let job = Self::job(f, move |r| {
             let _ = tx.send(r);
         });
-        let jobs = self
-            .inner
-            .jobs
-            .as_ref()
-            .ok_or_else(|| StorageError::new(Kind::Closed))?;
-        jobs.send(job)
-            .map_err(|_| StorageError::new(Kind::Closed))?;
+        let jobs = self.inner.jobs.as_ref().ok_or_else(|| StorageError::new(Kind::Closed))?;
+        jobs.send(job).map_err(|_| StorageError::new(Kind::Closed))?;
         rx.recv().map_err(|_| StorageError::new(Kind::Closed))?
     }
 

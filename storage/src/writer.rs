@@ -94,10 +94,7 @@ impl Writer {
         let mut dirty = false;
         let mut last_sync = Instant::now();
         loop {
-            let first = match self
-                .jobs
-                .recv_timeout(tick.saturating_sub(last_sync.elapsed()))
-            {
+            let first = match self.jobs.recv_timeout(tick.saturating_sub(last_sync.elapsed())) {
                 Ok(job) => Some(job),
                 Err(RecvTimeoutError::Timeout) => None,
                 Err(RecvTimeoutError::Disconnected) => break,
@@ -121,10 +118,7 @@ impl Writer {
                     finish(committed.and(synced.clone()));
                 }
             }
-            if matches!(self.durability, Durability::Interval(_))
-                && dirty
-                && last_sync.elapsed() >= tick
-            {
+            if matches!(self.durability, Durability::Interval(_)) && dirty && last_sync.elapsed() >= tick {
                 dirty = false;
                 last_sync = Instant::now();
                 // A failure poisons the store; later jobs see it.
@@ -140,11 +134,7 @@ impl Writer {
     }
 
     fn run_job(&mut self, job: Job) -> (Finish, Result<()>) {
-        let mut tx = Tx {
-            db: &self.db,
-            batch: self.db.database.batch(),
-            counters: &mut self.counters,
-        };
+        let mut tx = Tx { db: &self.db, batch: self.db.database.batch(), counters: &mut self.counters };
         let (commit, finish) = job(&mut tx);
         let batch = tx.batch;
         if self.poisoned.load(Ordering::Acquire) {
@@ -168,11 +158,7 @@ impl Writer {
             return Err(StorageError::poisoned());
         }
         let start = Instant::now();
-        let result = self
-            .db
-            .database
-            .persist(PersistMode::SyncData)
-            .map_err(StorageError::from);
+        let result = self.db.database.persist(PersistMode::SyncData).map_err(StorageError::from);
         let us = start.elapsed().as_micros() as u64;
         self.stats.fsync_us.fetch_add(us, Ordering::Relaxed);
         self.stats.fsync_max_us.fetch_max(us, Ordering::Relaxed);

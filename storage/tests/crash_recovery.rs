@@ -55,12 +55,7 @@ fn crash_child() {
     let out = Arc::new(std::sync::Mutex::new(std::io::stdout()));
     let mut threads = Vec::new();
     for t in 0..3u64 {
-        let (store, next_seq, next_msg, out) = (
-            store.clone(),
-            next_seq.clone(),
-            next_msg.clone(),
-            out.clone(),
-        );
+        let (store, next_seq, next_msg, out) = (store.clone(), next_seq.clone(), next_msg.clone(), out.clone());
         threads.push(std::thread::spawn(move || {
             let mut rng = Rng(0x1234_5678 + t * 7919 + next_seq.load(Ordering::Relaxed));
             for i in 0u64.. {
@@ -85,16 +80,8 @@ fn crash_child() {
                 if t == 0 {
                     // Room messages: one writer thread owns the room's sequence, like the engine.
                     let seq = next_msg.fetch_add(1, Ordering::SeqCst);
-                    let m = Message {
-                        seq,
-                        author: 1,
-                        time_ms: seq,
-                        text: format!("message {seq}"),
-                        deleted: false,
-                    };
-                    store
-                        .run(move |tx| tx.append_room_messages(ROOM, &[m]))
-                        .unwrap();
+                    let m = Message { seq, author: 1, time_ms: seq, text: format!("message {seq}"), deleted: false };
+                    store.run(move |tx| tx.append_room_messages(ROOM, &[m])).unwrap();
                     lines.push_str(&format!("M {seq}\n"));
                 }
                 if t == 1 && i % 25 == 24 {
@@ -107,11 +94,7 @@ fn crash_child() {
                                 .into_iter()
                                 .zip(c.tile_seqs)
                                 .enumerate()
-                                .map(|(tile, (data, seq))| TileSnapshot {
-                                    tile: tile as u32,
-                                    seq,
-                                    data,
-                                })
+                                .map(|(tile, (data, seq))| TileSnapshot { tile: tile as u32, seq, data })
                                 .collect();
                             tx.save_tiles(&snaps)
                         })
@@ -169,10 +152,8 @@ fn acknowledged_writes_survive_sigkill() {
             let parts: Vec<&str> = line.split_whitespace().collect();
             match parts.as_slice() {
                 ["P", seq, x, y, c] => {
-                    acked_pixels.insert(
-                        seq.parse().unwrap(),
-                        (x.parse().unwrap(), y.parse().unwrap(), c.parse().unwrap()),
-                    );
+                    acked_pixels
+                        .insert(seq.parse().unwrap(), (x.parse().unwrap(), y.parse().unwrap(), c.parse().unwrap()));
                     acks += 1;
                 }
                 ["M", seq] => acked_messages.push(seq.parse::<u64>().unwrap()),
@@ -190,11 +171,7 @@ fn acknowledged_writes_survive_sigkill() {
                 .journal_entry(*seq)
                 .unwrap()
                 .unwrap_or_else(|| panic!("round {round}: acknowledged pixel {seq} lost"));
-            assert_eq!(
-                (r.x, r.y, r.colour),
-                (*x, *y, *c),
-                "round {round}: pixel {seq} changed"
-            );
+            assert_eq!((r.x, r.y, r.colour), (*x, *y, *c), "round {round}: pixel {seq} changed");
         }
         for seq in &acked_messages {
             let m = store
@@ -205,19 +182,10 @@ fn acknowledged_writes_survive_sigkill() {
         }
         let recovered = store.recover_canvas(&g).unwrap();
         let (tiles, seqs) = full_replay(&store, &g);
-        assert_eq!(
-            recovered.tile_seqs, seqs,
-            "round {round}: tile cursors differ from a full replay"
-        );
-        assert!(
-            recovered.tiles == tiles,
-            "round {round}: canvas differs from a full replay"
-        );
+        assert_eq!(recovered.tile_seqs, seqs, "round {round}: tile cursors differ from a full replay");
+        assert!(recovered.tiles == tiles, "round {round}: canvas differs from a full replay");
         drop(store);
     }
     assert!(acked_pixels.len() > ROUNDS * 150);
-    assert!(
-        snapshots_seen > 0,
-        "the rounds should include tile snapshots"
-    );
+    assert!(snapshots_seen > 0, "the rounds should include tile snapshots");
 }

@@ -90,11 +90,7 @@ impl Model {
         match *op {
             Op::CreateUser(i) => {
                 let name = NAMES[i];
-                if self
-                    .users
-                    .iter()
-                    .any(|n| n.to_lowercase() == name.to_lowercase())
-                {
+                if self.users.iter().any(|n| n.to_lowercase() == name.to_lowercase()) {
                     return Outcome::Conflict;
                 }
                 self.users.push(name.to_owned());
@@ -164,10 +160,7 @@ impl Model {
                 ok(seq)
             }
             Op::DeleteDirect(a, b, seq) => {
-                let Some(m) = self
-                    .dms
-                    .get_mut(&Self::pair(a, b))
-                    .and_then(|c| c.iter_mut().find(|m| m.0 == seq))
+                let Some(m) = self.dms.get_mut(&Self::pair(a, b)).and_then(|c| c.iter_mut().find(|m| m.0 == seq))
                 else {
                     return Outcome::NotFound;
                 };
@@ -194,38 +187,17 @@ impl Model {
 }
 
 fn run(store: &pixelparty_storage::Store, op: &Op) -> Outcome {
-    let ban = pixelparty_storage::Ban {
-        reason: "r".into(),
-        by: 0,
-        created_ms: 1,
-        expires_ms: None,
-    };
+    let ban = pixelparty_storage::Ban { reason: "r".into(), by: 0, created_ms: 1, expires_ms: None };
     match *op {
-        Op::CreateUser(i) => outcome(
-            store
-                .run(move |tx| tx.create_user(NAMES[i], "h", Role::User, 1))
-                .map(|u| u.id),
-        ),
+        Op::CreateUser(i) => outcome(store.run(move |tx| tx.create_user(NAMES[i], "h", Role::User, 1)).map(|u| u.id)),
         Op::Request(a, b) => outcome(store.run(move |tx| tx.request_friend(a, b, 1))),
         Op::Accept(a, b) => outcome(store.run(move |tx| tx.accept_friend(a, b, 1))),
         Op::Remove(a, b) => outcome(store.run(move |tx| tx.remove_relation(a, b))),
         Op::Block(a, b) => outcome(store.run(move |tx| tx.block(a, b, 1))),
         Op::Unblock(a, b) => outcome(store.run(move |tx| tx.unblock(a, b))),
-        Op::Direct(a, b, t) => outcome(
-            store
-                .run(move |tx| tx.append_direct(a, b, 1, &format!("t{t}")))
-                .map(|m| m.seq),
-        ),
-        Op::DeleteDirect(a, b, s) => outcome(
-            store
-                .run(move |tx| tx.delete_direct(a, b, s))
-                .map(|m| m.seq),
-        ),
-        Op::CreateRoom(i) => outcome(
-            store
-                .run(move |tx| tx.create_room(NAMES[i], 1, 1))
-                .map(|r| r.id),
-        ),
+        Op::Direct(a, b, t) => outcome(store.run(move |tx| tx.append_direct(a, b, 1, &format!("t{t}"))).map(|m| m.seq)),
+        Op::DeleteDirect(a, b, s) => outcome(store.run(move |tx| tx.delete_direct(a, b, s)).map(|m| m.seq)),
+        Op::CreateRoom(i) => outcome(store.run(move |tx| tx.create_room(NAMES[i], 1, 1)).map(|r| r.id)),
         Op::Ban(u) => outcome(store.run(move |tx| tx.ban_user(u, &ban))),
         Op::Unban(u) => outcome(store.run(move |tx| tx.unban_user(u, 0, 2))),
     }

@@ -54,11 +54,7 @@ fn snapshot_plus_long_tail_recovers_exactly() {
                     .iter()
                     .zip(&seqs)
                     .enumerate()
-                    .map(|(t, (d, s))| TileSnapshot {
-                        tile: t as u32,
-                        seq: *s,
-                        data: d.clone(),
-                    })
+                    .map(|(t, (d, s))| TileSnapshot { tile: t as u32, seq: *s, data: d.clone() })
                     .collect();
                 store.run(move |tx| tx.save_tiles(&snaps)).unwrap();
             }
@@ -73,12 +69,6 @@ fn snapshot_plus_long_tail_recovers_exactly() {
     // Spot-check through the inspector too.
     let last = store.journal_entry(UPDATES).unwrap().unwrap();
     let loc = g.locate(last.x.into(), last.y.into()).unwrap();
-    assert_eq!(
-        get_pixel(&c.tiles[loc.tile as usize], 4, loc.offset),
-        last.colour
-    );
-    assert_eq!(
-        store.pixel_history(last.x, last.y, u64::MAX, 1).unwrap()[0].seq,
-        UPDATES
-    );
+    assert_eq!(get_pixel(&c.tiles[loc.tile as usize], 4, loc.offset), last.colour);
+    assert_eq!(store.pixel_history(last.x, last.y, u64::MAX, 1).unwrap()[0].seq, UPDATES);
 }

@@ -7,7 +7,7 @@ use pixelparty_protocol::{ConvKind, ErrorCode, Role};
 
 use crate::cmd::send::broadcast_from_writer;
 use crate::mesh::Completion;
-use crate::msg::{ConnId, Refusal, ShardMsg};
+use crate::msg::{ConnId, Origin, Refusal, ShardMsg};
 use crate::routing::room_home;
 use crate::shard::{MAX_DIRECT_IN_FLIGHT, Shard};
 
@@ -17,14 +17,8 @@ impl Shard {
         let (user, admin) = (conn.user.id, conn.user.role == Role::Admin);
         match d.kind {
             ConvKind::Room => {
-                let msg = ShardMsg::DeleteRoomMessage {
-                    room: d.conv,
-                    seq: d.seq,
-                    conn: self.conn_ref(id),
-                    req: d.req,
-                    user,
-                    admin,
-                };
+                let origin = Origin::Session(self.conn_ref(id), d.req);
+                let msg = ShardMsg::DeleteRoomMessage { room: d.conv, seq: d.seq, origin, user, admin };
                 self.send(room_home(d.conv, self.config().shards), msg);
             }
             ConvKind::Direct => self.delete_direct(id, d.req, user, d.conv, d.seq),
@@ -35,18 +29,10 @@ impl Shard {
         match self.store().direct_message(user, peer, seq) {
             Ok(Some(m)) if !m.deleted && m.author == user => {}
             Ok(Some(m)) if !m.deleted => {
-                return self.refuse(
-                    id,
-                    req,
-                    &Refusal::new(ErrorCode::Forbidden, "only the author may delete it"),
-                );
+                return self.refuse(id, req, &Refusal::new(ErrorCode::Forbidden, "only the author may delete it"));
             }
             Ok(_) => {
-                return self.refuse(
-                    id,
-                    req,
-                    &Refusal::new(ErrorCode::NotFound, "no such message"),
-                );
+                return self.refuse(id, req, &Refusal::new(ErrorCode::NotFound, "no such message"));
             }
             Err(e) => {
                 tracing::error!(error = %e, "reading a direct message");
@@ -57,11 +43,7 @@ impl Shard {
             return self.refuse(
                 id,
                 req,
-                &Refusal {
-                    code: ErrorCode::Overloaded,
-                    retry_after_ms: 100,
-                    message: "server busy",
-                },
+                &Refusal { code: ErrorCode::Overloaded, retry_after_ms: 100, message: "server busy" },
             );
         }
         let (shared, origin) = (self.shared.clone(), self.id);
@@ -70,29 +52,16 @@ impl Shard {
             move |result| {
                 let result = match result {
                     Ok(_) => {
-                        broadcast_from_writer(&shared, || ShardMsg::DirectDeleted {
-                            a: user,
-                            b: peer,
-                            seq,
-                        });
+                        broadcast_from_writer(&shared, || ShardMsg::DirectDeleted { a: user, b: peer, seq });
                         Ok(seq)
                     }
-                    Err(e) if e.is_not_found() => {
-                        Err(Refusal::new(ErrorCode::NotFound, "no such message"))
-                    }
+                    Err(e) if e.is_not_found() => Err(Refusal::new(ErrorCode::NotFound, "no such message")),
                     Err(e) => {
                         tracing::error!(error = %e, "deleting a direct message");
                         Err(Refusal::new(ErrorCode::Internal, "storage error"))
                     }
                 };
-                shared.mesh.complete(
-                    origin,
-                    Completion::Direct {
-                        conn: id,
-                        req,
-                        result,
-                    },
-                );
+                shared.mesh.complete(origin, Completion::Direct { conn: id, req, result });
             },
         );
         match submitted {
@@ -100,11 +69,7 @@ impl Shard {
             Err(_) => self.refuse(
                 id,
                 req,
-                &Refusal {
-                    code: ErrorCode::Overloaded,
-                    retry_after_ms: 100,
-                    message: "storage busy",
-                },
+                &Refusal { code: ErrorCode::Overloaded, retry_after_ms: 100, message: "storage busy" },
             ),
         }
     }

@@ -11,20 +11,8 @@ use crate::shard::{Shard, encode};
 impl Shard {
     pub(crate) fn on_hello(&mut self, id: ConnId, hello: Hello<'_>, now_ms: u64) {
         if hello.version != PROTOCOL_VERSION {
-            self.refuse(
-                id,
-                0,
-                &Refusal::new(
-                    ErrorCode::UnsupportedVersion,
-                    "server speaks protocol version 1",
-                ),
-            );
-            self.close(
-                id,
-                CloseReason::ProtocolViolation,
-                "unsupported protocol version",
-                true,
-            );
+            self.refuse(id, 0, &Refusal::new(ErrorCode::UnsupportedVersion, "server speaks protocol version 1"));
+            self.close(id, CloseReason::ProtocolViolation, "unsupported protocol version", true);
             return;
         }
         let Some(conn) = self.conn_mut(id) else {

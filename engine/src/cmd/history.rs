@@ -10,11 +10,7 @@ use crate::shard::Shard;
 impl Shard {
     pub(crate) fn on_history(&mut self, id: ConnId, h: HistoryRequest) {
         if h.limit == 0 {
-            return self.refuse(
-                id,
-                h.req,
-                &Refusal::new(ErrorCode::InvalidArgument, "limit must be 1..=50"),
-            );
+            return self.refuse(id, h.req, &Refusal::new(ErrorCode::InvalidArgument, "limit must be 1..=50"));
         }
         let exists = match h.kind {
             ConvKind::Room => self.store().room(h.conv).map(|r| r.is_some()),
@@ -23,19 +19,11 @@ impl Shard {
         match exists {
             Ok(true) => {}
             Ok(false) => {
-                return self.refuse(
-                    id,
-                    h.req,
-                    &Refusal::new(ErrorCode::NotFound, "no such room or user"),
-                );
+                return self.refuse(id, h.req, &Refusal::new(ErrorCode::NotFound, "no such room or user"));
             }
             Err(e) => {
                 tracing::error!(error = %e, "reading history");
-                return self.refuse(
-                    id,
-                    h.req,
-                    &Refusal::new(ErrorCode::Internal, "storage error"),
-                );
+                return self.refuse(id, h.req, &Refusal::new(ErrorCode::Internal, "storage error"));
             }
         }
         let page = self.history_frame(id, h.req, h.kind, h.conv, h.before, usize::from(h.limit));

@@ -17,50 +17,23 @@ impl Shard {
             ShardMetrics::add(&shard.metrics().paints_refused_other, 1);
             shard.refuse(id, p.req, &r);
         };
-        let Some(loc) = self
-            .config()
-            .geometry
-            .locate(u32::from(p.x), u32::from(p.y))
-        else {
-            return refused(
-                self,
-                Refusal::new(ErrorCode::OutOfBounds, "pixel outside the canvas"),
-            );
+        let Some(loc) = self.config().geometry.locate(u32::from(p.x), u32::from(p.y)) else {
+            return refused(self, Refusal::new(ErrorCode::OutOfBounds, "pixel outside the canvas"));
         };
         if usize::from(p.colour) >= self.config().palette.len() {
-            return refused(
-                self,
-                Refusal::new(ErrorCode::InvalidColour, "colour outside the palette"),
-            );
+            return refused(self, Refusal::new(ErrorCode::InvalidColour, "colour outside the palette"));
         }
         if self.overloaded() || self.shutting_down {
             ShardMetrics::add(&self.metrics().overloaded, 1);
-            return refused(
-                self,
-                Refusal {
-                    code: ErrorCode::Overloaded,
-                    retry_after_ms: 100,
-                    message: "server busy",
-                },
-            );
+            return refused(self, Refusal { code: ErrorCode::Overloaded, retry_after_ms: 100, message: "server busy" });
         }
         let Some(conn) = self.conn(id) else { return };
         let user = conn.user.id;
         let exempt = conn.user.role == Role::Admin && self.config().admin_exempt;
-        if !exempt
-            && let Decision::Refused { retry_after_ms } = self.shared.cooldown.acquire(user, now_ms)
-        {
+        if !exempt && let Decision::Refused { retry_after_ms } = self.shared.cooldown.acquire(user, now_ms) {
             ShardMetrics::add(&self.metrics().paints_refused_cooldown, 1);
             let retry_after_ms = u32::try_from(retry_after_ms).unwrap_or(u32::MAX);
-            return self.refuse(
-                id,
-                p.req,
-                &Refusal {
-                    code: ErrorCode::Cooldown,
-                    retry_after_ms,
-                    message: "cooldown",
-                },
-            );
+            return self.refuse(id, p.req, &Refusal { code: ErrorCode::Cooldown, retry_after_ms, message: "cooldown" });
         }
         let cmd = PaintCmd {
             origin: Some((self.conn_ref(id), p.req)),
@@ -71,19 +44,10 @@ impl Shard {
             tile: loc.tile,
             offset: loc.offset,
         };
-        self.send(
-            tile_home(loc.tile, self.config().shards),
-            ShardMsg::Paint(cmd),
-        );
+        self.send(tile_home(loc.tile, self.config().shards), ShardMsg::Paint(cmd));
     }
 
-    pub(crate) fn on_paint_done(
-        &mut self,
-        id: ConnId,
-        req: u32,
-        result: Result<u64, Refusal>,
-        now_ms: u64,
-    ) {
+    pub(crate) fn on_paint_done(&mut self, id: ConnId, req: u32, result: Result<u64, Refusal>, now_ms: u64) {
         match result {
             Ok(seq) => {
                 self.ack(id, req, seq);

@@ -9,12 +9,6 @@ use crate::shard::{Shard, encode};
 
 impl Shard {
     pub(crate) fn on_ping(&mut self, id: ConnId, ping: Ping, now_ms: u64) {
-        self.push_reliable(
-            id,
-            encode(&ServerFrame::Pong(Pong {
-                nonce: ping.nonce,
-                server_time_ms: now_ms,
-            })),
-        );
+        self.push_reliable(id, encode(&ServerFrame::Pong(Pong { nonce: ping.nonce, server_time_ms: now_ms })));
     }
 }

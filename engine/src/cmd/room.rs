@@ -18,38 +18,18 @@ impl Shard {
             return;
         };
         if conn.rooms.contains(&r.room) {
-            return self.refuse(
-                id,
-                r.req,
-                &Refusal::new(ErrorCode::InvalidArgument, "already in this room"),
-            );
+            return self.refuse(id, r.req, &Refusal::new(ErrorCode::InvalidArgument, "already in this room"));
         }
         if conn.rooms.len() >= max {
-            return self.refuse(
-                id,
-                r.req,
-                &Refusal::new(ErrorCode::TooManyRooms, "room limit reached"),
-            );
+            return self.refuse(id, r.req, &Refusal::new(ErrorCode::TooManyRooms, "room limit reached"));
         }
         conn.rooms.push(r.room);
         let (user, name) = (conn.user.id, conn.user.name.clone());
-        let msg = ShardMsg::Join {
-            room: r.room,
-            conn: self.conn_ref(id),
-            req: r.req,
-            user,
-            name,
-        };
+        let msg = ShardMsg::Join { room: r.room, conn: self.conn_ref(id), req: r.req, user, name };
         self.send(room_home(r.room, self.config().shards), msg);
     }
 
-    pub(crate) fn on_join_done(
-        &mut self,
-        id: ConnId,
-        req: u32,
-        room: u32,
-        result: Result<(u64, Bytes), Refusal>,
-    ) {
+    pub(crate) fn on_join_done(&mut self, id: ConnId, req: u32, room: u32, result: Result<(u64, Bytes), Refusal>) {
         let Some(conn) = self.conn_mut(id) else {
             return;
         };
@@ -66,14 +46,7 @@ impl Shard {
         self.room_members.entry(room).or_default().push(id);
         self.ack(id, req, published);
         let limit = self.config().history_on_join;
-        let page = self.history_frame(
-            id,
-            req,
-            ConvKind::Room,
-            room,
-            published.saturating_add(1),
-            limit,
-        );
+        let page = self.history_frame(id, req, ConvKind::Room, room, published.saturating_add(1), limit);
         self.push_reliable(id, page);
         self.push_reliable(id, presence);
     }
@@ -83,30 +56,18 @@ impl Shard {
             return;
         };
         if !conn.rooms.contains(&r.room) {
-            return self.refuse(
-                id,
-                r.req,
-                &Refusal::new(ErrorCode::NotMember, "not in this room"),
-            );
+            return self.refuse(id, r.req, &Refusal::new(ErrorCode::NotMember, "not in this room"));
         }
         conn.rooms.retain(|x| *x != r.room);
         let user = conn.user.id;
         remove_from(&mut self.room_members, r.room, id);
-        let msg = ShardMsg::Leave {
-            room: r.room,
-            conn: self.conn_ref(id),
-            user,
-        };
+        let msg = ShardMsg::Leave { room: r.room, conn: self.conn_ref(id), user };
         self.send(room_home(r.room, self.config().shards), msg);
         self.ack(id, r.req, 0);
     }
 
     pub(crate) fn on_who(&mut self, id: ConnId, r: RoomRequest) {
-        let msg = ShardMsg::Who {
-            room: r.room,
-            conn: self.conn_ref(id),
-            req: r.req,
-        };
+        let msg = ShardMsg::Who { room: r.room, conn: self.conn_ref(id), req: r.req };
         self.send(room_home(r.room, self.config().shards), msg);
     }
 
@@ -146,9 +107,7 @@ impl Shard {
         let visible = |m: &pixelparty_storage::Message| blocks.binary_search(&m.author).is_err();
         let page = match kind {
             ConvKind::Room => self.store().room_history(conv, before, limit, visible),
-            ConvKind::Direct => self
-                .store()
-                .direct_history(me, conv, before, limit, visible),
+            ConvKind::Direct => self.store().direct_history(me, conv, before, limit, visible),
         };
         let page = match page {
             Ok(p) => p,
@@ -179,11 +138,6 @@ impl Shard {
                 text: &m.text,
             })
             .collect();
-        encode(&ServerFrame::HistoryPage(HistoryPage {
-            req,
-            kind,
-            conv,
-            entries: List::Items(&entries),
-        }))
+        encode(&ServerFrame::HistoryPage(HistoryPage { req, kind, conv, entries: List::Items(&entries) }))
     }
 }

@@ -27,24 +27,13 @@ impl Shard {
             self.refuse(
                 id,
                 req,
-                &Refusal::new(
-                    ErrorCode::InvalidArgument,
-                    "text must be 1..=2000 bytes and not blank",
-                ),
+                &Refusal::new(ErrorCode::InvalidArgument, "text must be 1..=2000 bytes and not blank"),
             );
             return false;
         }
         if self.overloaded() || self.shutting_down {
             ShardMetrics::add(&self.metrics().overloaded, 1);
-            self.refuse(
-                id,
-                req,
-                &Refusal {
-                    code: ErrorCode::Overloaded,
-                    retry_after_ms: 100,
-                    message: "server busy",
-                },
-            );
+            self.refuse(id, req, &Refusal { code: ErrorCode::Overloaded, retry_after_ms: 100, message: "server busy" });
             return false;
         }
         let Some(user) = self.conn(id).map(|c| c.user.id) else {
@@ -52,15 +41,7 @@ impl Shard {
         };
         if let Decision::Refused { retry_after_ms } = self.shared.chat.acquire(user, now_ms) {
             let retry_after_ms = u32::try_from(retry_after_ms).unwrap_or(u32::MAX);
-            self.refuse(
-                id,
-                req,
-                &Refusal {
-                    code: ErrorCode::RateLimited,
-                    retry_after_ms,
-                    message: "slow mode",
-                },
-            );
+            self.refuse(id, req, &Refusal { code: ErrorCode::RateLimited, retry_after_ms, message: "slow mode" });
             return false;
         }
         true
@@ -68,11 +49,7 @@ impl Shard {
 
     pub(crate) fn on_send_room(&mut self, id: ConnId, m: SendRoom<'_>, now_ms: u64) {
         if !self.conn(id).is_some_and(|c| c.rooms.contains(&m.room)) {
-            return self.refuse(
-                id,
-                m.req,
-                &Refusal::new(ErrorCode::NotMember, "join the room first"),
-            );
+            return self.refuse(id, m.req, &Refusal::new(ErrorCode::NotMember, "join the room first"));
         }
         if !self.check_message(id, m.req, m.text, now_ms) {
             return;
@@ -96,25 +73,16 @@ impl Shard {
             Refusal::new(ErrorCode::Internal, "storage error")
         };
         if from == to {
-            return Err(Refusal::new(
-                ErrorCode::InvalidArgument,
-                "cannot message yourself",
-            ));
+            return Err(Refusal::new(ErrorCode::InvalidArgument, "cannot message yourself"));
         }
         if store.user(to).map_err(internal)?.is_none() {
             return Err(Refusal::new(ErrorCode::NotFound, "no such user"));
         }
         if store.blocked_either(from, to).map_err(internal)? {
-            return Err(Refusal::new(
-                ErrorCode::Blocked,
-                "one of you blocks the other",
-            ));
+            return Err(Refusal::new(ErrorCode::Blocked, "one of you blocks the other"));
         }
         if !store.are_friends(from, to).map_err(internal)? {
-            return Err(Refusal::new(
-                ErrorCode::NotFriends,
-                "direct messages are between friends",
-            ));
+            return Err(Refusal::new(ErrorCode::NotFriends, "direct messages are between friends"));
         }
         Ok(())
     }
@@ -130,11 +98,7 @@ impl Shard {
             return self.refuse(
                 id,
                 m.req,
-                &Refusal {
-                    code: ErrorCode::Overloaded,
-                    retry_after_ms: 100,
-                    message: "server busy",
-                },
+                &Refusal { code: ErrorCode::Overloaded, retry_after_ms: 100, message: "server busy" },
             );
         }
         if !self.check_message(id, m.req, m.text, now_ms) {
@@ -154,25 +118,14 @@ impl Shard {
                         from_name: &name,
                         text: &stored.text,
                     }));
-                    broadcast_from_writer(&shared, || ShardMsg::Direct {
-                        from,
-                        to,
-                        frame: frame.clone(),
-                    });
+                    broadcast_from_writer(&shared, || ShardMsg::Direct { from, to, frame: frame.clone() });
                     stored.seq
                 });
                 let result = result.map_err(|e| {
                     tracing::error!(error = %e, "storing a direct message");
                     Refusal::new(ErrorCode::Internal, "storage error")
                 });
-                shared.mesh.complete(
-                    origin,
-                    Completion::Direct {
-                        conn: id,
-                        req,
-                        result,
-                    },
-                );
+                shared.mesh.complete(origin, Completion::Direct { conn: id, req, result });
             },
         );
         match submitted {
@@ -183,11 +136,7 @@ impl Shard {
             Err(_) => self.refuse(
                 id,
                 req,
-                &Refusal {
-                    code: ErrorCode::Overloaded,
-                    retry_after_ms: 100,
-                    message: "storage busy",
-                },
+                &Refusal { code: ErrorCode::Overloaded, retry_after_ms: 100, message: "storage busy" },
             ),
         }
     }
@@ -208,11 +157,7 @@ impl Shard {
     /// A direct message was deleted: tell the local sessions of both users.
     pub(crate) fn on_direct_deleted(&mut self, a: u32, b: u32, seq: u64) {
         for (me, other) in [(a, b), (b, a)] {
-            let frame = encode(&ServerFrame::Deleted(Deleted {
-                kind: ConvKind::Direct,
-                conv: other,
-                seq,
-            }));
+            let frame = encode(&ServerFrame::Deleted(Deleted { kind: ConvKind::Direct, conv: other, seq }));
             for id in self.user_conns.get(&me).cloned().unwrap_or_default() {
                 self.push_reliable(id, frame.clone());
             }
@@ -225,11 +170,7 @@ impl Shard {
 pub(crate) fn broadcast_from_writer(shared: &Arc<Shared>, make: impl Fn() -> ShardMsg) {
     for shard in 0..shared.config.shards {
         if shared.mesh.send(shard, make()).is_err() {
-            shared
-                .mesh
-                .inbox(shard)
-                .dropped
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            shared.mesh.inbox(shard).dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
     }
 }

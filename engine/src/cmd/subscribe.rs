@@ -14,19 +14,12 @@ use crate::shard::Shard;
 
 impl Shard {
     pub(crate) fn on_subscribe(&mut self, id: ConnId, s: Subscribe<'_>) {
-        let (tiles, max, shards) = (
-            self.config().geometry.tile_count(),
-            self.config().max_subscriptions,
-            self.config().shards,
-        );
+        let (tiles, max, shards) =
+            (self.config().geometry.tile_count(), self.config().max_subscriptions, self.config().shards);
         for entry in s.tiles {
             let (tile, cursor) = (entry.tile(), entry.cursor());
             if tile >= tiles {
-                self.refuse(
-                    id,
-                    0,
-                    &Refusal::new(ErrorCode::InvalidArgument, "no such tile"),
-                );
+                self.refuse(id, 0, &Refusal::new(ErrorCode::InvalidArgument, "no such tile"));
                 continue;
             }
             let Some(conn) = self.conn_mut(id) else {
@@ -34,14 +27,7 @@ impl Shard {
             };
             let existing = conn.sub(tile);
             if existing.is_none() && conn.subs.len() >= max {
-                self.refuse(
-                    id,
-                    0,
-                    &Refusal::new(
-                        ErrorCode::TooManySubscriptions,
-                        "subscription limit reached",
-                    ),
-                );
+                self.refuse(id, 0, &Refusal::new(ErrorCode::TooManySubscriptions, "subscription limit reached"));
                 continue;
             }
             conn.set_sub(tile, Sub::Pending);
@@ -51,14 +37,7 @@ impl Shard {
                 let list = self.tile_subs.entry(tile).or_default();
                 list.push(id);
                 if list.len() == 1 {
-                    self.send(
-                        home,
-                        ShardMsg::Interest {
-                            tile,
-                            shard: self.id,
-                            on: true,
-                        },
-                    );
+                    self.send(home, ShardMsg::Interest { tile, shard: self.id, on: true });
                 }
             }
             let conn = self.conn_ref(id);
@@ -102,11 +81,8 @@ impl Shard {
             let Some(list) = self.tile_subs.remove(&tf.tile) else {
                 continue;
             };
-            let per_frame = (tf
-                .frame
-                .len()
-                .saturating_sub(FRAME_HEADER_LEN + PIXELS_HEAD_LEN)
-                / PIXEL_UPDATE_LEN) as u64;
+            let per_frame =
+                (tf.frame.len().saturating_sub(FRAME_HEADER_LEN + PIXELS_HEAD_LEN) / PIXEL_UPDATE_LEN) as u64;
             for &id in &list {
                 if self.conn(id).and_then(|c| c.sub(tf.tile)) == Some(Sub::Live) {
                     self.push_canvas(id, tf.tile, tf.frame.clone());

@@ -26,17 +26,13 @@ pub fn harness(config: EngineConfig) -> (tempfile::TempDir, Harness) {
 pub fn users(h: &Harness, names: &[&str]) {
     for n in names {
         let n = n.to_string();
-        h.store()
-            .run(move |tx| tx.create_user(&n, "hash", Role::User, 0))
-            .unwrap();
+        h.store().run(move |tx| tx.create_user(&n, "hash", Role::User, 0)).unwrap();
     }
 }
 
 pub fn subscribe_all(h: &mut Harness, c: ClientId) {
     let tiles = h.shared.config.geometry.tile_count();
-    let cursors: Vec<TileCursor> = (0..tiles)
-        .map(|t| TileCursor::new(t, h.client(c).cursor(t)))
-        .collect();
+    let cursors: Vec<TileCursor> = (0..tiles).map(|t| TileCursor::new(t, h.client(c).cursor(t))).collect();
     h.send(c, &ClientFrame::Subscribe(Subscribe { tiles: &cursors }));
 }
 
@@ -52,34 +48,16 @@ pub fn assert_converged(h: &mut Harness, c: ClientId, what: &str) {
     let client = h.client(c);
     assert_eq!(client.gaps, 0, "{what}: pixel frames that did not chain");
     for (tile, (data, seq)) in &server {
-        let (cdata, cseq) = client
-            .tile(*tile)
-            .unwrap_or_else(|| panic!("{what}: tile {tile} missing"));
+        let (cdata, cseq) = client.tile(*tile).unwrap_or_else(|| panic!("{what}: tile {tile} missing"));
         assert_eq!(cseq, seq, "{what}: tile {tile} cursor");
         assert!(cdata == data, "{what}: tile {tile} bytes differ");
     }
 }
 
 pub fn acks(got: &[Got]) -> Vec<(u32, u64)> {
-    got.iter()
-        .filter_map(|g| {
-            if let Got::Ack { req, value } = g {
-                Some((*req, *value))
-            } else {
-                None
-            }
-        })
-        .collect()
+    got.iter().filter_map(|g| if let Got::Ack { req, value } = g { Some((*req, *value)) } else { None }).collect()
 }
 
 pub fn errors(got: &[Got]) -> Vec<(u32, pixelparty_protocol::ErrorCode)> {
-    got.iter()
-        .filter_map(|g| {
-            if let Got::Error { req, code, .. } = g {
-                Some((*req, *code))
-            } else {
-                None
-            }
-        })
-        .collect()
+    got.iter().filter_map(|g| if let Got::Error { req, code, .. } = g { Some((*req, *code)) } else { None }).collect()
 }

@@ -1,0 +1,584 @@
+//! One WebSocket session speaking the binary protocol.
+
+use std::collections::VecDeque;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::{SinkExt, StreamExt};
+use pixelparty_protocol::client::{
+    Delete, Hello, HistoryRequest, Paint, Ping, RoomRequest, SendDirect, SendRoom, Subscribe, Unsubscribe,
+};
+use pixelparty_protocol::limits::PROTOCOL_VERSION;
+use pixelparty_protocol::types::WireTile;
+use pixelparty_protocol::{
+    ClientFrame, ClientKind, CloseReason, ConvKind, ErrorCode, Geometry, PresenceKind, Role, ServerFrame, TileCursor,
+    server_frames,
+};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+use super::error::ClientError;
+use super::replica::{Applied, Replica};
+
+/// How to open a session.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// Local address to connect from (spread load clients over 127.0.0.x to pass the
+    /// ephemeral-port limit).
+    pub source_ip: Option<IpAddr>,
+    /// `Origin` header to send (browsers always send one; bots need not).
+    pub origin: Option<String>,
+    /// Client kind announced in `Hello`.
+    pub kind: ClientKind,
+    /// Agent string announced in `Hello`.
+    pub agent: String,
+    /// WebSocket read buffer (small keeps many connections cheap).
+    pub read_buffer: usize,
+    /// Longest wait in [`Connection::wait_for`].
+    pub timeout: Duration,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        Self {
+            source_ip: None,
+            origin: None,
+            kind: ClientKind::Bot,
+            agent: concat!("pixelparty-bench/", env!("CARGO_PKG_VERSION")).into(),
+            read_buffer: 8 * 1024,
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What `Welcome` said.
+#[derive(Debug, Clone)]
+pub struct WelcomeInfo {
+    /// User id.
+    pub user: u32,
+    /// Role.
+    pub role: Role,
+    /// Name.
+    pub name: String,
+    /// Canvas shape.
+    pub geometry: Geometry,
+    /// Palette.
+    pub palette: Vec<[u8; 3]>,
+    /// Cooldown length.
+    pub cooldown_ms: u32,
+    /// When the user may paint next.
+    pub ready_at_ms: u64,
+    /// Server clock at handshake.
+    pub server_time_ms: u64,
+}
+
+/// A decoded server frame, owned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// `Ack`.
+    Ack {
+        /// Request id.
+        req: u32,
+        /// Sequence or 0.
+        value: u64,
+    },
+    /// `Error`.
+    Error {
+        /// Request id.
+        req: u32,
+        /// Code.
+        code: ErrorCode,
+        /// Retry hint.
+        retry_after_ms: u32,
+        /// Detail.
+        message: String,
+    },
+    /// `Pixels`.
+    Pixels {
+        /// Tile.
+        tile: u32,
+        /// Sequence before.
+        prev: u64,
+        /// Sequence after.
+        last: u64,
+        /// `(offset, colour)`.
+        updates: Vec<(u16, u8)>,
+    },
+    /// `TileData`.
+    TileData {
+        /// Tile.
+        tile: u32,
+        /// Sequence.
+        seq: u64,
+    },
+    /// `Resync`.
+    Resync(Vec<u32>),
+    /// `RoomMessage`.
+    Room {
+        /// Room.
+        room: u32,
+        /// Sequence.
+        seq: u64,
+        /// Author.
+        author: u32,
+        /// Author's name.
+        author_name: String,
+        /// Text.
+        text: String,
+        /// Posting time.
+        time_ms: u64,
+    },
+    /// `DirectMessage`.
+    Direct {
+        /// Sender.
+        from: u32,
+        /// Recipient.
+        to: u32,
+        /// Sequence.
+        seq: u64,
+        /// Sender's name.
+        from_name: String,
+        /// Text.
+        text: String,
+    },
+    /// `Deleted`.
+    Deleted {
+        /// Kind.
+        kind: ConvKind,
+        /// Conversation.
+        conv: u32,
+        /// Sequence.
+        seq: u64,
+    },
+    /// `HistoryPage`: `(seq, author, author_name, text)`.
+    History {
+        /// Request id.
+        req: u32,
+        /// Kind.
+        kind: ConvKind,
+        /// Conversation.
+        conv: u32,
+        /// Entries, oldest first.
+        entries: Vec<(u64, u32, String, String)>,
+    },
+    /// `Presence`.
+    Presence {
+        /// Room.
+        room: u32,
+        /// Kind.
+        kind: PresenceKind,
+        /// `(user, name)`.
+        users: Vec<(u32, String)>,
+    },
+    /// `Cooldown`.
+    Cooldown {
+        /// Next paint allowed at.
+        ready_at_ms: u64,
+        /// Cooldown length.
+        cooldown_ms: u32,
+    },
+    /// `Pong`.
+    Pong {
+        /// Nonce.
+        nonce: u64,
+        /// Server clock.
+        server_time_ms: u64,
+    },
+    /// `Closing`.
+    Closing {
+        /// Reason.
+        reason: CloseReason,
+        /// Detail.
+        message: String,
+    },
+}
+
+impl Event {
+    fn from_frame(frame: &ServerFrame<'_>) -> Option<Self> {
+        Some(match *frame {
+            ServerFrame::Welcome(_) => return None,
+            ServerFrame::Ack(a) => Self::Ack { req: a.req, value: a.value },
+            ServerFrame::Error(e) => {
+                Self::Error { req: e.req, code: e.code, retry_after_ms: e.retry_after_ms, message: e.message.into() }
+            }
+            ServerFrame::Pixels(p) => Self::Pixels {
+                tile: p.head.tile(),
+                prev: p.head.prev_seq(),
+                last: p.head.last_seq(),
+                updates: p.updates.iter().map(|u| (u.offset(), u.colour())).collect(),
+            },
+            ServerFrame::TileData(t) => Self::TileData { tile: t.tile, seq: t.seq },
+            ServerFrame::Resync(r) => Self::Resync(r.tiles.iter().map(|t| t.get()).collect()),
+            ServerFrame::RoomMessage(m) => Self::Room {
+                room: m.room,
+                seq: m.seq,
+                author: m.author,
+                author_name: m.author_name.into(),
+                text: m.text.into(),
+                time_ms: m.time_ms,
+            },
+            ServerFrame::DirectMessage(m) => {
+                Self::Direct { from: m.from, to: m.to, seq: m.seq, from_name: m.from_name.into(), text: m.text.into() }
+            }
+            ServerFrame::Deleted(d) => Self::Deleted { kind: d.kind, conv: d.conv, seq: d.seq },
+            ServerFrame::HistoryPage(h) => Self::History {
+                req: h.req,
+                kind: h.kind,
+                conv: h.conv,
+                entries: h.entries.iter().map(|e| (e.seq, e.author, e.author_name.into(), e.text.into())).collect(),
+            },
+            ServerFrame::Presence(p) => Self::Presence {
+                room: p.room,
+                kind: p.kind,
+                users: p.entries.iter().map(|e| (e.user, e.name.into())).collect(),
+            },
+            ServerFrame::Cooldown(c) => Self::Cooldown { ready_at_ms: c.ready_at_ms, cooldown_ms: c.cooldown_ms },
+            ServerFrame::Pong(p) => Self::Pong { nonce: p.nonce, server_time_ms: p.server_time_ms },
+            ServerFrame::Closing(c) => Self::Closing { reason: c.reason, message: c.message.into() },
+        })
+    }
+}
+
+/// A session with the server.
+#[derive(Debug)]
+pub struct Connection {
+    ws: WebSocketStream<TcpStream>,
+    /// What the server said at the handshake.
+    pub welcome: WelcomeInfo,
+    /// The canvas replica this session keeps current, if any.
+    pub replica: Option<Replica>,
+    next_req: u32,
+    events: VecDeque<Event>,
+    closed: Option<String>,
+    encode_buf: BytesMut,
+    timeout: Duration,
+}
+
+async fn tcp(addr: SocketAddr, source: Option<IpAddr>) -> Result<TcpStream, ClientError> {
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    if let Some(ip) = source {
+        socket.bind(SocketAddr::new(ip, 0))?;
+    }
+    let stream = socket.connect(addr).await?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+impl Connection {
+    /// Connects to `addr` with a session token and completes the handshake.
+    pub async fn connect(addr: SocketAddr, token: &str, options: ConnectOptions) -> Result<Self, ClientError> {
+        let stream = tcp(addr, options.source_ip).await?;
+        let mut request =
+            format!("ws://{addr}/ws").into_client_request().map_err(|e| ClientError::WebSocket(e.to_string()))?;
+        let header = |v: String| v.parse().map_err(|_| ClientError::WebSocket("bad header value".into()));
+        request.headers_mut().insert("authorization", header(format!("Bearer {token}"))?);
+        if let Some(origin) = &options.origin {
+            request.headers_mut().insert("origin", header(origin.clone())?);
+        }
+        let config = WebSocketConfig::default().read_buffer_size(options.read_buffer).write_buffer_size(0);
+        let (ws, _) =
+            tokio_tungstenite::client_async_with_config(request, stream, Some(config)).await.map_err(|e| match e {
+                tokio_tungstenite::tungstenite::Error::Http(resp) => ClientError::Status {
+                    status: resp.status().as_u16(),
+                    body: resp.body().as_ref().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default(),
+                },
+                other => ClientError::WebSocket(other.to_string()),
+            })?;
+        let placeholder = WelcomeInfo {
+            user: 0,
+            role: Role::User,
+            name: String::new(),
+            geometry: Geometry::new(8, 8, 1, 8).map_err(|e| ClientError::Protocol(e.to_string()))?,
+            palette: Vec::new(),
+            cooldown_ms: 0,
+            ready_at_ms: 0,
+            server_time_ms: 0,
+        };
+        let mut conn = Self {
+            ws,
+            welcome: placeholder,
+            replica: None,
+            next_req: 1,
+            events: VecDeque::new(),
+            closed: None,
+            encode_buf: BytesMut::new(),
+            timeout: options.timeout,
+        };
+        conn.send(&ClientFrame::Hello(Hello { version: PROTOCOL_VERSION, kind: options.kind, agent: &options.agent }))
+            .await?;
+        let welcome =
+            tokio::time::timeout(conn.timeout, conn.read_welcome()).await.map_err(|_| ClientError::Timeout)??;
+        conn.welcome = welcome;
+        Ok(conn)
+    }
+
+    async fn read_welcome(&mut self) -> Result<WelcomeInfo, ClientError> {
+        loop {
+            let msg = self.next_message().await?;
+            let mut welcome = None;
+            for frame in server_frames(&msg) {
+                let frame = frame.map_err(|e| ClientError::Protocol(e.to_string()))?;
+                if let ServerFrame::Welcome(w) = frame {
+                    welcome = Some(WelcomeInfo {
+                        user: w.user,
+                        role: w.role,
+                        name: w.name.into(),
+                        geometry: Geometry::new(w.width, w.height, w.bpp, w.tile_size)
+                            .map_err(|e| ClientError::Protocol(e.to_string()))?,
+                        palette: w.palette.to_vec(),
+                        cooldown_ms: w.cooldown_ms,
+                        ready_at_ms: w.ready_at_ms,
+                        server_time_ms: w.server_time_ms,
+                    });
+                } else if let Some(e) = Event::from_frame(&frame) {
+                    if let Event::Error { message, .. } | Event::Closing { message, .. } = &e
+                        && welcome.is_none()
+                    {
+                        return Err(ClientError::Closed(message.clone()));
+                    }
+                    self.events.push_back(e);
+                }
+            }
+            if let Some(w) = welcome {
+                return Ok(w);
+            }
+        }
+    }
+
+    /// Keeps a canvas replica current from now on (start it from a snapshot or empty).
+    pub fn track(&mut self, replica: Replica) {
+        self.replica = Some(replica);
+    }
+
+    /// A fresh request id.
+    pub fn next_req(&mut self) -> u32 {
+        let r = self.next_req;
+        self.next_req = self.next_req.wrapping_add(1).max(1);
+        r
+    }
+
+    /// Sends frames as one transport message.
+    pub async fn send_all(&mut self, frames: &[ClientFrame<'_>]) -> Result<(), ClientError> {
+        self.encode_buf.clear();
+        for f in frames {
+            f.encode(&mut self.encode_buf).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        }
+        let bytes = self.encode_buf.split().freeze();
+        self.ws.send(Message::Binary(bytes)).await.map_err(|e| ClientError::WebSocket(e.to_string()))
+    }
+
+    /// Sends one frame as one transport message.
+    pub async fn send(&mut self, frame: &ClientFrame<'_>) -> Result<(), ClientError> {
+        self.send_all(std::slice::from_ref(frame)).await
+    }
+
+    /// Sends raw bytes as one binary message (for tests of malformed input).
+    pub async fn send_raw(&mut self, bytes: Vec<u8>) -> Result<(), ClientError> {
+        self.ws.send(Message::Binary(bytes.into())).await.map_err(|e| ClientError::WebSocket(e.to_string()))
+    }
+
+    /// Sends a text message (the server refuses them).
+    pub async fn send_text(&mut self, text: &str) -> Result<(), ClientError> {
+        self.ws.send(Message::Text(text.into())).await.map_err(|e| ClientError::WebSocket(e.to_string()))
+    }
+
+    /// Paints; returns the request id.
+    pub async fn paint(&mut self, x: u16, y: u16, colour: u8) -> Result<u32, ClientError> {
+        let req = self.next_req();
+        self.send(&ClientFrame::Paint(Paint { req, x, y, colour })).await?;
+        Ok(req)
+    }
+
+    /// Subscribes to tiles with the given cursors.
+    pub async fn subscribe(&mut self, tiles: &[(u32, u64)]) -> Result<(), ClientError> {
+        for chunk in tiles.chunks(pixelparty_protocol::limits::MAX_TILES_PER_FRAME) {
+            let cursors: Vec<TileCursor> = chunk.iter().map(|&(t, c)| TileCursor::new(t, c)).collect();
+            self.send(&ClientFrame::Subscribe(Subscribe { tiles: &cursors })).await?;
+        }
+        Ok(())
+    }
+
+    /// Subscribes to every tile with the replica's cursors (or none held).
+    pub async fn subscribe_all(&mut self) -> Result<(), ClientError> {
+        let g = self.welcome.geometry;
+        let tiles: Vec<(u32, u64)> =
+            (0..g.tile_count()).map(|t| (t, self.replica.as_ref().map_or(u64::MAX, |r| r.cursor(t)))).collect();
+        self.subscribe(&tiles).await
+    }
+
+    /// Unsubscribes tiles.
+    pub async fn unsubscribe(&mut self, tiles: &[u32]) -> Result<(), ClientError> {
+        let wire: Vec<WireTile> = tiles.iter().map(|t| WireTile::new(*t)).collect();
+        self.send(&ClientFrame::Unsubscribe(Unsubscribe { tiles: &wire })).await
+    }
+
+    /// Joins a room; returns the request id.
+    pub async fn join(&mut self, room: u32) -> Result<u32, ClientError> {
+        let req = self.next_req();
+        self.send(&ClientFrame::JoinRoom(RoomRequest { req, room })).await?;
+        Ok(req)
+    }
+
+    /// Leaves a room; returns the request id.
+    pub async fn leave(&mut self, room: u32) -> Result<u32, ClientError> {
+        let req = self.next_req();
+        self.send(&ClientFrame::LeaveRoom(RoomRequest { req, room })).await?;
+        Ok(req)
+    }
+
+    /// Asks who is in a room; returns the request id.
+    pub async fn who(&mut self, room: u32) -> Result<u32, ClientError> {
+        let req = self.next_req();
+        self.send(&ClientFrame::Who(RoomRequest { req, room })).await?;
+        Ok(req)
+    }
+
+    /// Posts to a room; returns the request id.
+    pub async fn say(&mut self, room: u32, text: &str) -> Result<u32, ClientError> {
+        let req = self.next_req();
+        self.send(&ClientFrame::SendRoom(SendRoom { req, room, text })).await?;
+        Ok(req)
+    }
+
+    /// Sends a direct message; returns the request id.
+    pub async fn dm(&mut self, to: u32, text: &str) -> Result<u32, ClientError> {
+        let req = self.next_req();
+        self.send(&ClientFrame::SendDirect(SendDirect { req, to, text })).await?;
+        Ok(req)
+    }
+
+    /// Deletes a message; returns the request id.
+    pub async fn delete(&mut self, kind: ConvKind, conv: u32, seq: u64) -> Result<u32, ClientError> {
+        let req = self.next_req();
+        self.send(&ClientFrame::Delete(Delete { req, kind, conv, seq })).await?;
+        Ok(req)
+    }
+
+    /// Asks for a history page; returns the request id.
+    pub async fn history(&mut self, kind: ConvKind, conv: u32, before: u64, limit: u16) -> Result<u32, ClientError> {
+        let req = self.next_req();
+        self.send(&ClientFrame::History(HistoryRequest { req, kind, conv, before, limit })).await?;
+        Ok(req)
+    }
+
+    /// Sends a ping.
+    pub async fn ping(&mut self, nonce: u64) -> Result<(), ClientError> {
+        self.send(&ClientFrame::Ping(Ping { nonce })).await
+    }
+
+    /// The next binary message from the server.
+    pub async fn next_message(&mut self) -> Result<Bytes, ClientError> {
+        if let Some(why) = &self.closed {
+            return Err(ClientError::Closed(why.clone()));
+        }
+        loop {
+            match self.ws.next().await {
+                Some(Ok(Message::Binary(b))) => return Ok(b),
+                Some(Ok(Message::Close(frame))) => {
+                    let why = frame.map(|f| format!("{} {}", u16::from(f.code), f.reason)).unwrap_or_default();
+                    self.closed = Some(why.clone());
+                    return Err(ClientError::Closed(why));
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => {
+                    self.closed = Some(e.to_string());
+                    return Err(ClientError::WebSocket(e.to_string()));
+                }
+                None => {
+                    self.closed = Some("connection ended".into());
+                    return Err(ClientError::Closed("connection ended".into()));
+                }
+            }
+        }
+    }
+
+    /// Reads one message and hands each frame to `visit` without allocating, keeping the
+    /// replica current and re-subscribing tiles that need it. Returns the frame count.
+    pub async fn recv_frames(&mut self, mut visit: impl FnMut(&ServerFrame<'_>)) -> Result<usize, ClientError> {
+        let msg = self.next_message().await?;
+        let mut count = 0;
+        let mut resubscribe: Vec<u32> = Vec::new();
+        for frame in server_frames(&msg) {
+            let frame = frame.map_err(|e| ClientError::Protocol(e.to_string()))?;
+            if let Some(r) = self.replica.as_mut() {
+                match &frame {
+                    ServerFrame::Pixels(p) => {
+                        if let Applied::Gap(t) = r.apply_pixels(p) {
+                            resubscribe.push(t);
+                        }
+                    }
+                    ServerFrame::TileData(t) => r.apply_tile(t),
+                    ServerFrame::Resync(s) => resubscribe.extend(s.tiles.iter().map(|t| t.get())),
+                    _ => {}
+                }
+            }
+            visit(&frame);
+            count += 1;
+        }
+        if !resubscribe.is_empty() {
+            resubscribe.sort_unstable();
+            resubscribe.dedup();
+            let tiles: Vec<(u32, u64)> =
+                resubscribe.iter().map(|t| (*t, self.replica.as_ref().map_or(u64::MAX, |r| r.cursor(*t)))).collect();
+            self.subscribe(&tiles).await?;
+        }
+        Ok(count)
+    }
+
+    /// The next event (decoded, owned).
+    pub async fn recv(&mut self) -> Result<Event, ClientError> {
+        loop {
+            if let Some(e) = self.events.pop_front() {
+                return Ok(e);
+            }
+            let mut got = Vec::new();
+            self.recv_frames(|f| got.extend(Event::from_frame(f))).await?;
+            self.events.extend(got);
+        }
+    }
+
+    /// Reads events until `f` picks one (or the timeout passes); other events are dropped.
+    pub async fn wait_for<T>(&mut self, mut f: impl FnMut(&Event) -> Option<T>) -> Result<T, ClientError> {
+        let timeout = self.timeout;
+        tokio::time::timeout(timeout, async {
+            loop {
+                let e = self.recv().await?;
+                if let Some(t) = f(&e) {
+                    return Ok(t);
+                }
+            }
+        })
+        .await
+        .map_err(|_| ClientError::Timeout)?
+    }
+
+    /// Reads events until `f` picks one, keeping every event seen (in order) in `seen`.
+    pub async fn collect_until(
+        &mut self,
+        seen: &mut Vec<Event>,
+        mut f: impl FnMut(&Event) -> bool,
+    ) -> Result<(), ClientError> {
+        let timeout = self.timeout;
+        tokio::time::timeout(timeout, async {
+            loop {
+                let e = self.recv().await?;
+                let done = f(&e);
+                seen.push(e);
+                if done {
+                    return Ok(());
+                }
+            }
+        })
+        .await
+        .map_err(|_| ClientError::Timeout)?
+    }
+
+    /// Closes the session.
+    pub async fn close(mut self) -> Result<(), ClientError> {
+        self.ws.close(None).await.map_err(|e| ClientError::WebSocket(e.to_string()))
+    }
+}

@@ -1,0 +1,359 @@
+//! The admin endpoint: its own listener (default 127.0.0.1:9091) on its own thread, every
+//! route but `/healthz` and `/readyz` behind `Authorization: Bearer <admin token>`.
+//! Prometheus `/metrics`, stats, snapshot now, bans, kick, rollback, roles, audit log.
+
+use std::convert::Infallible;
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use pixelparty_protocol::CloseReason;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::app::{App, sha256};
+use crate::http::error::ApiError;
+use crate::http::moderation::{bans_json, run_rollback, set_net_ban, set_user_ban};
+use crate::http::{Resp, error_response, json, json_body, query, query_num};
+
+/// The running admin endpoint.
+#[derive(Debug)]
+pub struct AdminHandle {
+    stop: tokio::sync::watch::Sender<bool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl AdminHandle {
+    /// Stops the endpoint and waits for its thread (dropping its connections).
+    pub fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.thread.join();
+    }
+}
+
+/// Starts the admin endpoint on `listener` in a thread of its own.
+pub fn spawn(listener: std::net::TcpListener, app: Arc<App>) -> std::io::Result<AdminHandle> {
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let thread = std::thread::Builder::new().name("admin".into()).spawn(move || {
+        let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(rt) => rt,
+            Err(e) => return tracing::error!(error = %e, "admin runtime"),
+        };
+        rt.block_on(async move {
+            let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { return };
+            loop {
+                let accepted = tokio::select! {
+                    a = listener.accept() => a,
+                    _ = stopped.changed() => return,
+                };
+                let Ok((stream, _)) = accepted else {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                };
+                let app = app.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |req| serve(req, app.clone()));
+                    let _ = http1::Builder::new()
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(Duration::from_secs(10))
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+    })?;
+    Ok(AdminHandle { stop, thread })
+}
+
+async fn serve(req: Request<Incoming>, app: Arc<App>) -> Result<Resp, Infallible> {
+    Ok(route(req, &app).await.unwrap_or_else(|e| error_response(&e)))
+}
+
+fn authorized(req: &Request<Incoming>, app: &App) -> bool {
+    let token =
+        req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    // Compare hashes so the comparison time does not depend on how much of the token matches.
+    token.is_some_and(|t| sha256(t.trim().as_bytes()) == app.admin_token_hash)
+}
+
+#[derive(Deserialize)]
+struct UserBan {
+    username: String,
+    #[serde(default)]
+    reason: String,
+    duration_s: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct NetBan {
+    cidr: String,
+    #[serde(default)]
+    reason: String,
+    duration_s: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct Kick {
+    username: String,
+    #[serde(default)]
+    message: String,
+}
+
+#[derive(Deserialize)]
+struct Rollback {
+    username: String,
+    from_ms: u64,
+    to_ms: u64,
+}
+
+#[derive(Deserialize)]
+struct SetRole {
+    username: String,
+    role: String,
+}
+
+fn text(status: StatusCode, body: String, content_type: &'static str) -> Resp {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
+
+fn ready(app: &App) -> bool {
+    !app.store.is_poisoned() && app.accepting.load(Ordering::Acquire)
+}
+
+async fn route(req: Request<Incoming>, app: &Arc<App>) -> Result<Resp, ApiError> {
+    let path = req.uri().path().to_owned();
+    let max = app.config.server.max_body_bytes;
+    match (req.method(), path.as_str()) {
+        (&Method::GET, "/healthz") => return Ok(text(StatusCode::OK, "ok\n".into(), "text/plain")),
+        (&Method::GET, "/readyz") => {
+            return Ok(if ready(app) {
+                text(StatusCode::OK, "ready\n".into(), "text/plain")
+            } else {
+                text(StatusCode::SERVICE_UNAVAILABLE, "not ready\n".into(), "text/plain")
+            });
+        }
+        _ => {}
+    }
+    if !authorized(&req, app) {
+        return Err(ApiError::unauthorized("admin token required (Authorization: Bearer ...)"));
+    }
+    match (req.method().clone(), path.as_str()) {
+        (Method::GET, "/metrics") => Ok(text(StatusCode::OK, metrics(app), "text/plain; version=0.0.4")),
+        (Method::GET, "/stats") => stats(app),
+        (Method::POST, "/snapshot") => {
+            let app2 = app.clone();
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            std::thread::spawn(move || {
+                app2.snapshots.refresh();
+                let _ = tx.send(app2.snapshots.snapshotter().persist());
+            });
+            let written = rx.await.map_err(|_| ApiError::internal("snapshot failed"))??;
+            Ok(json(StatusCode::OK, &json!({ "tiles_written": written, "version": app.snapshots.latest().version })))
+        }
+        (Method::GET, "/bans") => Ok(json(StatusCode::OK, &bans_json(app)?)),
+        (Method::POST, "/bans/user") => {
+            let b: UserBan = json_body(req, max).await?;
+            set_user_ban(app, 0, &b.username, Some((b.reason, b.duration_s))).await?;
+            Ok(json(StatusCode::OK, &json!({ "banned": b.username })))
+        }
+        (Method::POST, "/unbans/user") => {
+            let b: UserBan = json_body(req, max).await?;
+            set_user_ban(app, 0, &b.username, None).await?;
+            Ok(json(StatusCode::OK, &json!({ "unbanned": b.username })))
+        }
+        (Method::POST, "/bans/ip") => {
+            let b: NetBan = json_body(req, max).await?;
+            set_net_ban(app, 0, &b.cidr, Some((b.reason, b.duration_s))).await?;
+            Ok(json(StatusCode::OK, &json!({ "banned": b.cidr })))
+        }
+        (Method::POST, "/unbans/ip") => {
+            let b: NetBan = json_body(req, max).await?;
+            set_net_ban(app, 0, &b.cidr, None).await?;
+            Ok(json(StatusCode::OK, &json!({ "unbanned": b.cidr })))
+        }
+        (Method::POST, "/kick") => {
+            let k: Kick = json_body(req, max).await?;
+            let user = app.store.user_by_name(&k.username)?.ok_or_else(|| ApiError::not_found("no such user"))?;
+            let message = if k.message.is_empty() { "kicked by an administrator".to_owned() } else { k.message };
+            app.engine.kick(user.id, CloseReason::Kicked, &message);
+            let (id, now) = (user.id, pixelparty_engine::now_ms());
+            app.write(move |tx| {
+                tx.audit(0, pixelparty_storage::AuditAction::Kick, &id.to_string(), &message, now);
+                Ok(())
+            })
+            .await?;
+            Ok(json(StatusCode::OK, &json!({ "kicked": k.username })))
+        }
+        (Method::POST, "/rollback") => {
+            let r: Rollback = json_body(req, max).await?;
+            let n = run_rollback(app, 0, &r.username, r.from_ms, r.to_ms).await?;
+            Ok(json(StatusCode::OK, &json!({ "restored": n })))
+        }
+        (Method::POST, "/users/role") => {
+            let r: SetRole = json_body(req, max).await?;
+            let role = match r.role.as_str() {
+                "admin" => pixelparty_storage::Role::Admin,
+                "user" => pixelparty_storage::Role::User,
+                _ => return Err(ApiError::invalid("role must be admin or user")),
+            };
+            let user = app.store.user_by_name(&r.username)?.ok_or_else(|| ApiError::not_found("no such user"))?;
+            let (id, now) = (user.id, pixelparty_engine::now_ms());
+            app.write(move |tx| tx.set_role(id, role, 0, now)).await?;
+            Ok(json(StatusCode::OK, &json!({ "username": r.username, "role": r.role })))
+        }
+        (Method::GET, "/audit") => {
+            let q = query(&req);
+            let before = query_num(&q, "before", u64::MAX)?;
+            let limit = query_num(&q, "limit", 100usize)?.clamp(1, 1000);
+            let entries: Vec<_> = app
+                .store
+                .audit_log(before, limit)?
+                .into_iter()
+                .map(|e| json!({ "seq": e.seq, "time_ms": e.time_ms, "actor": e.actor, "action": e.action.name(), "target": e.target, "detail": e.detail }))
+                .collect();
+            Ok(json(StatusCode::OK, &json!({ "entries": entries })))
+        }
+        _ => Err(ApiError::not_found("no such admin route")),
+    }
+}
+
+fn stats(app: &App) -> Result<Resp, ApiError> {
+    let shards = app.engine.stats(Duration::from_secs(2)).ok_or_else(|| ApiError::internal("shards did not answer"))?;
+    let list: Vec<_> = shards
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            json!({ "shard": i, "sessions": s.sessions, "rooms": s.rooms, "queued_bytes": s.queued_bytes,
+                    "pending_outbound": s.pending_outbound, "pending_paints": s.pending_paints, "ticks_in_flight": s.ticks_in_flight })
+        })
+        .collect();
+    let snap = app.snapshots.latest();
+    Ok(json(
+        StatusCode::OK,
+        &json!({
+            "connections": app.connections.load(Ordering::Relaxed),
+            "sessions": shards.iter().map(|s| s.sessions).sum::<usize>(),
+            "users": app.store.user_count()?,
+            "snapshot_version": snap.version,
+            "last_seq": app.engine.shared().next_seq.load(Ordering::Relaxed).saturating_sub(1),
+            "store_poisoned": app.store.is_poisoned(),
+            "shards": list,
+        }),
+    ))
+}
+
+/// Renders every counter in the Prometheus text format.
+pub fn metrics(app: &App) -> String {
+    let mut out = String::new();
+    let shared = app.engine.shared();
+    let per_shard: Vec<Vec<(&'static str, u64)>> = shared.metrics.iter().map(|m| m.snapshot()).collect();
+    if let Some(first) = per_shard.first() {
+        for (i, (name, _)) in first.iter().enumerate() {
+            let _ = writeln!(out, "# TYPE pixelparty_{name}_total counter");
+            for (shard, values) in per_shard.iter().enumerate() {
+                let _ = writeln!(out, "pixelparty_{name}_total{{shard=\"{shard}\"}} {}", values[i].1);
+            }
+        }
+    }
+    let _ = writeln!(out, "# TYPE pixelparty_inbox_depth gauge");
+    for shard in 0..shared.config.shards {
+        let _ = writeln!(out, "pixelparty_inbox_depth{{shard=\"{shard}\"}} {}", shared.mesh.queued(shard));
+    }
+    let _ = writeln!(out, "# TYPE pixelparty_shard_stalls_total counter");
+    for shard in 0..shared.config.shards {
+        let _ = writeln!(
+            out,
+            "pixelparty_shard_stalls_total{{shard=\"{shard}\"}} {}",
+            shared.mesh.inbox(shard).stalls.load(Ordering::Relaxed)
+        );
+    }
+    let _ = writeln!(out, "# TYPE pixelparty_inbox_dropped_total counter");
+    for shard in 0..shared.config.shards {
+        let _ = writeln!(
+            out,
+            "pixelparty_inbox_dropped_total{{shard=\"{shard}\"}} {}",
+            shared.mesh.inbox(shard).dropped.load(Ordering::Relaxed)
+        );
+    }
+    let m = &app.metrics;
+    let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+    let _ = writeln!(
+        out,
+        "# TYPE pixelparty_connections gauge\npixelparty_connections {}",
+        app.connections.load(Ordering::Relaxed)
+    );
+    let _ = writeln!(
+        out,
+        "# TYPE pixelparty_http_requests_total counter\npixelparty_http_requests_total {}",
+        load(&m.http_requests)
+    );
+    let _ = writeln!(
+        out,
+        "# TYPE pixelparty_http_errors_total counter\npixelparty_http_errors_total {}",
+        load(&m.http_errors)
+    );
+    let _ = writeln!(out, "# TYPE pixelparty_logins_total counter");
+    for (outcome, c) in [
+        ("ok", &m.logins_ok),
+        ("failed", &m.logins_failed),
+        ("limited", &m.logins_limited),
+        ("banned", &m.logins_banned),
+    ] {
+        let _ = writeln!(out, "pixelparty_logins_total{{outcome=\"{outcome}\"}} {}", load(c));
+    }
+    for (name, c) in [
+        ("signups", &m.signups),
+        ("ws_opened", &m.ws_opened),
+        ("ws_refused", &m.ws_refused),
+        ("accept_banned", &m.accept_banned),
+        ("accept_full", &m.accept_full),
+    ] {
+        let _ = writeln!(out, "# TYPE pixelparty_{name}_total counter\npixelparty_{name}_total {}", load(c));
+    }
+    let w = app.store.writer_stats();
+    let _ =
+        writeln!(out, "# TYPE pixelparty_storage_jobs_total counter\npixelparty_storage_jobs_total {}", load(&w.jobs));
+    let _ = writeln!(
+        out,
+        "# TYPE pixelparty_storage_group_commits_total counter\npixelparty_storage_group_commits_total {}",
+        load(&w.groups)
+    );
+    let _ = writeln!(
+        out,
+        "# TYPE pixelparty_storage_fsync_seconds_total counter\npixelparty_storage_fsync_seconds_total {}",
+        load(&w.fsync_us) as f64 / 1e6
+    );
+    let _ = writeln!(
+        out,
+        "# TYPE pixelparty_storage_fsync_max_seconds gauge\npixelparty_storage_fsync_max_seconds {}",
+        load(&w.fsync_max_us) as f64 / 1e6
+    );
+    let _ = writeln!(
+        out,
+        "# TYPE pixelparty_storage_queue_depth gauge\npixelparty_storage_queue_depth {}",
+        app.store.writer_queue_len()
+    );
+    let _ = writeln!(
+        out,
+        "# TYPE pixelparty_storage_poisoned gauge\npixelparty_storage_poisoned {}",
+        u8::from(app.store.is_poisoned())
+    );
+    let _ = writeln!(
+        out,
+        "# TYPE pixelparty_snapshot_version gauge\npixelparty_snapshot_version {}",
+        app.snapshots.latest().version
+    );
+    out
+}

@@ -1,0 +1,311 @@
+//! Server configuration: defaults, then a TOML file, then environment variables and
+//! command-line flags (clap reads both). Every limit of the design is a value here.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use pixelparty_engine::EngineConfig;
+use pixelparty_protocol::Geometry;
+use pixelparty_storage::{Durability, StoreConfig};
+use serde::Deserialize;
+
+/// The whole configuration, as read from a TOML file (every field optional).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Network and process settings.
+    pub server: ServerSection,
+    /// The canvas.
+    pub canvas: CanvasSection,
+    /// Accounts, sessions, password hashing, login rate limits.
+    pub auth: AuthSection,
+    /// Storage.
+    pub storage: StorageSection,
+    /// Limits of sessions, rooms and queues.
+    pub limits: LimitsSection,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSection {
+    /// Public HTTP and WebSocket address.
+    pub http: SocketAddr,
+    /// Admin endpoint address (keep it private).
+    pub admin: SocketAddr,
+    /// Admin token; if unset, `PIXELPARTY_ADMIN_TOKEN`, else one is generated into
+    /// `<data>/admin.token` (mode 0600).
+    pub admin_token: Option<String>,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Shard threads (0: one per core).
+    pub shards: usize,
+    /// Origins allowed to open WebSockets (`scheme://host[:port]`). Empty: same host as the
+    /// request's `Host` header. Requests without `Origin` (bots) are allowed.
+    pub allowed_origins: Vec<String>,
+    /// Mark the session cookie `Secure` (set behind HTTPS).
+    pub cookie_secure: bool,
+    /// Most open client connections for the whole process (the open-file limit bounds it).
+    pub max_connections: usize,
+    /// Largest HTTP request body in bytes.
+    pub max_body_bytes: usize,
+    /// Close a WebSocket when nothing arrives for this long (ms). The server pings at half.
+    pub idle_timeout_ms: u64,
+    /// How often the HTTP snapshot is refreshed when the canvas changed (ms).
+    pub snapshot_refresh_ms: u64,
+    /// How often changed tiles are written to the store (ms).
+    pub snapshot_persist_ms: u64,
+    /// Log format: `text` or `json`.
+    pub log_format: String,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        Self {
+            http: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            admin: SocketAddr::from(([127, 0, 0, 1], 9091)),
+            admin_token: None,
+            data_dir: PathBuf::from("./data"),
+            shards: 0,
+            allowed_origins: Vec::new(),
+            cookie_secure: false,
+            max_connections: 18_000,
+            max_body_bytes: 64 * 1024,
+            idle_timeout_ms: 60_000,
+            snapshot_refresh_ms: 1000,
+            snapshot_persist_ms: 60_000,
+            log_format: "text".into(),
+        }
+    }
+}
+
+/// `[canvas]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CanvasSection {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Bits per pixel (1, 2, 4, 8).
+    pub bpp: u8,
+    /// Tile edge (power of two, 8..=256).
+    pub tile_size: u16,
+    /// Palette as `#RRGGBB` strings (default: the r/place 2017 palette at 4 bpp, greys
+    /// otherwise).
+    pub palette: Vec<String>,
+    /// Paint cooldown per user in ms (0: none).
+    pub cooldown_ms: u32,
+    /// ADMINs skip the cooldown.
+    pub admin_exempt: bool,
+    /// Fan-out and group-commit tick in ms.
+    pub tick_ms: u32,
+    /// Recent updates kept per tile for resuming clients.
+    pub ring_per_tile: usize,
+}
+
+impl Default for CanvasSection {
+    fn default() -> Self {
+        Self {
+            width: 1000,
+            height: 1000,
+            bpp: 4,
+            tile_size: 256,
+            palette: Vec::new(),
+            cooldown_ms: 5000,
+            admin_exempt: true,
+            tick_ms: 5,
+            ring_per_tile: 1024,
+        }
+    }
+}
+
+/// `[auth]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSection {
+    /// Session lifetime in hours.
+    pub session_ttl_hours: u64,
+    /// Password hashes computed at once (each argon2id hash takes 19 MiB).
+    pub hash_concurrency: usize,
+    /// Hash requests waiting beyond the running ones; more get 503.
+    pub hash_queue: usize,
+    /// Argon2id memory cost in KiB (OWASP: 19456).
+    pub argon2_m_kib: u32,
+    /// Argon2id iterations (OWASP: 2).
+    pub argon2_t: u32,
+    /// Login attempts per IP per minute.
+    pub login_per_ip_per_min: u32,
+    /// Login attempts per account per minute.
+    pub login_per_account_per_min: u32,
+    /// Sign-ups per IP per hour.
+    pub signup_per_ip_per_hour: u32,
+}
+
+impl Default for AuthSection {
+    fn default() -> Self {
+        Self {
+            session_ttl_hours: 24 * 30,
+            hash_concurrency: 2,
+            hash_queue: 64,
+            argon2_m_kib: 19 * 1024,
+            argon2_t: 2,
+            login_per_ip_per_min: 30,
+            login_per_account_per_min: 10,
+            signup_per_ip_per_hour: 20,
+        }
+    }
+}
+
+/// `[storage]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageSection {
+    /// `sync`, `interval:<ms>` or `none` (see README).
+    pub durability: String,
+    /// Block cache in MiB.
+    pub cache_mb: u64,
+    /// Days of canvas journal kept for the inspector and rollback (0: forever).
+    pub journal_retention_days: u64,
+}
+
+impl Default for StorageSection {
+    fn default() -> Self {
+        Self { durability: "sync".into(), cache_mb: 64, journal_retention_days: 7 }
+    }
+}
+
+/// `[limits]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsSection {
+    /// Tiles one session may subscribe to.
+    pub max_subscriptions: usize,
+    /// Rooms one session may be in.
+    pub max_rooms_per_session: usize,
+    /// Sessions in one room.
+    pub max_room_members: usize,
+    /// Outbound bytes queued per session before canvas updates are dropped.
+    pub outbound_max_bytes: usize,
+    /// Extra outbound bytes for chat and control before a session is closed.
+    pub outbound_reserve_bytes: usize,
+    /// Messages a user may send in a burst.
+    pub chat_burst: u32,
+    /// Spacing of messages after the burst, ms (0: no slow mode).
+    pub chat_interval_ms: u32,
+    /// Inbox capacity of each shard.
+    pub inbox_capacity: usize,
+}
+
+impl Default for LimitsSection {
+    fn default() -> Self {
+        let e = EngineConfig::new(Geometry::new(8, 8, 4, 8).unwrap_or_else(|_| unreachable!("valid literal geometry")));
+        Self {
+            max_subscriptions: e.max_subscriptions,
+            max_rooms_per_session: e.max_rooms_per_session,
+            max_room_members: e.max_room_members,
+            outbound_max_bytes: e.outbound_max_bytes,
+            outbound_reserve_bytes: e.outbound_reserve_bytes,
+            chat_burst: e.chat_burst,
+            chat_interval_ms: e.chat_interval_ms,
+            inbox_capacity: e.inbox_capacity,
+        }
+    }
+}
+
+fn parse_colour(s: &str) -> Result<[u8; 3], String> {
+    let hex = s.strip_prefix('#').unwrap_or(s);
+    if hex.len() != 6 {
+        return Err(format!("palette colour {s:?} is not #RRGGBB"));
+    }
+    let v = u32::from_str_radix(hex, 16).map_err(|_| format!("palette colour {s:?} is not #RRGGBB"))?;
+    Ok([(v >> 16) as u8, (v >> 8) as u8, v as u8])
+}
+
+impl Config {
+    /// Reads a TOML file.
+    pub fn from_file(path: &std::path::Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// The engine's configuration.
+    pub fn engine(&self) -> Result<EngineConfig, String> {
+        let c = &self.canvas;
+        let geometry = Geometry::new(c.width, c.height, c.bpp, c.tile_size).map_err(|e| e.to_string())?;
+        let mut e = EngineConfig::new(geometry);
+        if self.server.shards > 0 {
+            e.shards = self.server.shards;
+        }
+        if !c.palette.is_empty() {
+            e.palette = c.palette.iter().map(|s| parse_colour(s)).collect::<Result<_, _>>()?;
+        }
+        e.cooldown_ms = c.cooldown_ms;
+        e.admin_exempt = c.admin_exempt;
+        e.tick_ms = c.tick_ms;
+        e.ring_per_tile = c.ring_per_tile;
+        let l = &self.limits;
+        e.max_subscriptions = l.max_subscriptions;
+        e.max_rooms_per_session = l.max_rooms_per_session;
+        e.max_room_members = l.max_room_members;
+        e.outbound_max_bytes = l.outbound_max_bytes;
+        e.outbound_reserve_bytes = l.outbound_reserve_bytes;
+        e.chat_burst = l.chat_burst;
+        e.chat_interval_ms = l.chat_interval_ms;
+        e.inbox_capacity = l.inbox_capacity;
+        e.validate()?;
+        Ok(e)
+    }
+
+    /// The store's configuration.
+    pub fn store(&self) -> Result<StoreConfig, String> {
+        let s = &self.storage;
+        let mut c = StoreConfig::new(self.server.data_dir.join("db"));
+        c.durability = Durability::parse(&s.durability)
+            .ok_or_else(|| format!("storage.durability must be sync, none or interval:<ms>, not {:?}", s.durability))?;
+        c.cache_bytes = s.cache_mb * 1024 * 1024;
+        c.journal_retention =
+            (s.journal_retention_days > 0).then(|| Duration::from_secs(s.journal_retention_days * 86_400));
+        Ok(c)
+    }
+
+    /// Checks what the engine and store checks do not.
+    pub fn validate(&self) -> Result<(), String> {
+        self.engine()?;
+        self.store()?;
+        let a = &self.auth;
+        if a.hash_concurrency == 0 || a.argon2_m_kib < 8 || a.argon2_t == 0 {
+            return Err("auth.hash_concurrency, argon2_m_kib (>= 8) and argon2_t must be positive".into());
+        }
+        if self.server.max_connections == 0 || self.server.idle_timeout_ms < 1000 {
+            return Err("server.max_connections must be positive and idle_timeout_ms at least 1000".into());
+        }
+        if !matches!(self.server.log_format.as_str(), "text" | "json") {
+            return Err("server.log_format must be text or json".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        Config::default().validate().unwrap();
+    }
+
+    #[test]
+    fn toml_overrides_and_rejects_unknown_keys() {
+        let c: Config =
+            toml::from_str("[canvas]\nwidth = 64\nheight = 32\ntile_size = 16\npalette = [\"#000000\", \"#ffffff\"]\n")
+                .unwrap();
+        assert_eq!(c.engine().unwrap().geometry.tile_count(), 8);
+        assert_eq!(c.engine().unwrap().palette[1], [255, 255, 255]);
+        assert!(toml::from_str::<Config>("[canvas]\nwidht = 1\n").is_err());
+        let bad: Config = toml::from_str("[storage]\ndurability = \"fast\"\n").unwrap();
+        assert!(bad.validate().is_err());
+    }
+}

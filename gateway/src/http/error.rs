@@ -1,0 +1,90 @@
+//! HTTP errors: a status, a stable snake-case code (the protocol's error names where one
+//! fits), a human message, and a `Retry-After` when waiting helps. Rendered as
+//! `{"error": code, "message": message}`.
+
+use hyper::StatusCode;
+use pixelparty_protocol::ErrorCode;
+use pixelparty_storage::StorageError;
+
+/// An error response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Machine-readable code.
+    pub code: &'static str,
+    /// Human-readable detail.
+    pub message: String,
+    /// Seconds to wait before retrying.
+    pub retry_after_s: Option<u64>,
+}
+
+impl ApiError {
+    /// An error with a status, code and message.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into(), retry_after_s: None }
+    }
+
+    /// 400 `invalid_argument`.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidArgument.name(), message)
+    }
+
+    /// 401 `unauthorized`.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized.name(), message)
+    }
+
+    /// 403 `forbidden`.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden.name(), message)
+    }
+
+    /// 404 `not_found`.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, ErrorCode::NotFound.name(), message)
+    }
+
+    /// 409 `conflict`.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict", message)
+    }
+
+    /// 429 `rate_limited` with a retry hint.
+    pub fn rate_limited(retry_after_ms: u64) -> Self {
+        let mut e =
+            Self::new(StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited.name(), "too many attempts; retry later");
+        e.retry_after_s = Some(retry_after_ms.div_ceil(1000).max(1));
+        e
+    }
+
+    /// 503 `overloaded`.
+    pub fn overloaded() -> Self {
+        let mut e =
+            Self::new(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Overloaded.name(), "server busy; retry later");
+        e.retry_after_s = Some(1);
+        e
+    }
+
+    /// 500 `internal`.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal.name(), message)
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(e: StorageError) -> Self {
+        if e.is_conflict() {
+            Self::conflict(e.detail())
+        } else if e.is_not_found() {
+            Self::not_found(e.detail())
+        } else if e.is_invalid() {
+            Self::invalid(e.detail())
+        } else if e.is_overloaded() {
+            Self::overloaded()
+        } else {
+            tracing::error!(error = %e, "storage error");
+            Self::internal("storage error")
+        }
+    }
+}

@@ -1,0 +1,25 @@
+//! pixelparty's gateway: the runnable server. It wires the store, the engine and HTTP
+//! together: the public REST API and WebSocket endpoint served on every shard thread, the
+//! admin endpoint, configuration, the CLI's building blocks, and process lifecycle.
+//!
+//! # Layout
+//! - [`config`]: TOML / environment / flags configuration.
+//! - [`server`]: start-up, listeners, shutdown.
+//! - [`http`]: routes of the public API, one module per resource, plus the web client.
+//! - [`ws`]: the WebSocket upgrade and session driver.
+//! - [`admin`]: the admin endpoint and Prometheus metrics.
+//! - [`app`]: process-wide state shared by handlers.
+//! - [`hasher`], [`ratelimit`], [`bans`]: password hashing pool, login limits, address bans.
+//! - [`snapshot_http`], [`rollback`]: the snapshot document and PNG, pixel rollback.
+
+pub mod admin;
+pub mod app;
+pub mod bans;
+pub mod config;
+pub mod hasher;
+pub mod http;
+pub mod ratelimit;
+pub mod rollback;
+pub mod server;
+pub mod snapshot_http;
+pub mod ws;

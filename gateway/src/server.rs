@@ -1,0 +1,244 @@
+//! Process wiring: open the store, start the engine with one `SO_REUSEPORT` listener per shard
+//! thread (HTTP and WebSocket served on the shard's own thread), the admin endpoint on its own
+//! thread, the snapshot thread; and shut it all down in order on SIGINT/SIGTERM.
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use pixelparty_engine::{Engine, LocalShard, Snapshotter, now_ms};
+use pixelparty_protocol::CloseReason;
+use pixelparty_storage::Store;
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::net::TcpListener;
+
+use crate::app::App;
+use crate::config::Config;
+use crate::hasher::Hasher;
+use crate::http::Ctx;
+
+/// A running server.
+#[derive(Debug)]
+pub struct Server {
+    /// Shared state.
+    pub app: Arc<App>,
+    /// Public address actually bound.
+    pub http_addr: SocketAddr,
+    /// Admin address actually bound.
+    pub admin_addr: SocketAddr,
+    engine: Option<Engine>,
+    admin: Option<crate::admin::AdminHandle>,
+    stop: Arc<AtomicBool>,
+    snapshots: Option<std::thread::JoinHandle<()>>,
+}
+
+/// A listener bound with `SO_REUSEPORT`, so every shard can bind the same address and the
+/// kernel spreads connections.
+pub fn reuseport_listener(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(4096)?;
+    Ok(socket.into())
+}
+
+/// Reads or creates the admin token: config, then `PIXELPARTY_ADMIN_TOKEN`, then
+/// `<data>/admin.token` (created with a random token, mode 0600).
+pub fn admin_token(config: &Config) -> std::io::Result<String> {
+    if let Some(t) = config.server.admin_token.clone().filter(|t| !t.is_empty()) {
+        return Ok(t);
+    }
+    if let Ok(t) = std::env::var("PIXELPARTY_ADMIN_TOKEN")
+        && !t.is_empty()
+    {
+        return Ok(t);
+    }
+    let path = config.server.data_dir.join("admin.token");
+    if let Ok(t) = std::fs::read_to_string(&path) {
+        return Ok(t.trim().to_owned());
+    }
+    std::fs::create_dir_all(&config.server.data_dir)?;
+    let mut raw = [0u8; 24];
+    getrandom::fill(&mut raw).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let token: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+    {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path)?;
+        f.write_all(token.as_bytes())?;
+    }
+    tracing::info!(path = %path.display(), "generated an admin token");
+    Ok(token)
+}
+
+impl Server {
+    /// Starts everything. Binds the configured addresses (port 0 picks free ports; the bound
+    /// ones are in the returned value).
+    pub fn start(config: Config) -> Result<Self, String> {
+        config.validate()?;
+        let engine_config = config.engine()?;
+        let store = Store::open(config.store()?).map_err(|e| format!("opening the store: {e}"))?;
+        let token = admin_token(&config).map_err(|e| format!("admin token: {e}"))?;
+        let a = &config.auth;
+        let hasher =
+            Hasher::start(a.hash_concurrency, a.hash_queue, a.argon2_m_kib, a.argon2_t).map_err(|e| e.to_string())?;
+
+        // Bind before starting the engine so a busy port fails fast; each shard binds its own
+        // SO_REUSEPORT socket on the resolved address.
+        let probe =
+            reuseport_listener(config.server.http).map_err(|e| format!("binding {}: {e}", config.server.http))?;
+        let http_addr = probe.local_addr().map_err(|e| e.to_string())?;
+        let admin_listener = std::net::TcpListener::bind(config.server.admin)
+            .map_err(|e| format!("binding admin {}: {e}", config.server.admin))?;
+        let admin_addr = admin_listener.local_addr().map_err(|e| e.to_string())?;
+        admin_listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+
+        let shards = engine_config.shards;
+        let listeners: Vec<std::net::TcpListener> = std::iter::once(Ok(probe))
+            .chain((1..shards).map(|_| reuseport_listener(http_addr)))
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("binding {http_addr}: {e}"))?;
+        let listeners = Arc::new(parking_lot::Mutex::new(listeners.into_iter().map(Some).collect::<Vec<_>>()));
+
+        // The app needs the engine's handle, so shards start first and wait for it.
+        let (app_tx, app_rx) = tokio::sync::watch::channel::<Option<Arc<App>>>(None);
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
+        let engine = Engine::start(engine_config, store.clone(), move |shard: LocalShard| {
+            let listener = listeners.lock().get_mut(shard.id()).and_then(Option::take);
+            let mut app_rx = app_rx.clone();
+            let ready_tx = ready_tx.clone();
+            async move {
+                let Some(listener) = listener else { return };
+                let Ok(listener) = TcpListener::from_std(listener) else { return };
+                let _ = ready_tx.send(());
+                let Ok(app) = app_rx.wait_for(Option::is_some).await.map(|a| a.clone()) else { return };
+                let Some(app) = app else { return };
+                accept_loop(listener, shard, app).await;
+            }
+        })
+        .map_err(|e| e.to_string())?;
+        for _ in 0..shards {
+            ready_rx.recv_timeout(Duration::from_secs(10)).map_err(|_| "a shard did not start".to_string())?;
+        }
+
+        let handle = engine.handle();
+        let snapshotter =
+            Arc::new(Snapshotter::new(handle.clone()).ok_or("the shards did not answer the first snapshot")?);
+        let dummy_hash = dummy_hash(&config)?;
+        let app =
+            Arc::new(App::new(config.clone(), store.clone(), handle, snapshotter.clone(), hasher, &token, dummy_hash));
+        app.bans.reload(&store).map_err(|e| e.to_string())?;
+        let _ = app_tx.send(Some(app.clone()));
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let refresh = Duration::from_millis(config.server.snapshot_refresh_ms.max(50));
+        let persist = Duration::from_millis(config.server.snapshot_persist_ms.max(1000));
+        let snapshots = app.snapshots.spawn(refresh, persist, stop.clone()).map_err(|e| e.to_string())?;
+        let admin = crate::admin::spawn(admin_listener, app.clone()).map_err(|e| e.to_string())?;
+        Ok(Self {
+            app,
+            http_addr,
+            admin_addr,
+            engine: Some(engine),
+            admin: Some(admin),
+            stop,
+            snapshots: Some(snapshots),
+        })
+    }
+
+    /// Stops accepting, closes sessions with "going away", writes a final snapshot and lets
+    /// the store flush.
+    pub fn shutdown(mut self) {
+        self.app.accepting.store(false, Ordering::Release);
+        self.stop.store(true, Ordering::Release);
+        if let Some(t) = self.snapshots.take() {
+            let _ = t.join();
+        }
+        // The last snapshot needs the shards; what they apply after it is in the journal.
+        match self.app.snapshots.snapshotter().persist() {
+            Ok(n) => tracing::info!(tiles = n, "final tile snapshots written"),
+            Err(e) => tracing::error!(error = %e, "final snapshot"),
+        }
+        if let Some(admin) = self.admin.take() {
+            admin.stop();
+        }
+        if let Some(engine) = self.engine.take() {
+            engine.shutdown(CloseReason::Shutdown);
+        }
+        if let Err(e) = self.app.store.flush() {
+            tracing::error!(error = %e, "final flush");
+        }
+    }
+}
+
+/// A hash of a random password with the configured cost, verified when a login names no
+/// user (computed here, synchronously, once at start-up).
+fn dummy_hash(config: &Config) -> Result<String, String> {
+    use argon2::password_hash::PasswordHasher;
+    let a = &config.auth;
+    let params = argon2::Params::new(a.argon2_m_kib, a.argon2_t, 1, None).map_err(|e| e.to_string())?;
+    let mut secret = [0u8; 16];
+    getrandom::fill(&mut secret).map_err(|e| e.to_string())?;
+    argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+        .hash_password(&secret)
+        .map(|h| h.to_string())
+        .map_err(|e| e.to_string())
+}
+
+/// Decrements the connection count when a connection ends.
+struct Slot(Arc<App>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.connections.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+async fn accept_loop(listener: TcpListener, shard: LocalShard, app: Arc<App>) {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        if !app.accepting.load(Ordering::Acquire) {
+            continue;
+        }
+        if app.bans.find(peer.ip(), now_ms()).is_some() {
+            app.metrics.accept_banned.fetch_add(1, Ordering::Relaxed);
+            continue; // Dropped before any work.
+        }
+        if !app.has_room() {
+            app.metrics.accept_full.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        app.connections.fetch_add(1, Ordering::Relaxed);
+        let slot = Slot(app.clone());
+        let ctx = Rc::new(Ctx { app: app.clone(), shard: shard.clone(), peer });
+        tokio::task::spawn_local(async move {
+            let _slot = slot;
+            let _ = stream.set_nodelay(true);
+            let service = service_fn(move |req| crate::http::serve(req, ctx.clone()));
+            let conn = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(10))
+                .max_buf_size(64 * 1024)
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades();
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "http connection ended with an error");
+            }
+        });
+    }
+}

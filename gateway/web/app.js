@@ -1,0 +1,325 @@
+// Owns: the page's entry point — the shared state object, the session lifecycle (GET /account
+// at load, sign up / log in / log out), the one WebSocket Connection and the routing of its
+// frames to the board, chat and social modules, the connection-state indicator and the
+// #closed-reason banner, and the `window.pixelparty` test hook.
+
+import { Api } from "./api.js";
+import { Connection, webSocketUrl, NO_RECONNECT } from "./net.js";
+import { ServerClock } from "./clock.js";
+import { Board } from "./board.js";
+import { Chat } from "./chat.js";
+import { Social } from "./social.js";
+import { Admin } from "./admin.js";
+import { normalizeMessage } from "./chatmodel.js";
+import { U64_MAX } from "./codec.js";
+import { notify, describeError, guard, utf8Length } from "./ui.js";
+
+const USERNAME_RE = /^[A-Za-z0-9_.-]{3,32}$/;
+
+/** Everything the test hook exposes as `window.pixelparty.state` (kept current). */
+const state = {
+  connection: "disconnected",
+  user: null, // {id, username, role}
+  geometry: null,
+  palette: [],
+  selectedColour: null,
+  subscribed: 0,
+  cooldownRemainingMs: 0,
+  closed: null, // {reason, message} of the last session end that was not a normal close
+  lastPaint: null,
+  lastPaintError: null,
+  snapshotVersion: null,
+};
+
+const api = new Api();
+const clock = new ServerClock();
+const $ = (id) => document.getElementById(id);
+
+const net = new Connection({
+  url: webSocketUrl("/ws", location.href),
+  clock,
+  onState: (s) => {
+    state.connection = s;
+    const el = $("conn-state");
+    el.textContent = s;
+    el.dataset.state = s;
+  },
+  onWelcome: (w) => onWelcome(w),
+  onFrame: (f) => onFrame(f),
+  onClose: (info) => onClose(info),
+});
+
+/** Newest-first paging of a conversation: over the WebSocket when connected, else over HTTP. */
+async function history(kind, conv, before) {
+  const overHttp = async () => {
+    const b = before === U64_MAX ? null : before;
+    const list = kind === "room" ? await api.roomMessages(conv, b) : await api.directMessages(conv, b);
+    return list.map(normalizeMessage);
+  };
+  if (!net.connected) return overHttp();
+  try {
+    const page = await net.request({ type: "History", kind, conv, before, limit: 50 });
+    return page.entries.map(normalizeMessage);
+  } catch (e) {
+    // A past conversation with someone no longer a friend: the HTTP history may still serve it.
+    if (kind === "direct" && (e.code === "not_friends" || e.code === "disconnected")) {
+      try {
+        return await overHttp();
+      } catch {
+        throw e;
+      }
+    }
+    if (e.code === "disconnected") return overHttp();
+    throw e;
+  }
+}
+
+const ctx = { api, clock, state, net: () => net, history };
+const board = new Board(ctx);
+const social = new Social({ ...ctx, onBlocked: (id) => chat.purgeAuthor(id) });
+const chat = new Chat({ ...ctx, social });
+const admin = new Admin(ctx);
+
+// ---- connection events ---------------------------------------------------------------------
+
+function onWelcome(w) {
+  if (state.user) {
+    state.user.id = w.user;
+    state.user.role = w.role;
+    state.user.username = w.name;
+    renderAccount();
+  }
+  if (state.closed && !NO_RECONNECT.has(state.closed.reason)) hideBanner();
+  board.onWelcome(w);
+  chat.onWelcome();
+  social.onWelcome();
+}
+
+function onFrame(f) {
+  if (board.handleFrame(f) || chat.handleFrame(f) || social.handleFrame(f)) return;
+  switch (f.type) {
+    case "Error":
+      notify(`Server: ${describeError({ code: f.code, message: f.message, retryAfterMs: f.retry_after_ms })}`, "error");
+      break;
+    case "Closing":
+      showBanner(f.reason, f.message, null); // the transport close follows
+      break;
+    default:
+      break;
+  }
+}
+
+function onClose(info) {
+  board.onDisconnected();
+  chat.onDisconnected();
+  const reason = info.reason;
+  if (reason && reason !== "normal") {
+    showBanner(reason, info.message, info.reconnectInMs);
+    if (reason === "session_revoked") {
+      loggedOut();
+      return;
+    }
+  }
+  if (!info.welcomed && info.reconnectInMs !== null && state.user) {
+    // Refused before any frame: maybe the session is gone (expired, logged out elsewhere).
+    api.account().then((acc) => {
+      if (acc === null && state.user) {
+        loggedOut();
+        notify("Your session ended: log in again.", "error");
+      }
+    }, (e) => {
+      if (e.code === "banned") {
+        net.stop();
+        showBanner("banned", e.message, null);
+      }
+    });
+  }
+}
+
+function showBanner(reason, message, reconnectInMs) {
+  const detail = message && message !== reason ? `${reason}: ${message}` : reason;
+  state.closed = { reason, message: message ?? "" };
+  const el = $("closed-reason");
+  let text = detail;
+  if (reconnectInMs !== null && reconnectInMs !== undefined) text += ` — reconnecting…`;
+  $("closed-reason-text").textContent = text;
+  el.dataset.reason = reason;
+  $("reconnect").hidden = !(reason === "kicked" && state.user);
+  el.hidden = false;
+}
+
+function hideBanner() {
+  $("closed-reason").hidden = true;
+  $("closed-reason-text").textContent = "";
+  state.closed = null;
+}
+
+// ---- account -------------------------------------------------------------------------------
+
+function renderAccount() {
+  const u = state.user;
+  $("auth-form").hidden = !!u;
+  $("whoami").hidden = !u;
+  $("me-name").textContent = u ? u.username : "";
+  $("me-role").textContent = u && u.role === "admin" ? "admin" : "";
+  $("me-role").hidden = !(u && u.role === "admin");
+  document.body.dataset.auth = u ? "in" : "out";
+  for (const el of document.querySelectorAll("[data-needs-login]")) el.hidden = !u;
+  for (const el of document.querySelectorAll("[data-logged-out-only]")) el.hidden = !!u;
+  admin.setVisible(!!u && u.role === "admin");
+}
+
+async function loggedIn(user) {
+  state.user = { id: Number(user.id), username: user.username, role: user.role };
+  renderAccount();
+  board.setLoggedOutRefresh(false);
+  board.renderCooldown();
+  if (state.closed && state.closed.reason === "session_revoked") hideBanner();
+  net.start();
+  const results = await Promise.allSettled([chat.onLogin(), social.onLogin()]);
+  for (const r of results) if (r.status === "rejected") notify(describeError(r.reason), "error");
+}
+
+function loggedOut() {
+  net.stop();
+  state.user = null;
+  chat.onLogout();
+  social.onLogout();
+  renderAccount();
+  board.setLoggedOutRefresh(true);
+  board.renderCooldown();
+}
+
+function credentials(forSignup) {
+  const username = $("username").value.trim();
+  const password = $("password").value;
+  if (!username || !password) throw Object.assign(new Error("enter a user name and a password"), { code: "invalid_argument" });
+  if (forSignup) {
+    if (!USERNAME_RE.test(username)) throw Object.assign(new Error("user names are 3–32 letters, digits, _ . or -"), { code: "invalid_argument" });
+    const n = utf8Length(password);
+    if (n < 8 || n > 256) throw Object.assign(new Error("passwords are 8–256 bytes"), { code: "invalid_argument" });
+  }
+  return { username, password };
+}
+
+function authError(e) {
+  const el = $("auth-error");
+  let text;
+  if (e.code === "unauthorized") text = "Wrong user name or password.";
+  else if (e.code === "conflict") text = "That user name is taken.";
+  else if (e.code === "banned") text = `banned: ${e.message}`;
+  else if (e.code === "rate_limited") text = `Too many attempts${e.retryAfterMs ? `: try again in ${Math.ceil(e.retryAfterMs / 1000)} s` : ""}.`;
+  else text = describeError(e);
+  el.textContent = text;
+  el.hidden = false;
+  if (e.code === "banned") showBanner("banned", e.message, null);
+}
+
+async function authenticate(kind) {
+  $("auth-error").hidden = true;
+  let creds;
+  try {
+    creds = credentials(kind === "signup");
+  } catch (e) {
+    authError(e);
+    return;
+  }
+  for (const b of [$("login"), $("signup")]) b.disabled = true;
+  try {
+    // The answer also holds the session token: it is deliberately not kept (the cookie is).
+    const { user } = kind === "signup" ? await api.signup(creds.username, creds.password) : await api.login(creds.username, creds.password);
+    $("password").value = "";
+    notify(kind === "signup" ? `Welcome, ${user.username}!` : `Logged in as ${user.username}.`);
+    await loggedIn(user);
+  } catch (e) {
+    authError(e);
+  } finally {
+    for (const b of [$("login"), $("signup")]) b.disabled = false;
+  }
+}
+
+$("auth-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  authenticate("login");
+});
+$("signup").addEventListener("click", () => authenticate("signup"));
+$("logout").addEventListener("click", guard(async () => {
+  net.stop(); // a normal close first, so the session_revoked that logout causes is not news
+  try {
+    await api.logout();
+  } finally {
+    loggedOut();
+    hideBanner();
+    notify("Logged out.");
+  }
+}, "Logout: "));
+$("reconnect").addEventListener("click", () => {
+  hideBanner();
+  if (state.user) net.start();
+});
+$("dismiss-banner").addEventListener("click", () => hideBanner());
+
+addEventListener("online", () => net.retryNow());
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState === "visible") net.retryNow();
+});
+
+// ---- test hook -----------------------------------------------------------------------------
+
+window.pixelparty = {
+  state,
+  /**
+   * Paints like a click would. Resolves `{ok: true, seq}` (seq a decimal string) once the
+   * server applied it, or `{ok: false, code, message, retryAfterMs}` when refused.
+   */
+  async paint(x, y, colour) {
+    try {
+      const { seq } = await board.paint(x, y, colour);
+      return { ok: true, seq: seq.toString() };
+    } catch (e) {
+      return { ok: false, code: e.code ?? "error", message: e.message, retryAfterMs: e.retryAfterMs ?? 0 };
+    }
+  },
+  /** The colour index the replica holds at (x, y), or null (off the canvas / tile not held). */
+  pixelAt: (x, y) => board.replica?.pixel(x, y) ?? null,
+  /** The cursor held for a tile, as a decimal string (NO_CURSOR = "18446744073709551615"). */
+  tileCursor: (tile) => (board.replica ? board.replica.cursorOf(tile).toString() : null),
+  /** Ids of the tiles subscribed on the current session. */
+  subscribedTiles: () => (board.replica ? [...board.replica.subscribed].sort((a, b) => a - b) : []),
+  /** Centres the view on canvas pixel (x, y) at `scale` CSS pixels per canvas pixel. */
+  centreOn(x, y, scale) {
+    board.view.viewport?.centreOn(x + 0.5, y + 0.5, scale);
+    board.view.viewChanged();
+  },
+  /** Page (client) coordinates of the centre of pixel (x, y), e.g. for mouse.click. */
+  clientPointOf: (x, y) => board.view.clientPointOf(x, y),
+  /** Resolves once the WebSocket session is welcomed (or after `timeoutMs`, with false). */
+  whenConnected(timeoutMs = 10_000) {
+    return new Promise((resolve) => {
+      const start = Date.now();
+      const poll = () => {
+        if (net.connected && (!board.replica || board.replica.connected)) resolve(true);
+        else if (Date.now() - start > timeoutMs) resolve(false);
+        else setTimeout(poll, 50);
+      };
+      poll();
+    });
+  },
+};
+
+// ---- boot ----------------------------------------------------------------------------------
+
+async function boot() {
+  renderAccount();
+  board.setLoggedOutRefresh(true);
+  const accountP = api.account().catch((e) => {
+    notify(`Server unreachable: ${describeError(e)}`, "error");
+    return null;
+  });
+  await board.init();
+  if (board.meta?.ws_url) net.url = webSocketUrl(board.meta.ws_url, location.href);
+  const account = await accountP;
+  if (account) await loggedIn(account);
+}
+
+boot().catch((e) => notify(describeError(e), "error"));

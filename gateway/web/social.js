@@ -1,0 +1,349 @@
+// Owns: the social feature — friends (send, accept, decline, cancel, remove requests; the
+// friends list), blocks (block / unblock, the blocked-ids set the chat filters with, purging a
+// blocked user's messages), and direct messages (conversation list, one open conversation
+// with history and older pages, live DirectMessage / Deleted frames, sending, deleting).
+
+import { MessageLog, normalizeMessage, dmPeer } from "./chatmodel.js";
+import { MessageListView } from "./chat.js";
+import { U64_MAX, MAX_TEXT_BYTES } from "./codec.js";
+import { h, fill, notify, describeError, guard, utf8Length, formatTime, announce } from "./ui.js";
+
+const POLL_MS = 15_000;
+
+export class Social {
+  /** `ctx`: {api, net(), clock, state, history(kind, conv, before), onBlocked(userId)} */
+  constructor(ctx) {
+    this.ctx = ctx;
+    this.friends = [];
+    this.incoming = [];
+    this.outgoing = [];
+    this.blocks = [];
+    this.blockedIds = new Set();
+    this.names = new Map(); // user id → username
+    this.convs = new Map(); // peer id → {peer, username, log, loaded, unread, lastMs}
+    this.active = null;
+    this.pollTimer = null;
+    const $ = (id) => document.getElementById(id);
+    this.els = {
+      friendForm: $("friend-form"),
+      friendName: $("friend-name"),
+      friends: $("friends"),
+      incoming: $("incoming"),
+      outgoing: $("outgoing"),
+      blockForm: $("block-form"),
+      blockName: $("block-name"),
+      blocks: $("blocks"),
+      convs: $("conversations"),
+      dmTitle: $("dm-title"),
+      dmMessages: $("dm-messages"),
+      dmOlder: $("dm-load-older"),
+      dmForm: $("dm-form"),
+      dmInput: $("dm-input"),
+      dmSend: $("dm-send"),
+    };
+    this.view = new MessageListView(this.els.dmMessages, {
+      isMine: (m) => m.author === this.ctx.state.user?.id,
+      canDelete: (m) => m.author === this.ctx.state.user?.id,
+      onDelete: (m) => this.deleteMessage(m),
+      onNearTop: () => this.loadOlder().catch((e) => notify(`Older messages: ${describeError(e)}`, "error")),
+    });
+    this.els.friendForm.addEventListener("submit", (e) => {
+      e.preventDefault();
+      guard(async () => {
+        const name = this.els.friendName.value.trim();
+        if (!name) return;
+        await this.addFriend(name);
+        this.els.friendName.value = "";
+      }, "Friend request failed — ")();
+    });
+    this.els.blockForm.addEventListener("submit", (e) => {
+      e.preventDefault();
+      guard(async () => {
+        const name = this.els.blockName.value.trim();
+        if (!name) return;
+        await this.block(name);
+        this.els.blockName.value = "";
+      }, "Block failed — ")();
+    });
+    this.els.dmForm.addEventListener("submit", (e) => {
+      e.preventDefault();
+      guard(() => this.send(), "Message not sent — ")();
+    });
+    this.els.dmOlder.addEventListener("click", guard(() => this.loadOlder(), "Older messages: "));
+    $("refresh-social").addEventListener("click", guard(() => this.refresh(), "Refresh failed — "));
+    this.renderDm();
+  }
+
+  get net() {
+    return this.ctx.net();
+  }
+
+  get me() {
+    return this.ctx.state.user;
+  }
+
+  isBlocked(userId) {
+    return this.blockedIds.has(userId);
+  }
+
+  // ---- lifecycle ---------------------------------------------------------------------------
+
+  async onLogin() {
+    await this.refresh();
+    clearInterval(this.pollTimer);
+    this.pollTimer = setInterval(() => {
+      if (document.visibilityState === "visible") this.refresh().catch(() => {});
+    }, POLL_MS);
+  }
+
+  onLogout() {
+    clearInterval(this.pollTimer);
+    this.pollTimer = null;
+    this.friends = [];
+    this.incoming = [];
+    this.outgoing = [];
+    this.blocks = [];
+    this.blockedIds.clear();
+    this.convs.clear();
+    this.names.clear();
+    this.active = null;
+    this.render();
+    this.renderDm({ switched: true });
+  }
+
+  /** A new session: messages may have been missed, so reload the newest page of loaded conversations. */
+  onWelcome() {
+    for (const c of this.convs.values()) {
+      if (!c.loaded) continue;
+      this.ctx.history("direct", c.peer, U64_MAX).then((msgs) => {
+        c.log.mergeLatest(msgs.filter((m) => !this.isBlocked(m.author)));
+        if (this.active === c.peer) this.view.render();
+      }, () => {});
+    }
+  }
+
+  /** Reloads friends, requests, blocks and conversations. */
+  async refresh() {
+    const [fr, bl, cv] = await Promise.all([this.ctx.api.friends(), this.ctx.api.blocks(), this.ctx.api.conversations()]);
+    this.friends = fr.friends ?? [];
+    this.incoming = fr.incoming ?? [];
+    this.outgoing = fr.outgoing ?? [];
+    this.blocks = bl.blocks ?? [];
+    const before = this.blockedIds;
+    this.blockedIds = new Set(this.blocks.map((b) => Number(b.id)));
+    for (const list of [this.friends, this.incoming, this.outgoing, this.blocks]) for (const u of list) this.names.set(Number(u.id), u.username);
+    for (const c of cv.conversations ?? []) {
+      const peer = Number(c.peer);
+      this.names.set(peer, c.username);
+      const conv = this.conv(peer, c.username);
+      conv.lastMs = Math.max(conv.lastMs, Number(c.last_ms ?? 0));
+    }
+    for (const id of this.blockedIds) if (!before.has(id)) this.purge(id);
+    this.render();
+  }
+
+  conv(peer, username) {
+    let c = this.convs.get(peer);
+    if (!c) {
+      c = { peer, username: username ?? this.names.get(peer) ?? `user ${peer}`, log: new MessageLog(), loaded: false, unread: 0, lastMs: 0 };
+      this.convs.set(peer, c);
+    } else if (username) {
+      c.username = username;
+    }
+    return c;
+  }
+
+  // ---- friends and blocks ------------------------------------------------------------------
+
+  async addFriend(username) {
+    const r = await this.ctx.api.addFriend(username);
+    notify(r?.status === "friends" ? `You and ${username} are now friends.` : `Friend request sent to ${username}.`);
+    await this.refresh();
+  }
+
+  async removeFriend(username, what = "removed") {
+    await this.ctx.api.removeFriend(username);
+    notify(`${username}: ${what}.`);
+    await this.refresh();
+  }
+
+  async block(username) {
+    await this.ctx.api.block(username);
+    notify(`${username} blocked: their messages are hidden.`);
+    await this.refresh();
+  }
+
+  async unblock(username) {
+    await this.ctx.api.unblock(username);
+    notify(`${username} unblocked.`);
+    await this.refresh();
+  }
+
+  purge(userId) {
+    for (const c of this.convs.values()) c.log.removeAuthor(userId);
+    this.view.render();
+    this.ctx.onBlocked(userId);
+  }
+
+  // ---- direct messages ---------------------------------------------------------------------
+
+  async openDm(peer, username) {
+    const c = this.conv(peer, username);
+    this.active = peer;
+    c.unread = 0;
+    this.render();
+    this.renderDm({ switched: true });
+    if (!c.loaded) {
+      c.log.loading = true;
+      try {
+        const msgs = await this.ctx.history("direct", peer, U64_MAX);
+        c.log.addAll(msgs.filter((m) => !this.isBlocked(m.author)));
+        c.loaded = true;
+        if (msgs.length === 0) c.log.exhausted = true;
+      } finally {
+        c.log.loading = false;
+      }
+      if (this.active === peer) this.renderDm({ switched: true });
+    }
+    this.els.dmInput.focus();
+  }
+
+  async loadOlder() {
+    const c = this.active === null ? null : this.convs.get(this.active);
+    if (!c || !c.loaded || c.log.loading || c.log.exhausted) return;
+    c.log.loading = true;
+    this.els.dmOlder.disabled = true;
+    try {
+      const msgs = await this.ctx.history("direct", c.peer, c.log.oldestSeq() ?? U64_MAX);
+      if (msgs.length === 0) c.log.exhausted = true;
+      else c.log.addAll(msgs.filter((m) => !this.isBlocked(m.author)));
+      if (this.active === c.peer) this.view.render();
+    } finally {
+      c.log.loading = false;
+      this.renderOlderButton();
+    }
+  }
+
+  async send() {
+    const peer = this.active;
+    const input = this.els.dmInput;
+    const text = input.value;
+    if (peer === null) {
+      notify("Choose a friend to message first.", "error");
+      return;
+    }
+    if (!text.trim()) return;
+    if (utf8Length(text) > MAX_TEXT_BYTES) {
+      notify(`Messages are at most ${MAX_TEXT_BYTES} bytes.`, "error");
+      return;
+    }
+    const ack = await this.net.request({ type: "SendDirect", to: peer, text });
+    if (input.value === text) input.value = "";
+    const me = this.me;
+    const c = this.conv(peer);
+    if (me) {
+      c.log.add({ seq: ack.value, author: me.id, authorName: me.username, timeMs: this.ctx.clock.now(), text });
+      c.lastMs = Date.now();
+      if (this.active === peer) this.view.render({ bottom: true });
+    }
+  }
+
+  async deleteMessage(m) {
+    const peer = this.active;
+    if (peer === null) return;
+    if (this.net.connected) await this.net.request({ type: "Delete", kind: "direct", conv: peer, seq: m.seq });
+    else await this.ctx.api.deleteDirectMessage(peer, m.seq);
+    if (this.convs.get(peer)?.log.remove(m.seq) && this.active === peer) this.view.render();
+  }
+
+  handleFrame(f) {
+    switch (f.type) {
+      case "DirectMessage": {
+        const me = this.me;
+        if (!me) return true;
+        const peer = dmPeer(f, me.id);
+        if (this.isBlocked(f.from)) return true;
+        if (f.from !== me.id) this.names.set(f.from, f.from_name);
+        const c = this.conv(peer, f.from !== me.id ? f.from_name : undefined);
+        c.lastMs = Math.max(c.lastMs, Number(f.time_ms));
+        if (c.log.add(normalizeMessage(f))) {
+          if (this.active === peer) {
+            this.view.render();
+            if (f.from !== me.id) announce(`${f.from_name} (direct): ${f.text}`);
+          } else if (f.from !== me.id) {
+            c.unread++;
+            notify(`New message from ${f.from_name}.`);
+          }
+          this.renderConversations();
+        }
+        return true;
+      }
+      case "Deleted":
+        if (f.kind !== "direct") return false;
+        if (this.convs.get(f.conv)?.log.remove(f.seq) && this.active === f.conv) this.view.render();
+        return true;
+      case "HistoryPage":
+        return f.kind === "direct"; // answers to our History requests: handled where requested
+      default:
+        return false;
+    }
+  }
+
+  // ---- rendering ---------------------------------------------------------------------------
+
+  render() {
+    this.renderFriends();
+    this.renderConversations();
+  }
+
+  userButton(label, action, username, fn, extra = {}) {
+    return h("button", { type: "button", class: `link-button ${extra.class ?? ""}`, dataset: { action, username }, "aria-label": `${label} ${username}`, onclick: guard(fn, `${label} failed — `) }, extra.text ?? label);
+  }
+
+  renderFriends() {
+    const row = (u, ...buttons) => h("li", { dataset: { userId: String(u.id), username: u.username } }, h("span", { class: "who" }, u.username), h("span", { class: "actions" }, buttons));
+    fill(this.els.incoming, this.incoming.length ? this.incoming.map((u) => row(u,
+      this.userButton("Accept", "accept", u.username, () => this.addFriend(u.username), { class: "accept" }),
+      this.userButton("Decline", "decline", u.username, () => this.removeFriend(u.username, "request declined"), { class: "decline" }),
+    )) : [h("li", { class: "muted" }, "No requests")]);
+    fill(this.els.outgoing, this.outgoing.length ? this.outgoing.map((u) => row(u,
+      this.userButton("Cancel request to", "cancel", u.username, () => this.removeFriend(u.username, "request cancelled"), { text: "Cancel" }),
+    )) : [h("li", { class: "muted" }, "None pending")]);
+    fill(this.els.friends, this.friends.length ? this.friends.map((u) => row(u,
+      this.userButton("Message", "dm", u.username, () => this.openDm(Number(u.id), u.username)),
+      this.userButton("Remove friend", "unfriend", u.username, () => this.removeFriend(u.username, "unfriended"), { text: "Remove" }),
+      this.userButton("Block", "block", u.username, () => this.block(u.username), { class: "danger" }),
+    )) : [h("li", { class: "muted" }, "No friends yet")]);
+    fill(this.els.blocks, this.blocks.length ? this.blocks.map((u) => row(u,
+      this.userButton("Unblock", "unblock", u.username, () => this.unblock(u.username), { class: "unblock" }),
+    )) : [h("li", { class: "muted" }, "Nobody blocked")]);
+  }
+
+  renderConversations() {
+    const list = [...this.convs.values()].filter((c) => !this.isBlocked(c.peer)).sort((a, b) => b.lastMs - a.lastMs || a.username.localeCompare(b.username));
+    fill(this.els.convs, list.length ? list.map((c) => h("li", {},
+      h("button", { type: "button", class: "conversation", dataset: { userId: String(c.peer), username: c.username }, "aria-pressed": String(this.active === c.peer), onclick: guard(() => this.openDm(c.peer, c.username), "Conversation: ") },
+        h("span", { class: "room-name" }, c.username),
+        c.lastMs ? h("span", { class: "muted small" }, ` ${formatTime(c.lastMs)}`) : null,
+        c.unread ? h("span", { class: "badge unread", "aria-label": `${c.unread} unread` }, String(c.unread)) : null,
+      ),
+    )) : [h("li", { class: "muted" }, "No conversations")]);
+  }
+
+  renderDm({ switched = false } = {}) {
+    const c = this.active === null ? null : this.convs.get(this.active);
+    this.els.dmTitle.textContent = c ? `Messages with ${c.username}` : "Direct messages";
+    this.els.dmMessages.dataset.userId = c ? String(c.peer) : "";
+    this.els.dmInput.disabled = !c;
+    this.els.dmSend.disabled = !c;
+    if (switched) this.view.show(c ? c.log : null);
+    else this.view.render();
+    this.renderOlderButton();
+  }
+
+  renderOlderButton() {
+    const c = this.active === null ? null : this.convs.get(this.active);
+    this.els.dmOlder.hidden = !c || !c.loaded || c.log.exhausted;
+    this.els.dmOlder.disabled = !c || c.log.loading;
+  }
+}

@@ -1,0 +1,120 @@
+// Owns: small DOM helpers shared by the page's modules — element construction (text only,
+// never HTML from the server), the aria-live notice line, human wording of API / protocol
+// errors, time formatting, UTF-8 length checks and the guard that turns a rejected promise
+// in an event handler into a visible notice instead of an unhandled rejection.
+
+/** `h("li", {class: "x", dataset: {seq: "1"}, onclick}, child, "text")`. */
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === "class") el.className = v;
+    else if (k === "dataset") Object.assign(el.dataset, v);
+    else if (k === "text") el.textContent = v;
+    else if (k.startsWith("on") && typeof v === "function") el.addEventListener(k.slice(2), v);
+    else if (k in el && typeof v !== "string") el[k] = v;
+    else el.setAttribute(k, v === true ? "" : String(v));
+  }
+  for (const c of children.flat(Infinity)) {
+    if (c === null || c === undefined || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+
+export const $ = (sel, root = document) => root.querySelector(sel);
+
+const utf8 = new TextEncoder();
+export const utf8Length = (s) => utf8.encode(s).length;
+
+let noticeTimer = null;
+/** Shows (and announces, via the aria-live #notice region) a short message. */
+export function notify(message, kind = "info") {
+  const el = document.getElementById("notice");
+  if (!el) return;
+  el.textContent = message;
+  el.dataset.kind = kind;
+  el.hidden = false;
+  clearTimeout(noticeTimer);
+  noticeTimer = setTimeout(() => {
+    el.textContent = "";
+    el.hidden = true;
+  }, kind === "error" ? 9000 : 5000);
+}
+
+/** Announces a new chat message to screen readers (the visually hidden #chat-live region). */
+export function announce(text) {
+  const el = document.getElementById("chat-live");
+  if (el) el.textContent = text.length > 200 ? `${text.slice(0, 200)}…` : text;
+}
+
+const WORDS = {
+  unauthorized: "you are not logged in",
+  forbidden: "not allowed",
+  not_found: "not found",
+  invalid_argument: "invalid input",
+  out_of_bounds: "that pixel is outside the canvas",
+  invalid_colour: "that colour is not in the palette",
+  cooldown: "cooldown",
+  rate_limited: "too fast",
+  not_member: "you are not in that room",
+  not_friends: "direct messages need friendship",
+  blocked: "one of you blocks the other",
+  too_many_subscriptions: "too many tiles in view for live updates; zoom in",
+  room_full: "that room is full",
+  too_many_rooms: "you are in too many rooms",
+  overloaded: "the server is busy",
+  internal: "server failure",
+  conflict: "already taken",
+  banned: "banned",
+  disconnected: "not connected",
+  timeout: "no answer from the server",
+  network: "cannot reach the server",
+};
+
+/** One line for an ApiError / RequestError / anything thrown. */
+export function describeError(e) {
+  if (!e) return "unknown error";
+  const code = e.code;
+  const word = WORDS[code] ?? code ?? "error";
+  let text = e.message && e.message !== code ? `${word}: ${e.message}` : word;
+  if (e.retryAfterMs > 0 && !/\d\s*s\b/.test(text)) text += ` (retry in ${Math.ceil(e.retryAfterMs / 1000)} s)`;
+  return text;
+}
+
+/** Wraps an async event handler: a rejection becomes an error notice, never unhandled. */
+export function guard(fn, prefix = "") {
+  return (...args) => {
+    try {
+      const r = fn(...args);
+      if (r && typeof r.then === "function") r.catch((e) => notify(prefix + describeError(e), "error"));
+    } catch (e) {
+      notify(prefix + describeError(e), "error");
+    }
+  };
+}
+
+const timeFmt = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
+const dateTimeFmt = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });
+
+/** "14:05" today, else "12 Mar, 14:05". */
+export function formatTime(ms) {
+  const d = new Date(Number(ms));
+  const now = new Date();
+  if (d.toDateString() === now.toDateString()) return timeFmt.format(d);
+  return `${d.toLocaleDateString(undefined, { day: "numeric", month: "short" })}, ${timeFmt.format(d)}`;
+}
+
+export function formatDateTime(ms) {
+  return dateTimeFmt.format(new Date(Number(ms)));
+}
+
+/** Replaces the children of `el`. */
+export function fill(el, children) {
+  el.replaceChildren(...children);
+}
+
+/** Whether a scrollable element is (nearly) scrolled to its bottom. */
+export function atBottom(el, slack = 24) {
+  return el.scrollHeight - el.scrollTop - el.clientHeight <= slack;
+}

@@ -1,0 +1,123 @@
+// Owns: the view transform of the canvas (which canvas point is at the centre of the screen,
+// and how many CSS pixels one canvas pixel spans), its pan / zoom / fit operations, and the
+// viewport → visible tiles computation that drives tile subscriptions. Pure logic, no DOM:
+// tested in tests/app.test.mjs.
+
+export const MIN_SCALE = 1 / 16;
+export const MAX_SCALE = 64;
+
+const clamp = (v, lo, hi) => Math.min(hi, Math.max(lo, v));
+
+export class Viewport {
+  /**
+   * `width`/`height`: the view's size in CSS pixels; `canvasWidth`/`canvasHeight`: the canvas
+   * size in canvas pixels. The view starts fitted.
+   */
+  constructor(width, height, canvasWidth, canvasHeight, { minScale = MIN_SCALE, maxScale = MAX_SCALE } = {}) {
+    this.width = Math.max(1, width);
+    this.height = Math.max(1, height);
+    this.canvasWidth = canvasWidth;
+    this.canvasHeight = canvasHeight;
+    this.minScale = minScale;
+    this.maxScale = maxScale;
+    this.cx = canvasWidth / 2;
+    this.cy = canvasHeight / 2;
+    this.scale = 1;
+    this.fit();
+  }
+
+  /** The view element changed size (the centre stays). */
+  resize(width, height) {
+    this.width = Math.max(1, width);
+    this.height = Math.max(1, height);
+  }
+
+  /** Shows the whole canvas, centred. */
+  fit() {
+    const s = Math.min(this.width / this.canvasWidth, this.height / this.canvasHeight) * 0.95;
+    this.scale = clamp(s, this.minScale, this.maxScale);
+    this.cx = this.canvasWidth / 2;
+    this.cy = this.canvasHeight / 2;
+  }
+
+  /** Canvas coordinates (fractional) of a screen point (CSS pixels from the view's top left). */
+  toCanvas(sx, sy) {
+    return { x: this.cx + (sx - this.width / 2) / this.scale, y: this.cy + (sy - this.height / 2) / this.scale };
+  }
+
+  /** Screen point (CSS pixels) of canvas coordinates. */
+  toScreen(x, y) {
+    return { x: (x - this.cx) * this.scale + this.width / 2, y: (y - this.cy) * this.scale + this.height / 2 };
+  }
+
+  /** The integer pixel under a screen point, or null when that point is off the canvas. */
+  pixelAt(sx, sy) {
+    const p = this.toCanvas(sx, sy);
+    const x = Math.floor(p.x);
+    const y = Math.floor(p.y);
+    if (x < 0 || y < 0 || x >= this.canvasWidth || y >= this.canvasHeight) return null;
+    return { x, y };
+  }
+
+  /** The pixel at the centre of the view (the keyboard crosshair), clamped onto the canvas. */
+  centrePixel() {
+    return {
+      x: clamp(Math.floor(this.cx), 0, this.canvasWidth - 1),
+      y: clamp(Math.floor(this.cy), 0, this.canvasHeight - 1),
+    };
+  }
+
+  /** Moves the content by a screen delta (drag: the content follows the pointer). */
+  panBy(dx, dy) {
+    this.cx -= dx / this.scale;
+    this.cy -= dy / this.scale;
+    this.clampCentre();
+  }
+
+  /** Multiplies the scale by `factor`, keeping the canvas point under (sx, sy) in place. */
+  zoomAt(factor, sx = this.width / 2, sy = this.height / 2) {
+    const p = this.toCanvas(sx, sy);
+    this.scale = clamp(this.scale * factor, this.minScale, this.maxScale);
+    this.cx = p.x - (sx - this.width / 2) / this.scale;
+    this.cy = p.y - (sy - this.height / 2) / this.scale;
+    this.clampCentre();
+  }
+
+  /** Centres the view on canvas point (x, y), optionally at a given scale. */
+  centreOn(x, y, scale = this.scale) {
+    this.scale = clamp(scale, this.minScale, this.maxScale);
+    this.cx = x;
+    this.cy = y;
+    this.clampCentre();
+  }
+
+  /** Keeps the centre of the view on the canvas, so the canvas can never be lost off-screen. */
+  clampCentre() {
+    this.cx = clamp(this.cx, 0, this.canvasWidth);
+    this.cy = clamp(this.cy, 0, this.canvasHeight);
+  }
+
+  /** The visible part of the canvas in canvas coordinates: `{x0, y0, x1, y1}` (fractional). */
+  visibleRect() {
+    const a = this.toCanvas(0, 0);
+    const b = this.toCanvas(this.width, this.height);
+    return { x0: a.x, y0: a.y, x1: b.x, y1: b.y };
+  }
+}
+
+/**
+ * The ids of the tiles of `geometry` that intersect the view, sorted, with `margin` extra
+ * tiles on each side (prefetch).
+ */
+export function visibleTiles(viewport, geometry, margin = 0) {
+  const r = viewport.visibleRect();
+  const ts = geometry.tileSize;
+  const tx0 = clamp(Math.floor(r.x0 / ts) - margin, 0, geometry.tilesX - 1);
+  const ty0 = clamp(Math.floor(r.y0 / ts) - margin, 0, geometry.tilesY - 1);
+  const tx1 = clamp(Math.ceil(r.x1 / ts) - 1 + margin, 0, geometry.tilesX - 1);
+  const ty1 = clamp(Math.ceil(r.y1 / ts) - 1 + margin, 0, geometry.tilesY - 1);
+  if (r.x1 <= 0 || r.y1 <= 0 || r.x0 >= geometry.width || r.y0 >= geometry.height) return [];
+  const out = [];
+  for (let ty = ty0; ty <= ty1; ty++) for (let tx = tx0; tx <= tx1; tx++) out.push(ty * geometry.tilesX + tx);
+  return out;
+}
