@@ -77,10 +77,12 @@ export class Api {
   logout() {
     return this.call("POST", "/logout");
   }
-  /** The logged-in account, or null when there is no session (401, or an empty 204 answer). */
+  /** The logged-in account, or null when there is no session. Uses GET /session, which answers
+   *  200 either way, so a logged-out page load logs no failed request. */
   async account() {
     try {
-      const acc = await this.call("GET", "/account");
+      const s = await this.call("GET", "/session");
+      const acc = s && s.user;
       return acc && acc.id !== undefined && acc.id !== null ? acc : null;
     } catch (e) {
       if (e instanceof ApiError && e.status === 401) return null;

@@ -1,4 +1,4 @@
-// Owns: the page's entry point — the shared state object, the session lifecycle (GET /account
+// Owns: the page's entry point — the shared state object, the session lifecycle (GET /session
 // at load, sign up / log in / log out), the one WebSocket Connection and the routing of its
 // frames to the board, chat and social modules, the connection-state indicator and the
 // #closed-reason banner, and the `window.pixelparty` test hook.
@@ -83,6 +83,7 @@ const admin = new Admin(ctx);
 // ---- connection events ---------------------------------------------------------------------
 
 function onWelcome(w) {
+  failedOpens = 0;
   if (state.user) {
     state.user.id = w.user;
     state.user.role = w.role;
@@ -109,6 +110,8 @@ function onFrame(f) {
   }
 }
 
+let failedOpens = 0; // consecutive sessions that ended before a Welcome
+
 function onClose(info) {
   board.onDisconnected();
   chat.onDisconnected();
@@ -119,6 +122,10 @@ function onClose(info) {
       loggedOut();
       return;
     }
+  }
+  failedOpens = info.welcomed ? 0 : failedOpens + 1;
+  if (failedOpens === 3 && info.reconnectInMs !== null) {
+    notify("The live connection is refused or unreachable; still retrying.", "error");
   }
   if (!info.welcomed && info.reconnectInMs !== null && state.user) {
     // Refused before any frame: maybe the session is gone (expired, logged out elsewhere).
@@ -230,7 +237,10 @@ async function authenticate(kind) {
     const { user } = kind === "signup" ? await api.signup(creds.username, creds.password) : await api.login(creds.username, creds.password);
     $("password").value = "";
     notify(kind === "signup" ? `Welcome, ${user.username}!` : `Logged in as ${user.username}.`);
-    await loggedIn(user);
+    const focusLost = $("auth-form").contains(document.activeElement);
+    const done = loggedIn(user);
+    if (focusLost) $("logout").focus(); // the form that held the focus is hidden now
+    await done;
   } catch (e) {
     authError(e);
   } finally {
@@ -251,6 +261,7 @@ $("logout").addEventListener("click", guard(async () => {
     loggedOut();
     hideBanner();
     notify("Logged out.");
+    $("username").focus();
   }
 }, "Logout: "));
 $("reconnect").addEventListener("click", () => {
@@ -313,7 +324,8 @@ async function boot() {
   renderAccount();
   board.setLoggedOutRefresh(true);
   const accountP = api.account().catch((e) => {
-    notify(`Server unreachable: ${describeError(e)}`, "error");
+    if (e.code === "banned") showBanner("banned", e.message, null);
+    else notify(`Server unreachable: ${describeError(e)}`, "error");
     return null;
   });
   await board.init();

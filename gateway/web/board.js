@@ -9,7 +9,7 @@ import { Replica, chunk } from "./replica.js";
 import { visibleTiles } from "./viewport.js";
 import { CanvasView } from "./canvas.js";
 import { remainingMs, formatCountdown } from "./clock.js";
-import { h, fill, notify, describeError, formatDateTime, guard } from "./ui.js";
+import { h, fill, notify, describeError, formatDateTime } from "./ui.js";
 
 const INTEREST_DEBOUNCE_MS = 120;
 const LOGGED_OUT_REFRESH_MS = 10_000;
@@ -373,7 +373,8 @@ export class Board {
           who ? ["Placed by ", h("strong", { class: "inspector-user" }, who), info.time_ms != null ? [" on ", h("time", { datetime: new Date(Number(info.time_ms)).toISOString() }, formatDateTime(info.time_ms))] : ""] : "Never painted",
         ),
       );
-      const history = Array.isArray(info.history) ? info.history.slice(-10).reverse() : [];
+      // Newest first, whatever order the server lists them in.
+      const history = Array.isArray(info.history) ? [...info.history].sort((a, b) => Number(b.seq) - Number(a.seq)).slice(0, 10) : [];
       if (history.length > 1 || (history.length === 1 && !who)) {
         rows.push(
           h("details", { class: "inspector-history" },
@@ -387,12 +388,5 @@ export class Board {
     this.els.inspector.dataset.y = String(y);
     fill(this.els.inspector, rows);
     this.renderInspectedColour();
-  }
-
-  /** Admin tools and tests: forget local state of all tiles and reload from the server. */
-  reloadAll() {
-    const r = this.replica;
-    if (!r) return;
-    this.loadSnapshot().then(guard(() => this.syncSubscriptions()));
   }
 }

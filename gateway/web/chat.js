@@ -168,6 +168,7 @@ export class Chat {
 
   onDisconnected() {
     this.joinReqs.clear();
+    this.presence.openSnapshot.clear(); // the next session's snapshot replaces the list
   }
 
   // ---- rooms -------------------------------------------------------------------------------
@@ -220,6 +221,7 @@ export class Chat {
     if (isNew) this.joined.set(id, { log: new MessageLog(), unread: 0, lastSeq: 0n });
     const req = net.nextReq();
     this.joinReqs.set(req, id);
+    this.presence.otherFrame(id); // the snapshot answering this join replaces the list
     try {
       const ack = await net.request({ type: "JoinRoom", req, room: id });
       const entry = this.joined.get(id);

@@ -258,7 +258,8 @@ pub struct Connection {
     timeout: Duration,
 }
 
-async fn tcp(addr: SocketAddr, source: Option<IpAddr>) -> Result<TcpStream, ClientError> {
+/// Opens a TCP connection to `addr`, from `source` when given.
+pub async fn tcp_from(addr: SocketAddr, source: Option<IpAddr>) -> Result<TcpStream, ClientError> {
     let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
     if let Some(ip) = source {
         socket.bind(SocketAddr::new(ip, 0))?;
@@ -271,7 +272,7 @@ async fn tcp(addr: SocketAddr, source: Option<IpAddr>) -> Result<TcpStream, Clie
 impl Connection {
     /// Connects to `addr` with a session token and completes the handshake.
     pub async fn connect(addr: SocketAddr, token: &str, options: ConnectOptions) -> Result<Self, ClientError> {
-        let stream = tcp(addr, options.source_ip).await?;
+        let stream = tcp_from(addr, options.source_ip).await?;
         let mut request =
             format!("ws://{addr}/ws").into_client_request().map_err(|e| ClientError::WebSocket(e.to_string()))?;
         let header = |v: String| v.parse().map_err(|_| ClientError::WebSocket("bad header value".into()));

@@ -141,13 +141,28 @@ pub async fn logout(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError>
     Ok(r)
 }
 
+fn account_json(ctx: &Ctx, id: u32) -> Result<serde_json::Value, ApiError> {
+    let u = ctx.app.store.user(id)?.ok_or_else(|| ApiError::not_found("user"))?;
+    let mut v = user_json(&u);
+    v["created_ms"] = json!(u.created_ms);
+    Ok(v)
+}
+
 /// `GET /account`.
 pub async fn account(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> {
     let me = ctx.auth(&req).await?;
-    let u = ctx.app.store.user(me.id)?.ok_or_else(|| ApiError::not_found("user"))?;
-    let mut v = user_json(&u);
-    v["created_ms"] = json!(u.created_ms);
-    Ok(json(StatusCode::OK, &v))
+    Ok(json(StatusCode::OK, &account_json(ctx, me.id)?))
+}
+
+/// `GET /session`: `{"user": account}` when the request has a valid session, `{"user": null}`
+/// otherwise (200 either way, so a page can ask without logging a failed request).
+pub async fn session(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> {
+    let user = match ctx.auth(&req).await {
+        Ok(me) => account_json(ctx, me.id)?,
+        Err(e) if e.status == StatusCode::UNAUTHORIZED => serde_json::Value::Null,
+        Err(e) => return Err(e),
+    };
+    Ok(json(StatusCode::OK, &json!({ "user": user })))
 }
 
 #[cfg(test)]

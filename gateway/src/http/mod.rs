@@ -234,6 +234,7 @@ async fn route(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> {
         (&Method::POST, ["login"]) => auth::login(req, ctx).await,
         (&Method::POST, ["logout"]) => auth::logout(req, ctx).await,
         (&Method::GET, ["account"]) => auth::account(req, ctx).await,
+        (&Method::GET, ["session"]) => auth::session(req, ctx).await,
         (&Method::GET, ["users", name]) => social::lookup(req, ctx, name).await,
         (&Method::GET, ["friends"]) => social::friends(req, ctx).await,
         (&Method::POST, ["users", "add"]) => social::add(req, ctx).await,

@@ -37,6 +37,7 @@ const ROUTES: &[Route] = &[
     ),
     ("post", "/logout", "End this session", Auth::User, &[], "204"),
     ("get", "/account", "The logged-in account", Auth::User, &[], "200: {id, username, role, created_ms}"),
+    ("get", "/session", "The logged-in account or null (never 401)", Auth::None, &[], "200: {user: account|null}"),
     ("get", "/users/{username}", "Look up a user by name", Auth::User, &[], "200: {id, username, role}"),
     ("get", "/friends", "Friends and pending requests", Auth::User, &[], "200: {friends, incoming, outgoing}"),
     (

@@ -119,6 +119,13 @@ describe("replica", () => {
     assert.equal(r.pixel(32, 0), null);
   });
 
+  test("a snapshot of another geometry is refused", () => {
+    const r = new Replica(g);
+    const other = new Geometry(32, 32, 8, 16);
+    assert.throws(() => r.loadSnapshot(parseSnapshot(buildSnapshot(other, [1n, 1n, 1n, 1n], []))), RangeError);
+    assert.equal(r.holds(0), false);
+  });
+
   test("interest while disconnected subscribes nothing; connect subscribes with held cursors", () => {
     const r = new Replica(g);
     r.loadSnapshot(parseSnapshot(buildSnapshot(g, [10n, 20n, 30n, 40n], [tileOf(g), tileOf(g), tileOf(g), tileOf(g)])));
@@ -707,12 +714,12 @@ describe("api", () => {
     return f;
   }
 
-  test("JSON calls, error shapes, 204, Retry-After, account() → null on 401", async () => {
+  test("JSON calls, error shapes, 204, Retry-After, account() → null when logged out", async () => {
     const fetch = fakeFetch((url, init) => {
       if (url === "/login") return { status: 429, body: { error: "rate_limited", message: "slow down" }, headers: { "Retry-After": "3" } };
       if (url === "/signup") return { status: 409, body: { error: "conflict", message: "taken" } };
       if (url === "/logout") return { status: 204 };
-      if (url === "/account") return { status: 401, body: { error: "unauthorized", message: "no session" } };
+      if (url === "/session") return { status: 200, body: { user: null } };
       if (url.startsWith("/rooms/5/messages")) return { status: 200, body: { messages: [{ seq: 3, author: 1, author_name: "a", time_ms: 9, text: "x" }] } };
       if (url === "/users/ban") return { status: 204 };
       return { status: 500 };
