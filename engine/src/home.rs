@@ -7,7 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use pixelparty_protocol::{ErrorCode, PresenceKind};
 
-use crate::msg::{ConnRef, Origin, PaintCmd, Refusal, ShardMsg, TileCopy};
+use crate::msg::{ConnRef, Origin, PaintCmd, PaintResult, Refusal, ShardMsg, TileCopy};
 use crate::rooms::{HomeRoom, presence_change};
 use crate::shard::Shard;
 use crate::tick::{PendingDelete, PendingPost};
@@ -33,7 +33,7 @@ impl Shard {
         if self.tick.pending_paints() >= self.config().max_pending_paints {
             if let Some((conn, req)) = cmd.origin {
                 let r = Refusal { code: ErrorCode::Overloaded, retry_after_ms: 100, message: "server busy" };
-                self.send(conn.shard, ShardMsg::PaintDone { conn: conn.conn, req, result: Err(r) });
+                self.send(conn.shard, ShardMsg::PaintsDone(vec![PaintResult { conn: conn.conn, req, result: Err(r) }]));
             }
             return;
         }

@@ -73,6 +73,17 @@ pub struct PaintCmd {
     pub offset: u16,
 }
 
+/// The result of one paint for the session that asked.
+#[derive(Debug, Clone)]
+pub struct PaintResult {
+    /// The session.
+    pub conn: ConnId,
+    /// Its request id.
+    pub req: u32,
+    /// The update's sequence, or why it failed.
+    pub result: Result<u64, Refusal>,
+}
+
 /// The frame of one tile's updates in one tick, shared by every interested shard.
 #[derive(Debug, Clone)]
 pub struct TileFrame {
@@ -115,15 +126,9 @@ pub struct ShardStats {
 pub enum ShardMsg {
     /// A paint for a tile this shard owns.
     Paint(PaintCmd),
-    /// The result of a paint, for the session that asked.
-    PaintDone {
-        /// The session.
-        conn: ConnId,
-        /// Its request id.
-        req: u32,
-        /// The update's sequence, or why it failed.
-        result: Result<u64, Refusal>,
-    },
+    /// The results of paints, for the sessions that asked (one message per origin shard
+    /// per tick).
+    PaintsDone(Vec<PaintResult>),
     /// `shard` starts or stops having subscribers of `tile`.
     Interest {
         /// Tile id.

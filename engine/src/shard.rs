@@ -506,7 +506,11 @@ impl Shard {
     fn on_message(&mut self, msg: ShardMsg, now_ms: u64) {
         match msg {
             ShardMsg::Paint(cmd) => self.home_paint(cmd),
-            ShardMsg::PaintDone { conn, req, result } => self.on_paint_done(conn, req, result, now_ms),
+            ShardMsg::PaintsDone(results) => {
+                for r in results {
+                    self.on_paint_done(r.conn, r.req, r.result, now_ms);
+                }
+            }
             ShardMsg::Interest { tile, shard, on } => {
                 if let Some(t) = self.tiles.get_mut(&tile) {
                     t.set_interest(shard, on);

@@ -19,7 +19,7 @@ use pixelparty_storage::{AuditAction, Message, PixelRecord};
 
 use crate::mesh::Completion;
 use crate::metrics::ShardMetrics;
-use crate::msg::{ConnRef, Origin, PaintCmd, Refusal, ShardMsg, TileFrame};
+use crate::msg::{ConnRef, Origin, PaintCmd, PaintResult, Refusal, ShardMsg, TileFrame};
 use crate::shard::{Shard, encode};
 
 /// A room message waiting for its tick.
@@ -173,11 +173,8 @@ impl Shard {
         } else {
             Refusal::new(ErrorCode::Internal, "storage failure; not applied")
         };
-        for (cmd, _) in batch.paints {
-            if let Some((conn, req)) = cmd.origin {
-                self.send(conn.shard, ShardMsg::PaintDone { conn: conn.conn, req, result: Err(r.clone()) });
-            }
-        }
+        let results = batch.paints.iter().map(|(cmd, _)| (cmd, Err(r.clone())));
+        self.send_paint_results(results);
         // Posts of this batch hold the newest sequences of their rooms: hand them back.
         for p in &batch.posts {
             if let Some(room) = self.rooms.get_mut(&p.room) {
@@ -227,9 +224,20 @@ impl Shard {
             }
         }
         ShardMetrics::add(&self.metrics().paints_accepted, paints.len() as u64);
-        for (cmd, seq) in paints {
+        self.send_paint_results(paints.iter().map(|(cmd, seq)| (cmd, Ok(*seq))));
+    }
+
+    /// Sends paint results to their sessions' shards, one message per shard.
+    fn send_paint_results<'a>(&mut self, results: impl Iterator<Item = (&'a PaintCmd, Result<u64, Refusal>)>) {
+        let mut per_shard: Vec<Vec<PaintResult>> = vec![Vec::new(); self.config().shards];
+        for (cmd, result) in results {
             if let Some((conn, req)) = cmd.origin {
-                self.send(conn.shard, ShardMsg::PaintDone { conn: conn.conn, req, result: Ok(*seq) });
+                per_shard[conn.shard].push(PaintResult { conn: conn.conn, req, result });
+            }
+        }
+        for (shard, results) in per_shard.into_iter().enumerate() {
+            if !results.is_empty() {
+                self.send(shard, ShardMsg::PaintsDone(results));
             }
         }
     }

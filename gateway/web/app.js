@@ -122,6 +122,7 @@ function onClose(info) {
       loggedOut();
       return;
     }
+    if (reason === "banned") stopPolling();
   }
   failedOpens = info.welcomed ? 0 : failedOpens + 1;
   if (failedOpens === 3 && info.reconnectInMs !== null) {
@@ -137,10 +138,17 @@ function onClose(info) {
     }, (e) => {
       if (e.code === "banned") {
         net.stop();
+        stopPolling();
         showBanner("banned", e.message, null);
       }
     });
   }
+}
+
+/** After a ban: the session is revoked, so the periodic refreshes could only fail (401). */
+function stopPolling() {
+  chat.stopPolling();
+  social.stopPolling();
 }
 
 function showBanner(reason, message, reconnectInMs) {

@@ -141,9 +141,14 @@ export class Chat {
     }, 30_000);
   }
 
-  onLogout() {
+  /** Stops the background refresh of the room list (the session ended for good: a ban). */
+  stopPolling() {
     clearInterval(this.pollTimer);
     this.pollTimer = null;
+  }
+
+  onLogout() {
+    this.stopPolling();
     this.rooms.clear();
     this.joined.clear();
     this.joinReqs.clear();

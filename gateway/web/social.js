@@ -96,9 +96,14 @@ export class Social {
     }, POLL_MS);
   }
 
-  onLogout() {
+  /** Stops the background refresh of friends and conversations (the session ended for good: a ban). */
+  stopPolling() {
     clearInterval(this.pollTimer);
     this.pollTimer = null;
+  }
+
+  onLogout() {
+    this.stopPolling();
     this.friends = [];
     this.incoming = [];
     this.outgoing = [];

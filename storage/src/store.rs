@@ -31,9 +31,13 @@ struct Inner {
 impl Drop for Inner {
     fn drop(&mut self) {
         drop(self.jobs.take());
-        if let Some(handle) = self.writer.take()
-            && handle.join().is_err()
-        {
+        let Some(handle) = self.writer.take() else { return };
+        // The last handle can be dropped by a completion callback on the writer itself; it
+        // then finishes its loop (the queue is closed) without waiting for itself.
+        if handle.thread().id() == std::thread::current().id() {
+            return;
+        }
+        if handle.join().is_err() {
             tracing::error!("store writer thread panicked");
         }
     }

@@ -1,15 +1,16 @@
 //! `Paint` at the session's shard: bounds, colour, overload and the exact per-user cooldown,
 //! then on to the tile's home shard; and the result coming back.
 
+use bytes::BytesMut;
 use pixelparty_protocol::client::Paint;
-use pixelparty_protocol::server::Cooldown;
+use pixelparty_protocol::server::{Ack, Cooldown};
 use pixelparty_protocol::{ErrorCode, Role, ServerFrame};
 
 use crate::limiter::Decision;
 use crate::metrics::ShardMetrics;
 use crate::msg::{ConnId, PaintCmd, Refusal, ShardMsg};
 use crate::routing::tile_home;
-use crate::shard::{Shard, encode};
+use crate::shard::Shard;
 
 impl Shard {
     pub(crate) fn on_paint(&mut self, id: ConnId, p: Paint, now_ms: u64) {
@@ -50,13 +51,17 @@ impl Shard {
     pub(crate) fn on_paint_done(&mut self, id: ConnId, req: u32, result: Result<u64, Refusal>, now_ms: u64) {
         match result {
             Ok(seq) => {
-                self.ack(id, req, seq);
                 let Some(conn) = self.conn(id) else { return };
                 let cooldown = Cooldown {
                     ready_at_ms: self.shared.cooldown.ready_at(conn.user.id, now_ms),
                     cooldown_ms: self.config().cooldown_ms,
                 };
-                self.push_reliable(id, encode(&ServerFrame::Cooldown(cooldown)));
+                // The ack and the cooldown state travel together in one buffer.
+                let (ack, cooldown) = (ServerFrame::Ack(Ack { req, value: seq }), ServerFrame::Cooldown(cooldown));
+                let mut out = BytesMut::with_capacity(ack.encoded_len() + cooldown.encoded_len());
+                if ack.encode(&mut out).is_ok() && cooldown.encode(&mut out).is_ok() {
+                    self.push_reliable(id, out.freeze());
+                }
             }
             Err(r) => self.refuse(id, req, &r),
         }

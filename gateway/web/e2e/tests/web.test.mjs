@@ -1,0 +1,363 @@
+// End-to-end tests of the web client: the real server binary, the real page (as embedded in
+// the binary) in headless Chromium, several independent users (one browser context each).
+// Run: gateway/web/e2e/run.sh   (or: cd gateway/web/e2e && npm ci && node --test tests/)
+
+import { describe, test, before, after } from "node:test";
+import assert from "node:assert/strict";
+
+import {
+  Server, Browser, signUp, loggedInAs, networkQuiet, WEB_FROM_DISK, screenshot, uniqueName, missingRequirement, IN_CI, SCREENSHOT_DIR,
+} from "../lib/harness.mjs";
+
+const TEST_TIMEOUT_MS = 60_000;
+
+const missing = missingRequirement();
+if (missing && !IN_CI) console.log(`e2e tests skipped: ${missing}`);
+
+/** Skips (locally) or fails (CI=true) a test when Chromium or the server binary is missing. */
+function gate(t) {
+  if (!missing) return false;
+  if (IN_CI) throw new Error(`e2e prerequisites missing in CI: ${missing}`);
+  t.skip(missing);
+  return true;
+}
+
+let server = null;
+let browser = null;
+/** Set by the ban test: which page is expected to see the consequences of a ban, and since when. */
+const banned = { page: null, sinceMs: Infinity };
+
+/**
+ * Runs `body(pages, shoot)` with fresh pages (one browser context each); then, pass or fail,
+ * screenshots the page chosen with `shoot(page, selectorToScrollIntoView?)` as `name` and
+ * closes the pages.
+ */
+async function withPages(name, labels, body) {
+  const pages = [];
+  let shot = null;
+  try {
+    for (const l of labels) {
+      const { label, ...opts } = typeof l === "string" ? { label: l } : l;
+      pages.push(await browser.newPage(`${name}/${label}`, opts));
+    }
+    await body(pages, (page, selector = null) => {
+      shot = { page, selector };
+    });
+  } finally {
+    const target = shot ?? { page: pages[pages.length - 1], selector: null };
+    if (target.page) {
+      try {
+        if (target.selector) await target.page.locator(target.selector).scrollIntoViewIfNeeded({ timeout: 2000 });
+        await screenshot(target.page, name);
+      } catch (e) {
+        console.log(`screenshot ${name} failed: ${e.message}`);
+      }
+    }
+    for (const p of pages) await p.context().close().catch(() => {});
+  }
+}
+
+/** The message list item (li[data-seq]) whose text is `text`, in list `listSel`. */
+const messageItem = (page, listSel, text) => page.locator(`${listSel} li[data-seq]`).filter({ hasText: text });
+
+async function sendRoomMessage(page, text) {
+  await page.fill("#message", text);
+  await page.click("#send");
+  // Acked by the server: the sender's own list holds it under its seq.
+  await messageItem(page, "#messages", text).waitFor();
+}
+
+/** Clicks Refresh until the room's button is listed, then joins (opens) that room. */
+async function joinRoom(page, roomId) {
+  const button = page.locator(`#rooms button[data-room-id="${roomId}"]`);
+  await page.click("#refresh-rooms");
+  await button.waitFor();
+  await button.click();
+  await page.locator(`#rooms button[data-room-id="${roomId}"][data-joined="true"]`).waitFor();
+  await page.locator(`#messages[data-room-id="${roomId}"]`).waitFor({ state: "attached" });
+  await page.waitForFunction(() => !document.getElementById("message").disabled);
+}
+
+/** Creates a room through the form; resolves its id (the page opens it at once). */
+async function createRoom(page, name) {
+  await page.fill("#new-room", name);
+  await page.click("#create-room");
+  await page.locator("#rooms button[data-joined='true']").filter({ hasText: name }).waitFor();
+  const id = await page.locator("#rooms button[data-joined='true']").filter({ hasText: name }).getAttribute("data-room-id");
+  await page.locator(`#messages[data-room-id="${id}"]`).waitFor({ state: "attached" });
+  await page.waitForFunction(() => !document.getElementById("message").disabled);
+  return id;
+}
+
+describe("web client end to end", { concurrency: 1 }, () => {
+  before(async () => {
+    if (missing) return;
+    server = await new Server().start();
+    browser = await new Browser(server).start();
+    const stale = await server.staleAssets();
+    if (WEB_FROM_DISK) console.log("web client served from gateway/web/ on disk (PIXELPARTY_E2E_WEB_FROM_DISK=1)");
+    else if (stale.length) console.log(`WARNING: the server binary embeds a web client that differs from gateway/web/ on disk (${stale.join(", ")}): rebuild it to test the current client`);
+    console.log(`server ${server.base} (admin ${server.adminBase}), logs in ${server.stderrPath}, screenshots in ${SCREENSHOT_DIR}`);
+  });
+
+  after(async () => {
+    await browser?.stop();
+    await server?.stop();
+  });
+
+  test("1 paint: a real click paints a pixel that another user sees; the cooldown counts down", { timeout: TEST_TIMEOUT_MS }, async (t) => {
+    if (gate(t)) return;
+    await withPages("1-paint", ["A", "B"], async ([a, b], shoot) => {
+      shoot(b);
+      await signUp(a, uniqueName("paintA"));
+      await signUp(b, uniqueName("paintB"));
+      const [x, y, colour] = [37, 101, 5];
+      // B holds live tiles (the whole 256×256 canvas is in its view).
+      await b.waitForFunction(() => window.pixelparty.state.subscribed > 0);
+      assert.equal(await b.evaluate(([px, py]) => window.pixelparty.pixelAt(px, py), [x, y]), 0, "the fresh canvas is colour 0");
+
+      // A picks colour 5 on the palette, then clicks the pixel on the canvas.
+      await a.click(`#palette button[data-colour="${colour}"]`);
+      assert.equal(await a.getAttribute(`#palette button[data-colour="${colour}"]`, "aria-pressed"), "true");
+      assert.equal(await a.getAttribute("#canvas", "data-tool"), "paint");
+      // Record every text the cooldown line shows (the countdown lasts only 1 s).
+      await a.evaluate(() => {
+        window.__cooldownTexts = [];
+        const el = document.getElementById("cooldown-text");
+        new MutationObserver(() => window.__cooldownTexts.push(el.textContent)).observe(el, { childList: true, characterData: true, subtree: true });
+      });
+      assert.equal(await a.textContent("#cooldown-text"), "Ready to paint");
+      await a.locator("#canvas").scrollIntoViewIfNeeded();
+      await a.evaluate(([px, py]) => window.pixelparty.centreOn(px, py, 8), [x, y]);
+      const point = await a.evaluate(([px, py]) => window.pixelparty.clientPointOf(px, py), [x, y]);
+      const box = await a.locator("#canvas").boundingBox();
+      assert.ok(point.x > box.x && point.x < box.x + box.width && point.y > box.y && point.y < box.y + box.height, `pixel centre ${JSON.stringify(point)} inside the canvas ${JSON.stringify(box)}`);
+      await a.mouse.click(point.x, point.y);
+
+      await a.waitForFunction(([px, py, c]) => {
+        const p = window.pixelparty.state.lastPaint;
+        return p && p.x === px && p.y === py && p.colour === c;
+      }, [x, y, colour]);
+      assert.equal(await a.evaluate(() => window.pixelparty.state.lastPaintError), null);
+      // The other user's replica receives it live.
+      await b.waitForFunction(([px, py, c]) => window.pixelparty.pixelAt(px, py) === c, [x, y, colour]);
+      assert.equal(await a.evaluate(([px, py]) => window.pixelparty.pixelAt(px, py), [x, y]), colour);
+
+      // The cooldown display counted down, then came back to ready.
+      await a.waitForFunction(() => window.__cooldownTexts.some((s) => /^Next pixel in \d+(\.\d)? s$/.test(s)));
+      await a.waitForFunction(() => document.getElementById("cooldown-text").textContent === "Ready to paint");
+
+      // The other direction through the test hook: B paints, A sees it.
+      const r = await b.evaluate(([px, py, c]) => window.pixelparty.paint(px, py, c), [x + 1, y, 13]);
+      assert.equal(r.ok, true, `B's paint: ${JSON.stringify(r)}`);
+      await a.waitForFunction(([px, py, c]) => window.pixelparty.pixelAt(px, py) === c, [x + 1, y, 13]);
+    });
+  });
+
+  test("2 chat: room messages reach members live, and a later member gets the history", { timeout: TEST_TIMEOUT_MS }, async (t) => {
+    if (gate(t)) return;
+    await withPages("2-chat-room", ["A", "B", "C"], async ([a, b, c], shoot) => {
+      shoot(b, "#messages");
+      const [na, nb, nc] = [uniqueName("chatA"), uniqueName("chatB"), uniqueName("chatC")];
+      await signUp(a, na);
+      await signUp(b, nb);
+      const roomId = await createRoom(a, uniqueName("room"));
+      await joinRoom(b, roomId);
+
+      const text1 = `hello from ${na}`;
+      await sendRoomMessage(a, text1);
+      const seen = messageItem(b, "#messages", text1);
+      await seen.waitFor();
+      assert.equal(await seen.locator(".author").textContent(), na);
+      const seq1 = await seen.getAttribute("data-seq");
+      assert.equal(await messageItem(a, "#messages", text1).getAttribute("data-seq"), seq1, "same seq for sender and receiver");
+
+      const text2 = `reply from ${nb}`;
+      await sendRoomMessage(b, text2);
+      await messageItem(a, "#messages", text2).waitFor();
+
+      // A third user joins later: the join brings the earlier messages (history).
+      await signUp(c, nc);
+      shoot(c, "#messages");
+      await joinRoom(c, roomId);
+      await messageItem(c, "#messages", text1).waitFor();
+      await messageItem(c, "#messages", text2).waitFor();
+      assert.equal(await messageItem(c, "#messages", text1).getAttribute("data-seq"), seq1);
+      const order = await c.$$eval("#messages li[data-seq] .text", (els) => els.map((e) => e.textContent));
+      assert.deepEqual(order.filter((s) => s === text1 || s === text2), [text1, text2], "history in order");
+    });
+  });
+
+  test("3 friends: a request accepted in the UI opens a direct conversation", { timeout: TEST_TIMEOUT_MS }, async (t) => {
+    if (gate(t)) return;
+    await withPages("3-friend-dm", ["A", "B"], async ([a, b], shoot) => {
+      shoot(b, "#dm-messages");
+      const [na, nb] = [uniqueName("dmA"), uniqueName("dmB")];
+      await signUp(a, na);
+      await signUp(b, nb);
+
+      await a.fill("#friend-name", nb);
+      await a.click("#add-friend");
+      await a.locator(`#outgoing li[data-username="${nb}"]`).waitFor();
+
+      // B sees the incoming request (after a refresh of the list) and accepts it.
+      await b.click("#refresh-social");
+      const accept = b.locator(`#incoming button[data-action="accept"][data-username="${na}"]`);
+      await accept.waitFor();
+      await accept.click();
+      await b.locator(`#friends li[data-username="${na}"]`).waitFor();
+      await b.locator(`#incoming li[data-username="${na}"]`).waitFor({ state: "detached" });
+
+      await a.click("#refresh-social");
+      const dmB = a.locator(`#friends button[data-action="dm"][data-username="${nb}"]`);
+      await dmB.waitFor();
+      await a.locator(`#outgoing li[data-username="${nb}"]`).waitFor({ state: "detached" });
+
+      // Both open the conversation; A writes, B reads it live.
+      await b.click(`#friends button[data-action="dm"][data-username="${na}"]`);
+      await b.waitForFunction(() => !document.getElementById("dm-input").disabled);
+      await dmB.click();
+      await a.waitForFunction(() => !document.getElementById("dm-input").disabled);
+      assert.equal(await a.textContent("#dm-title"), `Messages with ${nb}`);
+
+      const text = `psst ${nb}, it is ${na}`;
+      await a.fill("#dm-input", text);
+      await a.click("#dm-send");
+      await messageItem(a, "#dm-messages", text).waitFor();
+      const got = messageItem(b, "#dm-messages", text);
+      await got.waitFor();
+      assert.equal(await got.locator(".author").textContent(), na);
+
+      const answer = `hi ${na}`;
+      await b.fill("#dm-input", answer);
+      await b.click("#dm-send");
+      await messageItem(a, "#dm-messages", answer).waitFor();
+    });
+  });
+
+  test("4 blocks: a blocked user's room messages are hidden until unblocked", { timeout: TEST_TIMEOUT_MS }, async (t) => {
+    if (gate(t)) return;
+    await withPages("4-block", ["A", "B", "C"], async ([a, b, c], shoot) => {
+      shoot(b, "#messages");
+      const [na, nb, nc] = [uniqueName("blkA"), uniqueName("blkB"), uniqueName("blkC")];
+      await signUp(a, na);
+      await signUp(b, nb);
+      await signUp(c, nc);
+      const roomId = await createRoom(a, uniqueName("blockroom"));
+      await joinRoom(b, roomId);
+      await joinRoom(c, roomId);
+
+      const before = `before the block, ${na}`;
+      await sendRoomMessage(a, before);
+      await messageItem(b, "#messages", before).waitFor();
+
+      // B blocks A through the block form.
+      await b.fill("#block-name", na);
+      await b.click("#block");
+      await b.locator(`#blocks li[data-username="${na}"]`).waitFor();
+      // The blocked user's messages disappear from B's view at once.
+      await messageItem(b, "#messages", before).waitFor({ state: "detached" });
+
+      // A then C write; C's message is after A's in the room, so once B shows C's, A's would
+      // have been shown already had it been delivered.
+      const hidden = `while blocked, ${na}`;
+      const visible = `meanwhile, ${nc}`;
+      await sendRoomMessage(a, hidden);
+      await sendRoomMessage(c, visible);
+      await messageItem(b, "#messages", visible).waitFor();
+      assert.equal(await messageItem(b, "#messages", hidden).count(), 0, "the blocked user's message is not shown");
+      assert.equal(await b.locator(`#messages li[data-author]`).evaluateAll((els, id) => els.filter((e) => e.dataset.author === id).length,
+        await a.evaluate(() => String(window.pixelparty.state.user.id))), 0, "no message by the blocked user at all");
+      // C (who blocks nobody) saw both.
+      await messageItem(c, "#messages", hidden).waitFor();
+
+      // Unblock: new messages from A show again.
+      await b.click(`#blocks button[data-action="unblock"][data-username="${na}"]`);
+      await b.locator(`#blocks li[data-username="${na}"]`).waitFor({ state: "detached" });
+      const after = `after the unblock, ${na}`;
+      await sendRoomMessage(a, after);
+      await messageItem(b, "#messages", after).waitFor();
+      assert.equal(await messageItem(b, "#messages", hidden).count(), 0, "messages sent during the block stay hidden live");
+    });
+  });
+
+  test("5 admin: an ADMIN bans a user from the admin panel; the user's page says so and stays disconnected", { timeout: TEST_TIMEOUT_MS }, async (t) => {
+    if (gate(t)) return;
+    await withPages("5-admin-ban", ["admin", { label: "B", clock: true }], async ([adm, b], shoot) => {
+      shoot(b);
+      const [nadm, nb] = [uniqueName("admin"), uniqueName("banB")];
+      await signUp(adm, nadm);
+      await signUp(b, nb);
+      assert.equal(await adm.isHidden("#admin"), true, "no admin panel before the promotion");
+
+      await server.promote(nadm);
+      // The role is read at log-in / page load: reload this browser context's page.
+      await adm.reload();
+      await loggedInAs(adm, nadm);
+      await adm.locator("#admin").waitFor({ state: "visible" });
+      assert.equal(await adm.textContent("#me-role"), "admin");
+      assert.equal(await adm.evaluate(() => window.pixelparty.state.user.role), "admin");
+
+      const reason = `e2e spam ${Date.now()}`;
+      const socketsBefore = b.sockets.length;
+      banned.page = b.label;
+      banned.sinceMs = Date.now();
+      await adm.fill("#ban-user", nb);
+      await adm.fill("#ban-reason", reason);
+      await adm.click("#ban");
+      await adm.waitForFunction((name) => document.getElementById("admin-result").textContent.startsWith(`${name} banned`), nb);
+      assert.equal(await adm.getAttribute("#admin-result", "data-kind"), "ok");
+
+      // B: the banner tells why, and the session is over.
+      await b.locator("#closed-reason").waitFor({ state: "visible" });
+      await b.waitForFunction((why) => {
+        const s = document.getElementById("closed-reason-text").textContent;
+        return s.includes("banned") && s.includes(why);
+      }, reason);
+      await b.waitForFunction(() => window.pixelparty.state.connection === "disconnected");
+      const state = await b.evaluate(() => window.pixelparty.state.closed);
+      assert.deepEqual(state, { reason: "banned", message: reason });
+      assert.equal(await b.getAttribute("#closed-reason", "data-reason"), "banned");
+      const text = await b.textContent("#closed-reason-text");
+      assert.ok(!text.includes("reconnecting"), `banner promises no reconnect: ${text}`);
+      assert.equal(await b.isHidden("#reconnect"), true, "no Reconnect button after a ban");
+
+      // No reconnect, and no background traffic: jump B's clock (Playwright's fake timers) past
+      // every timer the page may hold — reconnect backoff (≤ 30 s), keepalive ping (25 s), the
+      // friends / conversations refresh (15 s) and the room list refresh (30 s) — so each fires,
+      // then let the requests they start finish.
+      await b.clock.fastForward(31_000);
+      await networkQuiet(b);
+      assert.equal(await b.evaluate(() => window.pixelparty.state.connection), "disconnected");
+      assert.equal(b.sockets.length, socketsBefore, `no new WebSocket after the ban (${JSON.stringify(b.sockets)})`);
+      assert.deepEqual(b.failedResponses.filter((r) => r.atMs >= banned.sinceMs), [], "no failing request from the banned page");
+      assert.ok((await b.textContent("#closed-reason-text")).includes(reason), "the banner stays");
+
+      // And the server agrees: B cannot log in again.
+      const r = await fetch(`${server.base}/login`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ username: nb, password: "correct horse battery" }),
+      });
+      assert.equal(r.status, 403);
+      assert.equal((await r.json()).error, "banned");
+    });
+  });
+
+  test("6 no console errors or page errors on any page", { timeout: TEST_TIMEOUT_MS }, async (t) => {
+    if (gate(t)) return;
+    // A logged-out visitor's page too (and its screenshot).
+    await withPages("6-no-console-errors", ["visitor"], async ([v]) => {
+      await v.waitForFunction(() => window.pixelparty.state.snapshotVersion !== null);
+      await v.locator("#auth-form").waitFor({ state: "visible" });
+    });
+    assert.ok(browser.pages.length >= 12, `pages were watched: ${browser.pages.length}`);
+    // Allowed: on the banned user's page, after the ban, console errors about the WebSocket
+    // (Chromium logs a closed or refused socket as an error) — the expected consequence of
+    // the ban. Nothing else, on any page.
+    const allowed = (e) => e.kind === "console" && e.page === banned.page && e.atMs >= banned.sinceMs && /WebSocket/.test(e.text);
+    for (const e of browser.errors) console.log(`${allowed(e) ? "allowed" : "ERROR"} [${e.page}] ${e.kind}: ${e.text} ${e.location}`);
+    const bad = browser.errors.filter((e) => !allowed(e));
+    assert.deepEqual(bad, [], "console errors / page errors");
+  });
+});
