@@ -114,6 +114,8 @@ pub struct Shard {
     outgoing: Vec<VecDeque<ShardMsg>>,
     pending_outbound: usize,
     pub(crate) shutting_down: bool,
+    /// The empty block list most sessions share.
+    no_blocks: Arc<[u32]>,
 }
 
 impl Shard {
@@ -136,6 +138,7 @@ impl Shard {
             outgoing: (0..shards).map(|_| VecDeque::new()).collect(),
             pending_outbound: 0,
             shutting_down: false,
+            no_blocks: Arc::from([]),
             shared,
         }
     }
@@ -187,10 +190,11 @@ impl Shard {
     /// Opens a session for an authenticated user. Its first frame must be `Hello`.
     pub fn connect(&mut self, user: UserCtx) -> ConnId {
         let blocks: Arc<[u32]> = match self.store().blocks_of(user.id, crate::MAX_BLOCKS) {
+            Ok(list) if list.is_empty() => self.no_blocks.clone(),
             Ok(list) => list.into_iter().map(|r| r.user).collect(),
             Err(e) => {
                 tracing::error!(error = %e, user = user.id, "reading blocks");
-                Arc::from([])
+                self.no_blocks.clone()
             }
         };
         let user_id = user.id;

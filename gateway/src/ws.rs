@@ -258,7 +258,9 @@ pub async fn upgrade(mut req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiE
         match upgraded.downcast::<TokioIo<TcpStream>>() {
             Ok(parts) => {
                 app.metrics.ws_opened.fetch_add(1, Ordering::Relaxed);
-                run(shard, app, parts.io.into_inner(), parts.read_buf, user).await;
+                // A task of its own, so the session's memory is only its own state machine.
+                let leftover = (!parts.read_buf.is_empty()).then(|| parts.read_buf.to_vec());
+                tokio::task::spawn_local(run(shard, app, parts.io.into_inner(), leftover, user));
             }
             Err(_) => tracing::error!("upgraded connection is not a TCP stream"),
         }
@@ -314,7 +316,7 @@ impl Drop for Counted {
     }
 }
 
-async fn run(shard: LocalShard, app: Arc<App>, mut stream: TcpStream, leftover: Bytes, user: UserCtx) {
+async fn run(shard: LocalShard, app: Arc<App>, mut stream: TcpStream, leftover: Option<Vec<u8>>, user: UserCtx) {
     app.connections.fetch_add(1, Ordering::Relaxed);
     let _counted = Counted(app.clone());
     let _ = stream.set_nodelay(true);
@@ -322,8 +324,10 @@ async fn run(shard: LocalShard, app: Arc<App>, mut stream: TcpStream, leftover: 
     let idle = Duration::from_millis(app.config.server.idle_timeout_ms);
     let mut reader = WsReader::default();
     let mut act = Actions::default();
-    if !leftover.is_empty() {
-        handle_bytes(&mut reader, &shard, conn, &mut leftover.to_vec(), &mut act);
+    // Bytes the client sent right after the handshake (copied out of hyper's read buffer so
+    // that buffer is freed).
+    if let Some(mut early) = leftover {
+        handle_bytes(&mut reader, &shard, conn, &mut early, &mut act);
     }
     let mut out: Vec<Bytes> = Vec::new();
     let mut last_rx = tokio::time::Instant::now();

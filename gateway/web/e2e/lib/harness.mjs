@@ -262,7 +262,9 @@ export class Browser {
     this.browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
-      args: CHROMIUM_ARGS,
+      // A document fulfilled by a route has no address space of its own, so Chromium's
+      // local network access checks would block its WebSocket to 127.0.0.1.
+      args: WEB_FROM_DISK ? [...CHROMIUM_ARGS, "--disable-features=LocalNetworkAccessChecks"] : CHROMIUM_ARGS,
       timeout: 30_000,
     });
     return this;

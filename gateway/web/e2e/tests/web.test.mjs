@@ -1,12 +1,13 @@
 // End-to-end tests of the web client: the real server binary, the real page (as embedded in
-// the binary) in headless Chromium, several independent users (one browser context each).
+// the binary, or from disk with PIXELPARTY_E2E_WEB_FROM_DISK=1) in headless Chromium, several
+// independent users (one browser context each). See README.md.
 // Run: gateway/web/e2e/run.sh   (or: cd gateway/web/e2e && npm ci && node --test tests/)
 
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
 
 import {
-  Server, Browser, signUp, loggedInAs, networkQuiet, WEB_FROM_DISK, screenshot, uniqueName, missingRequirement, IN_CI, SCREENSHOT_DIR,
+  Server, Browser, signUp, loggedInAs, networkQuiet, WEB_FROM_DISK, screenshot, uniqueName, missingRequirement, IN_CI, SCREENSHOT_DIR, PASSWORD,
 } from "../lib/harness.mjs";
 
 const TEST_TIMEOUT_MS = 60_000;
@@ -337,7 +338,7 @@ describe("web client end to end", { concurrency: 1 }, () => {
       const r = await fetch(`${server.base}/login`, {
         method: "POST",
         headers: { "content-type": "application/json" },
-        body: JSON.stringify({ username: nb, password: "correct horse battery" }),
+        body: JSON.stringify({ username: nb, password: PASSWORD }),
       });
       assert.equal(r.status, 403);
       assert.equal((await r.json()).error, "banned");
