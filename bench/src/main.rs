@@ -79,7 +79,7 @@ fn sat(common: &Common, args: &SatArgs) -> Value {
     }
     json!({
         "scenario": "sat",
-        "target": common.target.name(),
+        "target": common.target_name(),
         "label": common.label,
         "p99_bound_ms": args.p99_ms,
         "best": best,

@@ -98,17 +98,11 @@ impl ChatClient {
         target: Target,
         addr: SocketAddr,
         token: &str,
-        source: Option<IpAddr>,
+        options: ConnectOptions,
     ) -> Result<Self, ClientError> {
+        let source = options.source_ip;
         match target {
-            Target::Pixelparty => {
-                let options = ConnectOptions {
-                    source_ip: source,
-                    kind: pixelparty_protocol::ClientKind::Bench,
-                    ..Default::default()
-                };
-                Ok(Self::Pixelparty(Box::new(Connection::connect(addr, token, options).await?)))
-            }
+            Target::Pixelparty => Ok(Self::Pixelparty(Box::new(Connection::connect(addr, token, options).await?))),
             Target::Ws => Ok(Self::Ws(raw_ws(addr, "/", source).await?)),
             Target::Socketio => {
                 let mut ws = raw_ws(addr, "/socket.io/?EIO=4&transport=websocket", source).await?;

@@ -75,6 +75,8 @@ pub struct App {
     pub dummy_hash: String,
     /// Counters.
     pub metrics: GatewayMetrics,
+    /// WebTransport, when enabled.
+    pub wt: Option<Arc<crate::wt::WtState>>,
 }
 
 /// SHA-256 of a secret, as stored and compared.
@@ -84,6 +86,7 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
 
 impl App {
     /// Builds the shared state.
+    #[expect(clippy::too_many_arguments, reason = "the parts are built separately by the server's start-up")]
     pub fn new(
         config: Config,
         store: Store,
@@ -92,6 +95,7 @@ impl App {
         hasher: Hasher,
         admin_token: &str,
         dummy_hash: String,
+        wt: Option<Arc<crate::wt::WtState>>,
     ) -> Self {
         let a = &config.auth;
         Self {
@@ -105,6 +109,7 @@ impl App {
             admin_token_hash: sha256(admin_token.as_bytes()),
             dummy_hash,
             metrics: GatewayMetrics::default(),
+            wt,
             config,
             store,
             engine,

@@ -24,6 +24,47 @@ pub struct Config {
     pub storage: StorageSection,
     /// Limits of sessions, rooms and queues.
     pub limits: LimitsSection,
+    /// WebTransport over HTTP/3 (QUIC).
+    pub webtransport: WebTransportSection,
+}
+
+/// `[webtransport]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebTransportSection {
+    /// Serve WebTransport sessions.
+    pub enabled: bool,
+    /// UDP address of the HTTP/3 endpoint (every shard binds it with `SO_REUSEPORT`).
+    pub bind: SocketAddr,
+    /// Certificate chain (PEM). Without it a self-signed ECDSA P-256 certificate valid for
+    /// 13 days is generated at start and rotated every 10 days; its SHA-256 is published for
+    /// browsers' `serverCertificateHashes`.
+    pub cert_file: Option<PathBuf>,
+    /// Private key (PEM) for `cert_file`.
+    pub key_file: Option<PathBuf>,
+    /// URL advertised to clients (default: `https://<bind>/wt`).
+    pub public_url: Option<String>,
+    /// Close a session idle for this long (ms).
+    pub idle_timeout_ms: u64,
+    /// Per-stream receive window in bytes (flow control).
+    pub stream_window: u32,
+    /// Per-connection receive window in bytes.
+    pub connection_window: u32,
+}
+
+impl Default for WebTransportSection {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            bind: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            cert_file: None,
+            key_file: None,
+            public_url: None,
+            idle_timeout_ms: 60_000,
+            stream_window: 256 * 1024,
+            connection_window: 512 * 1024,
+        }
+    }
 }
 
 /// `[server]`.
@@ -280,6 +321,9 @@ impl Config {
         }
         if self.server.max_connections == 0 || self.server.idle_timeout_ms < 1000 {
             return Err("server.max_connections must be positive and idle_timeout_ms at least 1000".into());
+        }
+        if self.webtransport.cert_file.is_some() != self.webtransport.key_file.is_some() {
+            return Err("webtransport.cert_file and key_file go together".into());
         }
         if !matches!(self.server.log_format.as_str(), "text" | "json") {
             return Err("server.log_format must be text or json".into());

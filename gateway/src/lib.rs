@@ -7,6 +7,7 @@
 //! - [`server`]: start-up, listeners, shutdown.
 //! - [`http`]: routes of the public API, one module per resource, plus the web client.
 //! - [`ws`]: the WebSocket upgrade and session driver.
+//! - [`wt`]: WebTransport (HTTP/3 over QUIC) endpoints and sessions.
 //! - [`admin`]: the admin endpoint and Prometheus metrics.
 //! - [`app`]: process-wide state shared by handlers.
 //! - [`hasher`], [`ratelimit`], [`bans`]: password hashing pool, login limits, address bans.
@@ -23,3 +24,4 @@ pub mod rollback;
 pub mod server;
 pub mod snapshot_http;
 pub mod ws;
+pub mod wt;

@@ -31,6 +31,8 @@ pub struct Server {
     pub http_addr: SocketAddr,
     /// Admin address actually bound.
     pub admin_addr: SocketAddr,
+    /// WebTransport (UDP) address actually bound, when enabled.
+    pub wt_addr: Option<SocketAddr>,
     engine: Option<Engine>,
     admin: Option<crate::admin::AdminHandle>,
     stop: Arc<AtomicBool>,
@@ -107,11 +109,28 @@ impl Server {
             .map_err(|e| format!("binding {http_addr}: {e}"))?;
         let listeners = Arc::new(parking_lot::Mutex::new(listeners.into_iter().map(Some).collect::<Vec<_>>()));
 
+        // WebTransport: one SO_REUSEPORT UDP socket per shard on the same address.
+        let (wt, wt_addr, udp) = if config.webtransport.enabled {
+            let first = crate::wt::reuseport_udp(config.webtransport.bind)
+                .map_err(|e| format!("binding {} (udp): {e}", config.webtransport.bind))?;
+            let addr = first.local_addr().map_err(|e| e.to_string())?;
+            let state = Arc::new(crate::wt::WtState::new(&config.webtransport, addr)?);
+            let sockets: Vec<std::net::UdpSocket> = std::iter::once(Ok(first))
+                .chain((1..shards).map(|_| crate::wt::reuseport_udp(addr)))
+                .collect::<Result<_, _>>()
+                .map_err(|e| format!("binding {addr} (udp): {e}"))?;
+            (Some(state), Some(addr), sockets.into_iter().map(Some).collect::<Vec<_>>())
+        } else {
+            (None, None, Vec::new())
+        };
+        let udp = Arc::new(parking_lot::Mutex::new(udp));
+
         // The app needs the engine's handle, so shards start first and wait for it.
         let (app_tx, app_rx) = tokio::sync::watch::channel::<Option<Arc<App>>>(None);
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
         let engine = Engine::start(engine_config, store.clone(), move |shard: LocalShard| {
             let listener = listeners.lock().get_mut(shard.id()).and_then(Option::take);
+            let socket = udp.lock().get_mut(shard.id()).and_then(Option::take);
             let mut app_rx = app_rx.clone();
             let ready_tx = ready_tx.clone();
             async move {
@@ -120,6 +139,9 @@ impl Server {
                 let _ = ready_tx.send(());
                 let Ok(app) = app_rx.wait_for(Option::is_some).await.map(|a| a.clone()) else { return };
                 let Some(app) = app else { return };
+                if let (Some(socket), Some(wt)) = (socket, app.wt.clone()) {
+                    tokio::task::spawn_local(crate::wt::serve(shard.clone(), app.clone(), wt, socket));
+                }
                 accept_loop(listener, shard, app).await;
             }
         })
@@ -132,8 +154,19 @@ impl Server {
         let snapshotter =
             Arc::new(Snapshotter::new(handle.clone()).ok_or("the shards did not answer the first snapshot")?);
         let dummy_hash = dummy_hash(&config)?;
-        let app =
-            Arc::new(App::new(config.clone(), store.clone(), handle, snapshotter.clone(), hasher, &token, dummy_hash));
+        if let Some(wt) = &wt {
+            crate::wt::spawn_rotation(wt.clone()).map_err(|e| e.to_string())?;
+        }
+        let app = Arc::new(App::new(
+            config.clone(),
+            store.clone(),
+            handle,
+            snapshotter.clone(),
+            hasher,
+            &token,
+            dummy_hash,
+            wt,
+        ));
         app.bans.reload(&store).map_err(|e| e.to_string())?;
         let _ = app_tx.send(Some(app.clone()));
 
@@ -146,6 +179,7 @@ impl Server {
             app,
             http_addr,
             admin_addr,
+            wt_addr,
             engine: Some(engine),
             admin: Some(admin),
             stop,

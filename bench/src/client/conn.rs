@@ -40,6 +40,18 @@ pub struct ConnectOptions {
     pub read_buffer: usize,
     /// Longest wait in [`Connection::wait_for`].
     pub timeout: Duration,
+    /// Transport to use.
+    pub transport: TransportKind,
+}
+
+/// Which transport a session uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum TransportKind {
+    /// WebSocket (`/ws`).
+    #[default]
+    Ws,
+    /// WebTransport over HTTP/3 (the URL and certificate hashes come from `GET /canvas`).
+    Wt,
 }
 
 impl Default for ConnectOptions {
@@ -51,6 +63,7 @@ impl Default for ConnectOptions {
             agent: concat!("pixelparty-bench/", env!("CARGO_PKG_VERSION")).into(),
             read_buffer: 8 * 1024,
             timeout: Duration::from_secs(10),
+            transport: TransportKind::Ws,
         }
     }
 }
@@ -243,10 +256,34 @@ impl Event {
     }
 }
 
+/// The transport under a session.
+enum Transport {
+    Ws(Box<WebSocketStream<TcpStream>>),
+    Wt(Box<WtStream>),
+}
+
+/// A WebTransport session and its one bidirectional stream.
+struct WtStream {
+    _endpoint: wtransport::Endpoint<wtransport::endpoint::endpoint_side::Client>,
+    conn: wtransport::Connection,
+    send: wtransport::SendStream,
+    recv: wtransport::RecvStream,
+    buf: BytesMut,
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Ws(_) => "WebSocket",
+            Self::Wt(_) => "WebTransport",
+        })
+    }
+}
+
 /// A session with the server.
 #[derive(Debug)]
 pub struct Connection {
-    ws: WebSocketStream<TcpStream>,
+    transport: Transport,
     /// What the server said at the handshake.
     pub welcome: WelcomeInfo,
     /// The canvas replica this session keeps current, if any.
@@ -272,6 +309,43 @@ pub async fn tcp_from(addr: SocketAddr, source: Option<IpAddr>) -> Result<TcpStr
 impl Connection {
     /// Connects to `addr` with a session token and completes the handshake.
     pub async fn connect(addr: SocketAddr, token: &str, options: ConnectOptions) -> Result<Self, ClientError> {
+        let transport = match options.transport {
+            TransportKind::Ws => Transport::Ws(Box::new(Self::open_ws(addr, token, &options).await?)),
+            TransportKind::Wt => Self::open_wt(addr, token, &options).await?,
+        };
+        let placeholder = WelcomeInfo {
+            user: 0,
+            role: Role::User,
+            name: String::new(),
+            geometry: Geometry::new(8, 8, 1, 8).map_err(|e| ClientError::Protocol(e.to_string()))?,
+            palette: Vec::new(),
+            cooldown_ms: 0,
+            ready_at_ms: 0,
+            server_time_ms: 0,
+        };
+        let mut conn = Self {
+            transport,
+            welcome: placeholder,
+            replica: None,
+            next_req: 1,
+            events: VecDeque::new(),
+            closed: None,
+            encode_buf: BytesMut::new(),
+            timeout: options.timeout,
+        };
+        conn.send(&ClientFrame::Hello(Hello { version: PROTOCOL_VERSION, kind: options.kind, agent: &options.agent }))
+            .await?;
+        let welcome =
+            tokio::time::timeout(conn.timeout, conn.read_welcome()).await.map_err(|_| ClientError::Timeout)??;
+        conn.welcome = welcome;
+        Ok(conn)
+    }
+
+    async fn open_ws(
+        addr: SocketAddr,
+        token: &str,
+        options: &ConnectOptions,
+    ) -> Result<WebSocketStream<TcpStream>, ClientError> {
         let stream = tcp_from(addr, options.source_ip).await?;
         let mut request =
             format!("ws://{addr}/ws").into_client_request().map_err(|e| ClientError::WebSocket(e.to_string()))?;
@@ -289,32 +363,56 @@ impl Connection {
                 },
                 other => ClientError::WebSocket(other.to_string()),
             })?;
-        let placeholder = WelcomeInfo {
-            user: 0,
-            role: Role::User,
-            name: String::new(),
-            geometry: Geometry::new(8, 8, 1, 8).map_err(|e| ClientError::Protocol(e.to_string()))?,
-            palette: Vec::new(),
-            cooldown_ms: 0,
-            ready_at_ms: 0,
-            server_time_ms: 0,
+        Ok(ws)
+    }
+
+    /// Opens a WebTransport session: the URL and the certificate hashes to trust come from
+    /// `GET /canvas`; the token travels in the CONNECT request's query.
+    async fn open_wt(addr: SocketAddr, token: &str, options: &ConnectOptions) -> Result<Transport, ClientError> {
+        let info = super::Api::new(addr).ok("GET", "/canvas", None, None).await?;
+        let wt = &info["webtransport"];
+        let url =
+            wt["url"].as_str().ok_or_else(|| ClientError::Protocol("the server does not offer WebTransport".into()))?;
+        let hashes: Vec<wtransport::tls::Sha256Digest> = wt["cert_hashes"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|h| h.as_str())
+                    .filter_map(|h| {
+                        wtransport::tls::Sha256Digest::from_str_fmt(h, wtransport::tls::Sha256DigestFmt::DottedHex)
+                            .ok()
+                            .or_else(|| {
+                                let bytes: Option<Vec<u8>> = (0..h.len())
+                                    .step_by(2)
+                                    .map(|i| u8::from_str_radix(h.get(i..i + 2)?, 16).ok())
+                                    .collect();
+                                bytes.and_then(|b| <[u8; 32]>::try_from(b).ok()).map(wtransport::tls::Sha256Digest::new)
+                            })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let builder = wtransport::ClientConfig::builder();
+        let builder = match options.source_ip {
+            Some(ip) => builder.with_bind_address(SocketAddr::new(ip, 0)),
+            None => builder.with_bind_default(),
         };
-        let mut conn = Self {
-            ws,
-            welcome: placeholder,
-            replica: None,
-            next_req: 1,
-            events: VecDeque::new(),
-            closed: None,
-            encode_buf: BytesMut::new(),
-            timeout: options.timeout,
-        };
-        conn.send(&ClientFrame::Hello(Hello { version: PROTOCOL_VERSION, kind: options.kind, agent: &options.agent }))
-            .await?;
-        let welcome =
-            tokio::time::timeout(conn.timeout, conn.read_welcome()).await.map_err(|_| ClientError::Timeout)??;
-        conn.welcome = welcome;
-        Ok(conn)
+        let config =
+            builder.with_server_certificate_hashes(hashes).keep_alive_interval(Some(Duration::from_secs(15))).build();
+        let endpoint = wtransport::Endpoint::client(config)?;
+        let conn = endpoint.connect(format!("{url}?token={token}")).await.map_err(|e| match e {
+            wtransport::error::ConnectingError::SessionRejected => {
+                ClientError::Status { status: 403, body: "session rejected".into() }
+            }
+            other => ClientError::WebSocket(format!("webtransport: {other}")),
+        })?;
+        let (send, recv) = conn
+            .open_bi()
+            .await
+            .map_err(|e| ClientError::WebSocket(e.to_string()))?
+            .await
+            .map_err(|e| ClientError::WebSocket(e.to_string()))?;
+        Ok(Transport::Wt(Box::new(WtStream { _endpoint: endpoint, conn, send, recv, buf: BytesMut::new() })))
     }
 
     async fn read_welcome(&mut self) -> Result<WelcomeInfo, ClientError> {
@@ -369,7 +467,16 @@ impl Connection {
             f.encode(&mut self.encode_buf).map_err(|e| ClientError::Protocol(e.to_string()))?;
         }
         let bytes = self.encode_buf.split().freeze();
-        self.ws.send(Message::Binary(bytes)).await.map_err(|e| ClientError::WebSocket(e.to_string()))
+        self.write(bytes).await
+    }
+
+    async fn write(&mut self, bytes: Bytes) -> Result<(), ClientError> {
+        match &mut self.transport {
+            Transport::Ws(ws) => {
+                ws.send(Message::Binary(bytes)).await.map_err(|e| ClientError::WebSocket(e.to_string()))
+            }
+            Transport::Wt(wt) => wt.send.write_all(&bytes).await.map_err(|e| ClientError::WebSocket(e.to_string())),
+        }
     }
 
     /// Sends one frame as one transport message.
@@ -379,12 +486,17 @@ impl Connection {
 
     /// Sends raw bytes as one binary message (for tests of malformed input).
     pub async fn send_raw(&mut self, bytes: Vec<u8>) -> Result<(), ClientError> {
-        self.ws.send(Message::Binary(bytes.into())).await.map_err(|e| ClientError::WebSocket(e.to_string()))
+        self.write(bytes.into()).await
     }
 
     /// Sends a text message (the server refuses them).
     pub async fn send_text(&mut self, text: &str) -> Result<(), ClientError> {
-        self.ws.send(Message::Text(text.into())).await.map_err(|e| ClientError::WebSocket(e.to_string()))
+        match &mut self.transport {
+            Transport::Ws(ws) => {
+                ws.send(Message::Text(text.into())).await.map_err(|e| ClientError::WebSocket(e.to_string()))
+            }
+            Transport::Wt(_) => Err(ClientError::Protocol("WebTransport has no text messages".into())),
+        }
     }
 
     /// Paints; returns the request id.
@@ -471,27 +583,64 @@ impl Connection {
         self.send(&ClientFrame::Ping(Ping { nonce })).await
     }
 
-    /// The next binary message from the server.
+    /// The next binary message from the server (over WebTransport: every whole frame
+    /// received so far).
     pub async fn next_message(&mut self) -> Result<Bytes, ClientError> {
         if let Some(why) = &self.closed {
             return Err(ClientError::Closed(why.clone()));
         }
+        let result = match &mut self.transport {
+            Transport::Ws(ws) => Self::next_ws(ws).await,
+            Transport::Wt(wt) => Self::next_wt(&wt.conn, &mut wt.recv, &mut wt.buf).await,
+        };
+        if let Err(e) = &result {
+            self.closed = Some(e.to_string().trim_start_matches("closed: ").to_owned());
+        }
+        result
+    }
+
+    async fn next_ws(ws: &mut WebSocketStream<TcpStream>) -> Result<Bytes, ClientError> {
         loop {
-            match self.ws.next().await {
+            match ws.next().await {
                 Some(Ok(Message::Binary(b))) => return Ok(b),
                 Some(Ok(Message::Close(frame))) => {
                     let why = frame.map(|f| format!("{} {}", u16::from(f.code), f.reason)).unwrap_or_default();
-                    self.closed = Some(why.clone());
                     return Err(ClientError::Closed(why));
                 }
                 Some(Ok(_)) => {}
-                Some(Err(e)) => {
-                    self.closed = Some(e.to_string());
-                    return Err(ClientError::WebSocket(e.to_string()));
-                }
-                None => {
-                    self.closed = Some("connection ended".into());
-                    return Err(ClientError::Closed("connection ended".into()));
+                Some(Err(e)) => return Err(ClientError::WebSocket(e.to_string())),
+                None => return Err(ClientError::Closed("connection ended".into())),
+            }
+        }
+    }
+
+    async fn next_wt(
+        conn: &wtransport::Connection,
+        recv: &mut wtransport::RecvStream,
+        buf: &mut BytesMut,
+    ) -> Result<Bytes, ClientError> {
+        let mut chunk = [0u8; 16 * 1024];
+        loop {
+            // Hand out every whole frame at the front of the buffer.
+            let mut whole = 0;
+            while let Ok(pixelparty_protocol::Decoded::Frame { frame: _, len }) =
+                pixelparty_protocol::codec::split_frame(&buf[whole..])
+            {
+                whole += len;
+            }
+            if whole > 0 {
+                return Ok(buf.split_to(whole).freeze());
+            }
+            match recv.read(&mut chunk).await {
+                Ok(Some(n)) => buf.extend_from_slice(&chunk[..n]),
+                Ok(None) | Err(_) => {
+                    let why = match conn.closed().await {
+                        wtransport::error::ConnectionError::ApplicationClosed(c) => {
+                            format!("{} {}", c.code().into_inner(), String::from_utf8_lossy(c.reason()))
+                        }
+                        other => other.to_string(),
+                    };
+                    return Err(ClientError::Closed(why));
                 }
             }
         }
@@ -580,6 +729,12 @@ impl Connection {
 
     /// Closes the session.
     pub async fn close(mut self) -> Result<(), ClientError> {
-        self.ws.close(None).await.map_err(|e| ClientError::WebSocket(e.to_string()))
+        match &mut self.transport {
+            Transport::Ws(ws) => ws.close(None).await.map_err(|e| ClientError::WebSocket(e.to_string())),
+            Transport::Wt(wt) => {
+                wt.conn.close(wtransport::VarInt::from_u32(1000), b"bye");
+                Ok(())
+            }
+        }
     }
 }

@@ -25,6 +25,6 @@ mod error;
 mod replica;
 
 pub use api::{Account, Api};
-pub use conn::{ConnectOptions, Connection, Event, WelcomeInfo, tcp_from};
+pub use conn::{ConnectOptions, Connection, Event, TransportKind, WelcomeInfo, tcp_from};
 pub use error::ClientError;
 pub use replica::{Applied, Replica, Snapshot};

@@ -138,7 +138,7 @@ pub fn run(common: &Common, args: &ChatArgs) -> Value {
     let secs = args.duration;
     let record = json!({
         "scenario": "chat",
-        "target": common.target.name(),
+        "target": common.target_name(),
         "label": common.label,
         "connections": args.connections,
         "rooms": args.rooms,
@@ -187,7 +187,7 @@ async fn connection(
     let mut out = Outcome::default();
     let token = &tokens[i % tokens.len()];
     let room = rooms[i % rooms.len()];
-    let mut client = match ChatClient::connect(common.target, common.addr, token, common.source(i)).await {
+    let mut client = match ChatClient::connect(common.target, common.addr, token, common.options(i)).await {
         Ok(c) => c,
         Err(e) => {
             eprintln!("connection {i}: {e}");

@@ -61,7 +61,7 @@ pub fn run(common: &Common, args: &IdleArgs) -> Value {
                 let futs = chunk.iter().map(|&i| {
                     let token = tokens[i % tokens.len()].clone();
                     let common = common.clone();
-                    async move { ChatClient::connect(common.target, common.addr, &token, common.source(i)).await }
+                    async move { ChatClient::connect(common.target, common.addr, &token, common.options(i)).await }
                 });
                 for r in futures_util::future::join_all(futs).await {
                     match r {
@@ -99,7 +99,7 @@ pub fn run(common: &Common, args: &IdleArgs) -> Value {
         before.filter(|_| n > 0 && rss_after > 0).map(|b| (rss_after as f64 - b.rss_bytes as f64) / n as f64);
     let record = json!({
         "scenario": "idle",
-        "target": common.target.name(),
+        "target": common.target_name(),
         "label": common.label,
         "connections": n,
         "errors": errors.iter().sum::<u64>(),

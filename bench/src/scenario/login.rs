@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::{Common, Meters, Progress, merge, now_us, round2, run_workers};
-use crate::client::{Api, ConnectOptions, Connection, Event};
+use crate::client::{Api, Connection, Event};
 use crate::report::Latency;
 
 /// Options of `login`.
@@ -38,8 +38,7 @@ pub fn run(common: &Common, args: &LoginArgs) -> Value {
                 let Ok(acct) = api.signup(&format!("probe{run_id}"), "bench-password").await else {
                     return (Latency::default(), Latency::default(), probe, 0);
                 };
-                let Ok(mut conn) = Connection::connect(common.addr, &acct.token, ConnectOptions::default()).await
-                else {
+                let Ok(mut conn) = Connection::connect(common.addr, &acct.token, common.options(0)).await else {
                     return (Latency::default(), Latency::default(), probe, 0);
                 };
                 let mut nonce = 0;
@@ -104,7 +103,7 @@ pub fn run(common: &Common, args: &LoginArgs) -> Value {
     }
     let record = json!({
         "scenario": "login",
-        "target": common.target.name(),
+        "target": common.target_name(),
         "label": common.label,
         "users": args.users,
         "concurrency": args.concurrency,

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
-use crate::client::{Api, ClientError};
+use crate::client::{Api, ClientError, ConnectOptions, TransportKind};
 use crate::peers::Target;
 use crate::procstat::CpuMeter;
 
@@ -49,9 +49,30 @@ pub struct Common {
     /// Free-form label stored with the result.
     #[arg(long, default_value = "")]
     pub label: String,
+    /// Transport for pixelparty sessions: WebSocket or WebTransport.
+    #[arg(long, value_enum, default_value = "ws")]
+    pub transport: TransportKind,
 }
 
 impl Common {
+    /// Connection options for session `i`.
+    pub fn options(&self, i: usize) -> ConnectOptions {
+        ConnectOptions {
+            source_ip: self.source(i),
+            kind: pixelparty_protocol::ClientKind::Bench,
+            transport: self.transport,
+            ..Default::default()
+        }
+    }
+
+    /// The target's name with the transport, for reports (`pixelparty-wt`).
+    pub fn target_name(&self) -> &'static str {
+        match (self.target, self.transport) {
+            (Target::Pixelparty, TransportKind::Wt) => "pixelparty-wt",
+            (t, _) => t.name(),
+        }
+    }
+
     /// The source address for connection `i`.
     pub fn source(&self, i: usize) -> Option<IpAddr> {
         (self.sources > 1).then(|| IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1 + (i % usize::from(self.sources)) as u8)))

@@ -10,7 +10,7 @@ use pixelparty_protocol::ServerFrame;
 use serde_json::{Value, json};
 
 use super::{Common, Meters, Progress, merge, now_us, round2, run_workers};
-use crate::client::{Api, ConnectOptions, Connection, Replica};
+use crate::client::{Api, Connection, Replica};
 use crate::report::Latency;
 
 /// Options of `paint`.
@@ -81,12 +81,7 @@ pub fn run(common: &Common, args: &PaintArgs) -> Value {
                 );
                 tasks.push(tokio::task::spawn_local(async move {
                     let token = &tokens[i % tokens.len()];
-                    let options = ConnectOptions {
-                        source_ip: common.source(i),
-                        kind: pixelparty_protocol::ClientKind::Bench,
-                        ..Default::default()
-                    };
-                    let Ok(conn) = Connection::connect(common.addr, token, options).await else {
+                    let Ok(conn) = Connection::connect(common.addr, token, common.options(i)).await else {
                         ready.wait().await;
                         return Outcome { errors: 1, ..Default::default() };
                     };
@@ -144,7 +139,7 @@ pub fn run(common: &Common, args: &PaintArgs) -> Value {
     let m = meters.lock().ok().and_then(|mut g| g.take());
     let record = json!({
         "scenario": "paint",
-        "target": "pixelparty",
+        "target": common.target_name(),
         "label": common.label,
         "painters": args.painters,
         "subscribers": args.subscribers,

@@ -106,7 +106,7 @@ pub fn run(common: &Common, args: &SnapshotArgs) -> Value {
     }
     let record = json!({
         "scenario": "snapshot",
-        "target": common.target.name(),
+        "target": common.target_name(),
         "label": common.label,
         "clients": args.clients,
         "requests": total.requests,

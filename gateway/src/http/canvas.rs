@@ -26,6 +26,7 @@ pub fn info(ctx: &Ctx) -> Result<Resp, ApiError> {
             "tiles_x": g.tiles_x(), "tiles_y": g.tiles_y(),
             "palette": e.palette.iter().map(|c| hex(*c)).collect::<Vec<_>>(),
             "cooldown_ms": e.cooldown_ms, "snapshot_url": "/canvas/snapshot", "ws_url": "/ws",
+            "webtransport": ctx.app.wt.as_ref().map(|wt| json!({ "url": wt.url, "cert_hashes": wt.hashes_hex() })),
         }),
     ))
 }
@@ -71,6 +72,15 @@ pub fn snapshot(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> {
         return Ok(r);
     }
     Ok(binary(s.raw.clone(), "application/octet-stream", &etag))
+}
+
+/// `POST /wt/ticket`: a single-use ticket (valid for a minute) to open a WebTransport session
+/// from a page that holds only the HttpOnly session cookie.
+pub async fn wt_ticket(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> {
+    let me = ctx.auth(&req).await?;
+    let wt = ctx.app.wt.as_ref().ok_or_else(|| ApiError::not_found("WebTransport is not enabled"))?;
+    let ticket = wt.issue_ticket(me.id).map_err(|_| ApiError::overloaded())?;
+    Ok(json(StatusCode::OK, &json!({ "ticket": ticket, "url": wt.url, "cert_hashes": wt.hashes_hex() })))
 }
 
 /// `GET /canvas.png`.

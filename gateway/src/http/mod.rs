@@ -230,6 +230,7 @@ async fn route(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> {
     let method = req.method().clone();
     match (&method, segments.as_slice()) {
         (&Method::GET, ["ws"]) => crate::ws::upgrade(req, ctx).await,
+        (&Method::POST, ["wt", "ticket"]) => canvas::wt_ticket(req, ctx).await,
         (&Method::POST, ["signup"]) => auth::signup(req, ctx).await,
         (&Method::POST, ["login"]) => auth::login(req, ctx).await,
         (&Method::POST, ["logout"]) => auth::logout(req, ctx).await,

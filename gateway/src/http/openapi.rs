@@ -106,7 +106,7 @@ const ROUTES: &[Route] = &[
         "Canvas geometry, palette and cooldown",
         Auth::None,
         &[],
-        "200: {width, height, bpp, tile_size, tiles_x, tiles_y, palette, cooldown_ms, snapshot_url, ws_url}",
+        "200: {width, height, bpp, tile_size, tiles_x, tiles_y, palette, cooldown_ms, snapshot_url, ws_url, webtransport: {url, cert_hashes}|null}",
     ),
     (
         "get",

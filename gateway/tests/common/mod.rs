@@ -27,6 +27,7 @@ fn config(dir: &std::path::Path, tweak: fn(&mut Config)) -> Config {
     c.server.shards = 2;
     c.server.admin_token = Some("test-admin-token".into());
     c.server.snapshot_refresh_ms = 50;
+    c.webtransport.bind = "127.0.0.1:0".parse().unwrap();
     c.canvas.width = 256;
     c.canvas.height = 256;
     c.canvas.tile_size = 64;
