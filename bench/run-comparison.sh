@@ -28,17 +28,19 @@ cargo build --release -p pixelparty-gateway -p pixelparty-bench
 
 bench() { "$BIN/pixelparty-bench" --results "$RESULTS" --label "$LABEL" "$@"; }
 
-for target in pixelparty socketio ws; do
+for target in pixelparty pixelparty-wt socketio ws; do
+  transport=ws
   case $target in
     pixelparty) start_pixelparty 18080 19091 "$ROOT/target/bench-data" bench/server.toml; PID=$PP_PID; ADDR=127.0.0.1:18080 ;;
+    pixelparty-wt) start_pixelparty 18080 19091 "$ROOT/target/bench-data" bench/server.toml; PID=$PP_PID; ADDR=127.0.0.1:18080; transport=wt ;;
     socketio) start_peer socketio-server.mjs 18081; PID=$PEER_PID; ADDR=127.0.0.1:18081 ;;
     ws) start_peer ws-server.mjs 18082; PID=$PEER_PID; ADDR=127.0.0.1:18082 ;;
   esac
-  common=(--target "$target" --addr "$ADDR" --server-pid "$PID" --workers 2 --sources 8)
+  common=(--target "${target%-wt}" --transport "$transport" --addr "$ADDR" --server-pid "$PID" --workers 2 --sources 8)
   bench "${common[@]}" idle --connections "$IDLE" --hold 5
   bench "${common[@]}" chat --connections "$CHAT_CONN" --rooms "$CHAT_ROOMS" --senders "$CHAT_SENDERS" --rate "$((SAT_START * 4))" --duration 10
   bench "${common[@]}" sat --connections "$CHAT_CONN" --rooms "$CHAT_ROOMS" --senders "$CHAT_SENDERS" --rate "$SAT_START" --duration "$STEP" --steps "$SAT_STEPS" --p99-ms 50
-  if [ "$target" = pixelparty ]; then
+  if [ "${target%-wt}" = pixelparty ]; then
     bench "${common[@]}" paint --painters 10 --subscribers "$PAINT_SUBS" --rate 5000 --duration 10
     bench "${common[@]}" snapshot --clients "$SNAP_CLIENTS" --duration 10
     bench "${common[@]}" login --users 100 --concurrency 8

@@ -4,7 +4,8 @@
 start_pixelparty() { # port admin_port data_dir config -> sets PP_PID
   local port=$1 admin=$2 data=$3 config=$4
   rm -rf "$data"
-  "$BIN/pixelparty" serve --config "$config" --http "127.0.0.1:$port" --admin-addr "127.0.0.1:$admin" --data "$data" \
+  "$BIN/pixelparty" serve --config "$config" --http "127.0.0.1:$port" --admin-addr "127.0.0.1:$admin" \
+    --wt "127.0.0.1:$((port + 363))" --data "$data" \
     >"$data.log" 2>&1 &
   PP_PID=$!
   for _ in $(seq 1 300); do

@@ -49,14 +49,14 @@ metrics = [
     ("sat: client CPU cores at that rate", "sat", ("best", "client_cpu_cores"), True),
 ]
 print(f"Results `{label}`\n")
-print("| measure | pixelparty | socket.io | ws | pixelparty vs socket.io | pixelparty vs ws |")
-print("|---|---:|---:|---:|---:|---:|")
+print("| measure | pixelparty (WebSocket) | pixelparty (WebTransport) | socket.io | ws | pixelparty vs socket.io | pixelparty vs ws |")
+print("|---|---:|---:|---:|---:|---:|---:|")
 for name, scen, keys, lower in metrics:
-    p, s, w = (get(scen, t, *keys) for t in ("pixelparty", "socketio", "ws"))
-    print(f"| {name} | {fmt(p)} | {fmt(s)} | {fmt(w)} | {ratio(p, s, lower)} | {ratio(p, w, lower)} |")
+    p, pw, s, w = (get(scen, t, *keys) for t in ("pixelparty", "pixelparty-wt", "socketio", "ws"))
+    print(f"| {name} | {fmt(p)} | {fmt(pw)} | {fmt(s)} | {fmt(w)} | {ratio(p, s, lower)} | {ratio(p, w, lower)} |")
 print()
-print("| pixelparty only | value |")
-print("|---|---:|")
+print("| pixelparty only | WebSocket | WebTransport |")
+print("|---|---:|---:|")
 for name, scen, keys in [
     ("paint: accepted paints/s", "paint", ("accepted_per_s",)),
     ("paint: pixel deliveries/s", "paint", ("pixel_deliveries_per_s",)),
@@ -70,4 +70,4 @@ for name, scen, keys in [
     ("login: login p99 ms", "login", ("login_latency", "p99_ms")),
     ("login: ping p99 ms during the flood", "login", ("ping_during_flood", "p99_ms")),
 ]:
-    print(f"| {name} | {fmt(get(scen, 'pixelparty', *keys))} |")
+    print(f"| {name} | {fmt(get(scen, 'pixelparty', *keys))} | {fmt(get(scen, 'pixelparty-wt', *keys))} |")

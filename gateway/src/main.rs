@@ -50,6 +50,9 @@ struct ServeArgs {
     /// Admin endpoint address (keep it private).
     #[arg(long, env = "PIXELPARTY_ADMIN", global = true)]
     admin_addr: Option<std::net::SocketAddr>,
+    /// WebTransport (UDP) address.
+    #[arg(long, env = "PIXELPARTY_WT", global = true)]
+    wt: Option<std::net::SocketAddr>,
     /// Data directory (store, admin token).
     #[arg(long, env = "PIXELPARTY_DATA", global = true)]
     data: Option<PathBuf>,
@@ -192,6 +195,9 @@ fn load_config(args: &ServeArgs) -> Result<Config> {
     }
     if let Some(v) = args.admin_addr {
         c.server.admin = v;
+    }
+    if let Some(v) = args.wt {
+        c.webtransport.bind = v;
     }
     if let Some(v) = &args.data {
         c.server.data_dir = v.clone();
