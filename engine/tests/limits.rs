@@ -154,3 +154,22 @@ fn kick_closes_every_session_of_the_user() {
     }
     assert!(h.client(other).closed.is_none());
 }
+
+#[test]
+fn a_16384_square_canvas_works() {
+    use pixelparty_engine::EngineConfig;
+    use pixelparty_protocol::Geometry;
+    let mut config = EngineConfig::new(Geometry::new(16384, 16384, 4, 256).unwrap());
+    config.shards = 2;
+    config.cooldown_ms = 0;
+    let (_dir, mut h) = harness(config);
+    let c = h.connect(0, user(1, "u"));
+    h.send(c, &ClientFrame::Paint(Paint { req: 1, x: 16383, y: 16383, colour: 9 }));
+    h.send(c, &ClientFrame::Paint(Paint { req: 2, x: 16384 - 1, y: 0, colour: 3 }));
+    h.drive();
+    assert_eq!(acks(&h.take(c)).len(), 2);
+    let tiles = h.shared.config.geometry.tile_count();
+    assert_eq!(tiles, 4096);
+    let last = h.canvas().remove(&(tiles - 1)).unwrap();
+    assert_eq!(pixelparty_protocol::canvas::get_pixel(&last.0, 4, u16::MAX), 9);
+}

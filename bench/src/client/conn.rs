@@ -448,6 +448,30 @@ impl Connection {
         }
     }
 
+    /// Reconnects after a dropped session and resumes the canvas: opens a new session, keeps
+    /// `replica` current and re-subscribes the given tiles (all tiles when `tiles` is `None`)
+    /// with the cursors the replica holds, so the server replays only what was missed (or sends
+    /// whole tiles when its ring has moved on).
+    pub async fn resume(
+        addr: SocketAddr,
+        token: &str,
+        options: ConnectOptions,
+        replica: Replica,
+        tiles: Option<&[u32]>,
+    ) -> Result<Self, ClientError> {
+        let mut conn = Self::connect(addr, token, options).await?;
+        conn.track(replica);
+        match tiles {
+            Some(tiles) => {
+                let cursors: Vec<(u32, u64)> =
+                    tiles.iter().map(|t| (*t, conn.replica.as_ref().map_or(u64::MAX, |r| r.cursor(*t)))).collect();
+                conn.subscribe(&cursors).await?;
+            }
+            None => conn.subscribe_all().await?,
+        }
+        Ok(conn)
+    }
+
     /// Keeps a canvas replica current from now on (start it from a snapshot or empty).
     pub fn track(&mut self, replica: Replica) {
         self.replica = Some(replica);
