@@ -13,9 +13,7 @@ use bytes::{Bytes, BytesMut};
 use pixelparty_protocol::canvas::set_pixel;
 use pixelparty_protocol::client::Hello;
 use pixelparty_protocol::limits::{NO_CURSOR, PROTOCOL_VERSION};
-use pixelparty_protocol::{
-    ClientFrame, ClientKind, CloseReason, ConvKind, ErrorCode, PresenceKind, ServerFrame, server_frames,
-};
+use pixelparty_protocol::{ClientFrame, ClientKind, CloseReason, ServerFrame, server_frames};
 use pixelparty_storage::Store;
 
 use crate::config::EngineConfig;
@@ -28,118 +26,7 @@ use crate::shard::{Shard, Shared};
 pub struct ClientId(pub usize);
 
 /// A frame a simulated client received, decoded into owned values.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Got {
-    /// `Welcome`.
-    Welcome {
-        /// User id.
-        user: u32,
-        /// When the user may paint next.
-        ready_at_ms: u64,
-    },
-    /// `Ack`.
-    Ack {
-        /// Request id.
-        req: u32,
-        /// Value.
-        value: u64,
-    },
-    /// `Error`.
-    Error {
-        /// Request id.
-        req: u32,
-        /// Code.
-        code: ErrorCode,
-        /// Retry hint.
-        retry_after_ms: u32,
-    },
-    /// `Pixels`.
-    Pixels {
-        /// Tile.
-        tile: u32,
-        /// Sequence before.
-        prev: u64,
-        /// Sequence after.
-        last: u64,
-        /// Updates (offset, colour).
-        updates: Vec<(u16, u8)>,
-    },
-    /// `TileData`.
-    TileData {
-        /// Tile.
-        tile: u32,
-        /// Sequence.
-        seq: u64,
-    },
-    /// `Resync`.
-    Resync(Vec<u32>),
-    /// `RoomMessage`.
-    Room {
-        /// Room.
-        room: u32,
-        /// Sequence.
-        seq: u64,
-        /// Author.
-        author: u32,
-        /// Text.
-        text: String,
-    },
-    /// `DirectMessage`.
-    Direct {
-        /// Sender.
-        from: u32,
-        /// Recipient.
-        to: u32,
-        /// Sequence.
-        seq: u64,
-        /// Text.
-        text: String,
-    },
-    /// `Deleted`.
-    Deleted {
-        /// Kind.
-        kind: ConvKind,
-        /// Conversation.
-        conv: u32,
-        /// Sequence.
-        seq: u64,
-    },
-    /// `HistoryPage`.
-    History {
-        /// Request id.
-        req: u32,
-        /// Conversation.
-        conv: u32,
-        /// `(seq, author, text)` ascending.
-        entries: Vec<(u64, u32, String)>,
-    },
-    /// `Presence`.
-    Presence {
-        /// Room.
-        room: u32,
-        /// Kind.
-        kind: PresenceKind,
-        /// Users.
-        users: Vec<u32>,
-    },
-    /// `Cooldown`.
-    Cooldown {
-        /// Next paint allowed at.
-        ready_at_ms: u64,
-    },
-    /// `Pong`.
-    Pong {
-        /// Nonce.
-        nonce: u64,
-    },
-    /// `Closing`.
-    Closing {
-        /// Reason.
-        reason: CloseReason,
-        /// Detail.
-        message: String,
-    },
-}
+pub use pixelparty_protocol::owned::Event as Got;
 
 /// A simulated client.
 #[derive(Debug)]
@@ -377,52 +264,27 @@ impl Client {
         let mut resync = Vec::new();
         for frame in server_frames(bytes) {
             let frame = frame.expect("the server sends valid frames");
-            let got = match frame {
-                ServerFrame::Welcome(w) => Got::Welcome { user: w.user, ready_at_ms: w.ready_at_ms },
-                ServerFrame::Ack(a) => Got::Ack { req: a.req, value: a.value },
-                ServerFrame::Error(e) => Got::Error { req: e.req, code: e.code, retry_after_ms: e.retry_after_ms },
+            match &frame {
                 ServerFrame::Pixels(p) => {
                     let (tile, prev, last) = (p.head.tile(), p.head.prev_seq(), p.head.last_seq());
-                    let updates: Vec<(u16, u8)> = p.updates.iter().map(|u| (u.offset(), u.colour())).collect();
                     match self.tiles.get_mut(&tile) {
                         Some((data, cursor)) if *cursor == prev => {
-                            for (o, c) in &updates {
-                                set_pixel(data, geometry.bpp(), *o, *c);
+                            for u in p.updates {
+                                set_pixel(data, geometry.bpp(), u.offset(), u.colour());
                             }
                             *cursor = last;
                         }
                         Some((_, cursor)) if last <= *cursor => {}
                         _ => self.gaps += 1,
                     }
-                    Got::Pixels { tile, prev, last, updates }
                 }
                 ServerFrame::TileData(t) => {
                     self.tiles.insert(t.tile, (t.data.to_vec(), t.seq));
-                    Got::TileData { tile: t.tile, seq: t.seq }
                 }
-                ServerFrame::Resync(r) => {
-                    resync.extend(r.tiles.iter().map(|t| t.get()));
-                    Got::Resync(r.tiles.iter().map(|t| t.get()).collect())
-                }
-                ServerFrame::RoomMessage(m) => {
-                    Got::Room { room: m.room, seq: m.seq, author: m.author, text: m.text.into() }
-                }
-                ServerFrame::DirectMessage(m) => {
-                    Got::Direct { from: m.from, to: m.to, seq: m.seq, text: m.text.into() }
-                }
-                ServerFrame::Deleted(d) => Got::Deleted { kind: d.kind, conv: d.conv, seq: d.seq },
-                ServerFrame::HistoryPage(h) => Got::History {
-                    req: h.req,
-                    conv: h.conv,
-                    entries: h.entries.iter().map(|e| (e.seq, e.author, e.text.to_owned())).collect(),
-                },
-                ServerFrame::Presence(p) => {
-                    Got::Presence { room: p.room, kind: p.kind, users: p.entries.iter().map(|e| e.user).collect() }
-                }
-                ServerFrame::Cooldown(c) => Got::Cooldown { ready_at_ms: c.ready_at_ms },
-                ServerFrame::Pong(p) => Got::Pong { nonce: p.nonce },
-                ServerFrame::Closing(c) => Got::Closing { reason: c.reason, message: c.message.into() },
-            };
+                ServerFrame::Resync(r) => resync.extend(r.tiles.iter().map(|t| t.get())),
+                _ => {}
+            }
+            let got = Got::from(&frame);
             self.got.push(got);
         }
         resync

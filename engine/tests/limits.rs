@@ -137,7 +137,7 @@ fn protocol_violations_close_the_session() {
     let c = h.connect(0, user(1, "u"));
     h.send(c, &ClientFrame::Ping(Ping { nonce: 42 }));
     h.drive();
-    assert!(h.client(c).got.contains(&Got::Pong { nonce: 42 }));
+    assert!(h.client(c).got.iter().any(|g| matches!(g, Got::Pong { nonce: 42, .. })));
 }
 
 #[test]

@@ -35,7 +35,7 @@ async fn chat_social_block_and_delete() {
         })
         .await
         .unwrap();
-    assert_eq!(history.iter().map(|e| e.3.as_str()).collect::<Vec<_>>(), ["hello 0", "hello 1", "hello 2"]);
+    assert_eq!(history.iter().map(|e| e.text.as_str()).collect::<Vec<_>>(), ["hello 0", "hello 1", "hello 2"]);
     let req = a.say(room, "live").await.unwrap();
     a.wait_for(ack_of(req)).await.unwrap();
     assert_eq!(

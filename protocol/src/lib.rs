@@ -14,6 +14,7 @@
 //! - [`client`]: frames a client sends.
 //! - [`server`]: frames a server sends.
 //! - [`list`]: allocation-free lists of variable-length entries.
+//! - [`owned`]: server frames copied into owned values, for clients and tests.
 //! - [`error`]: decode and encode errors, wire error codes, close reasons.
 //! - [`fuzzing`]: entry points for the fuzz targets.
 
@@ -24,6 +25,7 @@ pub mod error;
 pub mod fuzzing;
 pub mod limits;
 pub mod list;
+pub mod owned;
 pub mod server;
 pub mod types;
 

@@ -10,11 +10,9 @@ use pixelparty_protocol::client::{
     Delete, Hello, HistoryRequest, Paint, Ping, RoomRequest, SendDirect, SendRoom, Subscribe, Unsubscribe,
 };
 use pixelparty_protocol::limits::PROTOCOL_VERSION;
+pub use pixelparty_protocol::owned::Event;
 use pixelparty_protocol::types::WireTile;
-use pixelparty_protocol::{
-    ClientFrame, ClientKind, CloseReason, ConvKind, ErrorCode, Geometry, PresenceKind, Role, ServerFrame, TileCursor,
-    server_frames,
-};
+use pixelparty_protocol::{ClientFrame, ClientKind, ConvKind, Geometry, Role, ServerFrame, TileCursor, server_frames};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -87,173 +85,6 @@ pub struct WelcomeInfo {
     pub ready_at_ms: u64,
     /// Server clock at handshake.
     pub server_time_ms: u64,
-}
-
-/// A decoded server frame, owned.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
-    /// `Ack`.
-    Ack {
-        /// Request id.
-        req: u32,
-        /// Sequence or 0.
-        value: u64,
-    },
-    /// `Error`.
-    Error {
-        /// Request id.
-        req: u32,
-        /// Code.
-        code: ErrorCode,
-        /// Retry hint.
-        retry_after_ms: u32,
-        /// Detail.
-        message: String,
-    },
-    /// `Pixels`.
-    Pixels {
-        /// Tile.
-        tile: u32,
-        /// Sequence before.
-        prev: u64,
-        /// Sequence after.
-        last: u64,
-        /// `(offset, colour)`.
-        updates: Vec<(u16, u8)>,
-    },
-    /// `TileData`.
-    TileData {
-        /// Tile.
-        tile: u32,
-        /// Sequence.
-        seq: u64,
-    },
-    /// `Resync`.
-    Resync(Vec<u32>),
-    /// `RoomMessage`.
-    Room {
-        /// Room.
-        room: u32,
-        /// Sequence.
-        seq: u64,
-        /// Author.
-        author: u32,
-        /// Author's name.
-        author_name: String,
-        /// Text.
-        text: String,
-        /// Posting time.
-        time_ms: u64,
-    },
-    /// `DirectMessage`.
-    Direct {
-        /// Sender.
-        from: u32,
-        /// Recipient.
-        to: u32,
-        /// Sequence.
-        seq: u64,
-        /// Sender's name.
-        from_name: String,
-        /// Text.
-        text: String,
-    },
-    /// `Deleted`.
-    Deleted {
-        /// Kind.
-        kind: ConvKind,
-        /// Conversation.
-        conv: u32,
-        /// Sequence.
-        seq: u64,
-    },
-    /// `HistoryPage`: `(seq, author, author_name, text)`.
-    History {
-        /// Request id.
-        req: u32,
-        /// Kind.
-        kind: ConvKind,
-        /// Conversation.
-        conv: u32,
-        /// Entries, oldest first.
-        entries: Vec<(u64, u32, String, String)>,
-    },
-    /// `Presence`.
-    Presence {
-        /// Room.
-        room: u32,
-        /// Kind.
-        kind: PresenceKind,
-        /// `(user, name)`.
-        users: Vec<(u32, String)>,
-    },
-    /// `Cooldown`.
-    Cooldown {
-        /// Next paint allowed at.
-        ready_at_ms: u64,
-        /// Cooldown length.
-        cooldown_ms: u32,
-    },
-    /// `Pong`.
-    Pong {
-        /// Nonce.
-        nonce: u64,
-        /// Server clock.
-        server_time_ms: u64,
-    },
-    /// `Closing`.
-    Closing {
-        /// Reason.
-        reason: CloseReason,
-        /// Detail.
-        message: String,
-    },
-}
-
-impl Event {
-    fn from_frame(frame: &ServerFrame<'_>) -> Option<Self> {
-        Some(match *frame {
-            ServerFrame::Welcome(_) => return None,
-            ServerFrame::Ack(a) => Self::Ack { req: a.req, value: a.value },
-            ServerFrame::Error(e) => {
-                Self::Error { req: e.req, code: e.code, retry_after_ms: e.retry_after_ms, message: e.message.into() }
-            }
-            ServerFrame::Pixels(p) => Self::Pixels {
-                tile: p.head.tile(),
-                prev: p.head.prev_seq(),
-                last: p.head.last_seq(),
-                updates: p.updates.iter().map(|u| (u.offset(), u.colour())).collect(),
-            },
-            ServerFrame::TileData(t) => Self::TileData { tile: t.tile, seq: t.seq },
-            ServerFrame::Resync(r) => Self::Resync(r.tiles.iter().map(|t| t.get()).collect()),
-            ServerFrame::RoomMessage(m) => Self::Room {
-                room: m.room,
-                seq: m.seq,
-                author: m.author,
-                author_name: m.author_name.into(),
-                text: m.text.into(),
-                time_ms: m.time_ms,
-            },
-            ServerFrame::DirectMessage(m) => {
-                Self::Direct { from: m.from, to: m.to, seq: m.seq, from_name: m.from_name.into(), text: m.text.into() }
-            }
-            ServerFrame::Deleted(d) => Self::Deleted { kind: d.kind, conv: d.conv, seq: d.seq },
-            ServerFrame::HistoryPage(h) => Self::History {
-                req: h.req,
-                kind: h.kind,
-                conv: h.conv,
-                entries: h.entries.iter().map(|e| (e.seq, e.author, e.author_name.into(), e.text.into())).collect(),
-            },
-            ServerFrame::Presence(p) => Self::Presence {
-                room: p.room,
-                kind: p.kind,
-                users: p.entries.iter().map(|e| (e.user, e.name.into())).collect(),
-            },
-            ServerFrame::Cooldown(c) => Self::Cooldown { ready_at_ms: c.ready_at_ms, cooldown_ms: c.cooldown_ms },
-            ServerFrame::Pong(p) => Self::Pong { nonce: p.nonce, server_time_ms: p.server_time_ms },
-            ServerFrame::Closing(c) => Self::Closing { reason: c.reason, message: c.message.into() },
-        })
-    }
 }
 
 /// The transport under a session.
@@ -433,7 +264,8 @@ impl Connection {
                         ready_at_ms: w.ready_at_ms,
                         server_time_ms: w.server_time_ms,
                     });
-                } else if let Some(e) = Event::from_frame(&frame) {
+                } else {
+                    let e = Event::from(&frame);
                     if let Event::Error { message, .. } | Event::Closing { message, .. } = &e
                         && welcome.is_none()
                     {
@@ -710,7 +542,12 @@ impl Connection {
                 return Ok(e);
             }
             let mut got = Vec::new();
-            self.recv_frames(|f| got.extend(Event::from_frame(f))).await?;
+            self.recv_frames(|f| {
+                if !matches!(f, ServerFrame::Welcome(_)) {
+                    got.push(Event::from(f))
+                }
+            })
+            .await?;
             self.events.extend(got);
         }
     }
