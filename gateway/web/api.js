@@ -169,6 +169,10 @@ export class Api {
   pixel(x, y) {
     return this.call("GET", `/canvas/pixel${query({ x, y })}`);
   }
+  /** A single-use WebTransport ticket (valid 60 s): `{ticket, url, cert_hashes}`; 404 when not offered. */
+  wtTicket() {
+    return this.call("POST", "/wt/ticket");
+  }
   /** The snapshot document's bytes (fetch undoes the gzip content encoding). */
   async snapshot(url = "/canvas/snapshot") {
     let res;

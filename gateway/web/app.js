@@ -1,10 +1,14 @@
 // Owns: the page's entry point — the shared state object, the session lifecycle (GET /session
-// at load, sign up / log in / log out), the one WebSocket Connection and the routing of its
-// frames to the board, chat and social modules, the connection-state indicator and the
-// #closed-reason banner, and the `window.pixelparty` test hook.
+// at load, sign up / log in / log out), the one Connection (over WebTransport or WebSocket,
+// chosen by net.js's TransportPicker; `?transport=ws|wt` forces one) and the routing of its
+// frames to the board, chat and social modules, the connection-state indicator (with the
+// transport in use as #conn-state's data-transport) and the #closed-reason banner, and the
+// `window.pixelparty` test hook.
 
 import { Api } from "./api.js";
-import { Connection, webSocketUrl, NO_RECONNECT } from "./net.js";
+import {
+  Connection, webSocketUrl, NO_RECONNECT, TransportPicker, webSocketDialer, webTransportDialer, transportMode,
+} from "./net.js";
 import { ServerClock } from "./clock.js";
 import { Board } from "./board.js";
 import { Chat } from "./chat.js";
@@ -19,6 +23,9 @@ const USERNAME_RE = /^[A-Za-z0-9_.-]{3,32}$/;
 /** Everything the test hook exposes as `window.pixelparty.state` (kept current). */
 const state = {
   connection: "disconnected",
+  transport: null, // "webtransport" | "websocket": of the last session that opened
+  transportMode: "auto", // from ?transport=ws|wt
+  transportFallback: null, // why WebTransport is not used any more on this page, or null
   user: null, // {id, username, role}
   geometry: null,
   palette: [],
@@ -35,21 +42,52 @@ const api = new Api();
 const clock = new ServerClock();
 const $ = (id) => document.getElementById(id);
 
+const TRANSPORT_NAMES = { webtransport: "WebTransport", websocket: "WebSocket" };
+
+/** #conn-state: the text is the state; data-transport and the tooltip tell the transport. */
+function renderConnState() {
+  const el = $("conn-state");
+  el.textContent = state.connection;
+  el.dataset.state = state.connection;
+  if (state.transport) el.dataset.transport = state.transport;
+  else delete el.dataset.transport;
+  let title = state.transport ? `${state.connection} (${TRANSPORT_NAMES[state.transport]})` : state.connection;
+  if (state.transportFallback) title += ` — WebTransport not used: ${state.transportFallback}`;
+  el.title = title;
+}
+
+state.transportMode = transportMode(location.search);
+const transports = new TransportPicker({
+  mode: state.transportMode,
+  webSocket: webSocketDialer({ url: () => net.url }),
+  webTransport: webTransportDialer({ ticket: () => api.wtTicket() }),
+  available: typeof globalThis.WebTransport === "function",
+  offered: () => Boolean(board.meta?.webtransport),
+  onFallback: (info) => {
+    state.transportFallback = transports.fallback;
+    console.info(`pixelparty: WebTransport failed (${info.reason}); using the WebSocket`);
+    renderConnState();
+  },
+});
+
 const net = new Connection({
   url: webSocketUrl("/ws", location.href),
+  dial: (h) => transports.dial(h),
   clock,
   onState: (s) => {
     state.connection = s;
-    const el = $("conn-state");
-    el.textContent = s;
-    el.dataset.state = s;
+    renderConnState();
+  },
+  onTransport: (kind) => {
+    state.transport = kind;
+    renderConnState();
   },
   onWelcome: (w) => onWelcome(w),
   onFrame: (f) => onFrame(f),
   onClose: (info) => onClose(info),
 });
 
-/** Newest-first paging of a conversation: over the WebSocket when connected, else over HTTP. */
+/** Newest-first paging of a conversation: over the live session when connected, else over HTTP. */
 async function history(kind, conv, before) {
   const overHttp = async () => {
     const b = before === U64_MAX ? null : before;
@@ -312,7 +350,7 @@ window.pixelparty = {
   },
   /** Page (client) coordinates of the centre of pixel (x, y), e.g. for mouse.click. */
   clientPointOf: (x, y) => board.view.clientPointOf(x, y),
-  /** Resolves once the WebSocket session is welcomed (or after `timeoutMs`, with false). */
+  /** Resolves once the live session (WebTransport or WebSocket) is welcomed (or after `timeoutMs`, with false). */
   whenConnected(timeoutMs = 10_000) {
     return new Promise((resolve) => {
       const start = Date.now();

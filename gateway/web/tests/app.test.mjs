@@ -1,6 +1,7 @@
 // Tests of the web client's pure logic (no DOM): snapshot parsing, the replica's cursor /
 // subscription state machine, viewport → tile math, the server clock, the chat model, and
-// the WebSocket Connection driven through a fake socket.
+// the Connection driven through a fake WebSocket and a fake WebTransport, and the transport
+// selection (WebTransport first, WebSocket fallback remembered, ?transport=ws|wt).
 // Run: cd gateway/web && node --test tests/
 
 import { test, describe } from "node:test";
@@ -15,7 +16,10 @@ import { Replica, chunk, paletteLut, rasterizeTile, RESUBSCRIBE_HOLD_MS } from "
 import { Viewport, visibleTiles } from "../viewport.js";
 import { ServerClock, remainingMs, formatCountdown } from "../clock.js";
 import { MessageLog, PresenceModel, normalizeMessage, toSeq, dmPeer } from "../chatmodel.js";
-import { Connection, shouldReconnect, backoffDelay, joinFrames, webSocketUrl, RequestError, AGENT } from "../net.js";
+import {
+  Connection, shouldReconnect, backoffDelay, joinFrames, webSocketUrl, RequestError, AGENT, TransportPicker, webSocketDialer,
+  webTransportDialer, transportMode, certificateHashes, WT_CONNECT_TIMEOUT_MS, WT_CLOSE_GRACE_MS,
+} from "../net.js";
 import { Api, ApiError } from "../api.js";
 
 /** Decodes one server frame from its encoding (so tests use the real frame shapes). */
@@ -690,6 +694,449 @@ describe("net", () => {
     const p = c.request({ type: "JoinRoom", room: 1 });
     timers.advance(50);
     await assert.rejects(p, (e) => e.code === "timeout");
+  });
+});
+
+// ---- transports (WebTransport, selection and fallback) ---------------------------------------
+
+const HASH = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
+/** A fake browser WebTransport: the test plays the server (accept, deliver, finish, lose...). */
+class FakeWebTransport {
+  static all = [];
+  constructor(url, opts) {
+    this.url = url;
+    this.opts = opts;
+    this.closedWith = null;
+    this.written = [];
+    this.streams = 0;
+    this.reads = [];
+    this.chunks = [];
+    this.ready = new Promise((res, rej) => {
+      this.resolveReady = res;
+      this.rejectReady = rej;
+    });
+    this.closed = new Promise((res, rej) => {
+      this.resolveClosed = res;
+      this.rejectClosed = rej;
+    });
+    FakeWebTransport.all.push(this);
+  }
+  async createBidirectionalStream() {
+    this.streams++;
+    return {
+      writable: { getWriter: () => ({ write: async (b) => void this.written.push(Uint8Array.from(b)) }) },
+      readable: { getReader: () => ({ read: () => this.nextRead() }) },
+    };
+  }
+  close(info) {
+    this.closedWith = info;
+    this.rejectReady(new Error("aborted"));
+    this.resolveClosed(info);
+    this.emit({ error: new Error("The session is closed.") });
+  }
+  nextRead() {
+    const c = this.chunks.shift();
+    if (c) return c.error ? Promise.reject(c.error) : Promise.resolve(c);
+    return new Promise((res, rej) => this.reads.push({ res, rej }));
+  }
+  emit(c) {
+    const r = this.reads.shift();
+    if (!r) this.chunks.push(c);
+    else if (c.error) r.rej(c.error);
+    else r.res(c);
+  }
+  // server side helpers
+  accept() {
+    this.resolveReady();
+  }
+  refuse(msg = "Opening handshake failed.") {
+    const e = new Error(msg);
+    this.rejectReady(e);
+    this.rejectClosed(e);
+  }
+  push(bytes) {
+    this.emit({ value: bytes, done: false });
+  }
+  deliver(...frames) {
+    const parts = frames.map((f) => encodeServer(f));
+    const msg = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const p of parts) {
+      msg.set(p, at);
+      at += p.length;
+    }
+    this.push(msg);
+  }
+  /** The server finishes its side of the stream (FIN). */
+  finish() {
+    this.emit({ value: undefined, done: true });
+  }
+  /** The session ends the way Chromium reports a server-closed QUIC connection. */
+  lose(msg = "Connection lost.") {
+    this.rejectClosed(Object.assign(new Error(msg), { name: "WebTransportError", source: "session", streamErrorCode: null }));
+  }
+  frames() {
+    const all = new Uint8Array(this.written.reduce((n, w) => n + w.length, 0));
+    let at = 0;
+    for (const w of this.written) {
+      all.set(w, at);
+      at += w.length;
+    }
+    const { frames, error } = decodeClientFrames(all);
+    assert.equal(error, null);
+    return frames;
+  }
+}
+
+/** A Connection dialing through a TransportPicker over fakes; `tickets` records every ticket handed out. */
+function wtConnection({ mode = "auto", available = true, offered = true, ticket = null, extra = {} } = {}) {
+  FakeSocket.all = [];
+  FakeWebTransport.all = [];
+  const timers = fakeTimers();
+  const tickets = [];
+  const ticketFn = ticket ?? (async () => {
+    const t = { ticket: `t${tickets.length + 1}`, url: "https://127.0.0.1:4433/wt", cert_hashes: [HASH] };
+    tickets.push(t);
+    return t;
+  });
+  const fallbacks = [];
+  const picker = new TransportPicker({
+    mode,
+    available,
+    offered: () => offered,
+    webSocket: webSocketDialer({ url: "ws://x/ws", WebSocketImpl: FakeSocket }),
+    webTransport: webTransportDialer({ ticket: ticketFn, WebTransportImpl: FakeWebTransport, timers }),
+    onFallback: (info) => fallbacks.push(info),
+  });
+  const events = { states: [], frames: [], closes: [], welcomes: [], transports: [] };
+  const c = new Connection({
+    dial: (h) => picker.dial(h), timers, random: () => 1,
+    onState: (s) => events.states.push(s), onFrame: (f) => events.frames.push(f), onTransport: (k) => events.transports.push(k),
+    onClose: (i) => events.closes.push(i), onWelcome: (w) => events.welcomes.push(w), ...extra,
+  });
+  return {
+    c, picker, timers, events, tickets, fallbacks,
+    wt: () => FakeWebTransport.all[FakeWebTransport.all.length - 1],
+    sock: () => FakeSocket.all[FakeSocket.all.length - 1],
+  };
+}
+
+/** Lets every pending promise chain run (several microtask turns). */
+const settle = async () => {
+  for (let i = 0; i < 3; i++) await tick();
+};
+
+describe("transports", () => {
+  test("transportMode reads ?transport=ws|wt; certificateHashes decodes the published hex", () => {
+    assert.equal(transportMode("?transport=ws"), "websocket");
+    assert.equal(transportMode("?x=1&transport=wt"), "webtransport");
+    assert.equal(transportMode("?transport=websocket"), "websocket");
+    assert.equal(transportMode("?transport=quic"), "auto");
+    assert.equal(transportMode(""), "auto");
+    assert.equal(transportMode(undefined), "auto");
+    const [h, ...rest] = certificateHashes([HASH, "zz", 7, HASH.slice(2)]);
+    assert.equal(rest.length, 0, "malformed hashes are skipped");
+    assert.equal(h.algorithm, "sha-256");
+    assert.ok(h.value instanceof Uint8Array);
+    assert.deepEqual([...h.value.subarray(0, 4)], [0x00, 0x11, 0x22, 0x33]);
+    assert.equal(h.value.length, 32);
+    assert.equal(h.value[31], 0xff);
+  });
+
+  test("WebTransport: fresh ticket, certificate hashes, Hello on the one stream, frames reassembled across chunks", async () => {
+    const { c, events, wt, tickets } = wtConnection();
+    c.start();
+    assert.deepEqual(events.states, ["connecting"]);
+    await settle();
+    assert.equal(tickets.length, 1);
+    assert.equal(wt().url, "https://127.0.0.1:4433/wt?ticket=t1");
+    assert.deepEqual(wt().opts.serverCertificateHashes, certificateHashes([HASH]));
+    assert.deepEqual(wt().written, [], "nothing before the session is ready");
+    wt().accept();
+    await settle();
+    assert.equal(wt().streams, 1, "exactly one bidirectional stream");
+    assert.deepEqual(wt().frames(), [{ type: "Hello", version: 1, kind: "browser", agent: AGENT }]);
+    assert.deepEqual(events.transports, ["webtransport"]);
+    assert.equal(c.transportKind, "webtransport");
+    assert.equal(FakeSocket.all.length, 0, "no WebSocket");
+
+    // The Welcome byte by byte, then an Ack and a Cooldown in one chunk split mid-frame.
+    const welcome = encodeServer(WELCOME);
+    for (const b of welcome) wt().push(Uint8Array.of(b));
+    await settle();
+    assert.equal(c.state, "connected");
+    assert.equal(events.welcomes.length, 1);
+    wt().written.length = 0;
+    const p = c.request({ type: "Paint", x: 3, y: 4, colour: 1 });
+    await tick();
+    const [paint] = wt().frames().filter((f) => f.type === "Paint");
+    const ack = encodeServer({ type: "Ack", req: paint.req, value: 9n });
+    const cd = encodeServer({ type: "Cooldown", ready_at_ms: 10_000n, cooldown_ms: 5000 });
+    const both = new Uint8Array(ack.length + cd.length);
+    both.set(ack);
+    both.set(cd, ack.length);
+    wt().push(both.subarray(0, ack.length + 3));
+    wt().push(both.subarray(ack.length + 3));
+    assert.deepEqual(await p, { type: "Ack", req: paint.req, value: 9n });
+    await settle();
+    assert.deepEqual(events.frames.map((f) => f.type), ["Cooldown"]);
+  });
+
+  test("WebTransport: Closing banned, stream end, then the lost session: no reconnect", async () => {
+    const { c, events, wt, timers } = wtConnection();
+    c.start();
+    await settle();
+    wt().accept();
+    await settle();
+    wt().deliver(WELCOME);
+    await settle();
+    // Chromium may report the session's end before the last stream bytes are read: the Closing
+    // frame must still decide the reason.
+    wt().lose();
+    await settle();
+    assert.equal(events.closes.length, 0, "waits for the stream's end");
+    wt().deliver({ type: "Closing", reason: "banned", message: "spamming" });
+    wt().finish();
+    await settle();
+    assert.equal(events.closes.length, 1);
+    assert.deepEqual({ ...events.closes[0] }, { reason: "banned", message: "spamming", code: 0, welcomed: true, reconnectInMs: null });
+    assert.equal(c.state, "disconnected");
+    timers.advance(120_000);
+    await settle();
+    assert.equal(FakeWebTransport.all.length, 1, "never reconnects");
+  });
+
+  test("WebTransport: the session's close code alone maps to its reason; other ends reconnect on a fresh ticket", async () => {
+    const { c, events, wt, timers, tickets } = wtConnection();
+    c.start();
+    await settle();
+    wt().accept();
+    await settle();
+    wt().deliver(WELCOME);
+    await settle();
+    wt().resolveClosed({ closeCode: 4005, reason: "idle_timeout" });
+    wt().finish();
+    await settle();
+    assert.equal(events.closes[0].reason, "idle_timeout");
+    assert.equal(events.closes[0].code, 4005);
+    assert.equal(events.closes[0].reconnectInMs, 500, "the same backoff as the WebSocket");
+    timers.advance(500);
+    await settle();
+    assert.equal(FakeWebTransport.all.length, 2);
+    assert.equal(tickets.length, 2);
+    assert.equal(wt().url, "https://127.0.0.1:4433/wt?ticket=t2", "a new ticket for every connect");
+    wt().accept();
+    await settle();
+    wt().deliver(WELCOME);
+    await settle();
+    wt().resolveClosed({ closeCode: 4006, reason: "session_revoked" });
+    wt().finish();
+    await settle();
+    assert.equal(events.closes[1].reason, "session_revoked");
+    assert.equal(events.closes[1].reconnectInMs, null);
+  });
+
+  test("WebTransport: stop() closes the session with 1000; a malformed stream closes with 4000 and resumes", async () => {
+    const { c, events, wt, timers } = wtConnection();
+    c.start();
+    await settle();
+    wt().accept();
+    await settle();
+    wt().deliver(WELCOME);
+    await settle();
+    wt().push(new Uint8Array([0x7f, 0, 0, 0, 0]));
+    await settle();
+    assert.deepEqual(wt().closedWith, { closeCode: 4000, reason: "malformed" });
+    assert.equal(events.closes[0].reason, "protocol_violation");
+    assert.notEqual(events.closes[0].reconnectInMs, null);
+    timers.advance(events.closes[0].reconnectInMs);
+    await settle();
+    assert.equal(FakeWebTransport.all.length, 2);
+    wt().accept();
+    await settle();
+    wt().deliver(WELCOME);
+    await settle();
+    assert.equal(c.state, "connected");
+    c.stop();
+    assert.deepEqual(wt().closedWith, { closeCode: 1000, reason: "bye" });
+    await settle();
+    assert.equal(events.closes.at(-1).reason, "normal");
+    assert.equal(events.closes.length, 2, "the session's own close event is not reported again");
+  });
+
+  test("WebTransport: a stream the server ended without closing the session ends it after a grace period", async () => {
+    const { c, events, wt, timers } = wtConnection();
+    c.start();
+    await settle();
+    wt().accept();
+    await settle();
+    wt().deliver(WELCOME);
+    wt().finish();
+    await settle();
+    assert.equal(events.closes.length, 0);
+    timers.advance(WT_CLOSE_GRACE_MS);
+    await settle();
+    assert.equal(events.closes.length, 1);
+    assert.notEqual(events.closes[0].reconnectInMs, null);
+    assert.notEqual(wt().closedWith, null, "the session was closed");
+  });
+
+  test("auto: a WebTransport that fails to connect hands over to a WebSocket at once, remembered for later attempts", async () => {
+    const { c, events, wt, sock, timers, tickets, picker, fallbacks } = wtConnection();
+    assert.equal(picker.choice(), "webtransport");
+    c.start();
+    await settle();
+    wt().refuse(); // e.g. UDP blocked, or the handshake refused
+    await settle();
+    assert.equal(events.closes.length, 0, "the Connection sees no close: the same attempt goes on");
+    assert.equal(FakeSocket.all.length, 1);
+    assert.equal(sock().url, "ws://x/ws");
+    assert.equal(fallbacks.length, 1);
+    assert.match(picker.fallback, /Opening handshake failed/);
+    sock().open();
+    assert.deepEqual(sock().frames(), [{ type: "Hello", version: 1, kind: "browser", agent: AGENT }]);
+    sock().deliver(WELCOME);
+    assert.equal(c.state, "connected");
+    assert.deepEqual(events.transports, ["websocket"]);
+    assert.equal(c.transportKind, "websocket");
+    // The next session (after a drop) skips WebTransport: no ticket, no handshake to wait for.
+    sock().drop(1006);
+    assert.equal(events.closes[0].reconnectInMs, 500, "backoff as before");
+    timers.advance(500);
+    await settle();
+    assert.equal(FakeSocket.all.length, 2);
+    assert.equal(FakeWebTransport.all.length, 1);
+    assert.equal(tickets.length, 1);
+    assert.equal(picker.choice(), "websocket");
+  });
+
+  test("auto: a handshake that never completes falls back after WT_CONNECT_TIMEOUT_MS", async () => {
+    const { c, wt, sock, timers, picker } = wtConnection();
+    c.start();
+    await settle();
+    timers.advance(WT_CONNECT_TIMEOUT_MS - 1);
+    await settle();
+    assert.equal(FakeSocket.all.length, 0);
+    timers.advance(1);
+    await settle();
+    assert.notEqual(wt().closedWith, null, "the pending session is abandoned");
+    assert.equal(FakeSocket.all.length, 1);
+    assert.match(picker.fallback, /no session within/);
+    sock().open();
+    sock().deliver(WELCOME);
+    assert.equal(c.state, "connected");
+    // A late 'ready' of the abandoned session changes nothing.
+    wt().accept();
+    await settle();
+    assert.equal(wt().streams, 0);
+    assert.equal(c.transportKind, "websocket");
+  });
+
+  test("auto: WebSocket when the browser lacks WebTransport or the server does not advertise it", async () => {
+    for (const opts of [{ available: false }, { offered: false }]) {
+      const { c, picker, events, sock, tickets } = wtConnection(opts);
+      assert.equal(picker.choice(), "websocket");
+      c.start();
+      await settle();
+      assert.equal(FakeWebTransport.all.length, 0);
+      assert.equal(tickets.length, 0);
+      sock().open();
+      sock().deliver(WELCOME);
+      assert.deepEqual(events.transports, ["websocket"]);
+    }
+  });
+
+  test("auto: a failed ticket request falls back once; a 404 (not offered) is remembered", async () => {
+    let fail = { status: 503, code: "overloaded", message: "busy" };
+    const ticket = async () => {
+      if (fail) throw Object.assign(new Error(fail.message), fail);
+      return { ticket: "ok", url: "https://h:1/wt", cert_hashes: [HASH] };
+    };
+    const { c, picker, sock, timers } = wtConnection({ ticket });
+    c.start();
+    await settle();
+    assert.equal(FakeWebTransport.all.length, 0);
+    assert.equal(FakeSocket.all.length, 1, "this attempt goes on over the WebSocket");
+    assert.equal(picker.fallback, null, "not remembered: the QUIC path was never tried");
+    assert.equal(picker.choice(), "webtransport");
+    sock().drop(1006);
+    fail = null;
+    timers.advance(500);
+    await settle();
+    assert.equal(FakeWebTransport.all.length, 1, "WebTransport again on the next attempt");
+
+    const second = wtConnection({ ticket: async () => { throw Object.assign(new Error("WebTransport is not enabled"), { status: 404 }); } });
+    second.c.start();
+    await settle();
+    assert.equal(FakeSocket.all.length, 1);
+    assert.match(second.picker.fallback, /not enabled/);
+    assert.equal(second.picker.choice(), "websocket");
+  });
+
+  test("?transport=wt: no fallback — a failed WebTransport is a failed attempt with the usual backoff", async () => {
+    const { c, events, wt, timers, picker } = wtConnection({ mode: "webtransport" });
+    c.start();
+    await settle();
+    wt().refuse();
+    await settle();
+    assert.equal(FakeSocket.all.length, 0);
+    assert.equal(events.closes.length, 1);
+    assert.equal(events.closes[0].welcomed, false);
+    assert.equal(events.closes[0].reconnectInMs, 500);
+    assert.match(events.closes[0].message, /Opening handshake failed/);
+    assert.equal(picker.fallback, null);
+    timers.advance(500);
+    await settle();
+    assert.equal(FakeWebTransport.all.length, 2, "retries WebTransport");
+    assert.equal(FakeSocket.all.length, 0);
+
+    // Forced, but the browser has none: the attempt fails (and is retried), still no WebSocket.
+    const none = wtConnection({ mode: "webtransport", available: false });
+    const d = new Connection({
+      dial: (h) => new TransportPicker({ mode: "webtransport", webSocket: webSocketDialer({ url: "ws://x/ws", WebSocketImpl: FakeSocket }), webTransport: webTransportDialer({ ticket: async () => ({ ticket: "t", url: "https://h/wt", cert_hashes: [] }), timers: none.timers }) }).dial(h),
+      timers: none.timers, random: () => 1, onClose: (i) => none.events.closes.push(i),
+    });
+    const saved = globalThis.WebTransport;
+    delete globalThis.WebTransport;
+    try {
+      d.start();
+      await settle();
+    } finally {
+      if (saved !== undefined) globalThis.WebTransport = saved;
+    }
+    assert.equal(none.events.closes.length, 1);
+    assert.match(none.events.closes[0].message, /no WebTransport/);
+    assert.equal(FakeSocket.all.length, 0);
+  });
+
+  test("?transport=ws: the WebSocket even when WebTransport is there", async () => {
+    const { c, picker, sock, tickets, events } = wtConnection({ mode: "websocket" });
+    assert.equal(picker.choice(), "websocket");
+    c.start();
+    await settle();
+    assert.equal(tickets.length, 0);
+    assert.equal(FakeWebTransport.all.length, 0);
+    sock().open();
+    sock().deliver(WELCOME);
+    assert.deepEqual(events.transports, ["websocket"]);
+  });
+
+  test("stop() while the ticket is on its way opens nothing", async () => {
+    let release;
+    const ticket = () => new Promise((res) => {
+      release = () => res({ ticket: "late", url: "https://h:1/wt", cert_hashes: [HASH] });
+    });
+    const { c, events } = wtConnection({ ticket });
+    c.start();
+    c.stop();
+    release();
+    await settle();
+    assert.equal(FakeWebTransport.all.length, 0);
+    assert.equal(FakeSocket.all.length, 0);
+    assert.equal(c.state, "disconnected");
+    assert.equal(events.closes.length, 1);
+    assert.equal(events.closes[0].reason, "normal");
   });
 });
 

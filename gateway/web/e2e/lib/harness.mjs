@@ -1,7 +1,8 @@
-// End-to-end harness: starts the real `pixelparty` server binary on free loopback ports with
-// a fresh data directory and a temporary TOML config, launches Debian's Chromium through
-// playwright-core, opens one browser context (separate cookies) per user, records every
-// console error and page error of every page, and tears everything down again.
+// End-to-end harness: starts the real `pixelparty` server binary on free loopback ports (TCP
+// for HTTP/WebSocket, UDP for WebTransport) with a fresh data directory and a temporary TOML
+// config, launches Debian's Chromium through playwright-core, opens one browser context
+// (separate cookies) per user, records every console error and page error of every page and
+// every WebSocket and WebTransport session a page opens, and tears everything down again.
 //
 // Environment:
 //   PIXELPARTY_BIN      server binary (default: <repo>/target/debug/pixelparty)
@@ -14,6 +15,7 @@
 
 import { spawn } from "node:child_process";
 import { createServer } from "node:net";
+import { createSocket } from "node:dgram";
 import { readdirSync, readFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, openSync, closeSync, accessSync, constants } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -40,8 +42,9 @@ const CHROMIUM_ARGS = [
   "--disable-background-networking",
   "--disable-component-update",
   "--disable-sync",
-  "--disable-quic",
 ];
+/** Only for the default browser (new Browser(server)); `{quic: true}` leaves QUIC on. */
+const NO_QUIC_ARGS = ["--disable-quic"];
 
 function executable(path) {
   try {
@@ -77,6 +80,19 @@ export function freePort() {
     srv.listen(0, "127.0.0.1", () => {
       const { port } = srv.address();
       srv.close(() => res(port));
+    });
+  });
+}
+
+/** A UDP port on 127.0.0.1 that was free a moment ago (bind a datagram socket to 0, read it, close). */
+export function freeUdpPort() {
+  return new Promise((res, rej) => {
+    const sock = createSocket("udp4");
+    sock.unref();
+    sock.on("error", rej);
+    sock.bind(0, "127.0.0.1", () => {
+      const { port } = sock.address();
+      sock.close(() => res(port));
     });
   });
 }
@@ -119,6 +135,7 @@ export class Server {
     this.httpPort = await freePort();
     this.adminPort = await freePort();
     while (this.adminPort === this.httpPort) this.adminPort = await freePort();
+    this.wtPort = await freeUdpPort();
     this.base = `http://127.0.0.1:${this.httpPort}`;
     this.adminBase = `http://127.0.0.1:${this.adminPort}`;
     this.configPath = join(this.dir, "pixelparty.toml");
@@ -147,6 +164,9 @@ export class Server {
         "signup_per_ip_per_hour = 10000",
         "argon2_m_kib = 4096",
         "argon2_t = 1",
+        "",
+        "[webtransport]",
+        `bind = "127.0.0.1:${this.wtPort}"`,
         "",
       ].join("\n"),
     );
@@ -245,8 +265,10 @@ export class Server {
  * --user-data-dir in `args`), and every `newUser` gets its own browser context.
  */
 export class Browser {
-  constructor(server) {
+  /** `quic`: leave QUIC on (no --disable-quic), e.g. for the WebTransport test. */
+  constructor(server, { quic = false } = {}) {
     this.server = server;
+    this.quic = quic;
     this.errors = []; // {page, kind, text, location, atMs}
     this.pages = [];
     this.contexts = [];
@@ -264,7 +286,11 @@ export class Browser {
       headless: true,
       // A document fulfilled by a route has no address space of its own, so Chromium's
       // local network access checks would block its WebSocket to 127.0.0.1.
-      args: WEB_FROM_DISK ? [...CHROMIUM_ARGS, "--disable-features=LocalNetworkAccessChecks"] : CHROMIUM_ARGS,
+      args: [
+        ...CHROMIUM_ARGS,
+        ...(this.quic ? [] : NO_QUIC_ARGS),
+        ...(WEB_FROM_DISK ? ["--disable-features=LocalNetworkAccessChecks"] : []),
+      ],
       timeout: 30_000,
     });
     return this;
@@ -272,19 +298,27 @@ export class Browser {
 
   /**
    * A new browser context (own cookies) with one page on the web client. Recorded on the
-   * page: `sockets` (WebSockets opened), `failedResponses` (HTTP status >= 400), `inflight`
-   * (requests not finished); console errors and page errors go to `this.errors`.
-   * `clock: true` installs Playwright's controllable clock (time flows normally until the
-   * test moves it, e.g. `page.clock.fastForward`).
+   * page: `sockets` (WebSockets opened), `webTransports` (WebTransport sessions created, from
+   * the DevTools protocol's Network.webTransportCreated: Playwright has no event for them),
+   * `failedResponses` (HTTP status >= 400), `inflight` (requests not finished); console errors
+   * and page errors go to `this.errors`. `clock: true` installs Playwright's controllable clock
+   * (time flows normally until the test moves it, e.g. `page.clock.fastForward`). `query` is
+   * appended to the page's URL (e.g. "?transport=wt"). `setup(context)` runs before the page
+   * opens (e.g. to add routes).
    */
-  async newPage(label, { clock = false } = {}) {
+  async newPage(label, { clock = false, query = "", setup = null } = {}) {
     const context = await this.browser.newContext({ viewport: { width: 1280, height: 900 } });
     context.setDefaultTimeout(WAIT_MS);
     this.contexts.push(context);
     if (WEB_FROM_DISK) await serveWebFromDisk(context, this.server.base);
+    if (setup) await setup(context);
     if (clock) await context.clock.install();
     const page = await context.newPage();
     page.label = label;
+    page.webTransports = [];
+    const cdp = await context.newCDPSession(page);
+    cdp.on("Network.webTransportCreated", (e) => page.webTransports.push({ url: e.url, openedMs: Date.now() }));
+    await cdp.send("Network.enable");
     page.sockets = [];
     page.failedResponses = [];
     page.inflight = new Set();
@@ -304,7 +338,7 @@ export class Browser {
     });
     page.on("websocket", (ws) => page.sockets.push({ url: ws.url(), openedMs: Date.now() }));
     this.pages.push(page);
-    await page.goto(this.server.base + "/");
+    await page.goto(this.server.base + "/" + query);
     await page.waitForFunction(() => window.pixelparty && window.pixelparty.state.palette.length > 0);
     return page;
   }
@@ -371,7 +405,7 @@ export function uniqueName(prefix) {
   return `${prefix}_${process.pid.toString(36)}${counter}`.slice(0, 32);
 }
 
-/** Fills the page's auth form and waits until the session is welcomed on the WebSocket. */
+/** Fills the page's auth form and waits until the live session is welcomed. */
 export async function signUp(page, username, password = PASSWORD) {
   await page.fill("#username", username);
   await page.fill("#password", password);
@@ -390,7 +424,7 @@ export async function loggedInAs(page, username) {
   await page.waitForFunction((name) => document.getElementById("me-name").textContent === name && !document.getElementById("whoami").hidden, username);
   await page.waitForFunction(() => window.pixelparty.state.connection === "connected");
   const ok = await page.evaluate((ms) => window.pixelparty.whenConnected(ms), WAIT_MS);
-  if (!ok) throw new Error(`${username}: the WebSocket session was not welcomed in time`);
+  if (!ok) throw new Error(`${username}: the live session (WebTransport or WebSocket) was not welcomed in time`);
 }
 
 /** Saves a screenshot (the viewport) to target/e2e-screenshots/<name>.png. */

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 
 import {
   Server, Browser, signUp, loggedInAs, networkQuiet, WEB_FROM_DISK, screenshot, uniqueName, missingRequirement, IN_CI, SCREENSHOT_DIR, PASSWORD,
+  freeUdpPort,
 } from "../lib/harness.mjs";
 
 const TEST_TIMEOUT_MS = 60_000;
@@ -24,12 +25,19 @@ function gate(t) {
 }
 
 let server = null;
+/** Chromium with --disable-quic (tests 1–5, as before). */
 let browser = null;
+/** Chromium with QUIC left on, for the WebTransport tests. */
+let quicBrowser = null;
 /** Set by the ban test: which page is expected to see the consequences of a ban, and since when. */
 const banned = { page: null, sinceMs: Infinity };
+/** Set by the fallback test: the page whose WebTransport handshake is made to fail, and the dead URL it was given. */
+const fallback = { page: null, url: null };
 
 /**
- * Runs `body(pages, shoot)` with fresh pages (one browser context each); then, pass or fail,
+ * Runs `body(pages, shoot)` with fresh pages (one browser context each; a label may be
+ * `{label, browser, ...newPage options}`, the browser defaulting to the --disable-quic one);
+ * then, pass or fail,
  * screenshots the page chosen with `shoot(page, selectorToScrollIntoView?)` as `name` and
  * closes the pages.
  */
@@ -38,8 +46,8 @@ async function withPages(name, labels, body) {
   let shot = null;
   try {
     for (const l of labels) {
-      const { label, ...opts } = typeof l === "string" ? { label: l } : l;
-      pages.push(await browser.newPage(`${name}/${label}`, opts));
+      const { label, browser: br = browser, ...opts } = typeof l === "string" ? { label: l } : l;
+      pages.push(await br.newPage(`${name}/${label}`, opts));
     }
     await body(pages, (page, selector = null) => {
       shot = { page, selector };
@@ -90,11 +98,19 @@ async function createRoom(page, name) {
   return id;
 }
 
+/** Fails at once when the page's client has no transport selection (a binary embedding an older client). */
+async function assertTransportAware(page) {
+  const mode = await page.evaluate(() => window.pixelparty.state.transportMode);
+  assert.ok(mode !== undefined, `${page.label}: this web client has no WebTransport support (state.transportMode missing): the binary embeds an older client — rebuild it, or run with PIXELPARTY_E2E_WEB_FROM_DISK=1`);
+  return mode;
+}
+
 describe("web client end to end", { concurrency: 1 }, () => {
   before(async () => {
     if (missing) return;
     server = await new Server().start();
     browser = await new Browser(server).start();
+    quicBrowser = await new Browser(server, { quic: true }).start();
     const stale = await server.staleAssets();
     if (WEB_FROM_DISK) console.log("web client served from gateway/web/ on disk (PIXELPARTY_E2E_WEB_FROM_DISK=1)");
     else if (stale.length) console.log(`WARNING: the server binary embeds a web client that differs from gateway/web/ on disk (${stale.join(", ")}): rebuild it to test the current client`);
@@ -102,6 +118,7 @@ describe("web client end to end", { concurrency: 1 }, () => {
   });
 
   after(async () => {
+    await quicBrowser?.stop();
     await browser?.stop();
     await server?.stop();
   });
@@ -301,6 +318,7 @@ describe("web client end to end", { concurrency: 1 }, () => {
 
       const reason = `e2e spam ${Date.now()}`;
       const socketsBefore = b.sockets.length;
+      const transportsBefore = b.webTransports.length;
       banned.page = b.label;
       banned.sinceMs = Date.now();
       await adm.fill("#ban-user", nb);
@@ -331,6 +349,7 @@ describe("web client end to end", { concurrency: 1 }, () => {
       await networkQuiet(b);
       assert.equal(await b.evaluate(() => window.pixelparty.state.connection), "disconnected");
       assert.equal(b.sockets.length, socketsBefore, `no new WebSocket after the ban (${JSON.stringify(b.sockets)})`);
+      assert.equal(b.webTransports.length, transportsBefore, `no new WebTransport session after the ban (${JSON.stringify(b.webTransports)})`);
       assert.deepEqual(b.failedResponses.filter((r) => r.atMs >= banned.sinceMs), [], "no failing request from the banned page");
       assert.ok((await b.textContent("#closed-reason-text")).includes(reason), "the banner stays");
 
@@ -345,20 +364,111 @@ describe("web client end to end", { concurrency: 1 }, () => {
     });
   });
 
-  test("6 no console errors or page errors on any page", { timeout: TEST_TIMEOUT_MS }, async (t) => {
+  test("6 webtransport: a page on WebTransport paints with a real click; a WebSocket page sees it, and the other way round", { timeout: TEST_TIMEOUT_MS }, async (t) => {
+    if (gate(t)) return;
+    await withPages("6-webtransport", [
+      { label: "A-wt", browser: quicBrowser, query: "?transport=wt" },
+      { label: "B-ws", browser: quicBrowser, query: "?transport=ws" },
+    ], async ([a, b], shoot) => {
+      shoot(a);
+      assert.equal(await assertTransportAware(a), "webtransport");
+      assert.equal(await assertTransportAware(b), "websocket");
+      await signUp(a, uniqueName("wtA"));
+      await signUp(b, uniqueName("wsB"));
+      // A's session runs over WebTransport (to the advertised UDP port), B's over the WebSocket.
+      await a.locator('#conn-state[data-state="connected"][data-transport="webtransport"]').waitFor();
+      assert.equal(await a.textContent("#conn-state"), "connected");
+      assert.equal(await a.evaluate(() => window.pixelparty.state.transport), "webtransport");
+      assert.equal(a.sockets.length, 0, `A opened no WebSocket (${JSON.stringify(a.sockets)})`);
+      const wtUrl = new RegExp(`^https://127\\.0\\.0\\.1:${server.wtPort}/wt\\?ticket=[0-9a-f]{48}$`);
+      assert.ok(a.webTransports.length >= 1 && a.webTransports.every((w) => wtUrl.test(w.url)), `A's WebTransport sessions: ${JSON.stringify(a.webTransports)}`);
+      await b.locator('#conn-state[data-state="connected"][data-transport="websocket"]').waitFor();
+      assert.equal(b.webTransports.length, 0, "B (?transport=ws) opened no WebTransport session");
+      assert.ok(b.sockets.length >= 1);
+
+      const [x, y, colour] = [200, 50, 9];
+      await b.waitForFunction(() => window.pixelparty.state.subscribed > 0);
+      await a.waitForFunction(() => window.pixelparty.state.subscribed > 0);
+      assert.equal(await b.evaluate(([px, py]) => window.pixelparty.pixelAt(px, py), [x, y]), 0);
+      // A (WebTransport) paints with a real click.
+      await a.click(`#palette button[data-colour="${colour}"]`);
+      await a.locator("#canvas").scrollIntoViewIfNeeded();
+      await a.evaluate(([px, py]) => window.pixelparty.centreOn(px, py, 8), [x, y]);
+      const point = await a.evaluate(([px, py]) => window.pixelparty.clientPointOf(px, py), [x, y]);
+      await a.mouse.click(point.x, point.y);
+      await a.waitForFunction(([px, py, c]) => {
+        const p = window.pixelparty.state.lastPaint;
+        return p && p.x === px && p.y === py && p.colour === c;
+      }, [x, y, colour]);
+      assert.equal(await a.evaluate(() => window.pixelparty.state.lastPaintError), null);
+      // B (WebSocket) sees it live.
+      await b.waitForFunction(([px, py, c]) => window.pixelparty.pixelAt(px, py) === c, [x, y, colour]);
+      // And B's paint reaches A over WebTransport.
+      const r = await b.evaluate(([px, py, c]) => window.pixelparty.paint(px, py, c), [x + 1, y, 3]);
+      assert.equal(r.ok, true, `B's paint: ${JSON.stringify(r)}`);
+      await a.waitForFunction(([px, py, c]) => window.pixelparty.pixelAt(px, py) === c, [x + 1, y, 3]);
+      assert.equal(await a.evaluate(() => window.pixelparty.state.transport), "webtransport", "still on WebTransport");
+      await a.locator('#conn-state[data-transport="webtransport"]').waitFor();
+    });
+  });
+
+  test("7 webtransport fallback: when the WebTransport handshake fails, the page connects over the WebSocket", { timeout: TEST_TIMEOUT_MS }, async (t) => {
+    if (gate(t)) return;
+    // The ticket answer points at a UDP port nobody listens on: QUIC gets no answer, as when
+    // UDP is blocked on the way.
+    fallback.url = `https://127.0.0.1:${await freeUdpPort()}/wt`;
+    const deadEnd = async (context) => {
+      await context.route((url) => url.pathname === "/wt/ticket", async (route) => {
+        const res = await route.fetch();
+        const body = await res.json();
+        await route.fulfill({ response: res, json: { ...body, url: fallback.url } });
+      });
+    };
+    await withPages("7-webtransport-fallback", [{ label: "C-auto", browser: quicBrowser, setup: deadEnd }], async ([c]) => {
+      fallback.page = c.label;
+      assert.equal(await assertTransportAware(c), "auto");
+      const startMs = Date.now();
+      await signUp(c, uniqueName("fallC"));
+      await c.locator('#conn-state[data-state="connected"][data-transport="websocket"]').waitFor();
+      const state = await c.evaluate(() => window.pixelparty.state);
+      assert.equal(state.transportMode, "auto");
+      assert.equal(state.transport, "websocket");
+      assert.ok(state.transportFallback, "the page remembers why WebTransport is not used");
+      assert.equal(c.webTransports.length, 1, `one WebTransport attempt: ${JSON.stringify(c.webTransports)}`);
+      assert.ok(c.webTransports[0].url.startsWith(`${fallback.url}?ticket=`));
+      assert.equal(c.sockets.length, 1);
+      assert.ok(Date.now() - startMs < 12_000, "the fallback costs at most the WebTransport connect timeout");
+      // It works: a paint over the WebSocket.
+      const r = await c.evaluate(() => window.pixelparty.paint(10, 10, 2));
+      assert.equal(r.ok, true, `C's paint: ${JSON.stringify(r)}`);
+    });
+  });
+
+  test("8 no console errors or page errors on any page", { timeout: TEST_TIMEOUT_MS }, async (t) => {
     if (gate(t)) return;
     // A logged-out visitor's page too (and its screenshot).
-    await withPages("6-no-console-errors", ["visitor"], async ([v]) => {
+    await withPages("8-no-console-errors", ["visitor"], async ([v]) => {
       await v.waitForFunction(() => window.pixelparty.state.snapshotVersion !== null);
       await v.locator("#auth-form").waitFor({ state: "visible" });
     });
-    assert.ok(browser.pages.length >= 12, `pages were watched: ${browser.pages.length}`);
-    // Allowed: on the banned user's page, after the ban, console errors about the WebSocket
-    // (Chromium logs a closed or refused socket as an error) — the expected consequence of
-    // the ban. Nothing else, on any page.
-    const allowed = (e) => e.kind === "console" && e.page === banned.page && e.atMs >= banned.sinceMs && /WebSocket/.test(e.text);
-    for (const e of browser.errors) console.log(`${allowed(e) ? "allowed" : "ERROR"} [${e.page}] ${e.kind}: ${e.text} ${e.location}`);
-    const bad = browser.errors.filter((e) => !allowed(e));
+    const watched = browser.pages.length + quicBrowser.pages.length;
+    assert.ok(watched >= 15, `pages were watched: ${watched}`);
+    // Allowed: on the banned user's page, after the ban, console errors about the WebSocket or
+    // WebTransport session (Chromium logs a closed or refused one as an error) — the expected
+    // consequence of the ban; on the fallback test's page, Chromium's error for the WebTransport
+    // handshake that test makes fail. Nothing else, on any page.
+    const deadUrl = (text) => fallback.url !== null && text.includes(`Failed to establish a connection to ${fallback.url}?ticket=`);
+    const allowed = (e) => e.kind === "console" && (
+      (e.page === banned.page && e.atMs >= banned.sinceMs && /WebSocket|WebTransport/.test(e.text)) ||
+      (e.page === fallback.page && deadUrl(e.text)));
+    const all = [...browser.pages, ...quicBrowser.pages];
+    const over = (p) => [p.webTransports.length ? "WebTransport" : null, p.sockets.length ? "WebSocket" : null].filter(Boolean).join("+") || "none";
+    const tally = {};
+    for (const p of all) tally[over(p)] = (tally[over(p)] ?? 0) + 1;
+    console.log(`pages by transport used: ${JSON.stringify(tally)}`);
+    const errors = [...browser.errors, ...quicBrowser.errors];
+    for (const e of errors) console.log(`${allowed(e) ? "allowed" : "ERROR"} [${e.page}] ${e.kind}: ${e.text} ${e.location}`);
+    const bad = errors.filter((e) => !allowed(e));
     assert.deepEqual(bad, [], "console errors / page errors");
   });
 });
