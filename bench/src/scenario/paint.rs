@@ -28,6 +28,9 @@ pub struct PaintArgs {
     /// Painting time in seconds.
     #[arg(long, default_value_t = 10.0)]
     pub duration: f64,
+    /// Paint and subscribe only tiles `0..N` (a viewport; 0: the whole canvas).
+    #[arg(long, default_value_t = 0)]
+    pub viewport: u32,
 }
 
 #[derive(Debug, Default)]
@@ -122,13 +125,8 @@ pub fn run(common: &Common, args: &PaintArgs) -> Value {
         let Ok(snap) = rt.block_on(api.snapshot()) else { continue };
         mismatched = replicas
             .iter()
-            .filter(|r| {
-                snap.tiles
-                    .iter()
-                    .zip(&snap.seqs)
-                    .enumerate()
-                    .any(|(t, (data, seq))| r.tile(t as u32) != Some((data.as_slice(), *seq)))
-            })
+            // Every tile a subscriber holds must equal the snapshot's, bytes and cursor.
+            .filter(|r| r.tiles().any(|(t, data, seq)| (snap.tiles[t as usize].as_slice(), snap.seqs[t as usize]) != (data, seq)))
             .count();
         if mismatched == 0 {
             converged = true;
@@ -175,6 +173,7 @@ async fn painter(
     sync: Sync<'_>,
 ) -> Outcome {
     let mut out = Outcome::default();
+    let g = conn.welcome.geometry;
     let progress = sync.progress;
     if sync.ready.wait().await.is_leader()
         && let Ok(mut m) = sync.meters.lock()
@@ -210,9 +209,17 @@ async fn painter(
                     sending = false;
                     continue;
                 }
-                let (x, y) = ((next % width) as u16, (next / width) as u16);
+                let (x, y) = if args.viewport > 0 {
+                    // The k-th pixel of the viewport's tiles, in tile order.
+                    let tile_pixels = usize::from(g.tile_size()) * usize::from(g.tile_size());
+                    let k = next % (args.viewport as usize * tile_pixels);
+                    let (x, y) = g.coordinates((k / tile_pixels) as u32, (k % tile_pixels) as u16);
+                    (x as u16, y as u16)
+                } else {
+                    ((next % width) as u16, (next / width) as u16)
+                };
                 let now = now_us();
-                sent_at[next].store(now, Ordering::Relaxed);
+                sent_at[usize::from(y) * width + usize::from(x)].store(now, Ordering::Relaxed);
                 next = (next + stride) % pixels;
                 match conn.paint(x, y, ((i + next) % 15 + 1) as u8).await {
                     Ok(req) => {
@@ -257,12 +264,14 @@ async fn subscriber(
     let mut out = Outcome::default();
     let g = conn.welcome.geometry;
     conn.track(Replica::new(g));
-    if conn.subscribe_all().await.is_err() {
+    let tiles = if args.viewport > 0 { args.viewport.min(g.tile_count()) } else { g.tile_count() };
+    let cursors: Vec<(u32, u64)> = (0..tiles).map(|t| (t, pixelparty_protocol::limits::NO_CURSOR)).collect();
+    if conn.subscribe(&cursors).await.is_err() {
         ready.wait().await;
         out.errors += 1;
         return out;
     }
-    while conn.replica.as_ref().is_some_and(|r| r.tiles().count() < g.tile_count() as usize) {
+    while conn.replica.as_ref().is_some_and(|r| r.tiles().count() < tiles as usize) {
         if conn.recv_frames(|_| {}).await.is_err() {
             out.errors += 1;
             break;
