@@ -126,7 +126,10 @@ pub fn run(common: &Common, args: &PaintArgs) -> Value {
         mismatched = replicas
             .iter()
             // Every tile a subscriber holds must equal the snapshot's, bytes and cursor.
-            .filter(|r| r.tiles().any(|(t, data, seq)| (snap.tiles[t as usize].as_slice(), snap.seqs[t as usize]) != (data, seq)))
+            .filter(|r| {
+                r.tiles()
+                    .any(|(t, data, seq)| (snap.tiles[t as usize].as_slice(), snap.seqs[t as usize]) != (data, seq))
+            })
             .count();
         if mismatched == 0 {
             converged = true;
