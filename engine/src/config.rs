@@ -143,4 +143,13 @@ impl EngineConfig {
         }
         Ok(())
     }
+
+    /// Most tile catch-ups one session has on their way from home shards: as many whole
+    /// tiles as half its outbound queue holds (at least one). Further subscriptions wait
+    /// their turn, so a client that subscribes to thousands of tiles at once is paced by its
+    /// own reading instead of piling tile copies up in the server.
+    pub fn catch_ups_per_session(&self) -> u16 {
+        let tile_frame = 16 + self.geometry.tile_bytes();
+        u16::try_from((self.outbound_max_bytes / 2 / tile_frame).max(1)).unwrap_or(u16::MAX)
+    }
 }

@@ -31,6 +31,9 @@ pub(crate) enum Sub {
     Live,
     /// Frames were dropped (slow consumer); nothing is sent until the client re-subscribes.
     Dropped,
+    /// Waiting its turn to ask the home shard for a catch-up from this cursor: a session has
+    /// at most [`crate::EngineConfig::catch_ups_per_session`] catch-ups on their way.
+    Deferred(u64),
 }
 
 /// What kind of frame is being queued, for the backpressure policy.
@@ -55,6 +58,13 @@ pub struct Close {
 pub(crate) struct Conn {
     pub(crate) user: UserCtx,
     pub(crate) hello: bool,
+    /// Requests sent to a home shard and not yet answered by `ShardMsg::Done` (posts, room
+    /// deletes, who), at most [`crate::shard::MAX_REQUESTS_IN_FLIGHT`].
+    pub(crate) in_flight: u16,
+    /// Catch-ups asked of home shards and not yet answered (`Sub::Pending` tiles).
+    pub(crate) catch_ups: u16,
+    /// Tiles in `Sub::Deferred`.
+    pub(crate) deferred: u16,
     pub(crate) subs: Vec<(u32, Sub)>,
     pub(crate) rooms: Vec<u32>,
     /// Users this session's user blocks, sorted.
@@ -72,6 +82,9 @@ impl Conn {
         Self {
             user,
             hello: false,
+            in_flight: 0,
+            catch_ups: 0,
+            deferred: 0,
             subs: Vec::new(),
             rooms: Vec::new(),
             blocks,
@@ -88,10 +101,46 @@ impl Conn {
     }
 
     pub(crate) fn set_sub(&mut self, tile: u32, state: Sub) {
-        match self.subs.iter_mut().find(|(t, _)| *t == tile) {
-            Some(entry) => entry.1 = state,
-            None => self.subs.push((tile, state)),
+        let old = match self.subs.iter_mut().find(|(t, _)| *t == tile) {
+            Some(entry) => Some(std::mem::replace(&mut entry.1, state)),
+            None => {
+                self.subs.push((tile, state));
+                None
+            }
+        };
+        self.count_deferred(old, Some(state));
+    }
+
+    /// Ends a subscription; returns whether there was one.
+    pub(crate) fn remove_sub(&mut self, tile: u32) -> bool {
+        let Some(i) = self.subs.iter().position(|(t, _)| *t == tile) else {
+            return false;
+        };
+        let (_, old) = self.subs.remove(i);
+        self.count_deferred(Some(old), None);
+        self.resync.retain(|t| *t != tile);
+        true
+    }
+
+    fn count_deferred(&mut self, old: Option<Sub>, new: Option<Sub>) {
+        let was = matches!(old, Some(Sub::Deferred(_)));
+        let is = matches!(new, Some(Sub::Deferred(_)));
+        match (was, is) {
+            (false, true) => self.deferred += 1,
+            (true, false) => self.deferred -= 1,
+            _ => {}
         }
+    }
+
+    /// The first deferred subscription, if any.
+    pub(crate) fn first_deferred(&self) -> Option<(u32, u64)> {
+        if self.deferred == 0 {
+            return None;
+        }
+        self.subs.iter().find_map(|&(t, s)| match s {
+            Sub::Deferred(c) => Some((t, c)),
+            _ => None,
+        })
     }
 
     pub(crate) fn blocks_user(&self, user: u32) -> bool {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use pixelparty_protocol::{ErrorCode, PresenceKind};
 
+use crate::metrics::ShardMetrics;
 use crate::msg::{ConnRef, Origin, PaintCmd, PaintResult, Refusal, ShardMsg, TileCopy};
 use crate::rooms::{HomeRoom, presence_change};
 use crate::shard::Shard;
@@ -41,10 +42,9 @@ impl Shard {
     }
 
     pub(crate) fn home_subscribe(&mut self, tile: u32, cursor: u64, conn: ConnRef) {
-        let Some(t) = self.tiles.get(&tile) else {
-            return;
-        };
-        let payload = t.catch_up(tile, cursor);
+        // Always answered (the session counts its catch-ups on their way).
+        let payload = self.tiles.get(&tile).map(|t| t.catch_up(tile, cursor)).unwrap_or_default();
+        ShardMetrics::add(&self.metrics().catch_ups_served, 1);
         self.send(conn.shard, ShardMsg::Replay { conn: conn.conn, tile, payload });
     }
 

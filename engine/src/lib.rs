@@ -45,7 +45,7 @@ pub use config::EngineConfig;
 pub use conn::{Close, UserCtx};
 pub use msg::ConnId;
 pub use runtime::{Engine, EngineHandle, LocalShard, StartError, now_ms};
-pub use shard::{Shard, Shared};
+pub use shard::{MAX_REQUESTS_IN_FLIGHT, Shard, Shared};
 pub use snapshot::{CanvasSnapshot, Snapshotter};
 
 /// Most blocked users the engine keeps per session (the rest are still blocked in the store

@@ -40,6 +40,8 @@ counters! {
     canvas_frames_dropped,
     /// `Resync` frames sent.
     resyncs_sent,
+    /// Tile catch-ups (ring replays or whole tiles) answered by home shards.
+    catch_ups_served,
     /// Sessions closed as slow consumers.
     slow_consumers,
     /// Sessions closed for protocol violations.

@@ -281,7 +281,8 @@ impl EngineHandle {
         &self.shared
     }
 
-    /// Sends to a shard, waiting while its inbox is full (control-plane use only).
+    /// Sends to a shard, waiting while its inbox is full. Blocks the calling thread: only for
+    /// threads that are not shards (shutdown, snapshotter, rollback, admin).
     fn send_blocking(&self, shard: ShardId, mut msg: ShardMsg) {
         for _ in 0..10_000 {
             match self.shared.mesh.send(shard, msg) {
@@ -295,29 +296,47 @@ impl EngineHandle {
         tracing::error!(shard, "control message dropped: inbox full for 10 s");
     }
 
-    fn broadcast(&self, make: impl Fn() -> ShardMsg) {
+    /// Sends to a shard from async code (HTTP handlers, which may run on a shard thread):
+    /// waits asynchronously while the inbox is full, so the calling thread's own shard keeps
+    /// draining meanwhile; gives up (and says so) after 10 s.
+    async fn send_async(&self, shard: ShardId, mut msg: ShardMsg) -> bool {
+        for _ in 0..10_000 {
+            match self.shared.mesh.send(shard, msg) {
+                Ok(()) => return true,
+                Err(m) => {
+                    msg = m;
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            }
+        }
+        tracing::error!(shard, "control message dropped: inbox full for 10 s");
+        false
+    }
+
+    async fn broadcast(&self, make: impl Fn() -> ShardMsg) {
         for shard in 0..self.shared.config.shards {
-            self.send_blocking(shard, make());
+            self.send_async(shard, make()).await;
         }
     }
 
     /// Ends every session of `user` with `reason`.
-    pub fn kick(&self, user: u32, reason: CloseReason, message: &str) {
+    pub async fn kick(&self, user: u32, reason: CloseReason, message: &str) {
         let message: Arc<str> = message.into();
-        self.broadcast(|| ShardMsg::Kick { user, reason, message: message.clone() });
+        self.broadcast(|| ShardMsg::Kick { user, reason, message: message.clone() }).await;
     }
 
     /// Tells every shard the user's block list (read from the store).
-    pub fn blocks_changed(&self, user: u32) -> Result<(), pixelparty_storage::StorageError> {
+    pub async fn blocks_changed(&self, user: u32) -> Result<(), pixelparty_storage::StorageError> {
         let blocks: Arc<[u32]> =
             self.shared.store.blocks_of(user, crate::MAX_BLOCKS)?.into_iter().map(|r| r.user).collect();
-        self.broadcast(|| ShardMsg::BlocksChanged { user, blocks: blocks.clone() });
+        self.broadcast(|| ShardMsg::BlocksChanged { user, blocks: blocks.clone() }).await;
         Ok(())
     }
 
     /// Deletes a room message on behalf of `user` (the author, or an admin) through the room's
-    /// home shard, which tells live members. The receiver yields the outcome.
-    pub fn delete_room_message(
+    /// home shard, which tells live members. The receiver yields the outcome (or an error if
+    /// the engine could not take the request).
+    pub async fn delete_room_message(
         &self,
         room: u32,
         seq: u64,
@@ -326,13 +345,13 @@ impl EngineHandle {
     ) -> tokio::sync::oneshot::Receiver<Result<u64, crate::msg::Refusal>> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let msg = ShardMsg::DeleteRoomMessage { room, seq, origin: crate::msg::Origin::Caller(tx), user, admin };
-        self.send_blocking(crate::routing::room_home(room, self.shared.config.shards), msg);
+        self.send_async(crate::routing::room_home(room, self.shared.config.shards), msg).await;
         rx
     }
 
     /// Tells every shard that a direct message was deleted (already tombstoned in the store).
-    pub fn direct_deleted(&self, a: u32, b: u32, seq: u64) {
-        self.broadcast(|| ShardMsg::DirectDeleted { a, b, seq });
+    pub async fn direct_deleted(&self, a: u32, b: u32, seq: u64) {
+        self.broadcast(|| ShardMsg::DirectDeleted { a, b, seq }).await;
     }
 
     /// Paints as an administrative action (rollback): no cooldown, no session to answer.
@@ -345,10 +364,13 @@ impl EngineHandle {
         true
     }
 
-    /// Copies tiles from every shard (all, or those changed since the last copy).
+    /// Copies tiles from every shard (all, or those changed since the last copy). Blocks: for
+    /// a thread of its own (the snapshotter), never a shard thread.
     pub fn copy_tiles(&self, full: bool, timeout: Duration) -> Option<Vec<TileCopy>> {
         let (tx, rx) = crossbeam_channel::bounded(self.shared.config.shards);
-        self.broadcast(|| ShardMsg::Snapshot { full, reply: tx.clone() });
+        for shard in 0..self.shared.config.shards {
+            self.send_blocking(shard, ShardMsg::Snapshot { full, reply: tx.clone() });
+        }
         let mut all = Vec::new();
         for _ in 0..self.shared.config.shards {
             all.extend(rx.recv_timeout(timeout).ok()?);

@@ -72,6 +72,10 @@ impl Shared {
 /// Most direct-message writes a shard keeps outstanding at the store.
 pub const MAX_DIRECT_IN_FLIGHT: usize = 1024;
 
+/// Most requests one session keeps waiting at home shards (room posts, room deletes, `Who`);
+/// more are refused with `RateLimited` until answers come back.
+pub const MAX_REQUESTS_IN_FLIGHT: u16 = 64;
+
 /// Encodes one server frame into fresh bytes. Callers build frames within the protocol's
 /// limits; a failure is logged and yields nothing rather than a broken frame.
 pub(crate) fn encode(frame: &ServerFrame<'_>) -> Bytes {
@@ -353,6 +357,32 @@ impl Shard {
         self.push_reliable(id, encode(&frame));
     }
 
+    /// Whether a request that sends work to another shard may go ahead: refused (and `false`)
+    /// while this shard is overloaded or shutting down, or when `counted` and the session
+    /// already has [`MAX_REQUESTS_IN_FLIGHT`] unanswered. The caller counts it when sent.
+    pub(crate) fn admit_remote(&mut self, id: ConnId, req: u32, counted: bool) -> bool {
+        if self.overloaded() || self.shutting_down {
+            ShardMetrics::add(&self.metrics().overloaded, 1);
+            self.refuse(id, req, &Refusal { code: ErrorCode::Overloaded, retry_after_ms: 100, message: "server busy" });
+            return false;
+        }
+        if counted && self.conn(id).is_some_and(|c| c.in_flight >= MAX_REQUESTS_IN_FLIGHT) {
+            let r =
+                Refusal { code: ErrorCode::RateLimited, retry_after_ms: 50, message: "too many requests in flight" };
+            self.refuse(id, req, &r);
+            return false;
+        }
+        true
+    }
+
+    /// Sends a counted request (see [`Shard::admit_remote`]) to a home shard.
+    pub(crate) fn send_request(&mut self, id: ConnId, to: ShardId, msg: ShardMsg) {
+        if let Some(c) = self.conn_mut(id) {
+            c.in_flight += 1;
+        }
+        self.send(to, msg);
+    }
+
     /// Ends a session with a reason: the transport sends what is queued (or, unless
     /// `keep_queue`, drops it), then the `Closing` frame, then closes.
     pub fn close(&mut self, id: ConnId, reason: CloseReason, message: &str, keep_queue: bool) {
@@ -406,6 +436,9 @@ impl Shard {
         let close = if conn.queue.is_empty() { conn.closing.clone() } else { None };
         if let Some(tiles) = resync {
             self.send_resync(id, &tiles);
+        }
+        if close.is_none() {
+            self.next_catch_up(id);
         }
         close
     }
@@ -530,6 +563,9 @@ impl Shard {
                 self.home_post(room, conn, req, user, name, text, now_ms)
             }
             ShardMsg::Done { conn, req, result, then } => {
+                if let Some(c) = self.conn_mut(conn) {
+                    c.in_flight = c.in_flight.saturating_sub(1);
+                }
                 match result {
                     Ok(value) => self.ack(conn, req, value),
                     Err(r) => self.refuse(conn, req, &r),

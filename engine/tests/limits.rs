@@ -173,3 +173,79 @@ fn a_16384_square_canvas_works() {
     let last = h.canvas().remove(&(tiles - 1)).unwrap();
     assert_eq!(pixelparty_protocol::canvas::get_pixel(&last.0, 4, u16::MAX), 9);
 }
+
+#[test]
+fn repeated_subscribes_share_one_catch_up() {
+    let (_dir, mut h) = harness(config());
+    let c = h.connect(0, user(1, "u"));
+    h.drive();
+    h.take(c);
+    // 1,000 entries for the same tile, three times over: one whole-tile copy is made.
+    let tiles = vec![TileCursor::new(5, u64::MAX); 1000];
+    for _ in 0..3 {
+        h.send(c, &ClientFrame::Subscribe(Subscribe { tiles: &tiles }));
+    }
+    h.drive();
+    let got = h.take(c);
+    assert_eq!(got.iter().filter(|g| matches!(g, Got::TileData { .. })).count(), 1);
+    assert!(errors(&got).is_empty(), "{got:?}");
+    let served: u64 =
+        h.shared.metrics.iter().map(|m| m.catch_ups_served.load(std::sync::atomic::Ordering::Relaxed)).sum();
+    assert_eq!(served, 1, "the home shard was asked once");
+}
+
+#[test]
+fn catch_ups_are_paced_by_the_reader() {
+    let mut config = config();
+    // A whole tile is 512 bytes + 16: two of them fit half the queue.
+    config.outbound_max_bytes = 4 * 528;
+    assert_eq!(config.catch_ups_per_session(), 2);
+    let (_dir, mut h) = harness(config);
+    let c = h.connect(0, user(1, "u"));
+    h.drive();
+    h.take(c);
+    h.set_stalled(c, true);
+    subscribe_fresh(&mut h, c);
+    h.drive();
+    // Not reading: the server asked for a few tiles, then stopped while the queue is half full.
+    let held = h.shards[0].queued_bytes();
+    assert!(held <= 4 * 528, "a stalled reader holds at most its queue, not 16 tiles: {held}");
+    h.set_stalled(c, false);
+    h.drive();
+    let got = h.take(c);
+    let copies: Vec<u32> =
+        got.iter().filter_map(|g| if let Got::TileData { tile, .. } = g { Some(*tile) } else { None }).collect();
+    let mut sorted = copies.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, (0..16).collect::<Vec<_>>(), "every tile exactly once, in the end");
+    assert!(!got.iter().any(|g| matches!(g, Got::Resync(_))), "paced, so nothing was dropped");
+    assert_converged(&mut h, c, "paced subscriber");
+}
+
+#[test]
+fn requests_in_flight_per_session_are_bounded() {
+    let (_dir, mut h) = harness(config());
+    users(&h, &["u"]);
+    h.store().run(|tx| tx.create_room("r", 1, 0)).unwrap();
+    let c = h.connect(1, user(1, "u"));
+    h.drive();
+    h.take(c);
+    // Room 1's home is shard 1 % 3 = 1, the session's own: still, every request is in flight
+    // until the home shard's turn, so 100 at once exceed the bound.
+    let mut bytes = bytes::BytesMut::new();
+    for req in 1..=100 {
+        ClientFrame::Who(RoomRequest { req, room: 1 }).encode(&mut bytes).unwrap();
+    }
+    h.send_raw(c, &bytes);
+    h.drive();
+    let got = h.take(c);
+    let limit = pixelparty_engine::MAX_REQUESTS_IN_FLIGHT as usize;
+    assert_eq!(acks(&got).len(), limit);
+    let refused = errors(&got);
+    assert_eq!(refused.len(), 100 - limit);
+    assert!(refused.iter().all(|(_, code)| *code == ErrorCode::RateLimited));
+    // Answered, they free their places.
+    h.send(c, &ClientFrame::Who(RoomRequest { req: 200, room: 1 }));
+    h.drive();
+    assert_eq!(acks(&h.take(c)), vec![(200, 0)]);
+}

@@ -60,11 +60,12 @@ pub fn spawn(listener: std::net::TcpListener, app: Arc<App>) -> std::io::Result<
                     continue;
                 };
                 let app = app.clone();
+                let request_timeout = Duration::from_millis(app.config.server.request_timeout_ms);
                 tokio::spawn(async move {
                     let service = service_fn(move |req| serve(req, app.clone()));
                     let _ = http1::Builder::new()
                         .timer(TokioTimer::new())
-                        .header_read_timeout(Duration::from_secs(10))
+                        .header_read_timeout(request_timeout)
                         .serve_connection(TokioIo::new(stream), service)
                         .await;
                 });
@@ -134,7 +135,7 @@ fn ready(app: &App) -> bool {
 
 async fn route(req: Request<Incoming>, app: &Arc<App>) -> Result<Resp, ApiError> {
     let path = req.uri().path().to_owned();
-    let max = app.config.server.max_body_bytes;
+    let server = &app.config.server;
     match (req.method(), path.as_str()) {
         (&Method::GET, "/healthz") => return Ok(text(StatusCode::OK, "ok\n".into(), "text/plain")),
         (&Method::GET, "/readyz") => {
@@ -164,30 +165,30 @@ async fn route(req: Request<Incoming>, app: &Arc<App>) -> Result<Resp, ApiError>
         }
         (Method::GET, "/bans") => Ok(json(StatusCode::OK, &bans_json(app)?)),
         (Method::POST, "/bans/user") => {
-            let b: UserBan = json_body(req, max).await?;
+            let b: UserBan = json_body(req, server).await?;
             set_user_ban(app, 0, &b.username, Some((b.reason, b.duration_s))).await?;
             Ok(json(StatusCode::OK, &json!({ "banned": b.username })))
         }
         (Method::POST, "/unbans/user") => {
-            let b: UserBan = json_body(req, max).await?;
+            let b: UserBan = json_body(req, server).await?;
             set_user_ban(app, 0, &b.username, None).await?;
             Ok(json(StatusCode::OK, &json!({ "unbanned": b.username })))
         }
         (Method::POST, "/bans/ip") => {
-            let b: NetBan = json_body(req, max).await?;
+            let b: NetBan = json_body(req, server).await?;
             set_net_ban(app, 0, &b.cidr, Some((b.reason, b.duration_s))).await?;
             Ok(json(StatusCode::OK, &json!({ "banned": b.cidr })))
         }
         (Method::POST, "/unbans/ip") => {
-            let b: NetBan = json_body(req, max).await?;
+            let b: NetBan = json_body(req, server).await?;
             set_net_ban(app, 0, &b.cidr, None).await?;
             Ok(json(StatusCode::OK, &json!({ "unbanned": b.cidr })))
         }
         (Method::POST, "/kick") => {
-            let k: Kick = json_body(req, max).await?;
+            let k: Kick = json_body(req, server).await?;
             let user = app.store.user_by_name(&k.username)?.ok_or_else(|| ApiError::not_found("no such user"))?;
             let message = if k.message.is_empty() { "kicked by an administrator".to_owned() } else { k.message };
-            app.engine.kick(user.id, CloseReason::Kicked, &message);
+            app.engine.kick(user.id, CloseReason::Kicked, &message).await;
             let (id, now) = (user.id, pixelparty_engine::now_ms());
             app.write(move |tx| {
                 tx.audit(0, pixelparty_storage::AuditAction::Kick, &id.to_string(), &message, now);
@@ -197,12 +198,12 @@ async fn route(req: Request<Incoming>, app: &Arc<App>) -> Result<Resp, ApiError>
             Ok(json(StatusCode::OK, &json!({ "kicked": k.username })))
         }
         (Method::POST, "/rollback") => {
-            let r: Rollback = json_body(req, max).await?;
+            let r: Rollback = json_body(req, server).await?;
             let n = run_rollback(app, 0, &r.username, r.from_ms, r.to_ms).await?;
             Ok(json(StatusCode::OK, &json!({ "restored": n })))
         }
         (Method::POST, "/users/role") => {
-            let r: SetRole = json_body(req, max).await?;
+            let r: SetRole = json_body(req, server).await?;
             let role = match r.role.as_str() {
                 "admin" => pixelparty_storage::Role::Admin,
                 "user" => pixelparty_storage::Role::User,
@@ -211,6 +212,9 @@ async fn route(req: Request<Incoming>, app: &Arc<App>) -> Result<Resp, ApiError>
             let user = app.store.user_by_name(&r.username)?.ok_or_else(|| ApiError::not_found("no such user"))?;
             let (id, now) = (user.id, pixelparty_engine::now_ms());
             app.write(move |tx| tx.set_role(id, role, 0, now)).await?;
+            // Live sessions carry the role they connected with: end them, so that a demoted
+            // admin keeps no admin power and a promoted user reconnects with it.
+            app.engine.kick(id, CloseReason::Kicked, "your role changed; reconnect").await;
             Ok(json(StatusCode::OK, &json!({ "username": r.username, "role": r.role })))
         }
         (Method::GET, "/audit") => {
@@ -319,6 +323,7 @@ pub fn metrics(app: &App) -> String {
         ("ws_refused", &m.ws_refused),
         ("accept_banned", &m.accept_banned),
         ("accept_full", &m.accept_full),
+        ("accept_per_ip", &m.accept_per_ip),
     ] {
         let _ = writeln!(out, "# TYPE pixelparty_{name}_total counter\npixelparty_{name}_total {}", load(c));
     }

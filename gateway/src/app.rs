@@ -1,6 +1,7 @@
 //! The process-wide state every handler reaches: configuration, the store, the engine's
 //! handle, ban cache, hashing pool, rate limiters, snapshot cache, counters.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -14,7 +15,7 @@ use crate::bans::BanCache;
 use crate::config::Config;
 use crate::hasher::Hasher;
 use crate::http::error::ApiError;
-use crate::ratelimit::KeyedLimiter;
+use crate::ratelimit::{KeyedLimiter, client_key};
 use crate::snapshot_http::SnapshotCache;
 
 /// Counters of the gateway itself (the engine keeps its own).
@@ -42,6 +43,8 @@ pub struct GatewayMetrics {
     pub accept_banned: AtomicU64,
     /// Connections refused at accept because the process was full.
     pub accept_full: AtomicU64,
+    /// Connections refused at accept because their address had too many open.
+    pub accept_per_ip: AtomicU64,
 }
 
 /// Everything shared by the handlers of every shard.
@@ -63,10 +66,15 @@ pub struct App {
     pub login_account: KeyedLimiter<String>,
     /// Sign-ups per address.
     pub signup_ip: KeyedLimiter<IpAddr>,
+    /// Room creations per user.
+    pub room_creates: KeyedLimiter<u32>,
     /// Encoded snapshots.
     pub snapshots: Arc<SnapshotCache>,
     /// Open client connections.
     pub connections: AtomicUsize,
+    /// Open client connections per address (by [`client_key`]); never more entries than
+    /// open connections.
+    per_ip: parking_lot::Mutex<HashMap<IpAddr, u32>>,
     /// False once shutdown began.
     pub accepting: AtomicBool,
     /// SHA-256 of the admin token.
@@ -77,6 +85,8 @@ pub struct App {
     pub metrics: GatewayMetrics,
     /// WebTransport, when enabled.
     pub wt: Option<Arc<crate::wt::WtState>>,
+    /// Reverse proxies whose `X-Forwarded-For` is believed.
+    trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// SHA-256 of a secret, as stored and compared.
@@ -98,13 +108,18 @@ impl App {
         wt: Option<Arc<crate::wt::WtState>>,
     ) -> Self {
         let a = &config.auth;
+        // Validated with the rest of the configuration before the server starts.
+        let trusted_proxies = config.trusted_proxies().unwrap_or_default();
         Self {
+            trusted_proxies,
             login_ip: KeyedLimiter::new(a.login_per_ip_per_min, 60_000),
             login_account: KeyedLimiter::new(a.login_per_account_per_min, 60_000),
             signup_ip: KeyedLimiter::new(a.signup_per_ip_per_hour, 3_600_000),
+            room_creates: KeyedLimiter::new(config.limits.room_creates_per_user_per_hour, 3_600_000),
             snapshots: Arc::new(SnapshotCache::new(snapshotter)),
             bans: BanCache::default(),
             connections: AtomicUsize::new(0),
+            per_ip: parking_lot::Mutex::new(HashMap::new()),
             accepting: AtomicBool::new(true),
             admin_token_hash: sha256(admin_token.as_bytes()),
             dummy_hash,
@@ -130,8 +145,91 @@ impl App {
         rx.await.map_err(|_| ApiError::internal("store closed"))?.map_err(ApiError::from)
     }
 
-    /// Whether the process should take more client connections.
-    pub fn has_room(&self) -> bool {
-        self.connections.load(Ordering::Relaxed) < self.config.server.max_connections
+    /// Whether `ip` is a trusted reverse proxy.
+    pub fn is_trusted_proxy(&self, ip: IpAddr) -> bool {
+        let ip = unmap(ip);
+        self.trusted_proxies.iter().any(|n| n.contains(&ip))
+    }
+
+    /// The client address of a request that arrived from `peer`: `peer` itself, unless it is a
+    /// trusted proxy, in which case the right-most `X-Forwarded-For` entry that is not a trusted
+    /// proxy (entries further left are whatever the client claimed).
+    pub fn client_ip(&self, peer: IpAddr, headers: &hyper::HeaderMap) -> IpAddr {
+        if !self.is_trusted_proxy(peer) {
+            return unmap(peer);
+        }
+        let mut client = unmap(peer);
+        for value in headers.get_all("x-forwarded-for").iter().rev() {
+            let Ok(value) = value.to_str() else { return client };
+            for entry in value.rsplit(',') {
+                let Ok(ip) = entry.trim().parse::<IpAddr>() else { return client };
+                client = unmap(ip);
+                if !self.is_trusted_proxy(client) {
+                    return client;
+                }
+            }
+        }
+        client
+    }
+
+    /// Admits a new client connection from `ip` (HTTP, or a WebTransport session) if the
+    /// process and the address are both under their limits, counting it until the slot is
+    /// dropped; refusals are counted in the metrics.
+    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<ConnSlot> {
+        if self.connections.load(Ordering::Relaxed) >= self.config.server.max_connections {
+            self.metrics.accept_full.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        let key = client_key(ip);
+        let cap = if self.is_trusted_proxy(ip) { u32::MAX } else { self.config.server.max_connections_per_ip };
+        {
+            let mut per_ip = self.per_ip.lock();
+            let n = per_ip.entry(key).or_insert(0);
+            if *n >= cap {
+                drop(per_ip);
+                self.metrics.accept_per_ip.fetch_add(1, Ordering::Relaxed);
+                return None;
+            }
+            *n += 1;
+        }
+        self.connections.fetch_add(1, Ordering::Relaxed);
+        Some(ConnSlot { app: self.clone(), key })
+    }
+
+    /// Counts a connection that was admitted in another form: a WebSocket session taking
+    /// over the place of the HTTP connection that carried its upgrade.
+    pub fn hold(self: &Arc<Self>, ip: IpAddr) -> ConnSlot {
+        let key = client_key(ip);
+        *self.per_ip.lock().entry(key).or_insert(0) += 1;
+        self.connections.fetch_add(1, Ordering::Relaxed);
+        ConnSlot { app: self.clone(), key }
+    }
+}
+
+/// An IPv4-mapped IPv6 address as IPv4; anything else unchanged.
+fn unmap(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// One open client connection, counted in [`App::connections`] and per address until dropped.
+#[derive(Debug)]
+pub struct ConnSlot {
+    app: Arc<App>,
+    key: IpAddr,
+}
+
+impl Drop for ConnSlot {
+    fn drop(&mut self) {
+        self.app.connections.fetch_sub(1, Ordering::Relaxed);
+        let mut per_ip = self.app.per_ip.lock();
+        if let Some(n) = per_ip.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                per_ip.remove(&self.key);
+            }
+        }
     }
 }

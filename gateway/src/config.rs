@@ -89,6 +89,18 @@ pub struct ServerSection {
     pub cookie_secure: bool,
     /// Most open client connections for the whole process (the open-file limit bounds it).
     pub max_connections: usize,
+    /// Most open client connections from one address (an IPv6 client: its /64), HTTP,
+    /// WebSocket and WebTransport together.
+    pub max_connections_per_ip: u32,
+    /// Close a connection whose peer takes longer than this to accept one write (ms): a
+    /// client that stops reading does not hold its connection forever.
+    pub write_timeout_ms: u64,
+    /// Longest time a client may take to send a request's headers or its body (ms).
+    pub request_timeout_ms: u64,
+    /// Reverse proxies (addresses or CIDR ranges) whose `X-Forwarded-For` names the client:
+    /// for their requests, bans, login and sign-up limits apply to that client address, and
+    /// the proxies themselves are exempt from `max_connections_per_ip`.
+    pub trusted_proxies: Vec<String>,
     /// Largest HTTP request body in bytes.
     pub max_body_bytes: usize,
     /// Close a WebSocket when nothing arrives for this long (ms). The server pings at half.
@@ -112,6 +124,10 @@ impl Default for ServerSection {
             allowed_origins: Vec::new(),
             cookie_secure: false,
             max_connections: 18_000,
+            max_connections_per_ip: 256,
+            write_timeout_ms: 10_000,
+            request_timeout_ms: 10_000,
+            trusted_proxies: Vec::new(),
             max_body_bytes: 64 * 1024,
             idle_timeout_ms: 60_000,
             snapshot_refresh_ms: 1000,
@@ -237,6 +253,10 @@ pub struct LimitsSection {
     pub chat_interval_ms: u32,
     /// Inbox capacity of each shard.
     pub inbox_capacity: usize,
+    /// Rooms the server holds at most; creating more is refused.
+    pub max_rooms: u32,
+    /// Rooms one user may create per hour (admins are exempt).
+    pub room_creates_per_user_per_hour: u32,
 }
 
 impl Default for LimitsSection {
@@ -251,6 +271,8 @@ impl Default for LimitsSection {
             chat_burst: e.chat_burst,
             chat_interval_ms: e.chat_interval_ms,
             inbox_capacity: e.inbox_capacity,
+            max_rooms: 100_000,
+            room_creates_per_user_per_hour: 30,
         }
     }
 }
@@ -311,6 +333,20 @@ impl Config {
         Ok(c)
     }
 
+    /// The trusted proxies as networks (a bare address is a /32 or /128).
+    pub fn trusted_proxies(&self) -> Result<Vec<ipnet::IpNet>, String> {
+        self.server
+            .trusted_proxies
+            .iter()
+            .map(|p| {
+                p.parse::<ipnet::IpNet>()
+                    .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map(|n| n.trunc())
+                    .map_err(|_| format!("server.trusted_proxies: {p:?} is not an address or CIDR range"))
+            })
+            .collect()
+    }
+
     /// Checks what the engine and store checks do not.
     pub fn validate(&self) -> Result<(), String> {
         self.engine()?;
@@ -321,6 +357,16 @@ impl Config {
         }
         if self.server.max_connections == 0 || self.server.idle_timeout_ms < 1000 {
             return Err("server.max_connections must be positive and idle_timeout_ms at least 1000".into());
+        }
+        self.trusted_proxies()?;
+        if self.server.max_connections_per_ip == 0
+            || self.server.write_timeout_ms < 100
+            || self.server.request_timeout_ms < 100
+        {
+            return Err(
+                "server.max_connections_per_ip must be positive, write_timeout_ms and request_timeout_ms at least 100"
+                    .into(),
+            );
         }
         if self.webtransport.cert_file.is_some() != self.webtransport.key_file.is_some() {
             return Err("webtransport.cert_file and key_file go together".into());

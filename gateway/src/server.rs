@@ -226,15 +226,6 @@ fn dummy_hash(config: &Config) -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
-/// Decrements the connection count when a connection ends.
-struct Slot(Arc<App>);
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.0.connections.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
 async fn accept_loop(listener: TcpListener, shard: LocalShard, app: Arc<App>) {
     loop {
         let (stream, peer) = match listener.accept().await {
@@ -253,20 +244,18 @@ async fn accept_loop(listener: TcpListener, shard: LocalShard, app: Arc<App>) {
             app.metrics.accept_banned.fetch_add(1, Ordering::Relaxed);
             continue; // Dropped before any work.
         }
-        if !app.has_room() {
-            app.metrics.accept_full.fetch_add(1, Ordering::Relaxed);
-            continue;
-        }
-        app.connections.fetch_add(1, Ordering::Relaxed);
-        let slot = Slot(app.clone());
+        let Some(slot) = app.admit(peer.ip()) else {
+            continue; // Full, or too many from this address: closed before any work.
+        };
         let ctx = Rc::new(Ctx { app: app.clone(), shard: shard.clone(), peer });
+        let request_timeout = Duration::from_millis(app.config.server.request_timeout_ms);
         tokio::task::spawn_local(async move {
             let _slot = slot;
             let _ = stream.set_nodelay(true);
             let service = service_fn(move |req| crate::http::serve(req, ctx.clone()));
             let conn = http1::Builder::new()
                 .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(10))
+                .header_read_timeout(request_timeout)
                 .max_buf_size(64 * 1024)
                 .serve_connection(TokioIo::new(stream), service)
                 .with_upgrades();

@@ -243,7 +243,7 @@ pub async fn upgrade(mut req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiE
         return Err(refused(ApiError::forbidden("origin not allowed")));
     }
     let user = ctx.auth(&req).await.map_err(refused)?;
-    if let Some(ban) = ctx.app.bans.find(ctx.peer.ip(), pixelparty_engine::now_ms()) {
+    if let Some(ban) = ctx.app.bans.find(ctx.client_ip(&req), pixelparty_engine::now_ms()) {
         return Err(refused(ApiError::new(StatusCode::FORBIDDEN, "banned", ban.ban.reason)));
     }
     let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
@@ -306,20 +306,12 @@ fn handle_bytes(
     });
 }
 
-/// Counts a WebSocket session as an open connection for its lifetime (the HTTP connection
-/// that carried the upgrade stopped counting when it ended).
-struct Counted(Arc<App>);
-
-impl Drop for Counted {
-    fn drop(&mut self) {
-        self.0.connections.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
 async fn run(shard: LocalShard, app: Arc<App>, mut stream: TcpStream, leftover: Option<Vec<u8>>, user: UserCtx) {
-    app.connections.fetch_add(1, Ordering::Relaxed);
-    let _counted = Counted(app.clone());
+    // Counted for its lifetime (the HTTP connection that carried the upgrade stopped counting
+    // when it ended).
+    let _slot = stream.peer_addr().ok().map(|peer| app.hold(peer.ip()));
     let _ = stream.set_nodelay(true);
+    let limit = Duration::from_millis(app.config.server.write_timeout_ms);
     let conn = shard.connect(user);
     let idle = Duration::from_millis(app.config.server.idle_timeout_ms);
     let mut reader = WsReader::default();
@@ -334,11 +326,11 @@ async fn run(shard: LocalShard, app: Arc<App>, mut stream: TcpStream, leftover: 
     let mut pinged = false;
     loop {
         if let Some((code, why)) = act.close.take() {
-            let _ = write(&mut stream, OpCode::Control(Control::Close), &[&close_payload(code, why)]).await;
+            let _ = write(&mut stream, limit, OpCode::Control(Control::Close), &[&close_payload(code, why)]).await;
             break;
         }
         for pong in std::mem::take(&mut act.pongs) {
-            if write(&mut stream, OpCode::Control(Control::Pong), &[&pong]).await.is_err() {
+            if write(&mut stream, limit, OpCode::Control(Control::Pong), &[&pong]).await.is_err() {
                 act.eof = true;
             }
         }
@@ -375,14 +367,14 @@ async fn run(shard: LocalShard, app: Arc<App>, mut stream: TcpStream, leftover: 
             close = shard.next_output(conn, MAX_TRANSPORT_MESSAGE - 16, &mut out) => {
                 if !out.is_empty() {
                     let parts: Vec<&[u8]> = out.iter().map(|b| b.as_ref()).collect();
-                    let sent = write(&mut stream, OpCode::Data(Data::Binary), &parts).await;
+                    let sent = write(&mut stream, limit, OpCode::Data(Data::Binary), &parts).await;
                     out.clear();
                     if sent.is_err() {
                         break;
                     }
                 }
                 if let Some(c) = close {
-                    let _ = write(&mut stream, OpCode::Control(Control::Close), &[&close_payload(c.reason.close_code(), c.reason.name())]).await;
+                    let _ = write(&mut stream, limit, OpCode::Control(Control::Close), &[&close_payload(c.reason.close_code(), c.reason.name())]).await;
                     break;
                 }
             }
@@ -391,7 +383,7 @@ async fn run(shard: LocalShard, app: Arc<App>, mut stream: TcpStream, leftover: 
                     shard.close(conn, CloseReason::IdleTimeout, "nothing received");
                 } else {
                     pinged = true;
-                    if write(&mut stream, OpCode::Control(Control::Ping), &[b"pp"]).await.is_err() {
+                    if write(&mut stream, limit, OpCode::Control(Control::Ping), &[b"pp"]).await.is_err() {
                         break;
                     }
                 }
@@ -402,11 +394,16 @@ async fn run(shard: LocalShard, app: Arc<App>, mut stream: TcpStream, leftover: 
     shard.disconnect(conn);
 }
 
-async fn write(stream: &mut TcpStream, opcode: OpCode, payload: &[&[u8]]) -> std::io::Result<()> {
+/// Writes one frame, failing when the peer takes longer than `limit` to accept it (a client
+/// that stops reading fills the socket buffer; its session ends instead of hanging).
+async fn write(stream: &mut TcpStream, limit: Duration, opcode: OpCode, payload: &[&[u8]]) -> std::io::Result<()> {
     let len: usize = payload.iter().map(|p| p.len()).sum();
     let mut buf = Vec::with_capacity(len + 14);
     put_frame(&mut buf, opcode, payload);
-    stream.write_all(&buf).await
+    match tokio::time::timeout(limit, stream.write_all(&buf)).await {
+        Ok(r) => r,
+        Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
+    }
 }
 
 #[cfg(test)]

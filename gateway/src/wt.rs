@@ -26,7 +26,7 @@ use wtransport::endpoint::IncomingSession;
 use wtransport::quinn::{TransportConfig, VarInt as QVarInt};
 use wtransport::{Connection, Endpoint, Identity, ServerConfig, VarInt};
 
-use crate::app::{App, sha256};
+use crate::app::{App, ConnSlot, sha256};
 use crate::config::WebTransportSection;
 
 /// Validity of a generated certificate (browsers accept at most 14 days for hashes).
@@ -37,6 +37,9 @@ const ROTATE_AFTER: Duration = Duration::from_secs(10 * 24 * 3600);
 const TICKET_MS: u64 = 60_000;
 /// Most outstanding tickets.
 const MAX_TICKETS: usize = 100_000;
+/// Most outstanding tickets of one user: a new one beyond it replaces the user's oldest, so
+/// no user can fill the table for everyone.
+const MAX_TICKETS_PER_USER: usize = 8;
 /// Largest frame backlog a session may hold while a frame is incomplete.
 const MAX_PENDING: usize =
     pixelparty_protocol::limits::FRAME_HEADER_LEN + pixelparty_protocol::limits::MAX_FRAME_PAYLOAD;
@@ -50,7 +53,7 @@ pub struct WtState {
     hashes: RwLock<Vec<[u8; 32]>>,
     generation: AtomicU64,
     self_signed: bool,
-    tickets: Mutex<HashMap<[u8; 32], (u32, u64)>>,
+    tickets: Mutex<Tickets>,
 }
 
 impl std::fmt::Debug for WtState {
@@ -95,7 +98,7 @@ impl WtState {
             identity: RwLock::new(identity),
             generation: AtomicU64::new(1),
             self_signed,
-            tickets: Mutex::new(HashMap::new()),
+            tickets: Mutex::new(Tickets::default()),
         })
     }
 
@@ -154,21 +157,55 @@ impl WtState {
         let mut raw = [0u8; 24];
         getrandom::fill(&mut raw).map_err(|e| e.to_string())?;
         let ticket: String = raw.iter().map(|b| format!("{b:02x}")).collect();
-        let now = now_ms();
-        let mut tickets = self.tickets.lock();
-        if tickets.len() >= MAX_TICKETS {
-            tickets.retain(|_, (_, exp)| *exp > now);
-            if tickets.len() >= MAX_TICKETS {
-                return Err("too many outstanding tickets".into());
-            }
-        }
-        tickets.insert(sha256(ticket.as_bytes()), (user, now + TICKET_MS));
+        self.tickets.lock().issue(sha256(ticket.as_bytes()), user, now_ms())?;
         Ok(ticket)
     }
 
     fn redeem(&self, ticket: &str) -> Option<u32> {
-        let (user, exp) = self.tickets.lock().remove(&sha256(ticket.as_bytes()))?;
-        (now_ms() < exp).then_some(user)
+        self.tickets.lock().redeem(&sha256(ticket.as_bytes()), now_ms())
+    }
+}
+
+/// Outstanding tickets by hash, and each user's (oldest first).
+#[derive(Debug, Default)]
+struct Tickets {
+    by_hash: HashMap<[u8; 32], (u32, u64)>,
+    by_user: HashMap<u32, std::collections::VecDeque<[u8; 32]>>,
+}
+
+impl Tickets {
+    fn issue(&mut self, hash: [u8; 32], user: u32, now: u64) -> Result<(), String> {
+        if self.by_hash.len() >= MAX_TICKETS {
+            self.by_hash.retain(|_, (_, exp)| *exp > now);
+            let live = &self.by_hash;
+            self.by_user.retain(|_, list| {
+                list.retain(|h| live.contains_key(h));
+                !list.is_empty()
+            });
+            if self.by_hash.len() >= MAX_TICKETS {
+                return Err("too many outstanding tickets".into());
+            }
+        }
+        let list = self.by_user.entry(user).or_default();
+        if list.len() >= MAX_TICKETS_PER_USER
+            && let Some(oldest) = list.pop_front()
+        {
+            self.by_hash.remove(&oldest);
+        }
+        list.push_back(hash);
+        self.by_hash.insert(hash, (user, now + TICKET_MS));
+        Ok(())
+    }
+
+    fn redeem(&mut self, hash: &[u8; 32], now: u64) -> Option<u32> {
+        let (user, exp) = self.by_hash.remove(hash)?;
+        if let Some(list) = self.by_user.get_mut(&user) {
+            list.retain(|h| h != hash);
+            if list.is_empty() {
+                self.by_user.remove(&user);
+            }
+        }
+        (now < exp).then_some(user)
     }
 }
 
@@ -260,10 +297,12 @@ async fn accept(shard: LocalShard, app: Arc<App>, wt: Arc<WtState>, incoming: In
         app.metrics.accept_banned.fetch_add(1, Ordering::Relaxed);
         return incoming.refuse(); // Before the handshake: no work for a banned address.
     }
-    if !app.has_room() || !app.accepting.load(Ordering::Acquire) {
-        app.metrics.accept_full.fetch_add(1, Ordering::Relaxed);
+    if !app.accepting.load(Ordering::Acquire) {
         return incoming.refuse();
     }
+    let Some(slot) = app.admit(ip) else {
+        return incoming.refuse();
+    };
     let Ok(request) = incoming.await else { return };
     let path = request.path().to_owned();
     if path.split('?').next() != Some("/wt") {
@@ -283,28 +322,19 @@ async fn accept(shard: LocalShard, app: Arc<App>, wt: Arc<WtState>, incoming: In
         return;
     };
     app.metrics.ws_opened.fetch_add(1, Ordering::Relaxed);
-    run(shard, app, conn, send, recv, user).await;
-}
-
-/// Counts a session as an open connection for its lifetime.
-struct Counted(Arc<App>);
-
-impl Drop for Counted {
-    fn drop(&mut self) {
-        self.0.connections.fetch_sub(1, Ordering::Relaxed);
-    }
+    run(shard, app, slot, conn, send, recv, user).await;
 }
 
 async fn run(
     shard: LocalShard,
     app: Arc<App>,
+    _slot: ConnSlot,
     conn: Connection,
     mut send: wtransport::SendStream,
     mut recv: wtransport::RecvStream,
     user: UserCtx,
 ) {
-    app.connections.fetch_add(1, Ordering::Relaxed);
-    let _counted = Counted(app);
+    let write_timeout = Duration::from_millis(app.config.server.write_timeout_ms);
     let id = shard.connect(user);
     let mut chunk = vec![0u8; 16 * 1024];
     let mut pending: Vec<u8> = Vec::new();
@@ -326,10 +356,19 @@ async fn run(
                 Ok(None) | Err(_) => break,
             },
             close = shard.next_output(id, pixelparty_protocol::limits::MAX_TRANSPORT_MESSAGE, &mut out) => {
+                // A peer that stops reading holds the write up (QUIC flow control): it gets
+                // the write timeout, then the connection is dropped.
+                let mut failed = false;
                 for bytes in out.drain(..) {
-                    if send.write_all(&bytes).await.is_err() {
+                    if !matches!(tokio::time::timeout(write_timeout, send.write_all(&bytes)).await, Ok(Ok(()))) {
+                        failed = true;
                         break;
                     }
+                }
+                if failed {
+                    out.clear();
+                    conn.close(VarInt::from_u32(u32::from(CloseReason::SlowConsumer.close_code())), b"slow_consumer");
+                    break;
                 }
                 if let Some(c) = close {
                     // Closing the connection drops unsent stream data: finish the stream and
@@ -374,6 +413,12 @@ mod tests {
         assert_eq!(s.redeem(&t), Some(7));
         assert_eq!(s.redeem(&t), None);
         assert_eq!(s.redeem("forged"), None);
+        // One user's ninth ticket replaces its first: no user fills the table.
+        let first = s.issue_ticket(9).unwrap();
+        let rest: Vec<String> = (0..MAX_TICKETS_PER_USER).map(|_| s.issue_ticket(9).unwrap()).collect();
+        assert_eq!(s.redeem(&first), None, "replaced");
+        assert!(rest.iter().all(|t| s.redeem(t) == Some(9)));
+        assert!(s.tickets.lock().by_user.is_empty(), "redeemed tickets leave no trace");
         assert_eq!(s.hashes_hex().len(), 1);
         s.rotate().unwrap();
         assert_eq!(s.hashes_hex().len(), 2, "the previous hash stays published");

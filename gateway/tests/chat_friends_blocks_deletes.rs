@@ -80,6 +80,11 @@ async fn chat_social_block_and_delete() {
     assert_eq!(texts, ["carol here"], "alice's messages are hidden from bob's history");
     let dm_req = a.dm(bob.id, "still there?").await.unwrap();
     assert_eq!(a.wait_for(error_of(dm_req)).await.unwrap(), ErrorCode::Blocked);
+    // And from his direct-message history (HTTP as over WebSocket); alice still sees hers.
+    let path = format!("/conversations/{}/messages", alice.id);
+    assert_eq!(t.api.ok("GET", &path, Some(&bob.token), None).await.unwrap()["messages"], json!([]));
+    let path = format!("/conversations/{}/messages", bob.id);
+    assert_eq!(t.api.ok("GET", &path, Some(&alice.token), None).await.unwrap()["messages"][0]["text"], "psst");
 
     // Carol deletes her message (over WebSocket); alice deletes hers over HTTP. Both vanish.
     let req = c.delete(ConvKind::Room, room, 6).await.unwrap();

@@ -26,8 +26,12 @@ impl Db {
         self.users.get(id.to_be_bytes())?.map(|v| User::decode(&v)).transpose()
     }
 
-    /// The user with this name (case-insensitive).
+    /// The user with this name (case-insensitive). A name longer than any user's has none
+    /// (and never reaches the store as an oversized key).
     pub fn user_by_name(&self, name: &str) -> Result<Option<User>> {
+        if name.is_empty() || name.len() > MAX_NAME_BYTES {
+            return Ok(None);
+        }
         match self.user_names.get(fold_name(name).as_bytes())? {
             Some(id) => {
                 let id: [u8; 4] =
@@ -166,6 +170,17 @@ mod tests {
         let c = store.run(|tx| tx.create_user("carol", "h", Role::User, 4)).unwrap();
         assert_eq!(c.id, 3, "a refused create does not burn an id");
         assert!(store.run(|tx| tx.create_user("", "h", Role::User, 4)).unwrap_err().is_invalid());
+    }
+
+    #[test]
+    fn oversized_names_are_looked_up_without_reaching_the_store() {
+        let (_dir, store) = temp_store();
+        // 'İ' lowercases to three bytes: folded, this name would be a ~98 KB key, over the
+        // LSM's key limit.
+        let huge = "İ".repeat(32_700);
+        assert!(store.user_by_name(&huge).unwrap().is_none());
+        assert!(store.room_by_name(&huge).unwrap().is_none());
+        assert!(store.user_by_name("").unwrap().is_none());
     }
 
     #[test]

@@ -46,8 +46,16 @@ impl Db {
         self.rooms.get(id.to_be_bytes())?.map(|v| Room::decode(&v)).transpose()
     }
 
+    /// Number of rooms (ids are dense and never reused).
+    pub fn room_count(&self) -> Result<u32> {
+        self.last_u32(&self.rooms, names::ROOMS)
+    }
+
     /// The room with this name (case-insensitive).
     pub fn room_by_name(&self, name: &str) -> Result<Option<Room>> {
+        if name.is_empty() || name.len() > MAX_ROOM_NAME_BYTES {
+            return Ok(None);
+        }
         match self.room_names.get(fold_name(name).as_bytes())? {
             Some(id) => self.room(key_u32(names::ROOM_NAMES, &id, 0)?),
             None => Ok(None),

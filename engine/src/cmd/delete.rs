@@ -17,9 +17,12 @@ impl Shard {
         let (user, admin) = (conn.user.id, conn.user.role == Role::Admin);
         match d.kind {
             ConvKind::Room => {
+                if !self.admit_remote(id, d.req, true) {
+                    return;
+                }
                 let origin = Origin::Session(self.conn_ref(id), d.req);
                 let msg = ShardMsg::DeleteRoomMessage { room: d.conv, seq: d.seq, origin, user, admin };
-                self.send(room_home(d.conv, self.config().shards), msg);
+                self.send_request(id, room_home(d.conv, self.config().shards), msg);
             }
             ConvKind::Direct => self.delete_direct(id, d.req, user, d.conv, d.seq),
         }

@@ -23,6 +23,12 @@ impl Shard {
         if conn.rooms.len() >= max {
             return self.refuse(id, r.req, &Refusal::new(ErrorCode::TooManyRooms, "room limit reached"));
         }
+        if !self.admit_remote(id, r.req, false) {
+            return;
+        }
+        let Some(conn) = self.conn_mut(id) else {
+            return;
+        };
         conn.rooms.push(r.room);
         let (user, name) = (conn.user.id, conn.user.name.clone());
         let msg = ShardMsg::Join { room: r.room, conn: self.conn_ref(id), req: r.req, user, name };
@@ -67,8 +73,11 @@ impl Shard {
     }
 
     pub(crate) fn on_who(&mut self, id: ConnId, r: RoomRequest) {
+        if !self.admit_remote(id, r.req, true) {
+            return;
+        }
         let msg = ShardMsg::Who { room: r.room, conn: self.conn_ref(id), req: r.req };
-        self.send(room_home(r.room, self.config().shards), msg);
+        self.send_request(id, room_home(r.room, self.config().shards), msg);
     }
 
     /// A room frame from the home shard for every local member session.

@@ -51,7 +51,7 @@ impl Shard {
         if !self.conn(id).is_some_and(|c| c.rooms.contains(&m.room)) {
             return self.refuse(id, m.req, &Refusal::new(ErrorCode::NotMember, "join the room first"));
         }
-        if !self.check_message(id, m.req, m.text, now_ms) {
+        if !self.admit_remote(id, m.req, true) || !self.check_message(id, m.req, m.text, now_ms) {
             return;
         }
         let Some(conn) = self.conn(id) else { return };
@@ -63,7 +63,7 @@ impl Shard {
             name: conn.user.name.clone(),
             text: m.text.into(),
         };
-        self.send(room_home(m.room, self.config().shards), msg);
+        self.send_request(id, room_home(m.room, self.config().shards), msg);
     }
 
     fn direct_allowed(&self, from: u32, to: u32) -> Result<(), Refusal> {

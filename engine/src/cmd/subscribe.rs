@@ -16,6 +16,10 @@ impl Shard {
     pub(crate) fn on_subscribe(&mut self, id: ConnId, s: Subscribe<'_>) {
         let (tiles, max, shards) =
             (self.config().geometry.tile_count(), self.config().max_subscriptions, self.config().shards);
+        let catch_ups = self.config().catch_ups_per_session();
+        if !self.admit_remote(id, 0, false) {
+            return;
+        }
         for entry in s.tiles {
             let (tile, cursor) = (entry.tile(), entry.cursor());
             if tile >= tiles {
@@ -26,12 +30,24 @@ impl Shard {
                 return;
             };
             let existing = conn.sub(tile);
-            if existing.is_none() && conn.subs.len() >= max {
-                self.refuse(id, 0, &Refusal::new(ErrorCode::TooManySubscriptions, "subscription limit reached"));
-                continue;
+            match existing {
+                // The answer to the earlier request is on its way and answers this one too:
+                // one catch-up per tile in flight, however often a client repeats itself.
+                Some(Sub::Pending) => continue,
+                None if conn.subs.len() >= max => {
+                    self.refuse(id, 0, &Refusal::new(ErrorCode::TooManySubscriptions, "subscription limit reached"));
+                    continue;
+                }
+                _ => {}
             }
-            conn.set_sub(tile, Sub::Pending);
             conn.resync.retain(|t| *t != tile);
+            let ask = conn.catch_ups < catch_ups;
+            if ask {
+                conn.catch_ups += 1;
+                conn.set_sub(tile, Sub::Pending);
+            } else {
+                conn.set_sub(tile, Sub::Deferred(cursor));
+            }
             let home = tile_home(tile, shards);
             if existing.is_none() {
                 let list = self.tile_subs.entry(tile).or_default();
@@ -40,8 +56,33 @@ impl Shard {
                     self.send(home, ShardMsg::Interest { tile, shard: self.id, on: true });
                 }
             }
+            if ask {
+                let conn = self.conn_ref(id);
+                self.send(home, ShardMsg::Subscribe { tile, cursor, conn });
+            }
+        }
+    }
+
+    /// Asks for deferred catch-ups of a session while it has fewer than its limit on their
+    /// way and its queue is at most half full (a slow reader is not sent tiles it would only
+    /// drop). Called when a catch-up arrives and when the transport drains the queue.
+    pub(crate) fn next_catch_up(&mut self, id: ConnId) {
+        let (limit, half, shards) =
+            (self.config().catch_ups_per_session(), self.config().outbound_max_bytes / 2, self.config().shards);
+        loop {
+            let Some(conn) = self.conn_mut(id) else {
+                return;
+            };
+            if conn.catch_ups >= limit || conn.queued_bytes > half || conn.closing.is_some() {
+                return;
+            }
+            let Some((tile, cursor)) = conn.first_deferred() else {
+                return;
+            };
+            conn.catch_ups += 1;
+            conn.set_sub(tile, Sub::Pending);
             let conn = self.conn_ref(id);
-            self.send(home, ShardMsg::Subscribe { tile, cursor, conn });
+            self.send(tile_home(tile, shards), ShardMsg::Subscribe { tile, cursor, conn });
         }
     }
 
@@ -51,10 +92,7 @@ impl Shard {
             let Some(conn) = self.conn_mut(id) else {
                 return;
             };
-            let before = conn.subs.len();
-            conn.subs.retain(|(t, _)| *t != tile);
-            conn.resync.retain(|t| *t != tile);
-            if conn.subs.len() < before {
+            if conn.remove_sub(tile) {
                 self.drop_tile_sub(tile, id);
             }
         }
@@ -65,13 +103,15 @@ impl Shard {
         let Some(conn) = self.conn_mut(id) else {
             return;
         };
-        if conn.sub(tile) != Some(Sub::Pending) {
-            return; // Unsubscribed (or re-subscribed and answered) meanwhile.
+        conn.catch_ups = conn.catch_ups.saturating_sub(1);
+        // Not pending: unsubscribed meanwhile (perhaps subscribed again and deferred).
+        if conn.sub(tile) == Some(Sub::Pending) {
+            conn.set_sub(tile, Sub::Live);
+            if !payload.is_empty() {
+                self.push_canvas(id, tile, payload);
+            }
         }
-        conn.set_sub(tile, Sub::Live);
-        if !payload.is_empty() {
-            self.push_canvas(id, tile, payload);
-        }
+        self.next_catch_up(id);
     }
 
     /// A tick's frames from a home shard: the same bytes to every live subscriber.

@@ -20,6 +20,7 @@ use super::error::ApiError;
 use super::{COOKIE, Ctx, Resp, empty, json, json_body};
 use crate::app::sha256;
 use crate::hasher::HashError;
+use crate::ratelimit::client_key;
 
 #[derive(Deserialize)]
 struct Credentials {
@@ -78,14 +79,15 @@ async fn start_session(ctx: &Ctx, user: &User, status: StatusCode) -> Result<Res
 
 /// `POST /signup {username, password}`.
 pub async fn signup(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> {
-    let c: Credentials = json_body(req, ctx.app.config.server.max_body_bytes).await?;
+    let client = client_key(ctx.client_ip(&req));
+    let c: Credentials = json_body(req, &ctx.app.config.server).await?;
     if !valid_username(&c.username) {
         return Err(ApiError::invalid("username must be 3-32 characters of A-Z, a-z, 0-9, _ . -"));
     }
     if !(8..=256).contains(&c.password.len()) {
         return Err(ApiError::invalid("password must be 8-256 bytes"));
     }
-    ctx.app.signup_ip.check(ctx.peer.ip(), now_ms()).map_err(ApiError::rate_limited)?;
+    ctx.app.signup_ip.check(client, now_ms()).map_err(ApiError::rate_limited)?;
     if ctx.app.store.user_by_name(&c.username)?.is_some() {
         return Err(ApiError::conflict("username taken"));
     }
@@ -99,20 +101,23 @@ pub async fn signup(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError>
 
 /// `POST /login {username, password}`.
 pub async fn login(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> {
-    let c: Credentials = json_body(req, ctx.app.config.server.max_body_bytes).await?;
+    let client = client_key(ctx.client_ip(&req));
+    let c: Credentials = json_body(req, &ctx.app.config.server).await?;
     let now = now_ms();
     let m = &ctx.app.metrics;
-    let limited = ctx
-        .app
-        .login_ip
-        .check(ctx.peer.ip(), now)
-        .and_then(|()| ctx.app.login_account.check(pixelparty_storage::accounts::fold_name(&c.username), now));
-    if let Err(wait) = limited {
+    if let Err(wait) = ctx.app.login_ip.check(client, now) {
         m.logins_limited.fetch_add(1, Ordering::Relaxed);
         return Err(ApiError::rate_limited(wait));
     }
-    if c.password.len() > 256 {
-        return Err(ApiError::invalid("password must be 8-256 bytes"));
+    // A name no account can have, or an oversized password, fails like a wrong password,
+    // before it is keyed in the per-account limiter or looked up.
+    if !valid_username(&c.username) || c.password.len() > 256 {
+        m.logins_failed.fetch_add(1, Ordering::Relaxed);
+        return Err(ApiError::unauthorized("wrong username or password"));
+    }
+    if let Err(wait) = ctx.app.login_account.check(pixelparty_storage::accounts::fold_name(&c.username), now) {
+        m.logins_limited.fetch_add(1, Ordering::Relaxed);
+        return Err(ApiError::rate_limited(wait));
     }
     let user = ctx.app.store.user_by_name(&c.username)?;
     let stored = user.as_ref().map_or_else(|| ctx.app.dummy_hash.clone(), |u| u.password_hash.clone());

@@ -84,9 +84,9 @@ pub async fn wt_ticket(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiErr
 }
 
 /// `GET /canvas.png`.
-pub fn png(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> {
+pub async fn png(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> {
     let palette = &ctx.app.engine.shared().config.palette;
-    let (version, bytes) = ctx.app.snapshots.png(palette).map_err(|e| ApiError::internal(format!("png: {e}")))?;
+    let (version, bytes) = ctx.app.snapshots.png(palette).await.map_err(|e| ApiError::internal(format!("png: {e}")))?;
     let etag = format!("\"png-{version}\"");
     if not_modified(&req, &etag) {
         return Ok(empty(StatusCode::NOT_MODIFIED));

@@ -57,10 +57,23 @@ struct NewRoom {
 /// `POST /rooms {name}`.
 pub async fn create_room(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> {
     let me = ctx.auth(&req).await?;
-    let r: NewRoom = json_body(req, ctx.app.config.server.max_body_bytes).await?;
+    let r: NewRoom = json_body(req, &ctx.app.config.server).await?;
     let (id, now) = (me.id, now_ms());
+    if me.role != Role::Admin {
+        ctx.app.room_creates.check(id, now).map_err(ApiError::rate_limited)?;
+    }
+    // Checked before the write, so concurrent creations may pass it together: the bound is
+    // exceeded at most by the store's queue.
+    if ctx.app.store.room_count()? >= ctx.app.config.limits.max_rooms {
+        return Err(ApiError::new(StatusCode::CONFLICT, "room_limit", "the server holds its maximum number of rooms"));
+    }
     let room = ctx.app.write(move |tx| tx.create_room(&r.name, id, now)).await?;
     Ok(json(StatusCode::CREATED, &room_json(&room)))
+}
+
+/// The users `me` blocks, whose messages history leaves out (as the engine does).
+fn blocked_by(ctx: &Ctx, me: u32) -> Result<Vec<u32>, ApiError> {
+    Ok(ctx.app.store.blocks_of(me, pixelparty_engine::MAX_BLOCKS)?.into_iter().map(|r| r.user).collect())
 }
 
 /// `GET /rooms/{id}/messages?before=&limit=`.
@@ -69,8 +82,7 @@ pub async fn room_messages(req: Request<Incoming>, ctx: &Ctx, id: &str) -> Resul
     let room: u32 = path_num(id, "room id")?;
     ctx.app.store.room(room)?.ok_or_else(|| ApiError::not_found("no such room"))?;
     let (before, limit) = page_args(&req)?;
-    let blocks: Vec<u32> =
-        ctx.app.store.blocks_of(me.id, pixelparty_engine::MAX_BLOCKS)?.into_iter().map(|r| r.user).collect();
+    let blocks = blocked_by(ctx, me.id)?;
     let page = ctx.app.store.room_history(room, before, limit, |m| !blocks.contains(&m.author))?;
     Ok(json(StatusCode::OK, &messages_json(ctx, &page)?))
 }
@@ -79,7 +91,7 @@ pub async fn room_messages(req: Request<Incoming>, ctx: &Ctx, id: &str) -> Resul
 pub async fn delete_room_message(req: Request<Incoming>, ctx: &Ctx, id: &str, seq: &str) -> Result<Resp, ApiError> {
     let me = ctx.auth(&req).await?;
     let (room, seq) = (path_num(id, "room id")?, path_num(seq, "sequence")?);
-    let reply = ctx.app.engine.delete_room_message(room, seq, me.id, me.role == Role::Admin);
+    let reply = ctx.app.engine.delete_room_message(room, seq, me.id, me.role == Role::Admin).await;
     match reply.await {
         Ok(Ok(_)) => Ok(empty(StatusCode::NO_CONTENT)),
         Ok(Err(r)) => Err(refusal(&r)),
@@ -119,7 +131,8 @@ pub async fn direct_messages(req: Request<Incoming>, ctx: &Ctx, peer: &str) -> R
     let peer: u32 = path_num(peer, "user id")?;
     ctx.app.store.user(peer)?.ok_or_else(|| ApiError::not_found("no such user"))?;
     let (before, limit) = page_args(&req)?;
-    let page = ctx.app.store.direct_history(me.id, peer, before, limit, |_| true)?;
+    let blocks = blocked_by(ctx, me.id)?;
+    let page = ctx.app.store.direct_history(me.id, peer, before, limit, |m| !blocks.contains(&m.author))?;
     Ok(json(StatusCode::OK, &messages_json(ctx, &page)?))
 }
 
@@ -134,6 +147,6 @@ pub async fn delete_direct_message(req: Request<Incoming>, ctx: &Ctx, peer: &str
     }
     let id = me.id;
     ctx.app.write(move |tx| tx.delete_direct(id, peer, seq)).await?;
-    ctx.app.engine.direct_deleted(me.id, peer, seq);
+    ctx.app.engine.direct_deleted(me.id, peer, seq).await;
     Ok(empty(StatusCode::NO_CONTENT))
 }

@@ -28,6 +28,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::app::{App, sha256};
+use crate::config::ServerSection;
 use error::ApiError;
 
 /// Response body type.
@@ -47,6 +48,14 @@ pub struct Ctx {
     pub shard: LocalShard,
     /// The peer's address.
     pub peer: SocketAddr,
+}
+
+impl Ctx {
+    /// The client's address for a request (see [`App::client_ip`]: behind a trusted proxy,
+    /// from `X-Forwarded-For`).
+    pub fn client_ip<B>(&self, req: &Request<B>) -> std::net::IpAddr {
+        self.app.client_ip(self.peer.ip(), req.headers())
+    }
 }
 
 /// The authenticated user of a request.
@@ -146,8 +155,11 @@ pub fn query_num<T: std::str::FromStr>(q: &HashMap<String, String>, key: &str, d
     }
 }
 
-/// Reads a JSON body of at most `max` bytes.
-pub async fn json_body<T: DeserializeOwned>(req: Request<Incoming>, max: usize) -> Result<T, ApiError> {
+/// Reads a JSON body of at most `server.max_body_bytes` (413 beyond), arriving within
+/// `server.request_timeout_ms` (408 beyond: a body trickled in byte by byte holds no
+/// connection for long).
+pub async fn json_body<T: DeserializeOwned>(req: Request<Incoming>, server: &ServerSection) -> Result<T, ApiError> {
+    let (max, timeout) = (server.max_body_bytes, std::time::Duration::from_millis(server.request_timeout_ms));
     let is_json = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -160,9 +172,9 @@ pub async fn json_body<T: DeserializeOwned>(req: Request<Incoming>, max: usize) 
             "send JSON with content-type: application/json",
         ));
     }
-    let body = Limited::new(req.into_body(), max)
-        .collect()
+    let body = tokio::time::timeout(timeout, Limited::new(req.into_body(), max).collect())
         .await
+        .map_err(|_| ApiError::new(StatusCode::REQUEST_TIMEOUT, "request_timeout", "request body too slow"))?
         .map_err(|_| {
             ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", format!("body over {max} bytes"))
         })?
@@ -214,9 +226,18 @@ impl Ctx {
 /// Serves one request: routes it and turns errors into JSON responses.
 pub async fn serve(req: Request<Incoming>, ctx: Rc<Ctx>) -> Result<Resp, Infallible> {
     ctx.app.metrics.http_requests.fetch_add(1, Ordering::Relaxed);
-    let resp = match route(req, &ctx).await {
-        Ok(r) => r,
-        Err(e) => error_response(&e),
+    // Direct clients' bans were checked at accept; a proxy's clients are known per request.
+    let banned = if ctx.app.is_trusted_proxy(ctx.peer.ip()) {
+        ctx.app.bans.find(ctx.client_ip(&req), pixelparty_engine::now_ms())
+    } else {
+        None
+    };
+    let resp = match banned {
+        Some(ban) => error_response(&ApiError::new(StatusCode::FORBIDDEN, "banned", ban.ban.reason)),
+        None => match route(req, &ctx).await {
+            Ok(r) => r,
+            Err(e) => error_response(&e),
+        },
     };
     if resp.status().is_server_error() {
         ctx.app.metrics.http_errors.fetch_add(1, Ordering::Relaxed);
@@ -260,7 +281,7 @@ async fn route(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> {
         }
         (&Method::GET, ["canvas"]) => canvas::info(ctx),
         (&Method::GET, ["canvas", "snapshot"]) => canvas::snapshot(req, ctx),
-        (&Method::GET, ["canvas.png"]) => canvas::png(req, ctx),
+        (&Method::GET, ["canvas.png"]) => canvas::png(req, ctx).await,
         (&Method::GET, ["canvas", "pixel"]) => canvas::pixel(req, ctx),
         (&Method::GET, ["openapi.json"]) => Ok(openapi::document()),
         (&Method::GET, _) => web::asset(&path),

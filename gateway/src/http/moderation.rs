@@ -65,7 +65,7 @@ pub async fn set_user_ban(
             let record = ban_record(reason, actor, duration_s);
             let message = record.reason.clone();
             app.write(move |tx| tx.ban_user(id, &record)).await?;
-            app.engine.kick(id, CloseReason::Banned, &message);
+            app.engine.kick(id, CloseReason::Banned, &message).await;
             tracing::info!(user = id, actor, "user banned");
         }
         None => {
@@ -102,7 +102,7 @@ pub async fn set_net_ban(
 pub async fn ban_user(req: Request<Incoming>, ctx: &Ctx, on: bool) -> Result<Resp, ApiError> {
     let me = ctx.auth(&req).await?;
     me.require_admin()?;
-    let b: BanUser = json_body(req, ctx.app.config.server.max_body_bytes).await?;
+    let b: BanUser = json_body(req, &ctx.app.config.server).await?;
     if on && b.username.eq_ignore_ascii_case(&me.name) {
         return Err(ApiError::invalid("you cannot ban yourself"));
     }
@@ -114,7 +114,7 @@ pub async fn ban_user(req: Request<Incoming>, ctx: &Ctx, on: bool) -> Result<Res
 pub async fn ban_ip(req: Request<Incoming>, ctx: &Ctx, on: bool) -> Result<Resp, ApiError> {
     let me = ctx.auth(&req).await?;
     me.require_admin()?;
-    let b: BanIp = json_body(req, ctx.app.config.server.max_body_bytes).await?;
+    let b: BanIp = json_body(req, &ctx.app.config.server).await?;
     set_net_ban(&ctx.app, me.id, &b.cidr, on.then_some((b.reason, b.duration_s))).await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
@@ -168,7 +168,7 @@ pub async fn run_rollback(
 pub async fn rollback(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> {
     let me = ctx.auth(&req).await?;
     me.require_admin()?;
-    let r: Rollback = json_body(req, ctx.app.config.server.max_body_bytes).await?;
+    let r: Rollback = json_body(req, &ctx.app.config.server).await?;
     let n = run_rollback(&ctx.app, me.id, &r.username, r.from_ms, r.to_ms).await?;
     Ok(json(StatusCode::OK, &json!({ "restored": n })))
 }

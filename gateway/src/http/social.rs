@@ -22,7 +22,7 @@ struct Target {
 
 async fn target(req: Request<Incoming>, ctx: &Ctx) -> Result<(super::AuthUser, User), ApiError> {
     let me = ctx.auth(&req).await?;
-    let t: Target = json_body(req, ctx.app.config.server.max_body_bytes).await?;
+    let t: Target = json_body(req, &ctx.app.config.server).await?;
     let other = ctx.app.store.user_by_name(&t.username)?.ok_or_else(|| ApiError::not_found("no such user"))?;
     Ok((me, other))
 }
@@ -98,6 +98,6 @@ pub async fn block(req: Request<Incoming>, ctx: &Ctx, on: bool) -> Result<Resp, 
     } else {
         ctx.app.write(move |tx| tx.unblock(a, b)).await?;
     }
-    ctx.app.engine.blocks_changed(me.id)?;
+    ctx.app.engine.blocks_changed(me.id).await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
