@@ -400,7 +400,16 @@ async fn write(stream: &mut TcpStream, limit: Duration, opcode: OpCode, payload:
     let len: usize = payload.iter().map(|p| p.len()).sum();
     let mut buf = Vec::with_capacity(len + 14);
     put_frame(&mut buf, opcode, payload);
-    match tokio::time::timeout(limit, stream.write_all(&buf)).await {
+    // Usually the socket takes it all at once, without arming a timer.
+    let done = match stream.try_write(&buf) {
+        Ok(n) => n,
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
+        Err(e) => return Err(e),
+    };
+    if done == buf.len() {
+        return Ok(());
+    }
+    match tokio::time::timeout(limit, stream.write_all(&buf[done..])).await {
         Ok(r) => r,
         Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
     }
