@@ -2,7 +2,8 @@
 //! submitting threads as the engine's shards do), recovery replay rate, and recent-history
 //! read latency.
 //!
-//! `cargo bench -p pixelparty-bench --bench storage` (figures in `bench/README.md`).
+//! `cargo bench -p pixelparty-bench --bench storage` (figures in `bench/README.md`);
+//! `STORAGE_BENCH_SECS=30` for a sustained run.
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use std::sync::Arc;
@@ -15,7 +16,11 @@ use pixelparty_storage::{Durability, Message, PixelRecord, Store, StoreConfig};
 
 const SUBMITTERS: u64 = 2;
 const BATCH: u64 = 1000;
-const RUN_FOR: Duration = Duration::from_secs(4);
+/// How long each append run lasts: `STORAGE_BENCH_SECS` (default 4; a longer run includes
+/// the flushes and compactions a sustained load pays for).
+fn run_for() -> Duration {
+    Duration::from_secs(std::env::var("STORAGE_BENCH_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(4))
+}
 
 fn open(path: &std::path::Path, durability: Durability) -> Store {
     let mut config = StoreConfig::new(path);
@@ -40,7 +45,7 @@ fn batch(first: u64, g: &Geometry) -> Vec<PixelRecord> {
         .collect()
 }
 
-/// Appends batches from `SUBMITTERS` threads for `RUN_FOR`, each thread keeping up to 4
+/// Appends batches from `SUBMITTERS` threads for [`run_for`], each thread keeping up to 4
 /// batches in flight (like a shard that keeps serving while its ticks are being made
 /// durable). Returns acknowledged updates per second.
 fn append(durability: Durability, g: Geometry) -> (f64, Store, tempfile::TempDir) {
@@ -49,13 +54,14 @@ fn append(durability: Durability, g: Geometry) -> (f64, Store, tempfile::TempDir
     let next = Arc::new(AtomicU64::new(1));
     let acked = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
+    let run_for = run_for();
     let threads: Vec<_> = (0..SUBMITTERS)
         .map(|_| {
             let (store, next, acked) = (store.clone(), next.clone(), acked.clone());
             std::thread::spawn(move || {
                 // A bounded channel as a semaphore: at most 4 batches in flight per thread.
                 let (slots, freed) = crossbeam_channel::bounded::<()>(4);
-                while start.elapsed() < RUN_FOR {
+                while start.elapsed() < run_for {
                     slots.send(()).unwrap();
                     let records = batch(next.fetch_add(BATCH, Ordering::Relaxed), &g);
                     let (acked, freed) = (acked.clone(), freed.clone());

@@ -92,7 +92,11 @@ const DB_FORMAT: u32 = 1;
 impl Db {
     pub(crate) fn open(config: StoreConfig) -> Result<Self> {
         std::fs::create_dir_all(&config.path)?;
-        let database = Database::builder(&config.path).cache_size(config.cache_bytes).open()?;
+        // One background worker: fjall's flushes and compactions then run one after the other
+        // on one thread. With more, worker 0 hands every compaction back to the shared queue
+        // and, while the others are busy, keeps receiving and re-sending it (a busy loop that
+        // took a tenth of the CPU under load on two cores).
+        let database = Database::builder(&config.path).cache_size(config.cache_bytes).worker_threads(1).open()?;
         let ks = |name: &str| database.keyspace(name, KeyspaceCreateOptions::default);
         let db = Self {
             meta: ks(names::META)?,
@@ -113,7 +117,10 @@ impl Db {
             direct: ks(names::DIRECT)?,
             conversations: ks(names::CONVERSATIONS)?,
             journal: ks(names::JOURNAL)?,
-            pixel_index: ks(names::PIXEL_INDEX)?,
+            // One random-key entry per accepted pixel: a small memtable keeps the skiplist
+            // shallow and in cache (inserting into it is most of the writer's work).
+            pixel_index: database
+                .keyspace(names::PIXEL_INDEX, || KeyspaceCreateOptions::default().max_memtable_size(8 * 1024 * 1024))?,
             time_index: ks(names::TIME_INDEX)?,
             tiles: ks(names::TILES)?,
             database,

@@ -332,8 +332,15 @@ impl PixelRecord {
     }
 
     /// The value stored under the pixel index key: what the inspector shows.
-    pub(crate) fn encode_index_value(&self) -> Vec<u8> {
-        Enc::new().u8(self.colour).u32(self.user).u64(self.time_ms).done()
+    pub(crate) fn encode_index_value(&self) -> [u8; 14] {
+        // The same bytes as `Enc::new().u8(colour).u32(user).u64(time)`, without a heap
+        // allocation (this runs once per accepted pixel).
+        let mut v = [0u8; 14];
+        v[0] = crate::codec::VALUE_VERSION;
+        v[1] = self.colour;
+        v[2..6].copy_from_slice(&self.user.to_le_bytes());
+        v[6..14].copy_from_slice(&self.time_ms.to_le_bytes());
+        v
     }
 
     pub(crate) fn decode_index_value(x: u16, y: u16, seq: u64, v: &[u8]) -> Result<Self> {

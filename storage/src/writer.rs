@@ -94,10 +94,19 @@ impl Writer {
         let mut dirty = false;
         let mut last_sync = Instant::now();
         loop {
-            let first = match self.jobs.recv_timeout(tick.saturating_sub(last_sync.elapsed())) {
-                Ok(job) => Some(job),
-                Err(RecvTimeoutError::Timeout) => None,
-                Err(RecvTimeoutError::Disconnected) => break,
+            // Wait for the next job; in `interval` mode with unsynced writes, no longer than
+            // the next sync is due. (Nothing to sync: block, rather than wake up for nothing.)
+            let first = if matches!(self.durability, Durability::Interval(_)) && dirty {
+                match self.jobs.recv_timeout(tick.saturating_sub(last_sync.elapsed())) {
+                    Ok(job) => Some(job),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+            } else {
+                match self.jobs.recv() {
+                    Ok(job) => Some(job),
+                    Err(_) => break,
+                }
             };
             if let Some(first) = first {
                 let mut finishes = vec![self.run_job(first)];
