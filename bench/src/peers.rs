@@ -164,6 +164,19 @@ impl ChatClient {
         }
     }
 
+    /// Closes the connection cleanly, so the server lets go of it at once rather than at its
+    /// idle timeout (what a dropped WebTransport session would cost before the next scenario).
+    pub async fn close(self) {
+        match self {
+            Self::Pixelparty(c) => {
+                let _ = c.close().await;
+            }
+            Self::Ws(mut ws) | Self::Socketio(mut ws) => {
+                let _ = ws.close(None).await;
+            }
+        }
+    }
+
     /// Sends a message to a room (no wait for an answer).
     pub async fn send(&mut self, room: u32, body: &str) -> Result<(), ClientError> {
         match self {

@@ -73,7 +73,8 @@ pub(crate) struct Conn {
     pub(crate) queued_bytes: usize,
     /// Tiles whose frames were dropped and must be announced in a `Resync`.
     pub(crate) resync: Vec<u32>,
-    pub(crate) closing: Option<Close>,
+    /// Boxed: rare, and an idle session should not carry its room.
+    pub(crate) closing: Option<Box<Close>>,
     pub(crate) waker: Option<Waker>,
 }
 
@@ -171,7 +172,7 @@ impl Conn {
     /// Marks the session closing: the transport sends the `Closing` frame and closes.
     pub(crate) fn close(&mut self, reason: CloseReason, message: impl Into<String>) {
         if self.closing.is_none() {
-            self.closing = Some(Close { reason, message: message.into() });
+            self.closing = Some(Box::new(Close { reason, message: message.into() }));
             if let Some(w) = self.waker.take() {
                 w.wake();
             }

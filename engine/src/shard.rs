@@ -433,7 +433,7 @@ impl Shard {
         }
         let resync = (conn.closing.is_none() && !conn.resync.is_empty() && conn.queued_bytes <= resync_at)
             .then(|| std::mem::take(&mut conn.resync));
-        let close = if conn.queue.is_empty() { conn.closing.clone() } else { None };
+        let close = if conn.queue.is_empty() { conn.closing.as_deref().cloned() } else { None };
         if let Some(tiles) = resync {
             self.send_resync(id, &tiles);
         }

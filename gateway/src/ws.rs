@@ -306,14 +306,21 @@ fn handle_bytes(
     });
 }
 
-async fn run(shard: LocalShard, app: Arc<App>, mut stream: TcpStream, leftover: Option<Vec<u8>>, user: UserCtx) {
+/// Sets a session up, then returns its driver: a plain function around an `async` block, so
+/// that what only the set-up needs (the user, the early bytes) is not kept in the state
+/// machine that an idle session holds for its whole life.
+fn run(
+    shard: LocalShard,
+    app: Arc<App>,
+    stream: TcpStream,
+    leftover: Option<Vec<u8>>,
+    user: UserCtx,
+) -> impl Future<Output = ()> {
     // Counted for its lifetime (the HTTP connection that carried the upgrade stopped counting
     // when it ended).
-    let _slot = stream.peer_addr().ok().map(|peer| app.hold(peer.ip()));
+    let slot = stream.peer_addr().ok().map(|peer| app.hold(peer.ip()));
     let _ = stream.set_nodelay(true);
-    let limit = Duration::from_millis(app.config.server.write_timeout_ms);
     let conn = shard.connect(user);
-    let idle = Duration::from_millis(app.config.server.idle_timeout_ms);
     let mut reader = WsReader::default();
     let mut act = Actions::default();
     // Bytes the client sent right after the handshake (copied out of hyper's read buffer so
@@ -321,77 +328,96 @@ async fn run(shard: LocalShard, app: Arc<App>, mut stream: TcpStream, leftover: 
     if let Some(mut early) = leftover {
         handle_bytes(&mut reader, &shard, conn, &mut early, &mut act);
     }
-    let mut out: Vec<Bytes> = Vec::new();
-    let mut last_rx = tokio::time::Instant::now();
-    let mut pinged = false;
-    loop {
-        if let Some((code, why)) = act.close.take() {
-            let _ = write(&mut stream, limit, OpCode::Control(Control::Close), &[&close_payload(code, why)]).await;
-            break;
-        }
-        for pong in std::mem::take(&mut act.pongs) {
-            if write(&mut stream, limit, OpCode::Control(Control::Pong), &[&pong]).await.is_err() {
-                act.eof = true;
+    let mut stream = stream;
+    async move {
+        let _slot = slot;
+        let mut out: Vec<Bytes> = Vec::new();
+        let mut last_rx = tokio::time::Instant::now();
+        let mut pinged = false;
+        loop {
+            if let Some((code, why)) = act.close.take() {
+                let _ = write(
+                    &mut stream,
+                    write_limit(&app),
+                    OpCode::Control(Control::Close),
+                    &[&close_payload(code, why)],
+                )
+                .await;
+                break;
             }
-        }
-        if act.eof {
-            break;
-        }
-        let deadline = last_rx + if pinged { idle } else { idle / 2 };
-        tokio::select! {
-            ready = stream.readable() => {
-                if ready.is_err() {
-                    break;
+            for pong in std::mem::take(&mut act.pongs) {
+                if write(&mut stream, write_limit(&app), OpCode::Control(Control::Pong), &[&pong]).await.is_err() {
+                    act.eof = true;
                 }
-                let read = SCRATCH.with(|s| {
-                    let mut s = s.borrow_mut();
-                    match stream.try_read(&mut s) {
-                        Ok(0) => Err(()),
-                        Ok(n) => {
-                            handle_bytes(&mut reader, &shard, conn, &mut s[..n], &mut act);
-                            Ok(true)
+            }
+            if act.eof {
+                break;
+            }
+            // Read from the config each turn rather than kept: an idle session's state machine
+            // holds as little as possible.
+            let deadline = {
+                let idle = Duration::from_millis(app.config.server.idle_timeout_ms);
+                last_rx + if pinged { idle } else { idle / 2 }
+            };
+            tokio::select! {
+                ready = stream.readable() => {
+                    if ready.is_err() {
+                        break;
+                    }
+                    let read = SCRATCH.with(|s| {
+                        let mut s = s.borrow_mut();
+                        match stream.try_read(&mut s) {
+                            Ok(0) => Err(()),
+                            Ok(n) => {
+                                handle_bytes(&mut reader, &shard, conn, &mut s[..n], &mut act);
+                                Ok(true)
+                            }
+                            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(false),
+                            Err(_) => Err(()),
                         }
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(false),
-                        Err(_) => Err(()),
+                    });
+                    match read {
+                        Ok(true) => {
+                            last_rx = tokio::time::Instant::now();
+                            pinged = false;
+                        }
+                        Ok(false) => {}
+                        Err(()) => act.eof = true,
                     }
-                });
-                match read {
-                    Ok(true) => {
-                        last_rx = tokio::time::Instant::now();
-                        pinged = false;
-                    }
-                    Ok(false) => {}
-                    Err(()) => act.eof = true,
                 }
-            }
-            close = shard.next_output(conn, MAX_TRANSPORT_MESSAGE - 16, &mut out) => {
-                if !out.is_empty() {
-                    let parts: Vec<&[u8]> = out.iter().map(|b| b.as_ref()).collect();
-                    let sent = write(&mut stream, limit, OpCode::Data(Data::Binary), &parts).await;
-                    out.clear();
-                    if sent.is_err() {
+                close = shard.next_output(conn, MAX_TRANSPORT_MESSAGE - 16, &mut out) => {
+                    if !out.is_empty() {
+                        let parts: Vec<&[u8]> = out.iter().map(|b| b.as_ref()).collect();
+                        let sent = write(&mut stream, write_limit(&app), OpCode::Data(Data::Binary), &parts).await;
+                        out.clear();
+                        if sent.is_err() {
+                            break;
+                        }
+                    }
+                    if let Some(c) = close {
+                        let _ = write(&mut stream, write_limit(&app), OpCode::Control(Control::Close), &[&close_payload(c.reason.close_code(), c.reason.name())]).await;
                         break;
                     }
                 }
-                if let Some(c) = close {
-                    let _ = write(&mut stream, limit, OpCode::Control(Control::Close), &[&close_payload(c.reason.close_code(), c.reason.name())]).await;
-                    break;
-                }
-            }
-            () = tokio::time::sleep_until(deadline) => {
-                if pinged {
-                    shard.close(conn, CloseReason::IdleTimeout, "nothing received");
-                } else {
-                    pinged = true;
-                    if write(&mut stream, limit, OpCode::Control(Control::Ping), &[b"pp"]).await.is_err() {
-                        break;
+                () = tokio::time::sleep_until(deadline) => {
+                    if pinged {
+                        shard.close(conn, CloseReason::IdleTimeout, "nothing received");
+                    } else {
+                        pinged = true;
+                        if write(&mut stream, write_limit(&app), OpCode::Control(Control::Ping), &[b"pp"]).await.is_err() {
+                            break;
+                        }
                     }
                 }
             }
         }
+        let _ = stream.shutdown().await;
+        shard.disconnect(conn);
     }
-    let _ = stream.shutdown().await;
-    shard.disconnect(conn);
+}
+
+fn write_limit(app: &App) -> Duration {
+    Duration::from_millis(app.config.server.write_timeout_ms)
 }
 
 /// Writes one frame, failing when the peer takes longer than `limit` to accept it (a client

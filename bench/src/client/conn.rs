@@ -95,7 +95,7 @@ enum Transport {
 
 /// A WebTransport session and its one bidirectional stream.
 struct WtStream {
-    _endpoint: wtransport::Endpoint<wtransport::endpoint::endpoint_side::Client>,
+    endpoint: wtransport::Endpoint<wtransport::endpoint::endpoint_side::Client>,
     conn: wtransport::Connection,
     send: wtransport::SendStream,
     recv: wtransport::RecvStream,
@@ -243,7 +243,7 @@ impl Connection {
             .map_err(|e| ClientError::WebSocket(e.to_string()))?
             .await
             .map_err(|e| ClientError::WebSocket(e.to_string()))?;
-        Ok(Transport::Wt(Box::new(WtStream { _endpoint: endpoint, conn, send, recv, buf: BytesMut::new() })))
+        Ok(Transport::Wt(Box::new(WtStream { endpoint, conn, send, recv, buf: BytesMut::new() })))
     }
 
     async fn read_welcome(&mut self) -> Result<WelcomeInfo, ClientError> {
@@ -594,6 +594,9 @@ impl Connection {
             Transport::Ws(ws) => ws.close(None).await.map_err(|e| ClientError::WebSocket(e.to_string())),
             Transport::Wt(wt) => {
                 wt.conn.close(wtransport::VarInt::from_u32(1000), b"bye");
+                // The session's own endpoint must live until the close is on the wire, or the
+                // server only learns of it at its idle timeout.
+                let _ = tokio::time::timeout(Duration::from_secs(1), wt.endpoint.wait_idle()).await;
                 Ok(())
             }
         }

@@ -257,5 +257,6 @@ async fn connection(
             () = tokio::time::sleep_until(recv_until) => break,
         }
     }
+    client.close().await;
     out
 }

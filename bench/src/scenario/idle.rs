@@ -87,7 +87,7 @@ pub fn run(common: &Common, args: &IdleArgs) -> Value {
                 rss_at_hold.store(rss, Ordering::Relaxed);
             }
             all_open.wait().await;
-            drop(conns);
+            futures_util::future::join_all(conns.into_iter().map(ChatClient::close)).await;
             errors
         }
     });
