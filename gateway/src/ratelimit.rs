@@ -1,6 +1,9 @@
 //! Login and sign-up rate limits per client address and per account name: a bounded map of
-//! GCRA arrival times. The map never grows past its bound: expired entries are swept, and
-//! when it is still full new keys are refused (fail closed) rather than tracked.
+//! GCRA arrival times. The map never grows past its bound. When it is full, expired entries
+//! are swept (at most once a second, so a flood of new keys cannot make every check scan the
+//! table) and, if it is still full, the least restricted entry of a small sample is evicted:
+//! a new key is never refused just because the table is full (which would let anyone who
+//! controls enough addresses lock everybody out), and an evicted key only gets its burst back.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -10,39 +13,81 @@ use parking_lot::Mutex;
 
 /// Entries each limiter tracks at most.
 const MAX_KEYS: usize = 100_000;
+/// Entries looked at to choose one to evict from a full table.
+const EVICTION_SAMPLE: usize = 16;
+/// Least time between two sweeps of a full table.
+const SWEEP_EVERY_MS: u64 = 1_000;
 
 /// One keyed GCRA limiter.
 #[derive(Debug)]
 pub struct KeyedLimiter<K> {
     interval_ms: u64,
     tolerance_ms: u64,
-    tats: Mutex<HashMap<K, u64>>,
+    max_keys: usize,
+    table: Mutex<Table<K>>,
 }
 
-impl<K: Hash + Eq> KeyedLimiter<K> {
+#[derive(Debug)]
+struct Table<K> {
+    /// Theoretical arrival time per key; a key whose time has passed is unrestricted.
+    tats: HashMap<K, u64>,
+    next_sweep_ms: u64,
+}
+
+impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
     /// Allows `per_window` actions per `window_ms` for each key (with that burst).
     pub fn new(per_window: u32, window_ms: u64) -> Self {
+        Self::bounded(per_window, window_ms, MAX_KEYS)
+    }
+
+    fn bounded(per_window: u32, window_ms: u64, max_keys: usize) -> Self {
         let per = u64::from(per_window.max(1));
         let interval_ms = window_ms / per;
-        Self { interval_ms, tolerance_ms: interval_ms * (per - 1), tats: Mutex::new(HashMap::new()) }
+        Self {
+            interval_ms,
+            tolerance_ms: interval_ms * (per - 1),
+            max_keys: max_keys.max(1),
+            table: Mutex::new(Table { tats: HashMap::new(), next_sweep_ms: 0 }),
+        }
     }
 
     /// Takes one action for `key` at `now_ms`; on refusal returns the wait in ms.
     pub fn check(&self, key: K, now_ms: u64) -> Result<(), u64> {
-        let mut tats = self.tats.lock();
-        if tats.len() >= MAX_KEYS && !tats.contains_key(&key) {
-            tats.retain(|_, tat| *tat > now_ms);
-            if tats.len() >= MAX_KEYS {
-                return Err(self.interval_ms.max(1000));
-            }
+        let mut table = self.table.lock();
+        if table.tats.len() >= self.max_keys && !table.tats.contains_key(&key) {
+            table.make_room(now_ms, self.max_keys);
         }
-        let tat = tats.entry(key).or_insert(0);
+        let tat = table.tats.entry(key).or_insert(0);
         let earliest = tat.saturating_sub(self.tolerance_ms);
         if now_ms < earliest {
             return Err(earliest - now_ms);
         }
         *tat = (*tat).max(now_ms) + self.interval_ms;
         Ok(())
+    }
+
+    /// Keys tracked now.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.table.lock().tats.len()
+    }
+}
+
+impl<K: Hash + Eq + Clone> Table<K> {
+    /// Frees one slot: sweeps expired entries if the last sweep is old enough, else evicts the
+    /// entry closest to expiry among a sample (the table iterates in hash order, which
+    /// clients cannot predict).
+    fn make_room(&mut self, now_ms: u64, max_keys: usize) {
+        if now_ms >= self.next_sweep_ms {
+            self.tats.retain(|_, tat| *tat > now_ms);
+            self.next_sweep_ms = now_ms + SWEEP_EVERY_MS;
+        }
+        if self.tats.len() >= max_keys {
+            let victim = self.tats.iter().take(EVICTION_SAMPLE).min_by_key(|(_, tat)| **tat).map(|(k, _)| k.clone());
+            if let Some(k) = victim {
+                self.tats.remove(&k);
+            }
+        }
     }
 }
 
@@ -83,5 +128,45 @@ mod tests {
         assert_eq!(l.check("a", 0), Err(20_000));
         assert!(l.check("b", 0).is_ok(), "keys are independent");
         assert!(l.check("a", 20_000).is_ok());
+    }
+
+    #[test]
+    fn a_full_table_evicts_instead_of_refusing_new_keys() {
+        let l = KeyedLimiter::bounded(1, 60_000, 64);
+        for k in 0..64u32 {
+            assert!(l.check(k, 0).is_ok());
+        }
+        assert_eq!(l.len(), 64);
+        // Nothing has expired, yet a newcomer is served and the bound holds.
+        for k in 64..1_000u32 {
+            assert!(l.check(k, 1).is_ok(), "new key {k} refused");
+            assert!(l.len() <= 64);
+        }
+        // A key still in the table stays limited.
+        assert!(l.check(999, 2).is_err());
+    }
+
+    #[test]
+    fn a_full_table_sweeps_expired_entries_first() {
+        let l = KeyedLimiter::bounded(1, 1_000, 8);
+        for k in 0..8u32 {
+            assert!(l.check(k, 0).is_ok());
+        }
+        // At 5 s every entry has expired: the sweep empties the table but for the newcomer.
+        assert!(l.check(100, 5_000).is_ok());
+        assert_eq!(l.len(), 1);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_table_never_exceeds_its_bound(ops in proptest::collection::vec((0u32..200, 0u64..5_000), 1..400)) {
+            let l = KeyedLimiter::bounded(3, 1_000, 32);
+            let mut now = 0;
+            for (key, step) in ops {
+                now += step;
+                let _ = l.check(key, now);
+                proptest::prop_assert!(l.len() <= 32);
+            }
+        }
     }
 }
