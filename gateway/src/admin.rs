@@ -324,6 +324,7 @@ pub fn metrics(app: &App) -> String {
         ("accept_banned", &m.accept_banned),
         ("accept_full", &m.accept_full),
         ("accept_per_ip", &m.accept_per_ip),
+        ("write_timeouts", &m.write_timeouts),
     ] {
         let _ = writeln!(out, "# TYPE pixelparty_{name}_total counter\npixelparty_{name}_total {}", load(c));
     }

@@ -45,6 +45,9 @@ pub struct GatewayMetrics {
     pub accept_full: AtomicU64,
     /// Connections refused at accept because their address had too many open.
     pub accept_per_ip: AtomicU64,
+    /// Sessions ended because the peer stopped reading: a write (WebSocket) or stream write
+    /// (WebTransport) did not complete within `server.write_timeout_ms`.
+    pub write_timeouts: AtomicU64,
 }
 
 /// Everything shared by the handlers of every shard.

@@ -336,17 +336,11 @@ fn run(
         let mut pinged = false;
         loop {
             if let Some((code, why)) = act.close.take() {
-                let _ = write(
-                    &mut stream,
-                    write_limit(&app),
-                    OpCode::Control(Control::Close),
-                    &[&close_payload(code, why)],
-                )
-                .await;
+                let _ = write(&mut stream, &app, OpCode::Control(Control::Close), &[&close_payload(code, why)]).await;
                 break;
             }
             for pong in std::mem::take(&mut act.pongs) {
-                if write(&mut stream, write_limit(&app), OpCode::Control(Control::Pong), &[&pong]).await.is_err() {
+                if write(&mut stream, &app, OpCode::Control(Control::Pong), &[&pong]).await.is_err() {
                     act.eof = true;
                 }
             }
@@ -388,14 +382,14 @@ fn run(
                 close = shard.next_output(conn, MAX_TRANSPORT_MESSAGE - 16, &mut out) => {
                     if !out.is_empty() {
                         let parts: Vec<&[u8]> = out.iter().map(|b| b.as_ref()).collect();
-                        let sent = write(&mut stream, write_limit(&app), OpCode::Data(Data::Binary), &parts).await;
+                        let sent = write(&mut stream, &app, OpCode::Data(Data::Binary), &parts).await;
                         out.clear();
                         if sent.is_err() {
                             break;
                         }
                     }
                     if let Some(c) = close {
-                        let _ = write(&mut stream, write_limit(&app), OpCode::Control(Control::Close), &[&close_payload(c.reason.close_code(), c.reason.name())]).await;
+                        let _ = write(&mut stream, &app, OpCode::Control(Control::Close), &[&close_payload(c.reason.close_code(), c.reason.name())]).await;
                         break;
                     }
                 }
@@ -404,7 +398,7 @@ fn run(
                         shard.close(conn, CloseReason::IdleTimeout, "nothing received");
                     } else {
                         pinged = true;
-                        if write(&mut stream, write_limit(&app), OpCode::Control(Control::Ping), &[b"pp"]).await.is_err() {
+                        if write(&mut stream, &app, OpCode::Control(Control::Ping), &[b"pp"]).await.is_err() {
                             break;
                         }
                     }
@@ -416,13 +410,10 @@ fn run(
     }
 }
 
-fn write_limit(app: &App) -> Duration {
-    Duration::from_millis(app.config.server.write_timeout_ms)
-}
-
-/// Writes one frame, failing when the peer takes longer than `limit` to accept it (a client
-/// that stops reading fills the socket buffer; its session ends instead of hanging).
-async fn write(stream: &mut TcpStream, limit: Duration, opcode: OpCode, payload: &[&[u8]]) -> std::io::Result<()> {
+/// Writes one frame, failing when the peer takes longer than `server.write_timeout_ms` to
+/// accept it (a client that stops reading fills the socket buffer; its session ends instead of
+/// hanging, and the timeout is counted).
+async fn write(stream: &mut TcpStream, app: &App, opcode: OpCode, payload: &[&[u8]]) -> std::io::Result<()> {
     let len: usize = payload.iter().map(|p| p.len()).sum();
     let mut buf = Vec::with_capacity(len + 14);
     put_frame(&mut buf, opcode, payload);
@@ -435,9 +426,13 @@ async fn write(stream: &mut TcpStream, limit: Duration, opcode: OpCode, payload:
     if done == buf.len() {
         return Ok(());
     }
+    let limit = Duration::from_millis(app.config.server.write_timeout_ms);
     match tokio::time::timeout(limit, stream.write_all(&buf[done..])).await {
         Ok(r) => r,
-        Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
+        Err(_) => {
+            app.metrics.write_timeouts.fetch_add(1, Ordering::Relaxed);
+            Err(std::io::ErrorKind::TimedOut.into())
+        }
     }
 }
 

@@ -366,6 +366,7 @@ async fn run(
                     }
                 }
                 if failed {
+                    app.metrics.write_timeouts.fetch_add(1, Ordering::Relaxed);
                     out.clear();
                     conn.close(VarInt::from_u32(u32::from(CloseReason::SlowConsumer.close_code())), b"slow_consumer");
                     break;

@@ -7,7 +7,7 @@
 mod common;
 
 use common::*;
-use pixelparty_bench::client::Event;
+use pixelparty_bench::client::{Event, TransportKind};
 use pixelparty_protocol::CloseReason;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -145,4 +145,69 @@ async fn clients_behind_a_trusted_proxy_are_told_apart() {
         [401, 401, 429]
     );
     assert_eq!(login("198.51.100.2").await, 401, "another client behind the same proxy");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_websocket_client_that_stops_reading_is_cut_off_by_the_write_deadline() {
+    stops_reading(TransportKind::Ws).await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_webtransport_client_that_stops_reading_is_cut_off_by_the_write_deadline() {
+    stops_reading(TransportKind::Wt).await;
+}
+
+async fn stops_reading(transport: TransportKind) {
+    use pixelparty_bench::client::{ConnectOptions, Connection};
+    use std::sync::atomic::Ordering::Relaxed;
+
+    let t = start(|c| c.server.write_timeout_ms = 200);
+    let talker_account = t.user("talker").await;
+    let sleeper_account = t.user("sleeper").await;
+    let room = t.api.create_room(&talker_account.token, "flood").await.unwrap();
+    // A fixed 16 KiB receive window: what the server can push into a socket that is not read
+    // is its own send buffer and no more (over QUIC, the stream's flow-control window).
+    let options = ConnectOptions { socket_recv_buffer: Some(16 * 1024), transport, ..Default::default() };
+    let mut sleeper = Connection::connect(t.addr(), &sleeper_account.token, options).await.unwrap();
+    let req = sleeper.join(room).await.unwrap();
+    sleeper.wait_for(ack_of(req)).await.unwrap();
+    let mut talker =
+        Connection::connect(t.addr(), &talker_account.token, ConnectOptions { transport, ..Default::default() })
+            .await
+            .unwrap();
+    let req = talker.join(room).await.unwrap();
+    talker.wait_for(ack_of(req)).await.unwrap();
+
+    // The sleeper reads nothing more; the talker fills the room with the longest messages
+    // until the server gives up on the sleeper's socket, 32 at a time (a room acknowledges in
+    // order, so the last acknowledgement of a window vouches for the window). The talker,
+    // reading, is served throughout.
+    let text = "z".repeat(pixelparty_protocol::limits::MAX_TEXT_BYTES);
+    let metrics = &t.app().metrics;
+    let mut sent = 0;
+    while metrics.write_timeouts.load(Relaxed) == 0 {
+        assert!(sent < 20_000, "40 MB sent and the server still waits on a socket nobody reads");
+        let mut last = 0;
+        for _ in 0..32 {
+            last = talker.say(room, &text).await.unwrap();
+        }
+        talker.wait_for(ack_of(last)).await.unwrap();
+        sent += 32;
+    }
+    assert_eq!(metrics.write_timeouts.load(Relaxed), 1, "only the sleeper timed out");
+
+    // The sleeper's session is over: reading now drains what was buffered, then the end.
+    let drained = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        let mut events = 0u64;
+        while sleeper.recv().await.is_ok() {
+            events += 1;
+        }
+        events
+    })
+    .await
+    .expect("the server closed the sleeper's connection");
+    eprintln!("{sent} messages sent before the write deadline cut the sleeper off; it had {drained} buffered");
+    assert!(drained < sent, "the sleeper got {drained} events of {sent} messages");
+    let req = talker.say(room, "still here").await.unwrap();
+    talker.wait_for(ack_of(req)).await.unwrap();
 }

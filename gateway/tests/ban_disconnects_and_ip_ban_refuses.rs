@@ -109,6 +109,7 @@ async fn bans_and_admin_endpoint() {
         "pixelparty_shard_stalls_total",
         "pixelparty_storage_fsync_seconds_total",
         "pixelparty_inbox_depth",
+        "pixelparty_write_timeouts_total",
     ] {
         assert!(text.contains(name), "metrics lack {name}");
     }

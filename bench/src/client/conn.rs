@@ -36,6 +36,10 @@ pub struct ConnectOptions {
     pub agent: String,
     /// WebSocket read buffer (small keeps many connections cheap).
     pub read_buffer: usize,
+    /// The TCP socket's receive buffer (`SO_RCVBUF`) for WebSocket sessions; `None` leaves
+    /// the kernel's autotuning on. A fixed small buffer bounds what a session that is not
+    /// read can hold (and fixes the TCP window the server sees).
+    pub socket_recv_buffer: Option<u32>,
     /// Longest wait in [`Connection::wait_for`].
     pub timeout: Duration,
     /// Transport to use.
@@ -60,6 +64,7 @@ impl Default for ConnectOptions {
             kind: ClientKind::Bot,
             agent: concat!("pixelparty-bench/", env!("CARGO_PKG_VERSION")).into(),
             read_buffer: 8 * 1024,
+            socket_recv_buffer: None,
             timeout: Duration::from_secs(10),
             transport: TransportKind::Ws,
         }
@@ -128,9 +133,21 @@ pub struct Connection {
 
 /// Opens a TCP connection to `addr`, from `source` when given.
 pub async fn tcp_from(addr: SocketAddr, source: Option<IpAddr>) -> Result<TcpStream, ClientError> {
+    tcp_with(addr, source, None).await
+}
+
+/// [`tcp_from`] with a fixed socket receive buffer when `recv_buffer` is given.
+async fn tcp_with(
+    addr: SocketAddr,
+    source: Option<IpAddr>,
+    recv_buffer: Option<u32>,
+) -> Result<TcpStream, ClientError> {
     let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
     if let Some(ip) = source {
         socket.bind(SocketAddr::new(ip, 0))?;
+    }
+    if let Some(size) = recv_buffer {
+        socket.set_recv_buffer_size(size)?;
     }
     let stream = socket.connect(addr).await?;
     stream.set_nodelay(true)?;
@@ -177,7 +194,7 @@ impl Connection {
         token: &str,
         options: &ConnectOptions,
     ) -> Result<WebSocketStream<TcpStream>, ClientError> {
-        let stream = tcp_from(addr, options.source_ip).await?;
+        let stream = tcp_with(addr, options.source_ip, options.socket_recv_buffer).await?;
         let mut request =
             format!("ws://{addr}/ws").into_client_request().map_err(|e| ClientError::WebSocket(e.to_string()))?;
         let header = |v: String| v.parse().map_err(|_| ClientError::WebSocket("bad header value".into()));
