@@ -5,7 +5,8 @@
 //! - pixel deliveries/s: subscriber sessions of the whole canvas receive every update;
 //! - room deliveries/s: members of several rooms receive every message.
 //!
-//! `cargo bench -p pixelparty-bench --bench engine` (figures in `bench/README.md`).
+//! `cargo bench -p pixelparty-bench --bench engine` (figures in `bench/README.md`);
+//! `ENGINE_BENCH_SECS=30` for sustained rates.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::sync::Arc;
@@ -23,7 +24,11 @@ use pixelparty_protocol::{
 use pixelparty_storage::{Durability, Role as StoreRole, Store, StoreConfig};
 
 const SHARDS: usize = 2;
-const RUN: Duration = Duration::from_secs(5);
+/// Length of each run: 5 s, or `ENGINE_BENCH_SECS` (a longer run pays for the store's
+/// compactions: the sustained rate).
+fn run() -> Duration {
+    Duration::from_secs(std::env::var("ENGINE_BENCH_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(5))
+}
 
 fn encode(frames: &[ClientFrame<'_>]) -> Vec<u8> {
     let mut b = BytesMut::new();
@@ -48,6 +53,21 @@ fn store(dir: &std::path::Path) -> Store {
     Store::open(c).unwrap()
 }
 
+/// Answers (acks and errors) a painter has received, and a wake-up for a painter waiting on
+/// its window.
+#[derive(Default)]
+struct Answered {
+    count: std::cell::Cell<u64>,
+    notify: tokio::sync::Notify,
+}
+
+impl Answered {
+    fn add(&self) {
+        self.count.set(self.count.get() + 1);
+        self.notify.notify_one();
+    }
+}
+
 /// Drains a session's output, counting what arrives, until `stop`; `answered` counts this
 /// session's acks and errors (for a painter's in-flight bound).
 async fn drain(
@@ -55,7 +75,7 @@ async fn drain(
     conn: pixelparty_engine::ConnId,
     counters: &Counters,
     until: Instant,
-    answered: &std::cell::Cell<u64>,
+    answered: &Answered,
 ) {
     let mut out = Vec::new();
     while Instant::now() < until {
@@ -72,7 +92,7 @@ async fn drain(
                 match f {
                     ServerFrame::Ack(_) => {
                         counters.acks.fetch_add(1, Ordering::Relaxed);
-                        answered.set(answered.get() + 1);
+                        answered.add();
                     }
                     ServerFrame::Pixels(p) => {
                         counters.updates.fetch_add(p.updates.len() as u64, Ordering::Relaxed);
@@ -82,7 +102,7 @@ async fn drain(
                         counters.chat.fetch_add(1, Ordering::Relaxed);
                     }
                     ServerFrame::Error(e) => {
-                        answered.set(answered.get() + 1);
+                        answered.add();
                         if counters.errors.fetch_add(1, Ordering::Relaxed) == 0 {
                             eprintln!("first error: {e:?}");
                         }
@@ -108,7 +128,7 @@ fn paint_run(subscribers_per_shard: usize) {
     let engine = Engine::start(config, store(dir.path()), move |shard: LocalShard| {
         let (counters, start) = (c2.clone(), s2.clone());
         async move {
-            let until = Instant::now() + RUN + Duration::from_secs(1);
+            let until = Instant::now() + run() + Duration::from_secs(1);
             *start.lock().unwrap() = Some(Instant::now());
             let mut tasks = Vec::new();
             for i in 0..subscribers_per_shard {
@@ -121,7 +141,7 @@ fn paint_run(subscribers_per_shard: usize) {
                         conn,
                         &encode(&[hello, ClientFrame::Subscribe(Subscribe { tiles: &cursors })]),
                     );
-                    drain(&shard, conn, &counters, until, &std::cell::Cell::new(0)).await;
+                    drain(&shard, conn, &counters, until, &Answered::default()).await;
                 }));
             }
             for p in 0..painters_per_shard {
@@ -133,19 +153,20 @@ fn paint_run(subscribers_per_shard: usize) {
                         conn,
                         &encode(&[ClientFrame::Hello(Hello { version: 1, kind: ClientKind::Bench, agent: "bench" })]),
                     );
-                    let send_until = Instant::now() + RUN;
+                    let send_until = Instant::now() + run();
                     let mut k = user as usize * 1_000_003;
                     let mut batch = Vec::with_capacity(64 * 14);
-                    let answered = std::rc::Rc::new(std::cell::Cell::new(0u64));
+                    let answered = std::rc::Rc::new(Answered::default());
                     let drainer = {
                         let (shard, counters, answered) = (shard.clone(), counters.clone(), answered.clone());
                         tokio::task::spawn_local(async move { drain(&shard, conn, &counters, until, &answered).await })
                     };
                     let mut sent = 0u64;
                     while Instant::now() < send_until {
-                        // Like a client with a window: at most 4096 paints unanswered.
-                        if sent - answered.get() > 4096 {
-                            tokio::task::yield_now().await;
+                        // Like a client with a window: at most 4096 paints unanswered, waiting
+                        // (not spinning) for answers when the window is full.
+                        if sent - answered.count.get() > 4096 {
+                            let _ = tokio::time::timeout(Duration::from_millis(100), answered.notify.notified()).await;
                             continue;
                         }
                         sent += 64;
@@ -175,8 +196,8 @@ fn paint_run(subscribers_per_shard: usize) {
         }
     })
     .unwrap();
-    std::thread::sleep(RUN + Duration::from_secs(2));
-    let secs = RUN.as_secs_f64();
+    std::thread::sleep(run() + Duration::from_secs(2));
+    let secs = run().as_secs_f64();
     let acks = counters.acks.load(Ordering::Relaxed);
     let updates = counters.updates.load(Ordering::Relaxed);
     let frames = counters.pixel_frames.load(Ordering::Relaxed);
@@ -208,7 +229,7 @@ fn chat_run(rooms: u32, members_per_room_per_shard: usize) {
     let engine = Engine::start(config, s, move |shard: LocalShard| {
         let counters = c2.clone();
         async move {
-            let until = Instant::now() + RUN + Duration::from_secs(1);
+            let until = Instant::now() + run() + Duration::from_secs(1);
             let hello = ClientFrame::Hello(Hello { version: 1, kind: ClientKind::Bench, agent: "bench" });
             let mut tasks = Vec::new();
             for room in 1..=rooms {
@@ -221,7 +242,7 @@ fn chat_run(rooms: u32, members_per_room_per_shard: usize) {
                             conn,
                             &encode(&[hello, ClientFrame::JoinRoom(RoomRequest { req: 1, room })]),
                         );
-                        drain(&shard, conn, &counters, until, &std::cell::Cell::new(0)).await;
+                        drain(&shard, conn, &counters, until, &Answered::default()).await;
                     }));
                 }
             }
@@ -234,7 +255,7 @@ fn chat_run(rooms: u32, members_per_room_per_shard: usize) {
                     shard2.receive_message(conn, &encode(&[ClientFrame::JoinRoom(RoomRequest { req: 1, room })]));
                 }
                 tokio::time::sleep(Duration::from_millis(200)).await;
-                let send_until = Instant::now() + RUN;
+                let send_until = Instant::now() + run();
                 let mut req = 10;
                 while Instant::now() < send_until {
                     let frames: Vec<ClientFrame<'_>> = (1..=rooms)
@@ -250,7 +271,7 @@ fn chat_run(rooms: u32, members_per_room_per_shard: usize) {
                     shard2.receive_message(conn, &encode(&frames));
                     tokio::time::sleep(Duration::from_micros(200)).await;
                 }
-                drain(&shard2, conn, &counters2, until, &std::cell::Cell::new(0)).await;
+                drain(&shard2, conn, &counters2, until, &Answered::default()).await;
             }));
             for t in tasks {
                 let _ = t.await;
@@ -258,18 +279,19 @@ fn chat_run(rooms: u32, members_per_room_per_shard: usize) {
         }
     })
     .unwrap();
-    std::thread::sleep(RUN + Duration::from_secs(2));
+    std::thread::sleep(run() + Duration::from_secs(2));
     let chat = counters.chat.load(Ordering::Relaxed);
     println!(
         "chat, {SHARDS} shards, {rooms} rooms x {} members: {}room deliveries/s",
         SHARDS * members_per_room_per_shard,
-        si(chat as f64 / RUN.as_secs_f64())
+        si(chat as f64 / run().as_secs_f64())
     );
     engine.shutdown(CloseReason::Shutdown);
 }
 
 fn main() {
-    println!("pixelparty engine benchmark ({RUN:?} per line, in-process sessions, no sockets)");
+    let run = run();
+    println!("pixelparty engine benchmark ({run:?} per line, in-process sessions, no sockets)");
     paint_run(0);
     paint_run(50);
     chat_run(10, 100);

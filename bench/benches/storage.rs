@@ -120,6 +120,27 @@ impl RunLater for Store {
     }
 }
 
+/// Prints the median, 99th percentile and maximum of `lat`.
+fn print_latency(what: &str, mut lat: Vec<Duration>) {
+    lat.sort();
+    println!("{what}: p50 {:?}  p99 {:?}  max {:?}", lat[lat.len() / 2], lat[lat.len() * 99 / 100], lat[lat.len() - 1]);
+}
+
+/// Files and bytes under `path`.
+fn dir_usage(path: &std::path::Path) -> (u64, u64) {
+    let mut total = (0, 0);
+    for entry in std::fs::read_dir(path).unwrap().flatten() {
+        let meta = entry.metadata().unwrap();
+        if meta.is_dir() {
+            let (f, b) = dir_usage(&entry.path());
+            total = (total.0 + f, total.1 + b);
+        } else {
+            total = (total.0 + 1, total.1 + meta.len());
+        }
+    }
+    total
+}
+
 fn main() {
     let g = Geometry::new(2048, 2048, 4, 256).unwrap();
     println!("pixelparty storage benchmark ({SUBMITTERS} submitters, batches of {BATCH})");
@@ -132,8 +153,9 @@ fn main() {
         let (rate, store, dir) = append(mode, g);
         let s = store.writer_stats();
         let groups = s.groups.load(Ordering::Relaxed).max(1);
+        let (l0, tables) = store.pixel_index_tables();
         println!(
-            "journal append, {name:<22} {:>10}updates/s acknowledged   ({} groups, mean fsync {} us)",
+            "journal append, {name:<22} {:>10}updates/s acknowledged   ({} groups, mean fsync {} us; pixel index {l0} L0 of {tables} tables)",
             si(rate),
             groups,
             s.fsync_us.load(Ordering::Relaxed) / groups
@@ -152,6 +174,20 @@ fn main() {
     let secs = t.elapsed().as_secs_f64();
     println!("recovery replay: {} updates in {:.2} s = {}updates/s", c.replayed, secs, si(c.replayed as f64 / secs));
     assert_eq!(c.last_seq, total);
+    let (files, bytes) = dir_usage(dir.path());
+    println!("data directory after the sync run: {files} files, {:.0} MiB", bytes as f64 / (1 << 20) as f64);
+
+    // Pixel inspector reads on that journal: the newest update of random pixels.
+    let mut lat = Vec::new();
+    let mut found = 0;
+    for i in 0..2000u64 {
+        let h = (i + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let (x, y) = ((h % 2048) as u16, ((h >> 20) % 2048) as u16);
+        let t = Instant::now();
+        found += store.pixel_history(x, y, u64::MAX, 1).unwrap().len();
+        lat.push(t.elapsed());
+    }
+    print_latency(&format!("pixel inspector (newest update of a random pixel, {found} of 2000 painted)"), lat);
 
     // Recent-history reads: a room with 100k messages, read the newest 50.
     let messages: Vec<Message> = (1..=100_000)
@@ -178,11 +214,5 @@ fn main() {
         lat.push(t.elapsed());
         assert!(!page.is_empty());
     }
-    lat.sort();
-    println!(
-        "recent history (50 of 100k, one author blocked): p50 {:?}  p99 {:?}  max {:?}",
-        lat[lat.len() / 2],
-        lat[lat.len() * 99 / 100],
-        lat[lat.len() - 1]
-    );
+    print_latency("recent history (50 of 100k, one author blocked)", lat);
 }

@@ -351,6 +351,14 @@ pub fn metrics(app: &App) -> String {
         "# TYPE pixelparty_storage_queue_depth gauge\npixelparty_storage_queue_depth {}",
         app.store.writer_queue_len()
     );
+    let (l0, tables) = app.store.pixel_index_tables();
+    let _ = writeln!(
+        out,
+        "# TYPE pixelparty_storage_index_tail gauge\npixelparty_storage_index_tail {}\n\
+         # TYPE pixelparty_storage_index_l0_tables gauge\npixelparty_storage_index_l0_tables {l0}\n\
+         # TYPE pixelparty_storage_index_tables gauge\npixelparty_storage_index_tables {tables}",
+        app.store.index_tail_len()
+    );
     let _ = writeln!(
         out,
         "# TYPE pixelparty_storage_poisoned gauge\npixelparty_storage_poisoned {}",

@@ -110,6 +110,7 @@ async fn bans_and_admin_endpoint() {
         "pixelparty_storage_fsync_seconds_total",
         "pixelparty_inbox_depth",
         "pixelparty_write_timeouts_total",
+        "pixelparty_storage_index_l0_tables",
     ] {
         assert!(text.contains(name), "metrics lack {name}");
     }

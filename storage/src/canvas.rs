@@ -5,7 +5,8 @@
 //! first sequence holding every record of the batch (sequence, x, y, colour, user, time). Calls
 //! must cover disjoint sequence ranges (the engine reserves one contiguous range per batch), so
 //! block order is sequence order. Per update the pixel index holds `y ‖ x ‖ seq → (colour,
-//! user, time)` for the inspector; per block the time index holds `time ‖ first seq → ()`,
+//! user, time)` for the inspector, written in bulk after the block commits (see
+//! [`index`](crate::index)); per block the time index holds `time ‖ first seq → ()`,
 //! which turns a time range into a sequence range. Recovery loads every tile snapshot and
 //! replays the blocks after the oldest of them, applying a record only to tiles whose snapshot
 //! is older than it.
@@ -16,6 +17,7 @@ use pixelparty_protocol::canvas::set_pixel;
 use crate::codec::{Dec, Enc, key, key_u32, key_u64};
 use crate::db::{Db, names};
 use crate::error::{Result, StorageError};
+use crate::index::{Chunk, pixel_key};
 use crate::records::PixelRecord;
 use crate::writer::Tx;
 
@@ -43,14 +45,6 @@ pub struct RecoveredCanvas {
     pub replayed: u64,
 }
 
-fn pixel_key(x: u16, y: u16, seq: u64) -> [u8; 12] {
-    let mut k = [0u8; 12];
-    k[0..2].copy_from_slice(&y.to_be_bytes());
-    k[2..4].copy_from_slice(&x.to_be_bytes());
-    k[4..12].copy_from_slice(&seq.to_be_bytes());
-    k
-}
-
 fn encode_block(records: &[PixelRecord]) -> Vec<u8> {
     let mut v = Enc::new().u32(records.len() as u32).done();
     v.reserve(records.len() * PixelRecord::BLOCK_LEN);
@@ -61,7 +55,7 @@ fn encode_block(records: &[PixelRecord]) -> Vec<u8> {
 }
 
 /// Decodes a journal block, checking its count, its length and that sequences ascend.
-fn decode_block(first_seq: u64, v: &[u8]) -> Result<Vec<PixelRecord>> {
+pub(crate) fn decode_block(first_seq: u64, v: &[u8]) -> Result<Vec<PixelRecord>> {
     let mut d = Dec::new(names::JOURNAL, v)?;
     let count = d.u32()? as usize;
     if v.len() != 5 + count * PixelRecord::BLOCK_LEN {
@@ -195,19 +189,6 @@ impl Db {
         Ok(RecoveredCanvas { tiles, tile_seqs, last_seq, replayed })
     }
 
-    /// Up to `limit` updates of pixel `(x, y)` with `seq < before`, newest first.
-    pub fn pixel_history(&self, x: u16, y: u16, before: u64, limit: usize) -> Result<Vec<PixelRecord>> {
-        self.pixel_index
-            .range(pixel_key(x, y, 0)..pixel_key(x, y, before))
-            .rev()
-            .take(limit)
-            .map(|g| {
-                let (k, v) = g.into_inner()?;
-                PixelRecord::decode_index_value(x, y, key_u64(names::PIXEL_INDEX, &k, 4)?, &v)
-            })
-            .collect()
-    }
-
     /// The first journal sequence at or after `time_ms` (via the time index), if any.
     fn first_seq_at(&self, time_ms: u64) -> Result<Option<u64>> {
         match self.time_index.range(time_ms.to_be_bytes()..).next() {
@@ -266,14 +247,10 @@ impl Tx<'_> {
         }
         let db = self.db;
         self.put(&db.journal, first.seq.to_be_bytes(), encode_block(records));
-        // In key order: consecutive inserts walk nearby paths of the memtable's skiplist,
-        // which stay in cache (random order costs a cache miss per level per insert).
-        let mut index: Vec<([u8; 12], [u8; 14])> =
-            records.iter().map(|r| (pixel_key(r.x, r.y, r.seq), r.encode_index_value())).collect();
-        index.sort_unstable_by_key(|e| e.0);
-        for (k, v) in &index {
-            self.put(&db.pixel_index, &k[..], &v[..]);
-        }
+        // The block's pixel-index entries go to the index tail once this job commits; until
+        // they are ingested, the marker says so (see `index`).
+        self.put(&db.index_pending, first.seq.to_be_bytes(), Vec::new());
+        self.index_chunks.push(std::sync::Arc::new(Chunk::new(first.seq, records.to_vec())));
         self.put(&db.time_index, key(&[&first.time_ms.to_be_bytes(), &first.seq.to_be_bytes()]), Vec::new());
         Ok(())
     }
@@ -287,9 +264,9 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Deletes up to `max` whole journal blocks whose records are all older than `before_ms`
-    /// and covered by every tile snapshot, with their index entries. Returns how many records
-    /// were deleted.
+    /// Deletes up to `max` whole journal blocks whose records are all older than `before_ms`,
+    /// covered by every tile snapshot and already in the pixel index, with their index entries.
+    /// Returns how many records were deleted.
     pub fn prune_journal(&mut self, before_ms: u64, max: usize) -> Result<usize> {
         let covered = self.tile_snapshots()?.iter().map(|s| s.seq).min().unwrap_or(0);
         let mut doomed = Vec::new();
@@ -297,7 +274,7 @@ impl Tx<'_> {
             let (k, v) = g.into_inner()?;
             let first = key_u64(names::JOURNAL, &k, 0)?;
             let block = decode_block(first, &v)?;
-            if block.iter().any(|r| r.seq > covered || r.time_ms >= before_ms) {
+            if block.iter().any(|r| r.seq > covered || r.time_ms >= before_ms) || self.index_pending(first)? {
                 break;
             }
             doomed.push((first, block));
@@ -398,6 +375,9 @@ mod tests {
         assert_eq!(store.run(|tx| tx.prune_journal(1000, 100)).unwrap(), 0, "no snapshot covers anything yet");
         let data = store.recover_canvas(&g).unwrap().tiles.remove(0);
         store.run(move |tx| tx.save_tiles(&[TileSnapshot { tile: 0, seq: 2, data }])).unwrap();
+        assert_eq!(store.run(|tx| tx.prune_journal(1000, 100)).unwrap(), 0, "not in the pixel index yet");
+        store.settle_index().unwrap();
+        assert_eq!(store.pixel_history(0, 0, u64::MAX, 10).unwrap().len(), 1);
         assert_eq!(store.run(|tx| tx.prune_journal(1000, 100)).unwrap(), 2);
         assert_eq!(store.journal_after(0, 10).unwrap().len(), 1);
         assert!(store.pixel_history(0, 0, u64::MAX, 10).unwrap().is_empty());

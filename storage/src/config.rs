@@ -55,6 +55,10 @@ pub struct StoreConfig {
     /// Most messages a history read examines to fill one page (bounds the work when many
     /// messages are hidden from the reader).
     pub history_scan_max: usize,
+    /// Pixel updates the in-memory index tail collects before they are written into the pixel
+    /// index in one ingestion (see [`index`](crate::index)); up to about three times this
+    /// many are held at once (about 32 bytes each).
+    pub index_tail_max: usize,
 }
 
 impl StoreConfig {
@@ -68,6 +72,7 @@ impl StoreConfig {
             cache_bytes: 64 * 1024 * 1024,
             journal_retention: Some(Duration::from_secs(7 * 24 * 3600)),
             history_scan_max: 2000,
+            index_tail_max: 256 * 1024,
         }
     }
 }

@@ -45,8 +45,10 @@ pub(crate) mod names {
     pub const CONVERSATIONS: &str = "conversations";
     /// seq → pixel record.
     pub const JOURNAL: &str = "journal";
-    /// y ‖ x ‖ seq → ().
+    /// y ‖ x ‖ seq → (colour, user, time).
     pub const PIXEL_INDEX: &str = "pixel_index";
+    /// first seq of a journal block whose records are not yet in the pixel index → ().
+    pub const INDEX_PENDING: &str = "index_pending";
     /// time ‖ first seq of a journal batch → ().
     pub const TIME_INDEX: &str = "time_index";
     /// tile id → (seq, bytes).
@@ -76,6 +78,8 @@ pub struct Db {
     pub(crate) conversations: Keyspace,
     pub(crate) journal: Keyspace,
     pub(crate) pixel_index: Keyspace,
+    pub(crate) index_pending: Keyspace,
+    pub(crate) index_tail: crate::index::IndexTail,
     pub(crate) time_index: Keyspace,
     pub(crate) tiles: Keyspace,
 }
@@ -117,10 +121,12 @@ impl Db {
             direct: ks(names::DIRECT)?,
             conversations: ks(names::CONVERSATIONS)?,
             journal: ks(names::JOURNAL)?,
-            // One random-key entry per accepted pixel: a small memtable keeps the skiplist
-            // shallow and in cache (inserting into it is most of the writer's work).
+            // Written by bulk ingestion (see `index`); its memtable only ever holds the
+            // deletions of pruning.
             pixel_index: database
                 .keyspace(names::PIXEL_INDEX, || KeyspaceCreateOptions::default().max_memtable_size(8 * 1024 * 1024))?,
+            index_pending: ks(names::INDEX_PENDING)?,
+            index_tail: crate::index::IndexTail::default(),
             time_index: ks(names::TIME_INDEX)?,
             tiles: ks(names::TILES)?,
             database,

@@ -13,6 +13,7 @@
 //! - [`store`]: [`Store`], job submission.
 //! - `writer`: the writer thread, group commit, poisoning.
 //! - `db`: the database and its keyspaces.
+//! - [`index`]: the pixel index, written in bulk by the indexer thread.
 //! - [`records`]: the record types and their versioned encodings.
 //! - [`accounts`], [`social`], [`moderation`], [`chat`], [`canvas`]: the domain operations.
 //! - [`error`]: the error type, [`StorageError`].
@@ -24,6 +25,7 @@ mod codec;
 pub mod config;
 mod db;
 pub mod error;
+pub mod index;
 pub mod moderation;
 pub mod records;
 pub mod social;

@@ -11,6 +11,7 @@ use crossbeam_channel::{Sender, TrySendError};
 use crate::config::StoreConfig;
 use crate::db::{Db, names};
 use crate::error::{Kind, Result, StorageError};
+use crate::index::IndexFeed;
 use crate::writer::{Counters, Finish, Job, Tx, Writer, WriterStats};
 
 /// The durable store. Cheap to clone; the writer thread stops when the last clone is dropped,
@@ -59,20 +60,31 @@ impl std::ops::Deref for Store {
 impl Store {
     /// Opens (or creates) the store and starts its writer thread.
     pub fn open(config: StoreConfig) -> Result<Self> {
-        if config.writer_queue == 0 || config.group_max == 0 {
-            return Err(StorageError::invalid("writer_queue and group_max must be positive"));
+        if config.writer_queue == 0 || config.group_max == 0 || config.index_tail_max == 0 {
+            return Err(StorageError::invalid("writer_queue, group_max and index_tail_max must be positive"));
         }
         let durability = config.durability;
         let group_max = config.group_max;
         let (tx, rx) = crossbeam_channel::bounded(config.writer_queue);
+        let index_tail_max = config.index_tail_max;
         let db = Arc::new(Db::open(config)?);
+        db.reload_index_tail()?;
         let counters = Counters {
             next_user: db.last_u32(&db.users, names::USERS)? + 1,
             next_room: db.last_u32(&db.rooms, names::ROOMS)? + 1,
             next_audit: db.last_u64(&db.audit, names::AUDIT)? + 1,
+            unrotated: Vec::new(),
         };
         let poisoned = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(WriterStats::default());
+        // One sealed tail queued while another is ingested; then the writer waits.
+        let (index_tx, index_rx) = crossbeam_channel::bounded(1);
+        let indexer = {
+            let (db, poisoned) = (db.clone(), poisoned.clone());
+            std::thread::Builder::new()
+                .name("store-indexer".into())
+                .spawn(move || crate::index::run_indexer(db, index_rx, poisoned))?
+        };
         let writer = Writer {
             db: db.clone(),
             jobs: rx,
@@ -81,6 +93,8 @@ impl Store {
             durability,
             group_max,
             stats: stats.clone(),
+            index: IndexFeed { jobs: index_tx, tail_max: index_tail_max },
+            indexer,
         };
         let handle = std::thread::Builder::new().name("store-writer".into()).spawn(move || writer.run())?;
         Ok(Self { inner: Arc::new(Inner { db, jobs: Some(tx), writer: Some(handle), poisoned, stats }) })
@@ -152,6 +166,22 @@ impl Store {
         let jobs = self.inner.jobs.as_ref().ok_or_else(|| StorageError::new(Kind::Closed))?;
         jobs.send(job).map_err(|_| StorageError::new(Kind::Closed))?;
         rx.recv().map_err(|_| StorageError::new(Kind::Closed))?
+    }
+
+    /// Waits until every pixel update committed so far is in the pixel index proper (not only
+    /// in its in-memory tail). Reads never need this; it is for tests and orderly shutdown.
+    pub fn settle_index(&self) -> Result<()> {
+        let done = self.run(|tx| Ok(tx.settle_index()))?;
+        done.recv().map_err(|_| StorageError::new(Kind::Closed))?;
+        if self.is_poisoned() {
+            return Err(StorageError::poisoned());
+        }
+        Ok(())
+    }
+
+    /// Pixel updates held in the index's in-memory tail (committed, not yet ingested).
+    pub fn index_tail_len(&self) -> usize {
+        self.index_tail.len()
     }
 
     /// Makes every write submitted so far durable (fsync), whatever the mode.

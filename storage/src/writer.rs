@@ -16,14 +16,28 @@ use fjall::PersistMode;
 use crate::config::Durability;
 use crate::db::Db;
 use crate::error::{Result, StorageError};
+use crate::index::{Chunk, IndexFeed, IndexJob};
 
 /// Ids and counters that only the writer allocates.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct Counters {
     pub(crate) next_user: u32,
     pub(crate) next_room: u32,
     pub(crate) next_audit: u64,
+    /// Bytes written into each keyspace's memtable since the writer last rotated it.
+    pub(crate) unrotated: Vec<(fjall::Keyspace, u64)>,
 }
+
+/// Bytes after which the writer rotates a keyspace's memtable itself (half of fjall's default
+/// 64 MiB memtable; the pixel index's 8 MiB memtable only ever holds pruning's deletions).
+///
+/// Why not leave it to fjall: once a memtable is over its size, every write to that keyspace
+/// asks fjall's background worker for a rotation through a bounded queue (1,000 messages).
+/// While the worker is busy with a long compaction, a busy writer fills that queue, and the
+/// worker then blocks forever sending itself a flush request into it (fjall 3.1.13 runs
+/// here with one worker, see `db`). Rotating from this thread first, the memtables never
+/// reach their size and the queue stays short.
+const ROTATE_AT: u64 = 32 * 1024 * 1024;
 
 /// The write side of one job: reads through [`Db`], writes into a batch committed when the job
 /// returns `Ok`.
@@ -31,6 +45,9 @@ pub struct Tx<'a> {
     pub(crate) db: &'a Db,
     pub(crate) batch: fjall::OwnedWriteBatch,
     pub(crate) counters: &'a mut Counters,
+    /// Pixel-index chunks of this job's journal blocks, for the index tail once committed.
+    pub(crate) index_chunks: Vec<Arc<Chunk>>,
+    pub(crate) index: &'a IndexFeed,
 }
 
 impl std::ops::Deref for Tx<'_> {
@@ -47,11 +64,34 @@ impl Tx<'_> {
         key: impl Into<fjall::UserKey>,
         value: impl Into<fjall::UserValue>,
     ) {
+        let (key, value) = (key.into(), value.into());
+        self.note_write(ks, key.len() + value.len());
         self.batch.insert(ks, key, value);
     }
 
     pub(crate) fn del(&mut self, ks: &fjall::Keyspace, key: impl Into<fjall::UserKey>) {
+        let key = key.into();
+        self.note_write(ks, key.len());
         self.batch.remove(ks, key);
+    }
+
+    /// Counts bytes headed for a keyspace's memtable (plus a per-entry overhead).
+    fn note_write(&mut self, ks: &fjall::Keyspace, bytes: usize) {
+        let bytes = bytes as u64 + 32;
+        let unrotated = &mut self.counters.unrotated;
+        match unrotated.iter_mut().find(|(k, _)| k.id() == ks.id()) {
+            Some((_, n)) => *n += bytes,
+            None => unrotated.push((ks.clone(), bytes)),
+        }
+    }
+
+    /// Hands every committed pixel-index chunk to the indexer now; the receiver answers once
+    /// they are ingested. (Not this job's own chunks: they are not committed yet.)
+    pub(crate) fn settle_index(&mut self) -> Receiver<()> {
+        self.index.maybe_seal(self.db, true);
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let _ = self.index.jobs.send(IndexJob::Settle(tx));
+        rx
     }
 }
 
@@ -83,6 +123,8 @@ pub(crate) struct Writer {
     pub(crate) durability: Durability,
     pub(crate) group_max: usize,
     pub(crate) stats: Arc<WriterStats>,
+    pub(crate) index: IndexFeed,
+    pub(crate) indexer: std::thread::JoinHandle<()>,
 }
 
 impl Writer {
@@ -126,6 +168,8 @@ impl Writer {
                 for (finish, committed) in finishes {
                     finish(committed.and(synced.clone()));
                 }
+                self.index.maybe_seal(&self.db, false);
+                self.rotate_full_memtables();
             }
             if matches!(self.durability, Durability::Interval(_)) && dirty && last_sync.elapsed() >= tick {
                 dirty = false;
@@ -134,18 +178,30 @@ impl Writer {
                 let _ = self.sync();
             }
         }
-        // Closing: make everything written durable whatever the mode.
-        if !self.poisoned.load(Ordering::Acquire)
-            && let Err(e) = self.db.database.persist(PersistMode::SyncAll)
+        // Closing: index what is left, then make everything written durable whatever the mode.
+        let Self { db, index, indexer, poisoned, .. } = self;
+        index.maybe_seal(&db, true);
+        drop(index);
+        if indexer.join().is_err() {
+            tracing::error!("pixel indexer thread panicked");
+        }
+        if !poisoned.load(Ordering::Acquire)
+            && let Err(e) = db.database.persist(PersistMode::SyncAll)
         {
             tracing::error!(error = %e, "final journal sync failed");
         }
     }
 
     fn run_job(&mut self, job: Job) -> (Finish, Result<()>) {
-        let mut tx = Tx { db: &self.db, batch: self.db.database.batch(), counters: &mut self.counters };
+        let mut tx = Tx {
+            db: &self.db,
+            batch: self.db.database.batch(),
+            counters: &mut self.counters,
+            index_chunks: Vec::new(),
+            index: &self.index,
+        };
         let (commit, finish) = job(&mut tx);
-        let batch = tx.batch;
+        let (batch, chunks) = (tx.batch, tx.index_chunks);
         if self.poisoned.load(Ordering::Acquire) {
             return (finish, Err(StorageError::poisoned()));
         }
@@ -158,8 +214,26 @@ impl Writer {
             self.poisoned.store(true, Ordering::Release);
         } else {
             self.stats.jobs.fetch_add(1, Ordering::Relaxed);
+            if !chunks.is_empty() {
+                self.db.index_tail.add(chunks);
+            }
         }
         (finish, result)
+    }
+
+    /// Rotates the memtables that took [`ROTATE_AT`] bytes (the pixel index's at an eighth)
+    /// since their last rotation here.
+    fn rotate_full_memtables(&mut self) {
+        let index_id = self.db.pixel_index.id();
+        for (ks, n) in &mut self.counters.unrotated {
+            let limit = if ks.id() == index_id { ROTATE_AT / 8 } else { ROTATE_AT };
+            if *n >= limit {
+                *n = 0;
+                if let Err(e) = ks.rotate_memtable() {
+                    tracing::warn!(error = %e, keyspace = &**ks.name(), "memtable rotation failed");
+                }
+            }
+        }
     }
 
     fn sync(&self) -> Result<()> {

@@ -27,6 +27,9 @@ fn open(dir: &std::path::Path) -> Store {
     let mut config = StoreConfig::new(dir);
     config.durability = Durability::Sync;
     config.cache_bytes = 4 << 20;
+    // A small index tail: the pixel index is ingested every few hundred updates, so kills land
+    // before, during and after ingestions.
+    config.index_tail_max = 64;
     Store::open(config).unwrap()
 }
 
@@ -173,6 +176,17 @@ fn acknowledged_writes_survive_sigkill() {
                 .unwrap_or_else(|| panic!("round {round}: acknowledged pixel {seq} lost"));
             assert_eq!((r.x, r.y, r.colour), (*x, *y, *c), "round {round}: pixel {seq} changed");
         }
+        let indexed = |store: &Store| {
+            for (seq, (x, y, c)) in &acked_pixels {
+                let h = store.pixel_history(*x, *y, seq + 1, 1).unwrap();
+                assert_eq!(
+                    h.first().map(|r| (r.seq, r.colour)),
+                    Some((*seq, *c)),
+                    "round {round}: acknowledged pixel {seq} missing from the pixel index"
+                );
+            }
+        };
+        indexed(&store);
         for seq in &acked_messages {
             let m = store
                 .room_message(ROOM, *seq)
@@ -184,6 +198,9 @@ fn acknowledged_writes_survive_sigkill() {
         let (tiles, seqs) = full_replay(&store, &g);
         assert_eq!(recovered.tile_seqs, seqs, "round {round}: tile cursors differ from a full replay");
         assert!(recovered.tiles == tiles, "round {round}: canvas differs from a full replay");
+        store.settle_index().unwrap();
+        assert_eq!(store.index_tail_len(), 0);
+        indexed(&store);
         drop(store);
     }
     assert!(acked_pixels.len() > ROUNDS * 150);
