@@ -34,6 +34,9 @@ pub const TAIL_MAX_AGE: Duration = Duration::from_secs(60);
 /// ingests more (each ingestion adds a level-0 run that every inspector read must visit).
 pub const L0_STALL_TABLES: usize = 16;
 
+/// Longest the indexer waits for compaction before it ingests anyway.
+const L0_STALL_MAX: Duration = Duration::from_secs(2);
+
 /// The pixel-index key of an update.
 pub(crate) fn pixel_key(x: u16, y: u16, seq: u64) -> [u8; 12] {
     let mut k = [0u8; 12];
@@ -114,6 +117,12 @@ impl IndexTail {
         Some(out)
     }
 
+    /// Whether chunks wait that are not sealed yet.
+    pub(crate) fn has_open(&self) -> bool {
+        let s = self.lock();
+        s.chunks.len() > s.sealed
+    }
+
     /// Drops the first `n` chunks (ingested; they were sealed).
     fn retire(&self, n: usize) {
         let mut s = self.lock();
@@ -183,8 +192,13 @@ impl Db {
         Ok(n)
     }
 
-    /// Writes sealed chunks into the pixel index in one ingestion, then deletes their markers.
+    /// Writes sealed chunks into the pixel index in one ingestion, retires them from the tail,
+    /// then deletes their markers.
     fn ingest(&self, chunks: &[Arc<Chunk>]) -> Result<()> {
+        // The ingested tables are durable when `finish` returns; the blocks they index must be
+        // too, or a crash in `interval`/`none` mode could lose a block whose index entries
+        // survive (and its sequences would be reused). One fsync per tail.
+        self.database.persist(fjall::PersistMode::SyncData)?;
         let mut all: Vec<&PixelRecord> = chunks.iter().flat_map(|c| c.records.iter()).collect();
         all.sort_unstable_by_key(|r| order(r));
         all.dedup_by_key(|r| order(r));
@@ -195,6 +209,9 @@ impl Db {
             }
             ingestion.finish()?;
         }
+        // In the tree now: out of the tail before the markers go (pruning deletes only
+        // unmarked blocks, whose entries must then be nowhere else).
+        self.index_tail.retire(chunks.len());
         let mut batch = self.database.batch();
         for c in chunks {
             batch.remove(&self.index_pending, c.first_seq.to_be_bytes());
@@ -216,6 +233,7 @@ pub(crate) enum IndexJob {
 pub(crate) struct IndexFeed {
     pub(crate) jobs: Sender<IndexJob>,
     pub(crate) tail_max: usize,
+    pub(crate) poisoned: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl IndexFeed {
@@ -224,7 +242,16 @@ impl IndexFeed {
     /// it the engine.
     pub(crate) fn maybe_seal(&self, db: &Db, force: bool) {
         if let Some(chunks) = db.index_tail.seal(self.tail_max, force) {
-            let _ = self.jobs.send(IndexJob::Ingest(chunks));
+            self.send(IndexJob::Ingest(chunks));
+        }
+    }
+
+    /// Sends the indexer a job; if it is gone, nothing would ever be indexed or pruned again:
+    /// the store refuses further writes.
+    pub(crate) fn send(&self, job: IndexJob) {
+        if self.jobs.send(job).is_err() {
+            tracing::error!("pixel indexer thread is gone; refusing further writes");
+            self.poisoned.store(true, std::sync::atomic::Ordering::Release);
         }
     }
 }
@@ -239,12 +266,18 @@ pub(crate) fn run_indexer(db: Arc<Db>, jobs: Receiver<IndexJob>, poisoned: Arc<s
                     continue;
                 }
                 // Let compaction catch up first: the writer, then the engine, wait meanwhile
-                // (this is the store's sustained rate, not a burst that piles up tables).
-                while db.pixel_index.l0_table_count() >= L0_STALL_TABLES && !poisoned.load(Ordering::Acquire) {
+                // (this is the store's sustained rate, not a burst that piles up tables). Not
+                // for ever: compaction runs only when fjall's worker is asked, and a request
+                // can be dropped; past the wait, fjall's own write halt (30 runs) remains.
+                let waiting = Instant::now();
+                while db.pixel_index.l0_table_count() >= L0_STALL_TABLES
+                    && waiting.elapsed() < L0_STALL_MAX
+                    && !poisoned.load(Ordering::Acquire)
+                {
                     std::thread::sleep(Duration::from_millis(5));
                 }
                 match db.ingest(&chunks) {
-                    Ok(()) => db.index_tail.retire(chunks.len()),
+                    Ok(()) => {}
                     Err(e) => {
                         tracing::error!(error = %e, "pixel index ingestion failed; refusing further writes");
                         poisoned.store(true, Ordering::Release);
@@ -315,5 +348,22 @@ mod tests {
         store.settle_index().unwrap();
         assert_eq!(seqs(&store, 1, 1, u64::MAX, 10), [3, 1]);
         assert_eq!(seqs(&store, 2, 2, u64::MAX, 10), [2]);
+    }
+
+    #[test]
+    fn settling_from_the_writer_thread_is_refused_not_a_deadlock() {
+        let (_dir, store) = crate::testing::temp_store();
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let inner = store.clone();
+        store
+            .submit(
+                |_| Ok(()),
+                move |_: Result<()>| {
+                    let _ = tx.send(inner.settle_index().is_err());
+                },
+            )
+            .unwrap();
+        assert!(rx.recv().unwrap(), "a completion callback runs on the writer");
+        store.settle_index().unwrap();
     }
 }

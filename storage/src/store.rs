@@ -93,7 +93,7 @@ impl Store {
             durability,
             group_max,
             stats: stats.clone(),
-            index: IndexFeed { jobs: index_tx, tail_max: index_tail_max },
+            index: IndexFeed { jobs: index_tx, tail_max: index_tail_max, poisoned: poisoned.clone() },
             indexer,
         };
         let handle = std::thread::Builder::new().name("store-writer".into()).spawn(move || writer.run())?;
@@ -171,6 +171,10 @@ impl Store {
     /// Waits until every pixel update committed so far is in the pixel index proper (not only
     /// in its in-memory tail). Reads never need this; it is for tests and orderly shutdown.
     pub fn settle_index(&self) -> Result<()> {
+        if self.inner.writer.as_ref().is_some_and(|w| w.thread().id() == std::thread::current().id()) {
+            // From a completion callback: the writer would wait for itself.
+            return Err(StorageError::invalid("settle_index called on the store's writer thread"));
+        }
         let done = self.run(|tx| Ok(tx.settle_index()))?;
         done.recv().map_err(|_| StorageError::new(Kind::Closed))?;
         if self.is_poisoned() {

@@ -75,9 +75,10 @@ impl Tx<'_> {
         self.batch.remove(ks, key);
     }
 
-    /// Counts bytes headed for a keyspace's memtable (plus a per-entry overhead).
-    fn note_write(&mut self, ks: &fjall::Keyspace, bytes: usize) {
-        let bytes = bytes as u64 + 32;
+    /// Counts bytes headed for a keyspace's memtable, with fjall's per-entry overhead (64
+    /// bytes) and some margin.
+    pub(crate) fn note_write(&mut self, ks: &fjall::Keyspace, bytes: usize) {
+        let bytes = bytes as u64 + 96;
         let unrotated = &mut self.counters.unrotated;
         match unrotated.iter_mut().find(|(k, _)| k.id() == ks.id()) {
             Some((_, n)) => *n += bytes,
@@ -90,7 +91,7 @@ impl Tx<'_> {
     pub(crate) fn settle_index(&mut self) -> Receiver<()> {
         self.index.maybe_seal(self.db, true);
         let (tx, rx) = crossbeam_channel::bounded(1);
-        let _ = self.index.jobs.send(IndexJob::Settle(tx));
+        self.index.send(IndexJob::Settle(tx));
         rx
     }
 }
@@ -142,6 +143,16 @@ impl Writer {
                 match self.jobs.recv_timeout(tick.saturating_sub(last_sync.elapsed())) {
                     Ok(job) => Some(job),
                     Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+            } else if self.db.index_tail.has_open() {
+                // Index updates wait in memory: wake up to hand them over once they are old.
+                match self.jobs.recv_timeout(crate::index::TAIL_MAX_AGE) {
+                    Ok(job) => Some(job),
+                    Err(RecvTimeoutError::Timeout) => {
+                        self.index.maybe_seal(&self.db, false);
+                        None
+                    }
                     Err(RecvTimeoutError::Disconnected) => break,
                 }
             } else {
@@ -221,12 +232,13 @@ impl Writer {
         (finish, result)
     }
 
-    /// Rotates the memtables that took [`ROTATE_AT`] bytes (the pixel index's at an eighth)
-    /// since their last rotation here.
+    /// Rotates the memtables that took [`ROTATE_AT`] bytes since their last rotation here (an
+    /// eighth of it for the pixel index's 8 MiB memtable, and for the index markers, whose
+    /// deletions by the indexer are not counted here).
     fn rotate_full_memtables(&mut self) {
-        let index_id = self.db.pixel_index.id();
+        let small = [self.db.pixel_index.id(), self.db.index_pending.id()];
         for (ks, n) in &mut self.counters.unrotated {
-            let limit = if ks.id() == index_id { ROTATE_AT / 8 } else { ROTATE_AT };
+            let limit = if small.contains(&ks.id()) { ROTATE_AT / 8 } else { ROTATE_AT };
             if *n >= limit {
                 *n = 0;
                 if let Err(e) = ks.rotate_memtable() {
