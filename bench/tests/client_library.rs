@@ -8,12 +8,7 @@ use pixelparty_gateway::config::Config;
 use pixelparty_gateway::server::Server;
 
 fn server(dir: &std::path::Path) -> Server {
-    let mut c = Config::default();
-    c.server.http = "127.0.0.1:0".parse().unwrap();
-    c.server.admin = "127.0.0.1:0".parse().unwrap();
-    c.webtransport.bind = "127.0.0.1:0".parse().unwrap();
-    c.server.data_dir = dir.to_path_buf();
-    c.server.shards = 2;
+    let mut c = Config::loopback(dir);
     c.canvas.width = 128;
     c.canvas.height = 128;
     c.canvas.tile_size = 32;

@@ -287,6 +287,17 @@ fn parse_colour(s: &str) -> Result<[u8; 3], String> {
 }
 
 impl Config {
+    /// The defaults with every listener (HTTP, admin, WebTransport) on an ephemeral port of
+    /// 127.0.0.1, two shards and the data in `data_dir`: a server for tests and embedded use.
+    pub fn loopback(data_dir: &std::path::Path) -> Self {
+        let mut c = Self::default();
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        (c.server.http, c.server.admin, c.webtransport.bind) = (any, any, any);
+        c.server.data_dir = data_dir.to_path_buf();
+        c.server.shards = 2;
+        c
+    }
+
     /// Reads a TOML file.
     pub fn from_file(path: &std::path::Path) -> Result<Self, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;

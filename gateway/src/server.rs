@@ -39,14 +39,20 @@ pub struct Server {
     snapshots: Option<std::thread::JoinHandle<()>>,
 }
 
-/// A listener bound with `SO_REUSEPORT`, so every shard can bind the same address and the
-/// kernel spreads connections.
-pub fn reuseport_listener(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+/// A non-blocking socket bound to `addr` with `SO_REUSEPORT`, so every shard can bind the same
+/// address and the kernel spreads connections (TCP) or datagrams (UDP) among them.
+pub(crate) fn reuseport_socket(addr: SocketAddr, ty: Type, protocol: Protocol) -> std::io::Result<Socket> {
+    let socket = Socket::new(Domain::for_address(addr), ty, Some(protocol))?;
     socket.set_reuse_address(true)?;
     socket.set_reuse_port(true)?;
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
+    Ok(socket)
+}
+
+/// A TCP listener bound with `SO_REUSEPORT` (see [`reuseport_socket`]).
+pub fn reuseport_listener(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let socket = reuseport_socket(addr, Type::STREAM, Protocol::TCP)?;
     socket.listen(4096)?;
     Ok(socket.into())
 }

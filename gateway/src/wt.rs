@@ -211,13 +211,7 @@ impl Tickets {
 
 /// A UDP socket bound with `SO_REUSEPORT`.
 pub fn reuseport_udp(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
-    socket.set_reuse_address(true)?;
-    socket.set_reuse_port(true)?;
-    socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
-    Ok(socket.into())
+    Ok(crate::server::reuseport_socket(addr, socket2::Type::DGRAM, socket2::Protocol::UDP)?.into())
 }
 
 /// Runs one shard's endpoint on `socket` until the shard stops.

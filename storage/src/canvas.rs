@@ -274,7 +274,7 @@ impl Tx<'_> {
             let (k, v) = g.into_inner()?;
             let first = key_u64(names::JOURNAL, &k, 0)?;
             let block = decode_block(first, &v)?;
-            if block.iter().any(|r| r.seq > covered || r.time_ms >= before_ms) || self.index_pending(first)? {
+            if block.iter().any(|r| r.seq > covered || r.time_ms >= before_ms) || self.is_index_pending(first)? {
                 break;
             }
             doomed.push((first, block));

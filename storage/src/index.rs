@@ -173,7 +173,7 @@ impl Db {
     }
 
     /// Whether the journal block with this first sequence is still waiting to be indexed.
-    pub(crate) fn index_pending(&self, first_seq: u64) -> Result<bool> {
+    pub(crate) fn is_index_pending(&self, first_seq: u64) -> Result<bool> {
         Ok(self.index_pending.contains_key(first_seq.to_be_bytes())?)
     }
 

@@ -20,14 +20,9 @@ pub struct TestServer {
 }
 
 fn config(dir: &std::path::Path, tweak: fn(&mut Config)) -> Config {
-    let mut c = Config::default();
-    c.server.http = "127.0.0.1:0".parse().unwrap();
-    c.server.admin = "127.0.0.1:0".parse().unwrap();
-    c.server.data_dir = dir.to_path_buf();
-    c.server.shards = 2;
+    let mut c = Config::loopback(dir);
     c.server.admin_token = Some("test-admin-token".into());
     c.server.snapshot_refresh_ms = 50;
-    c.webtransport.bind = "127.0.0.1:0".parse().unwrap();
     c.canvas.width = 256;
     c.canvas.height = 256;
     c.canvas.tile_size = 64;

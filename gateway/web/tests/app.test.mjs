@@ -827,6 +827,23 @@ const settle = async () => {
   for (let i = 0; i < 3; i++) await tick();
 };
 
+/** The newest WebTransport session accepts and says Welcome. */
+async function acceptAndWelcome(wt) {
+  wt().accept();
+  await settle();
+  wt().deliver(WELCOME);
+  await settle();
+}
+
+/** A started WebTransport connection whose first session is welcomed. */
+async function welcomedWt(options) {
+  const t = wtConnection(options);
+  t.c.start();
+  await settle();
+  await acceptAndWelcome(t.wt);
+  return t;
+}
+
 describe("transports", () => {
   test("transportMode reads ?transport=ws|wt; certificateHashes decodes the published hex", () => {
     assert.equal(transportMode("?transport=ws"), "websocket");
@@ -884,13 +901,7 @@ describe("transports", () => {
   });
 
   test("WebTransport: Closing banned, stream end, then the lost session: no reconnect", async () => {
-    const { c, events, wt, timers } = wtConnection();
-    c.start();
-    await settle();
-    wt().accept();
-    await settle();
-    wt().deliver(WELCOME);
-    await settle();
+    const { c, events, wt, timers } = await welcomedWt();
     // Chromium may report the session's end before the last stream bytes are read: the Closing
     // frame must still decide the reason.
     wt().lose();
@@ -908,13 +919,7 @@ describe("transports", () => {
   });
 
   test("WebTransport: the session's close code alone maps to its reason; other ends reconnect on a fresh ticket", async () => {
-    const { c, events, wt, timers, tickets } = wtConnection();
-    c.start();
-    await settle();
-    wt().accept();
-    await settle();
-    wt().deliver(WELCOME);
-    await settle();
+    const { c, events, wt, timers, tickets } = await welcomedWt();
     wt().resolveClosed({ closeCode: 4005, reason: "idle_timeout" });
     wt().finish();
     await settle();
@@ -926,10 +931,7 @@ describe("transports", () => {
     assert.equal(FakeWebTransport.all.length, 2);
     assert.equal(tickets.length, 2);
     assert.equal(wt().url, "https://127.0.0.1:4433/wt?ticket=t2", "a new ticket for every connect");
-    wt().accept();
-    await settle();
-    wt().deliver(WELCOME);
-    await settle();
+    await acceptAndWelcome(wt);
     wt().resolveClosed({ closeCode: 4006, reason: "session_revoked" });
     wt().finish();
     await settle();
@@ -938,13 +940,7 @@ describe("transports", () => {
   });
 
   test("WebTransport: stop() closes the session with 1000; a malformed stream closes with 4000 and resumes", async () => {
-    const { c, events, wt, timers } = wtConnection();
-    c.start();
-    await settle();
-    wt().accept();
-    await settle();
-    wt().deliver(WELCOME);
-    await settle();
+    const { c, events, wt, timers } = await welcomedWt();
     wt().push(new Uint8Array([0x7f, 0, 0, 0, 0]));
     await settle();
     assert.deepEqual(wt().closedWith, { closeCode: 4000, reason: "malformed" });

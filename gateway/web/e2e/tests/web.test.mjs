@@ -98,6 +98,24 @@ async function createRoom(page, name) {
   return id;
 }
 
+/**
+ * Paints pixel (x, y) with the selected colour by a real click on the canvas (after centring
+ * the view on it), then waits until the server accepted it as `colour`.
+ */
+async function paintByClick(page, x, y, colour) {
+  await page.locator("#canvas").scrollIntoViewIfNeeded();
+  await page.evaluate(([px, py]) => window.pixelparty.centreOn(px, py, 8), [x, y]);
+  const point = await page.evaluate(([px, py]) => window.pixelparty.clientPointOf(px, py), [x, y]);
+  const box = await page.locator("#canvas").boundingBox();
+  assert.ok(point.x > box.x && point.x < box.x + box.width && point.y > box.y && point.y < box.y + box.height, `pixel centre ${JSON.stringify(point)} inside the canvas ${JSON.stringify(box)}`);
+  await page.mouse.click(point.x, point.y);
+  await page.waitForFunction(([px, py, c]) => {
+    const p = window.pixelparty.state.lastPaint;
+    return p && p.x === px && p.y === py && p.colour === c;
+  }, [x, y, colour]);
+  assert.equal(await page.evaluate(() => window.pixelparty.state.lastPaintError), null);
+}
+
 /** Fails at once when the page's client has no transport selection (a binary embedding an older client). */
 async function assertTransportAware(page) {
   const mode = await page.evaluate(() => window.pixelparty.state.transportMode);
@@ -145,18 +163,7 @@ describe("web client end to end", { concurrency: 1 }, () => {
         new MutationObserver(() => window.__cooldownTexts.push(el.textContent)).observe(el, { childList: true, characterData: true, subtree: true });
       });
       assert.equal(await a.textContent("#cooldown-text"), "Ready to paint");
-      await a.locator("#canvas").scrollIntoViewIfNeeded();
-      await a.evaluate(([px, py]) => window.pixelparty.centreOn(px, py, 8), [x, y]);
-      const point = await a.evaluate(([px, py]) => window.pixelparty.clientPointOf(px, py), [x, y]);
-      const box = await a.locator("#canvas").boundingBox();
-      assert.ok(point.x > box.x && point.x < box.x + box.width && point.y > box.y && point.y < box.y + box.height, `pixel centre ${JSON.stringify(point)} inside the canvas ${JSON.stringify(box)}`);
-      await a.mouse.click(point.x, point.y);
-
-      await a.waitForFunction(([px, py, c]) => {
-        const p = window.pixelparty.state.lastPaint;
-        return p && p.x === px && p.y === py && p.colour === c;
-      }, [x, y, colour]);
-      assert.equal(await a.evaluate(() => window.pixelparty.state.lastPaintError), null);
+      await paintByClick(a, x, y, colour);
       // The other user's replica receives it live.
       await b.waitForFunction(([px, py, c]) => window.pixelparty.pixelAt(px, py) === c, [x, y, colour]);
       assert.equal(await a.evaluate(([px, py]) => window.pixelparty.pixelAt(px, py), [x, y]), colour);
@@ -392,15 +399,7 @@ describe("web client end to end", { concurrency: 1 }, () => {
       assert.equal(await b.evaluate(([px, py]) => window.pixelparty.pixelAt(px, py), [x, y]), 0);
       // A (WebTransport) paints with a real click.
       await a.click(`#palette button[data-colour="${colour}"]`);
-      await a.locator("#canvas").scrollIntoViewIfNeeded();
-      await a.evaluate(([px, py]) => window.pixelparty.centreOn(px, py, 8), [x, y]);
-      const point = await a.evaluate(([px, py]) => window.pixelparty.clientPointOf(px, py), [x, y]);
-      await a.mouse.click(point.x, point.y);
-      await a.waitForFunction(([px, py, c]) => {
-        const p = window.pixelparty.state.lastPaint;
-        return p && p.x === px && p.y === py && p.colour === c;
-      }, [x, y, colour]);
-      assert.equal(await a.evaluate(() => window.pixelparty.state.lastPaintError), null);
+      await paintByClick(a, x, y, colour);
       // B (WebSocket) sees it live.
       await b.waitForFunction(([px, py, c]) => window.pixelparty.pixelAt(px, py) === c, [x, y, colour]);
       // And B's paint reaches A over WebTransport.
