@@ -51,19 +51,35 @@ fn order(r: &PixelRecord) -> (u16, u16, u64) {
     (r.y, r.x, r.seq)
 }
 
-/// One committed journal block's records in index order.
+/// Records at which small chunks stop being merged (see [`IndexTail::add`]).
+const MERGE_MAX: usize = 1024;
+
+/// Committed journal blocks' records in index order: one block's, or several small ones'.
 #[derive(Debug)]
 pub(crate) struct Chunk {
-    /// The block's key (its first sequence), which is also its marker's key.
-    pub(crate) first_seq: u64,
+    /// The blocks' keys (their first sequences), which are also their markers' keys.
+    blocks: Vec<u64>,
     records: Box<[PixelRecord]>,
+    /// When the oldest block was added.
     added: Instant,
 }
 
 impl Chunk {
     pub(crate) fn new(first_seq: u64, mut records: Vec<PixelRecord>) -> Self {
         records.sort_unstable_by_key(order);
-        Self { first_seq, records: records.into_boxed_slice(), added: Instant::now() }
+        Self { blocks: vec![first_seq], records: records.into_boxed_slice(), added: Instant::now() }
+    }
+
+    /// One chunk holding both (`older` added first).
+    fn merge(older: &Self, newer: &Self) -> Self {
+        // At most MERGE_MAX records: sorting the two runs together costs no more than merging.
+        let mut records: Vec<PixelRecord> = older.records.iter().chain(newer.records.iter()).copied().collect();
+        records.sort_unstable_by_key(order);
+        Self {
+            blocks: older.blocks.iter().chain(&newer.blocks).copied().collect(),
+            records: records.into_boxed_slice(),
+            added: older.added,
+        }
     }
 
     /// Records of pixel `(x, y)` with `seq < before`, oldest first.
@@ -95,11 +111,33 @@ impl IndexTail {
         self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Adds the chunks of a committed job.
+    /// Adds the chunks of a committed job. Small chunks are merged as they come (the two
+    /// newest open ones, while together they hold at most [`MERGE_MAX`] records and the newer
+    /// is at least half the older, like a binary counter): a quiet server journals a block of
+    /// a few updates per tick, and readers look into every chunk.
     pub(crate) fn add(&self, chunks: Vec<Arc<Chunk>>) {
         let mut s = self.lock();
-        s.open_records += chunks.iter().map(|c| c.records.len()).sum::<usize>();
-        s.chunks.extend(chunks);
+        for chunk in chunks {
+            s.open_records += chunk.records.len();
+            s.chunks.push(chunk);
+            while s.chunks.len() >= s.sealed + 2 {
+                let n = s.chunks.len();
+                let (older, newer) = (&s.chunks[n - 2], &s.chunks[n - 1]);
+                let (o, w) = (older.records.len(), newer.records.len());
+                if o + w > MERGE_MAX || 2 * w < o {
+                    break;
+                }
+                let merged = Arc::new(Chunk::merge(older, newer));
+                s.chunks.truncate(n - 2);
+                s.chunks.push(merged);
+            }
+        }
+    }
+
+    /// Chunks held (merged or not).
+    #[cfg(test)]
+    fn chunk_count(&self) -> usize {
+        self.lock().chunks.len()
     }
 
     /// Seals the open chunks if they hold `max_records` or more, or the oldest has waited
@@ -213,8 +251,8 @@ impl Db {
         // unmarked blocks, whose entries must then be nowhere else).
         self.index_tail.retire(chunks.len());
         let mut batch = self.database.batch();
-        for c in chunks {
-            batch.remove(&self.index_pending, c.first_seq.to_be_bytes());
+        for first_seq in chunks.iter().flat_map(|c| &c.blocks) {
+            batch.remove(&self.index_pending, first_seq.to_be_bytes());
         }
         batch.commit()?;
         Ok(())
@@ -365,5 +403,22 @@ mod tests {
             .unwrap();
         assert!(rx.recv().unwrap(), "a completion callback runs on the writer");
         store.settle_index().unwrap();
+    }
+
+    #[test]
+    fn small_blocks_are_merged_in_the_tail() {
+        let (_dir, store) = crate::testing::temp_store();
+        for seq in 1..=2000u64 {
+            let block = vec![rec(seq, (seq % 7) as u16, 1)];
+            store.run(move |tx| tx.append_pixels(&block)).unwrap();
+        }
+        assert_eq!(store.index_tail_len(), 2000);
+        let chunks = store.index_tail.chunk_count();
+        assert!(chunks <= 2000 / (MERGE_MAX / 2) + 12, "{chunks} chunks for 2000 one-update blocks");
+        let expect: Vec<u64> = (1..=2000u64).rev().filter(|s| s % 7 == 3).take(5).collect();
+        assert_eq!(seqs(&store, 3, 1, u64::MAX, 5), expect);
+        store.settle_index().unwrap();
+        assert_eq!(seqs(&store, 3, 1, u64::MAX, 5), expect);
+        assert_eq!(store.index_pending.iter().count(), 0, "every merged block's marker is gone");
     }
 }
