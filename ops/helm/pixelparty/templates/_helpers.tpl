@@ -1,0 +1,91 @@
+{{/* Chart name, truncated to the 63 characters of a DNS label. */}}
+{{- define "pixelparty.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Fully qualified app name. */}}
+{{- define "pixelparty.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "pixelparty.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "pixelparty.labels" -}}
+helm.sh/chart: {{ include "pixelparty.chart" . }}
+{{ include "pixelparty.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{- define "pixelparty.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "pixelparty.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/* Name of the Secret holding the admin token. */}}
+{{- define "pixelparty.adminSecretName" -}}
+{{- if .Values.adminToken.existingSecret }}
+{{- .Values.adminToken.existingSecret }}
+{{- else }}
+{{- printf "%s-admin" (include "pixelparty.fullname" .) }}
+{{- end }}
+{{- end }}
+
+{{/*
+One TOML value. Helm reads numbers in values files as float64: whole numbers are written
+as integers (the server's keys are integers), strings as JSON strings (valid TOML basic
+strings), lists element by element.
+*/}}
+{{- define "pixelparty.tomlValue" -}}
+{{- $v := . }}
+{{- if kindIs "bool" $v }}{{ $v }}
+{{- else if kindIs "string" $v }}{{ toJson $v }}
+{{- else if or (kindIs "int" $v) (kindIs "int64" $v) }}{{ printf "%d" $v }}
+{{- else if kindIs "float64" $v }}{{ if eq $v (floor $v) }}{{ printf "%d" (int64 $v) }}{{ else }}{{ $v }}{{ end }}
+{{- else if kindIs "slice" $v }}[{{ range $i, $e := $v }}{{ if $i }}, {{ end }}{{ include "pixelparty.tomlValue" $e }}{{ end }}]
+{{- else }}{{ fail (printf "config: cannot write a %s as TOML (%v)" (kindOf $v) $v) }}
+{{- end }}
+{{- end }}
+
+{{/*
+The server's configuration: .Values.config with the addresses, data directory and
+certificate paths that the pod's layout fixes.
+*/}}
+{{- define "pixelparty.config" -}}
+{{- $cfg := deepCopy .Values.config }}
+{{- $server := dict "http" (printf "0.0.0.0:%d" (int .Values.ports.http)) "admin" (printf "0.0.0.0:%d" (int .Values.ports.admin)) "data_dir" "/data" }}
+{{- $wt := dict "bind" (printf "0.0.0.0:%d" (int .Values.ports.webtransport)) }}
+{{- if .Values.webtransportTLS.secretName }}
+{{- $_ := set $wt "cert_file" "/etc/pixelparty/tls/tls.crt" }}
+{{- $_ := set $wt "key_file" "/etc/pixelparty/tls/tls.key" }}
+{{- end }}
+{{- $cfg = mustMergeOverwrite $cfg (dict "server" $server "webtransport" $wt) }}
+{{- if not (get $cfg.webtransport "public_url") }}
+{{- $_ := unset $cfg.webtransport "public_url" }}
+{{- end }}
+{{- if hasKey $cfg.server "admin_token" }}
+{{- fail "config.server.admin_token: give the admin token through adminToken (a Secret), not the config" }}
+{{- end }}
+# Rendered by the pixelparty Helm chart from .Values.config.
+{{- range $section, $keys := $cfg }}
+{{- if not (kindIs "map" $keys) }}
+{{- fail (printf "config.%s must be a table of keys" $section) }}
+{{- end }}
+
+[{{ $section }}]
+{{- range $k, $v := $keys }}
+{{ $k }} = {{ include "pixelparty.tomlValue" $v }}
+{{- end }}
+{{- end }}
+{{- end }}
