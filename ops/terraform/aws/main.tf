@@ -1,0 +1,72 @@
+# pixelparty on AWS, after the founding design: an autoscaling group behind a network load
+# balancer (TCP for HTTP/WebSocket, UDP for WebTransport/QUIC), an S3 bucket for backups,
+# and - for the server's coming cluster mode - ElastiCache Redis and RDS PostgreSQL.
+#
+# Today the server is one node with an embedded store (fjall), so the group holds exactly one
+# instance, in one availability zone, and its data directory is a separate EBS volume that
+# each new instance of the group attaches at boot: replacing the instance keeps the canvas.
+
+locals {
+  tags = merge({ "app" = "pixelparty", "managed-by" = "terraform" }, var.tags)
+
+  http_port  = 8080
+  wt_port    = 8443
+  admin_port = 9091
+
+  public_host = var.domain_name != "" ? var.domain_name : aws_lb.this.dns_name
+  public_url  = "${var.certificate_arn != "" ? "https" : "http"}://${local.public_host}"
+  ami_id      = var.ami_id != "" ? var.ami_id : data.aws_ami.debian[0].id
+
+  binary_bucket = split("/", trimprefix(var.binary_s3_uri, "s3://"))[0]
+  binary_key    = join("/", slice(split("/", trimprefix(var.binary_s3_uri, "s3://")), 1, length(split("/", trimprefix(var.binary_s3_uri, "s3://")))))
+
+  # The server's configuration file (see the repository README for every key).
+  config = templatefile("${path.module}/templates/pixelparty.toml.tftpl", {
+    http_port              = local.http_port
+    admin_port             = local.admin_port
+    wt_port                = local.wt_port
+    allowed_origins        = jsonencode([local.public_url])
+    cookie_secure          = var.certificate_arn != ""
+    width                  = var.canvas.width
+    height                 = var.canvas.height
+    cooldown_ms            = var.canvas.cooldown_ms
+    durability             = var.durability
+    journal_retention_days = var.journal_retention_days
+    wt_public_url          = "https://${local.public_host}:${local.wt_port}/wt"
+    extra_config           = var.extra_config
+  })
+}
+
+data "aws_region" "current" {}
+
+data "aws_partition" "current" {}
+
+data "aws_vpc" "this" {
+  id = var.vpc_id
+}
+
+data "aws_subnet" "instance" {
+  id = var.instance_subnet_id
+}
+
+# The latest official Debian 12 image (the release binary is built against its glibc).
+data "aws_ami" "debian" {
+  count       = var.ami_id == "" ? 1 : 0
+  most_recent = true
+  owners      = ["136693071363"] # Debian
+
+  filter {
+    name   = "name"
+    values = ["debian-12-amd64-*"]
+  }
+
+  filter {
+    name   = "architecture"
+    values = ["x86_64"]
+  }
+
+  filter {
+    name   = "virtualization-type"
+    values = ["hvm"]
+  }
+}

@@ -1,0 +1,59 @@
+output "url" {
+  description = "Public URL of the web client and API (WebSocket at /ws)."
+  value       = local.public_url
+}
+
+output "webtransport_url" {
+  description = "WebTransport URL the server advertises to browsers (UDP through the load balancer)."
+  value       = "https://${local.public_host}:${local.wt_port}/wt"
+}
+
+output "load_balancer_dns_name" {
+  description = "DNS name of the network load balancer (point domain_name at it)."
+  value       = aws_lb.this.dns_name
+}
+
+output "load_balancer_zone_id" {
+  description = "Hosted zone of the load balancer, for a Route 53 alias record."
+  value       = aws_lb.this.zone_id
+}
+
+output "autoscaling_group_name" {
+  description = "Autoscaling group of the server instance."
+  value       = aws_autoscaling_group.server.name
+}
+
+output "server_security_group_id" {
+  description = "Security group of the server instances (for Prometheus or bastion rules)."
+  value       = aws_security_group.server.id
+}
+
+output "data_volume_id" {
+  description = "EBS volume holding the data directory."
+  value       = aws_ebs_volume.data.id
+}
+
+output "backups_bucket" {
+  description = "S3 bucket for backups."
+  value       = aws_s3_bucket.backups.bucket
+}
+
+output "redis_endpoint" {
+  description = "Redis primary endpoint (cluster mode; null unless enable_cluster_backends)."
+  value       = var.enable_cluster_backends ? aws_elasticache_replication_group.redis[0].primary_endpoint_address : null
+}
+
+output "postgres_endpoint" {
+  description = "PostgreSQL endpoint (cluster mode; null unless enable_cluster_backends)."
+  value       = var.enable_cluster_backends ? aws_db_instance.postgres[0].endpoint : null
+}
+
+output "postgres_master_secret_arn" {
+  description = "Secrets Manager secret with the database master password (null unless enable_cluster_backends)."
+  value       = var.enable_cluster_backends ? aws_db_instance.postgres[0].master_user_secret[0].secret_arn : null
+}
+
+output "server_config" {
+  description = "The server configuration file written to /etc/pixelparty.toml."
+  value       = local.config
+}

@@ -1,0 +1,228 @@
+variable "name" {
+  description = "Prefix of every resource's name."
+  type        = string
+  default     = "pixelparty"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,22}$", var.name))
+    error_message = "name: 2 to 23 characters, lower-case letters, digits and dashes, starting with a letter (it prefixes load balancer and cache names)."
+  }
+}
+
+variable "tags" {
+  description = "Tags added to every resource."
+  type        = map(string)
+  default     = {}
+}
+
+# --- network -----------------------------------------------------------------------------
+
+variable "vpc_id" {
+  description = "VPC to deploy into."
+  type        = string
+}
+
+variable "public_subnet_ids" {
+  description = "Subnets of the network load balancer (public, one per availability zone)."
+  type        = list(string)
+}
+
+variable "instance_subnet_id" {
+  description = "Subnet of the server instance. One subnet, hence one availability zone: the data volume lives there and follows the instance across replacements."
+  type        = string
+}
+
+variable "instance_public_ip" {
+  description = "Give the instance a public address (needed in a public subnet without a NAT gateway, for package and binary downloads)."
+  type        = bool
+  default     = false
+}
+
+variable "database_subnet_ids" {
+  description = "Private subnets (at least two availability zones) for ElastiCache and RDS. Only used with enable_cluster_backends."
+  type        = list(string)
+  default     = []
+}
+
+variable "allowed_cidrs" {
+  description = "Client addresses allowed to reach the public ports (HTTP/WebSocket over TCP, WebTransport over UDP)."
+  type        = list(string)
+  default     = ["0.0.0.0/0"]
+}
+
+variable "admin_cidrs" {
+  description = "Addresses allowed to reach the admin endpoint (port 9091: metrics, bans, rollback). The load balancer's health checks come from inside the VPC, which is always allowed."
+  type        = list(string)
+  default     = []
+}
+
+# --- server ------------------------------------------------------------------------------
+
+variable "binary_s3_uri" {
+  description = "s3:// URI of a release build of the pixelparty binary for x86_64 Linux (cargo build --release -p pixelparty-gateway --bin pixelparty, on Debian 12 or older glibc). The instance downloads it at boot."
+  type        = string
+
+  validation {
+    condition     = can(regex("^s3://[^/]+/.+", var.binary_s3_uri))
+    error_message = "binary_s3_uri must look like s3://bucket/path/pixelparty."
+  }
+}
+
+variable "instance_type" {
+  description = "EC2 instance type (x86_64). The server runs one shard per core."
+  type        = string
+  default     = "c7i.large"
+}
+
+variable "ami_id" {
+  description = "AMI to boot; empty: the latest official Debian 12 (amd64) image."
+  type        = string
+  default     = ""
+}
+
+variable "instance_count" {
+  description = "Instances in the autoscaling group. Today the server is single-node (embedded store on the data volume), so this must be 1; cluster mode over Redis and PostgreSQL will lift it."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.instance_count == 1
+    error_message = "instance_count must be 1 until the server's cluster mode exists: a second instance would be a second, separate canvas."
+  }
+}
+
+variable "data_volume_size_gb" {
+  description = "Size of the data volume (store, journal, snapshots, admin token)."
+  type        = number
+  default     = 50
+}
+
+variable "data_volume_iops" {
+  description = "Provisioned IOPS of the gp3 data volume (fsync latency matters in durability = sync)."
+  type        = number
+  default     = 3000
+}
+
+variable "domain_name" {
+  description = "Public host name pointing at the load balancer (your DNS). Empty: the load balancer's own DNS name. Used for WebSocket origins and the advertised WebTransport URL."
+  type        = string
+  default     = ""
+}
+
+variable "certificate_arn" {
+  description = "ACM certificate for domain_name. Set: the load balancer terminates TLS on 443 and forwards to the server's HTTP port. Empty: plain TCP on 80."
+  type        = string
+  default     = ""
+}
+
+variable "admin_token_ssm_parameter" {
+  description = "Name of an SSM SecureString parameter holding the admin token. Empty: the server generates one into <data>/admin.token on the data volume (read it over SSM Session Manager)."
+  type        = string
+  default     = ""
+}
+
+variable "canvas" {
+  description = "Canvas settings, fixed once the data volume has a store."
+  type = object({
+    width       = number
+    height      = number
+    cooldown_ms = number
+  })
+  default = {
+    width       = 1000
+    height      = 1000
+    cooldown_ms = 300000
+  }
+}
+
+variable "durability" {
+  description = "Storage durability: sync, interval:<ms> or none."
+  type        = string
+  default     = "sync"
+
+  validation {
+    condition     = can(regex("^(sync|none|interval:[0-9]+)$", var.durability))
+    error_message = "durability must be sync, none or interval:<ms>."
+  }
+}
+
+variable "journal_retention_days" {
+  description = "Canvas history kept for the pixel inspector and rollback (0 = forever)."
+  type        = number
+  default     = 30
+}
+
+variable "extra_config" {
+  description = "More TOML appended to the server's configuration (tables not already in it: [auth], [limits]...)."
+  type        = string
+  default     = ""
+}
+
+# --- backups -----------------------------------------------------------------------------
+
+variable "backup_retention_days" {
+  description = "Days a backup object (and an EBS snapshot of the data volume) is kept."
+  type        = number
+  default     = 30
+}
+
+variable "snapshot_time" {
+  description = "UTC time (HH:MM) of the daily EBS snapshot of the data volume. Empty: none."
+  type        = string
+  default     = "03:00"
+
+  validation {
+    condition     = var.snapshot_time == "" || can(regex("^([01][0-9]|2[0-3]):[0-5][0-9]$", var.snapshot_time))
+    error_message = "snapshot_time must be HH:MM (UTC) or empty."
+  }
+}
+
+# --- cluster backends (for the coming cluster mode) ----------------------------------------
+
+variable "enable_cluster_backends" {
+  description = "Create ElastiCache Redis and RDS PostgreSQL. The server does not use them yet: they are for its cluster mode (shared canvas log, fan-out and cooldowns in Redis; accounts, rooms, messages and the canvas journal in PostgreSQL)."
+  type        = bool
+  default     = false
+}
+
+variable "redis_node_type" {
+  description = "ElastiCache node type."
+  type        = string
+  default     = "cache.t4g.medium"
+}
+
+variable "redis_replicas" {
+  description = "Redis read replicas (0 or more; with one or more, automatic failover is on)."
+  type        = number
+  default     = 1
+}
+
+variable "postgres_instance_class" {
+  description = "RDS instance class."
+  type        = string
+  default     = "db.t4g.medium"
+}
+
+variable "postgres_version" {
+  description = "PostgreSQL major version."
+  type        = string
+  default     = "16"
+}
+
+variable "postgres_storage_gb" {
+  description = "Allocated storage of the database (it grows automatically up to four times this)."
+  type        = number
+  default     = 50
+}
+
+variable "postgres_multi_az" {
+  description = "Run a standby in a second availability zone."
+  type        = bool
+  default     = true
+}
+
+variable "deletion_protection" {
+  description = "Protect the database and the load balancer from deletion."
+  type        = bool
+  default     = true
+}
