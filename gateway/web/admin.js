@@ -1,8 +1,10 @@
 // Owns: the administrator panel (#admin, shown to ADMIN users only) — ban / unban a user,
 // ban / unban an address range, list the bans, and roll back a user's pixels over a time
-// window. Every action is one HTTP call; results go to #admin-result and the notice line.
+// window. Every action is one HTTP call; the destructive ones (bans, rollback) ask for a
+// confirmation first; results go to #admin-result and the notice line.
 
 import { h, fill, notify, describeError, formatDateTime } from "./ui.js";
+import { confirmAction } from "./dialog.js";
 
 export class Admin {
   /** `ctx`: {api, clock, state} */
@@ -75,6 +77,12 @@ export class Admin {
     const user = this.required(this.els.user, "a user name");
     const reason = this.els.reason.value.trim() || "banned by an administrator";
     const d = this.durationS();
+    const ok = await confirmAction({
+      title: `Ban ${user}?`,
+      text: `${user} is logged out everywhere at once and sees: “${reason}”. Duration: ${d ? `${Math.round(d / 60)} min` : "permanent"}.`,
+      confirmLabel: "Ban",
+    });
+    if (!ok) return "";
     await this.ctx.api.ban(user, reason, d);
     this.loadBans().catch(() => {});
     return `${user} banned${d ? ` for ${Math.round(d / 60)} min` : ""}: ${reason}`;
@@ -90,7 +98,14 @@ export class Admin {
   async banIp() {
     const cidr = this.required(this.els.ip, "an address or CIDR range");
     const reason = this.els.reason.value.trim() || "banned by an administrator";
-    await this.ctx.api.banIp(cidr, reason, this.durationS());
+    const d = this.durationS();
+    const ok = await confirmAction({
+      title: `Ban ${cidr}?`,
+      text: `New connections from ${cidr} are refused. Duration: ${d ? `${Math.round(d / 60)} min` : "permanent"}.`,
+      confirmLabel: "Ban address",
+    });
+    if (!ok) return "";
+    await this.ctx.api.banIp(cidr, reason, d);
     this.loadBans().catch(() => {});
     return `${cidr} banned: ${reason}`;
   }
@@ -106,6 +121,12 @@ export class Admin {
     const user = this.required(this.els.rbUser, "a user name");
     const minutes = Number(this.els.rbMinutes.value || "60");
     if (!Number.isFinite(minutes) || minutes <= 0) throw Object.assign(new Error("minutes must be positive"), { code: "invalid_argument" });
+    const ok = await confirmAction({
+      title: `Roll back ${user}'s pixels?`,
+      text: `Every pixel ${user} placed in the last ${minutes} min is restored to what was there before. This cannot be undone.`,
+      confirmLabel: "Roll back",
+    });
+    if (!ok) return "";
     const now = this.ctx.clock.now();
     // A little past "now" so the newest pixels are inside the window despite clock error.
     const r = await this.ctx.api.rollback(user, now - minutes * 60_000, now + 2000);

@@ -2,7 +2,8 @@
 // at load, sign up / log in / log out), the one Connection (over WebTransport or WebSocket,
 // chosen by net.js's TransportPicker; `?transport=ws|wt` forces one) and the routing of its
 // frames to the board, chat and social modules, the connection-state indicator (with the
-// transport in use as #conn-state's data-transport) and the #closed-reason banner, and the
+// transport in use as #conn-state's data-transport; status.js words it), the #closed-reason
+// banner (over the canvas, never moving it), the read-only page of a banned user, and the
 // `window.pixelparty` test hook.
 
 import { Api } from "./api.js";
@@ -16,7 +17,10 @@ import { Social } from "./social.js";
 import { Admin } from "./admin.js";
 import { normalizeMessage } from "./chatmodel.js";
 import { U64_MAX } from "./codec.js";
-import { notify, describeError, guard, utf8Length } from "./ui.js";
+import { notify, clearNotice, describeError, guard, utf8Length } from "./ui.js";
+import { connectionPill, closeBanner } from "./status.js";
+import { Theme } from "./theme.js";
+import { Layout } from "./layout.js";
 
 const USERNAME_RE = /^[A-Za-z0-9_.-]{3,32}$/;
 
@@ -33,6 +37,7 @@ const state = {
   subscribed: 0,
   cooldownRemainingMs: 0,
   closed: null, // {reason, message} of the last session end that was not a normal close
+  reconnecting: false, // the live session is gone and a new attempt is scheduled
   lastPaint: null,
   lastPaintError: null,
   snapshotVersion: null,
@@ -44,14 +49,21 @@ const $ = (id) => document.getElementById(id);
 
 const TRANSPORT_NAMES = { webtransport: "WebTransport", websocket: "WebSocket" };
 
-/** #conn-state: the text is the state; data-transport and the tooltip tell the transport. */
+/**
+ * #conn-state: data-state is the connection's state, the text and data-tone what it means to
+ * this user (a logged-out visitor is "viewing", not "disconnected"); data-transport and the
+ * tooltip tell the transport.
+ */
 function renderConnState() {
   const el = $("conn-state");
-  el.textContent = state.connection;
+  const pill = connectionPill(state);
+  el.textContent = pill.label;
   el.dataset.state = state.connection;
+  el.dataset.tone = pill.tone;
   if (state.transport) el.dataset.transport = state.transport;
   else delete el.dataset.transport;
-  let title = state.transport ? `${state.connection} (${TRANSPORT_NAMES[state.transport]})` : state.connection;
+  let title = state.transport && state.connection === "connected" ? `${pill.label} (${TRANSPORT_NAMES[state.transport]})` : pill.label;
+  if (!state.user) title = "Viewing the canvas: log in to paint and chat";
   if (state.transportFallback) title += ` — WebTransport not used: ${state.transportFallback}`;
   el.title = title;
 }
@@ -76,7 +88,9 @@ const net = new Connection({
   clock,
   onState: (s) => {
     state.connection = s;
+    if (s === "connected") state.reconnecting = false;
     renderConnState();
+    board.statusChanged();
   },
   onTransport: (kind) => {
     state.transport = kind;
@@ -112,11 +126,25 @@ async function history(kind, conv, before) {
   }
 }
 
+const theme = new Theme($("theme-toggle"));
+const layout = new Layout();
 const ctx = { api, clock, state, net: () => net, history };
 const board = new Board(ctx);
 const social = new Social({ ...ctx, onBlocked: (id) => chat.purgeAuthor(id) });
 const chat = new Chat({ ...ctx, social });
 const admin = new Admin(ctx);
+
+/** The canvas takes its background colours from the theme. */
+function themeCanvas() {
+  const css = getComputedStyle(document.documentElement);
+  board.view.setTheme({
+    background: css.getPropertyValue("--canvas-bg").trim() || "#dde1e7",
+    unloaded: css.getPropertyValue("--canvas-unloaded").trim() || "#c3c8d0",
+  });
+}
+theme.onChange(themeCanvas);
+themeCanvas();
+layout.onInsets((inset) => board.view.setInset(inset));
 
 // ---- connection events ---------------------------------------------------------------------
 
@@ -129,6 +157,7 @@ function onWelcome(w) {
     renderAccount();
   }
   if (state.closed && !NO_RECONNECT.has(state.closed.reason)) hideBanner();
+  clearNotice("*"); // errors from before this session are about a state that is over
   board.onWelcome(w);
   chat.onWelcome();
   social.onWelcome();
@@ -154,18 +183,20 @@ function onClose(info) {
   board.onDisconnected();
   chat.onDisconnected();
   const reason = info.reason;
-  if (reason && reason !== "normal") {
-    showBanner(reason, info.message, info.reconnectInMs);
+  state.reconnecting = info.reconnectInMs !== null && info.reconnectInMs !== undefined;
+  renderConnState();
+  if (reason !== "normal" && state.user) {
+    showBanner(reason ?? (info.welcomed ? "connection_lost" : "unreachable"), info.message, info.reconnectInMs);
     if (reason === "session_revoked") {
       loggedOut();
       return;
     }
-    if (reason === "banned") stopPolling();
+    if (reason === "banned") {
+      stopPolling();
+      enterReadOnly();
+    }
   }
   failedOpens = info.welcomed ? 0 : failedOpens + 1;
-  if (failedOpens === 3 && info.reconnectInMs !== null) {
-    notify("The live connection is refused or unreachable; still retrying.", "error");
-  }
   if (!info.welcomed && info.reconnectInMs !== null && state.user) {
     // Refused before any frame: maybe the session is gone (expired, logged out elsewhere).
     api.account().then((acc) => {
@@ -178,6 +209,7 @@ function onClose(info) {
         net.stop();
         stopPolling();
         showBanner("banned", e.message, null);
+        enterReadOnly();
       }
     });
   }
@@ -189,22 +221,38 @@ function stopPolling() {
   social.stopPolling();
 }
 
+/** The banner over the canvas that says why the live session ended (status.js words it). */
 function showBanner(reason, message, reconnectInMs) {
-  const detail = message && message !== reason ? `${reason}: ${message}` : reason;
   state.closed = { reason, message: message ?? "" };
+  const reconnecting = reconnectInMs !== null && reconnectInMs !== undefined;
+  const b = closeBanner(reason, message, reconnecting);
   const el = $("closed-reason");
-  let text = detail;
-  if (reconnectInMs !== null && reconnectInMs !== undefined) text += ` — reconnecting…`;
-  $("closed-reason-text").textContent = text;
+  $("closed-reason-text").textContent = b.text;
   el.dataset.reason = reason;
+  el.dataset.tone = b.tone;
   $("reconnect").hidden = !(reason === "kicked" && state.user);
   el.hidden = false;
+  renderConnState();
+  board.statusChanged();
 }
 
 function hideBanner() {
   $("closed-reason").hidden = true;
   $("closed-reason-text").textContent = "";
   state.closed = null;
+  renderConnState();
+  board.statusChanged();
+}
+
+/**
+ * A banned user's page drops to read-only at once: no palette, no forms; what is on the page
+ * stays readable (the server refuses everything anyway — this only stops the page pretending).
+ */
+function enterReadOnly() {
+  document.body.dataset.readonly = "true";
+  for (const el of document.querySelectorAll("#sidebar input, #sidebar button, #place, #tool-pick")) el.disabled = true;
+  board.selectColour(null);
+  board.statusChanged();
 }
 
 // ---- account -------------------------------------------------------------------------------
@@ -220,11 +268,16 @@ function renderAccount() {
   for (const el of document.querySelectorAll("[data-needs-login]")) el.hidden = !u;
   for (const el of document.querySelectorAll("[data-logged-out-only]")) el.hidden = !!u;
   admin.setVisible(!!u && u.role === "admin");
+  layout.setAdmin(!!u && u.role === "admin");
+  layout.setAccountLabel(u ? u.username : "Log in");
+  renderConnState();
+  board.statusChanged();
 }
 
 async function loggedIn(user) {
   state.user = { id: Number(user.id), username: user.username, role: user.role };
   renderAccount();
+  layout.setAccountOpen(false);
   board.setLoggedOutRefresh(false);
   board.renderCooldown();
   if (state.closed && state.closed.reason === "session_revoked") hideBanner();
@@ -345,11 +398,24 @@ window.pixelparty = {
   subscribedTiles: () => (board.replica ? [...board.replica.subscribed].sort((a, b) => a - b) : []),
   /** Centres the view on canvas pixel (x, y) at `scale` CSS pixels per canvas pixel. */
   centreOn(x, y, scale) {
+    board.view.moved = true;
+    board.view.anim = null;
     board.view.viewport?.centreOn(x + 0.5, y + 0.5, scale);
     board.view.viewChanged();
   },
   /** Page (client) coordinates of the centre of pixel (x, y), e.g. for mouse.click. */
   clientPointOf: (x, y) => board.view.clientPointOf(x, y),
+  /** The view: `{x, y, scale}` (x, y: the canvas point at the centre), or null before the canvas loads. */
+  view: () => (board.view.viewport ? { x: board.view.viewport.cx, y: board.view.viewport.cy, scale: board.view.viewport.scale } : null),
+  /** Where the reticle is (`{x, y}`) while it is shown, else null. */
+  reticle: () => {
+    const v = board.view;
+    return v.reticle && v.viewport && v.viewport.scale >= v.reticle.minScale ? v.reticlePixel() : null;
+  },
+  /** The pixel the inspector shows, or null. */
+  inspected: () => board.inspector.at,
+  /** The minimap's viewport outline in minimap pixels, or null. */
+  minimapRect: () => board.minimap.rect ?? null,
   /** Resolves once the live session (WebTransport or WebSocket) is welcomed (or after `timeoutMs`, with false). */
   whenConnected(timeoutMs = 10_000) {
     return new Promise((resolve) => {

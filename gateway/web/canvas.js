@@ -1,15 +1,15 @@
 // Owns: the <canvas id="canvas"> element — drawing the replica's tiles through one small
 // raster per tile (re-rasterised only when the tile is dirty, composited on demand in a
-// requestAnimationFrame), and every input on it: wheel / drag / pinch pan and zoom, smooth
-// keyboard zoom, arrow-key panning, click / tap (paint or inspect), hover coordinates. It
-// reports what the user did through callbacks; board.js decides what that means.
+// requestAnimationFrame) with the selection, the reticle (where a paint would land, in the
+// selected colour) and the keyboard crosshair on top, and every input on it: wheel / drag /
+// pinch pan and zoom, smooth keyboard zoom, arrow-key panning, click / tap (paint or inspect),
+// hover coordinates. It reports what the user did through callbacks; board.js decides what
+// that means. Its colours come from the page's theme (setTheme).
 
 import { Viewport, visibleTiles } from "./viewport.js";
 import { paletteLut, rasterizeTile } from "./replica.js";
 
 const DRAG_THRESHOLD_PX = 5;
-const BACKGROUND = "#d9dde3";
-const UNLOADED = "#c3c8d0";
 
 export class CanvasView {
   /**
@@ -37,6 +37,11 @@ export class CanvasView {
     this.cssWidth = 1;
     this.cssHeight = 1;
     this.dpr = 1;
+    this.colours = { background: "#dde1e7", unloaded: "#c3c8d0" };
+    this.hover = null; // the pixel under the mouse, or null
+    this.reticle = null; // {colour: css, minScale}: show where a paint lands, or null
+    this.aim = null; // touch: the pixel a tap aimed at (painted with Place), or null
+    this.moved = false; // the user moved the view (until then, it follows the fit)
     this.bind();
   }
 
@@ -50,6 +55,11 @@ export class CanvasView {
     this.setPalette(palette);
     if (!same || !this.viewport) {
       this.viewport = new Viewport(this.cssWidth, this.cssHeight, g.width, g.height);
+      if (this.inset) {
+        this.viewport.setInset(this.inset);
+        this.viewport.fit();
+      }
+      if (this.cssWidth > 1) this.applyInitialView();
       this.cb.onZoom(this.viewport.scale);
     }
     this.requestDraw();
@@ -66,6 +76,63 @@ export class CanvasView {
   select(pixel) {
     this.selected = pixel;
     this.requestDraw();
+  }
+
+  /**
+   * The view to open with instead of the fitted one (e.g. from the address bar):
+   * `{x, y, zoom|null}` centres on canvas pixel (x, y). Used once, when the view first has a size.
+   */
+  setInitialView(v) {
+    this.initialView = v;
+    if (this.viewport && this.viewport.width > 1) {
+      this.applyInitialView();
+      this.viewChanged();
+    }
+  }
+
+  applyInitialView() {
+    const v = this.initialView;
+    if (!v || !this.viewport) return;
+    this.initialView = null;
+    this.moved = true;
+    this.viewport.centreOn(v.x + 0.5, v.y + 0.5, v.zoom ?? this.viewport.scale);
+  }
+
+  /** The parts of the element the floating bars cover (Viewport.setInset): the picture stays put. */
+  setInset(inset) {
+    this.inset = inset;
+    if (!this.viewport) return;
+    this.viewport.setInset(inset);
+    // Until the user moves the view, it stays fitted to the part the bars leave uncovered.
+    if (!this.moved) this.viewport.fit();
+    this.viewChanged();
+  }
+
+  /** Theme colours: `{background, unloaded}` (CSS colours). */
+  setTheme(colours) {
+    this.colours = { ...this.colours, ...colours };
+    this.requestDraw();
+  }
+
+  /** Shows the reticle in `colour` (a CSS colour) from `minScale` up; null hides it. */
+  setReticle(colour, minScale = 0) {
+    this.reticle = colour ? { colour, minScale } : null;
+    this.requestDraw();
+  }
+
+  /** Touch: the pixel a paint would land on (null: none). */
+  setAim(pixel) {
+    this.aim = pixel;
+    this.requestDraw();
+  }
+
+  /** Where the reticle is: the aimed pixel (touch), the hovered one (mouse), or the crosshair. */
+  reticlePixel() {
+    if (!this.viewport) return null;
+    if (this.aim) return this.aim;
+    if (this.hover) return this.hover;
+    if (this.focused && this.keyboard) return this.viewport.centrePixel();
+    return null;
   }
 
   requestDraw() {
@@ -91,7 +158,11 @@ export class CanvasView {
     if (this.viewport) {
       const first = this.viewport.width <= 1;
       this.viewport.resize(this.cssWidth, this.cssHeight);
-      if (first) this.viewport.fit();
+      if (this.inset) this.viewport.setInset(this.inset);
+      if (first) {
+        this.viewport.fit();
+        this.applyInitialView();
+      }
     }
     this.viewChanged();
   }
@@ -152,7 +223,7 @@ export class CanvasView {
     const W = this.canvas.width;
     const H = this.canvas.height;
     ctx.setTransform(1, 0, 0, 1, 0, 0);
-    ctx.fillStyle = BACKGROUND;
+    ctx.fillStyle = this.colours.background;
     ctx.fillRect(0, 0, W, H);
     if (!this.replica || !this.viewport) return;
     this.stepAnimation(now);
@@ -163,8 +234,10 @@ export class CanvasView {
     const g = this.replica.geometry;
     const ts = g.tileSize;
     const dpr = this.dpr;
-    const sx = (x) => Math.round(((x - vp.cx) * vp.scale + vp.width / 2) * dpr);
-    const sy = (y) => Math.round(((y - vp.cy) * vp.scale + vp.height / 2) * dpr);
+    const fx = vp.focusX();
+    const fy = vp.focusY();
+    const sx = (x) => Math.round(((x - vp.cx) * vp.scale + fx) * dpr);
+    const sy = (y) => Math.round(((y - vp.cy) * vp.scale + fy) * dpr);
     ctx.imageSmoothingEnabled = false;
 
     for (const t of visibleTiles(vp, g)) {
@@ -178,7 +251,7 @@ export class CanvasView {
       const dh = sy(y0 + hgt) - dy;
       if (dw <= 0 || dh <= 0) continue;
       if (this.replica.data[t] === null) {
-        ctx.fillStyle = UNLOADED;
+        ctx.fillStyle = this.colours.unloaded;
         ctx.fillRect(dx, dy, dw, dh);
       } else {
         ctx.drawImage(this.tileSurface(t), 0, 0, w, hgt, dx, dy, dw, dh);
@@ -223,8 +296,38 @@ export class CanvasView {
     };
     if (this.selected) outline(this.selected, "#111", 2);
     if (this.focused && this.keyboard) outline(vp.centrePixel(), "#e4007c", 2);
+    const at = this.reticle && vp.scale >= this.reticle.minScale ? this.reticlePixel() : null;
+    if (at) this.drawReticle(at, sx, sy);
 
     if (this.anim) this.requestDraw();
+  }
+
+  /** The reticle: the pixel filled with the selected colour, framed by four corner marks. */
+  drawReticle(p, sx, sy) {
+    const ctx = this.ctx;
+    const dpr = this.dpr;
+    const x = sx(p.x);
+    const y = sy(p.y);
+    const w = Math.max(4, sx(p.x + 1) - x);
+    const hgt = Math.max(4, sy(p.y + 1) - y);
+    ctx.globalAlpha = 0.85;
+    ctx.fillStyle = this.reticle.colour;
+    ctx.fillRect(x, y, w, hgt);
+    ctx.globalAlpha = 1;
+    const pad = Math.max(2, Math.round(w * 0.18));
+    const arm = Math.max(4, Math.round(w * 0.4));
+    const corners = [[x - pad, y - pad, 1, 1], [x + w + pad, y - pad, -1, 1], [x - pad, y + hgt + pad, 1, -1], [x + w + pad, y + hgt + pad, -1, -1]];
+    for (const [stroke, lw] of [["#fff", 4], ["#111", 2]]) {
+      ctx.strokeStyle = stroke;
+      ctx.lineWidth = lw * dpr;
+      ctx.beginPath();
+      for (const [cx, cy, dx, dy] of corners) {
+        ctx.moveTo(cx + dx * arm, cy);
+        ctx.lineTo(cx, cy);
+        ctx.lineTo(cx, cy + dy * arm);
+      }
+      ctx.stroke();
+    }
   }
 
   // ---- input -----------------------------------------------------------------------------
@@ -241,7 +344,7 @@ export class CanvasView {
     c.addEventListener("pointerup", (e) => this.onPointerUp(e, true));
     c.addEventListener("pointercancel", (e) => this.onPointerUp(e, false));
     c.addEventListener("pointerleave", (e) => {
-      if (e.pointerType === "mouse" && this.pointers.size === 0) this.cb.onHover(null);
+      if (e.pointerType === "mouse" && this.pointers.size === 0) this.setHover(null);
     });
     c.addEventListener("contextmenu", (e) => e.preventDefault());
     c.addEventListener("keydown", (e) => this.onKey(e));
@@ -268,6 +371,7 @@ export class CanvasView {
     // Trackpad pinches arrive as ctrl+wheel with small deltas.
     const factor = Math.exp(-dy * (e.ctrlKey ? 0.01 : 0.0015));
     this.anim = null;
+    this.moved = true;
     this.viewport.zoomAt(factor, p.x, p.y);
     this.viewChanged();
   }
@@ -284,11 +388,19 @@ export class CanvasView {
     }
     this.pointers.set(e.pointerId, p);
     if (this.pointers.size === 1) {
-      this.gesture = { start: p, moved: false, button: e.button, shift: e.shiftKey || e.altKey };
+      this.gesture = { start: p, moved: false, button: e.button, shift: e.shiftKey || e.altKey, pointerType: e.pointerType };
     } else {
       if (this.gesture) this.gesture.moved = true; // a second finger: never a tap
       this.pinch = this.pinchState();
     }
+  }
+
+  setHover(p) {
+    const same = p === this.hover || (p && this.hover && p.x === this.hover.x && p.y === this.hover.y);
+    if (same) return;
+    this.hover = p;
+    this.cb.onHover(p);
+    if (this.reticle) this.requestDraw();
   }
 
   pinchState() {
@@ -300,7 +412,7 @@ export class CanvasView {
     if (!this.viewport) return;
     const p = this.local(e);
     if (!this.pointers.has(e.pointerId)) {
-      if (e.pointerType === "mouse") this.cb.onHover(this.viewport.pixelAt(p.x, p.y));
+      if (e.pointerType === "mouse") this.setHover(this.viewport.pixelAt(p.x, p.y));
       return;
     }
     const prev = this.pointers.get(e.pointerId);
@@ -310,6 +422,7 @@ export class CanvasView {
       if (!g.moved) {
         if (Math.hypot(p.x - g.start.x, p.y - g.start.y) < DRAG_THRESHOLD_PX) return;
         g.moved = true;
+        this.moved = true;
         this.anim = null;
         this.viewport.panBy(p.x - g.start.x, p.y - g.start.y);
       } else {
@@ -320,6 +433,7 @@ export class CanvasView {
     } else if (this.pointers.size >= 2 && this.pinch) {
       const next = this.pinchState();
       this.anim = null;
+      this.moved = true;
       this.viewport.zoomAt(next.dist / this.pinch.dist, next.mid.x, next.mid.y);
       this.viewport.panBy(next.mid.x - this.pinch.mid.x, next.mid.y - this.pinch.mid.y);
       this.pinch = next;
@@ -343,19 +457,27 @@ export class CanvasView {
     const p = this.local(e);
     const px = this.viewport.pixelAt(p.x, p.y);
     if (px === null) return;
-    this.cb.onActivate(px.x, px.y, { inspectOnly: g.button === 2 || g.shift });
+    this.cb.onActivate(px.x, px.y, { inspectOnly: g.button === 2 || g.shift, pointerType: g.pointerType, screen: p });
   }
 
   /** Zooms by `factor` about a screen point, animated. */
   zoomSmooth(factor, sx, sy) {
     const vp = this.viewport;
     if (!vp) return;
-    sx ??= vp.width / 2;
-    sy ??= vp.height / 2;
+    sx ??= vp.focusX();
+    sy ??= vp.focusY();
     const from = this.anim ? this.anim.target : vp.scale;
     const target = Math.min(vp.maxScale, Math.max(vp.minScale, from * factor));
     this.anim = { target, sx, sy };
+    this.moved = true;
     this.requestDraw();
+  }
+
+  /** Zooms (animated) to `scale` about a screen point, which keeps its canvas point. */
+  zoomTo(scale, sx, sy) {
+    const vp = this.viewport;
+    if (!vp) return;
+    this.zoomSmooth(scale / (this.anim ? this.anim.target : vp.scale), sx, sy);
   }
 
   fit() {
@@ -376,6 +498,7 @@ export class CanvasView {
         vp.cy = Math.floor(vp.cy) + 0.5;
       }
       this.keyboard = true;
+      this.moved = true;
       vp.panBy(dx, dy);
       this.viewChanged();
     };
@@ -401,14 +524,16 @@ export class CanvasView {
       case "_":
         this.zoomSmooth(1 / 1.6);
         break;
-      case "0":
+      case "f":
+      case "F":
+      case "Home":
         this.fit();
         break;
       case "Enter":
       case " ": {
         this.keyboard = true;
         const p = vp.centrePixel();
-        this.cb.onActivate(p.x, p.y, { inspectOnly: false });
+        this.cb.onActivate(p.x, p.y, { inspectOnly: false, pointerType: "keyboard", screen: vp.toScreen(p.x + 0.5, p.y + 0.5) });
         this.requestDraw();
         break;
       }
@@ -416,7 +541,7 @@ export class CanvasView {
       case "I": {
         this.keyboard = true;
         const p = vp.centrePixel();
-        this.cb.onActivate(p.x, p.y, { inspectOnly: true });
+        this.cb.onActivate(p.x, p.y, { inspectOnly: true, pointerType: "keyboard", screen: vp.toScreen(p.x + 0.5, p.y + 0.5) });
         this.requestDraw();
         break;
       }

@@ -1,7 +1,8 @@
 // Owns: the chat-room feature — the room list (load, create, join, leave, unread counts),
 // the active room's message list (history on join, older pages on scroll, live messages,
 // deleting), sending, and the room's presence list; rejoining the joined rooms after a
-// reconnect. Also exports MessageListView, the message-list renderer social.js reuses for
+// reconnect; reopening the room that was open before a reload (remembered per user in
+// localStorage). Also exports MessageListView, the message-list renderer social.js reuses for
 // direct messages.
 
 import { MessageLog, PresenceModel, normalizeMessage } from "./chatmodel.js";
@@ -90,6 +91,8 @@ export class Chat {
     this.presence = new PresenceModel();
     this.active = null;
     this.pollTimer = null;
+    this.roomsLoaded = false;
+    this.pendingRestore = null; // room id to reopen once the rooms are known and the session is up
     this.els = {
       rooms: document.getElementById("rooms"),
       newRoomForm: document.getElementById("new-room-form"),
@@ -133,8 +136,48 @@ export class Chat {
 
   // ---- lifecycle ---------------------------------------------------------------------------
 
+  /** localStorage key of the room this user had open. */
+  storageKey() {
+    return this.me ? `pixelparty.room.${this.me.id}` : null;
+  }
+
+  rememberRoom(id) {
+    const key = this.storageKey();
+    if (!key) return;
+    try {
+      if (id === null) localStorage.removeItem(key);
+      else localStorage.setItem(key, String(id));
+    } catch {
+      // storage disabled: nothing to reopen after a reload
+    }
+  }
+
+  savedRoom() {
+    const key = this.storageKey();
+    try {
+      const v = key ? localStorage.getItem(key) : null;
+      return v !== null && /^\d+$/.test(v) ? Number(v) : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Reopens the remembered room once the room list is loaded and the session is live. */
+  tryRestore() {
+    const id = this.pendingRestore;
+    if (id === null || !this.roomsLoaded || !this.net.connected) return;
+    this.pendingRestore = null;
+    if (!this.rooms.has(id)) {
+      this.rememberRoom(null);
+      return;
+    }
+    if (this.active === null) this.open(id).catch(() => {});
+  }
+
   async onLogin() {
+    this.pendingRestore = this.savedRoom();
     await this.loadRooms();
+    this.tryRestore();
     clearInterval(this.pollTimer);
     this.pollTimer = setInterval(() => {
       if (document.visibilityState === "visible") this.loadRooms().catch(() => {});
@@ -154,6 +197,8 @@ export class Chat {
     this.joinReqs.clear();
     this.presence.clear();
     this.active = null;
+    this.roomsLoaded = false;
+    this.pendingRestore = null;
     this.renderRooms();
     this.renderRoom();
   }
@@ -169,6 +214,7 @@ export class Chat {
         notify(`Could not rejoin ${this.roomName(id)}: ${describeError(e)}`, "error");
       });
     }
+    this.tryRestore();
   }
 
   onDisconnected() {
@@ -186,6 +232,7 @@ export class Chat {
     const { rooms } = await this.ctx.api.rooms();
     this.rooms.clear();
     for (const r of rooms ?? []) this.rooms.set(Number(r.id), { ...r, id: Number(r.id) });
+    this.roomsLoaded = true;
     this.renderRooms();
     this.renderRoom();
   }
@@ -214,6 +261,7 @@ export class Chat {
   async open(id) {
     if (!this.joined.has(id)) await this.join(id);
     this.active = id;
+    this.rememberRoom(id);
     const entry = this.joined.get(id);
     if (entry) entry.unread = 0;
     this.renderRooms();
@@ -250,6 +298,7 @@ export class Chat {
     this.joined.delete(id);
     this.presence.forget(id);
     this.active = null;
+    this.rememberRoom(null);
     this.renderRooms();
     this.renderRoom({ switched: true });
     notify(`Left ${this.roomName(id)}.`);
@@ -378,7 +427,7 @@ export class Chat {
           }, label),
         );
       });
-    if (items.length === 0) items.push(h("li", { class: "muted" }, this.me ? "No rooms yet: create one." : "Log in to see the rooms."));
+    if (items.length === 0) items.push(h("li", { class: "muted" }, this.me ? "No rooms yet: name one below and press Create." : "Log in to see the rooms."));
     fill(this.els.rooms, items);
   }
 
@@ -387,6 +436,7 @@ export class Chat {
     const entry = id === null ? null : this.joined.get(id);
     this.els.title.textContent = entry ? `# ${this.roomName(id)}` : "No room selected";
     this.els.messages.dataset.roomId = entry ? String(id) : "";
+    this.els.messages.dataset.empty = entry ? `No messages in # ${this.roomName(id)} yet: say hello!` : "Pick a room above, or create one, to start chatting.";
     this.els.leave.disabled = !entry;
     this.els.input.disabled = !entry;
     document.getElementById("send").disabled = !entry;

@@ -318,7 +318,7 @@ export class Social {
       this.userButton("Message", "dm", u.username, () => this.openDm(Number(u.id), u.username)),
       this.userButton("Remove friend", "unfriend", u.username, () => this.removeFriend(u.username, "unfriended"), { text: "Remove" }),
       this.userButton("Block", "block", u.username, () => this.block(u.username), { class: "danger" }),
-    )) : [h("li", { class: "muted" }, "No friends yet")]);
+    )) : [h("li", { class: "muted" }, "No friends yet: add someone by name above, or from a room's member list.")]);
     fill(this.els.blocks, this.blocks.length ? this.blocks.map((u) => row(u,
       this.userButton("Unblock", "unblock", u.username, () => this.unblock(u.username), { class: "unblock" }),
     )) : [h("li", { class: "muted" }, "Nobody blocked")]);
@@ -332,13 +332,14 @@ export class Social {
         c.lastMs ? h("span", { class: "muted small" }, ` ${formatTime(c.lastMs)}`) : null,
         c.unread ? h("span", { class: "badge unread", "aria-label": `${c.unread} unread` }, String(c.unread)) : null,
       ),
-    )) : [h("li", { class: "muted" }, "No conversations")]);
+    )) : [h("li", { class: "muted" }, "No conversations yet: press Message next to a friend.")]);
   }
 
   renderDm({ switched = false } = {}) {
     const c = this.active === null ? null : this.convs.get(this.active);
     this.els.dmTitle.textContent = c ? `Messages with ${c.username}` : "Direct messages";
     this.els.dmMessages.dataset.userId = c ? String(c.peer) : "";
+    this.els.dmMessages.dataset.empty = c ? `No messages with ${c.username} yet: say hi!` : "Open a conversation: Message a friend from the list above.";
     this.els.dmInput.disabled = !c;
     this.els.dmSend.disabled = !c;
     if (switched) this.view.show(c ? c.log : null);

@@ -28,18 +28,37 @@ const utf8 = new TextEncoder();
 export const utf8Length = (s) => utf8.encode(s).length;
 
 let noticeTimer = null;
-/** Shows (and announces, via the aria-live #notice region) a short message. */
-export function notify(message, kind = "info") {
+let noticeTopic = null;
+/**
+ * Shows (and announces, via the aria-live #notice region) a short message. `topic` names the
+ * state it is about ("paint", "connection", ...): clearNotice(topic) takes it away as soon as
+ * that state changes, so an error never outlives its cause.
+ */
+export function notify(message, kind = "info", { topic = null } = {}) {
   const el = document.getElementById("notice");
   if (!el) return;
   el.textContent = message;
   el.dataset.kind = kind;
+  el.dataset.topic = topic ?? "";
+  noticeTopic = topic;
   el.hidden = false;
   clearTimeout(noticeTimer);
-  noticeTimer = setTimeout(() => {
-    el.textContent = "";
-    el.hidden = true;
-  }, kind === "error" ? 9000 : 5000);
+  noticeTimer = setTimeout(() => hideNotice(el), kind === "error" ? 8000 : 4000);
+}
+
+function hideNotice(el) {
+  clearTimeout(noticeTimer);
+  noticeTimer = null;
+  noticeTopic = null;
+  el.textContent = "";
+  el.hidden = true;
+}
+
+/** Hides the notice when it is about `topic` (or, with topic "*", when it is any error). */
+export function clearNotice(topic) {
+  const el = document.getElementById("notice");
+  if (!el || el.hidden) return;
+  if (topic === "*" ? el.dataset.kind === "error" : noticeTopic === topic) hideNotice(el);
 }
 
 /** Announces a new chat message to screen readers (the visually hidden #chat-live region). */
@@ -72,12 +91,25 @@ const WORDS = {
   network: "cannot reach the server",
 };
 
+/**
+ * "word: message", without saying the same thing twice: a message that repeats the word (or
+ * is contained in it) is not appended, a message that already says the word replaces it.
+ */
+export function joinWordAndMessage(word, message) {
+  const norm = (s) => String(s ?? "").toLowerCase().replace(/[.!:;,\s]+$/u, "").trim();
+  const w = norm(word);
+  const m = norm(message);
+  if (!m || m === w || w.includes(m)) return word;
+  if (m.includes(w)) return String(message).replace(/[.\s]+$/u, "");
+  return `${word}: ${message}`;
+}
+
 /** One line for an ApiError / RequestError / anything thrown. */
 export function describeError(e) {
   if (!e) return "unknown error";
   const code = e.code;
   const word = WORDS[code] ?? code ?? "error";
-  let text = e.message && e.message !== code ? `${word}: ${e.message}` : word;
+  let text = e.message && e.message !== code ? joinWordAndMessage(word, e.message) : word;
   if (e.retryAfterMs > 0 && !/\d\s*s\b/.test(text)) text += ` (retry in ${Math.ceil(e.retryAfterMs / 1000)} s)`;
   return text;
 }

@@ -1,7 +1,10 @@
 // Owns: the view transform of the canvas (which canvas point is at the centre of the screen,
 // and how many CSS pixels one canvas pixel spans), its pan / zoom / fit operations, and the
-// viewport → visible tiles computation that drives tile subscriptions. Pure logic, no DOM:
-// tested in tests/app.test.mjs.
+// viewport → visible tiles computation that drives tile subscriptions. Insets (the parts of
+// the view that floating bars cover) move the view's focus — where fit and centreOn put
+// things, where the keyboard crosshair sits — but never the picture: changing them keeps
+// every canvas point where it is on the screen. Pure logic, no DOM: tested in
+// tests/app.test.mjs.
 
 export const MIN_SCALE = 1 / 16;
 export const MAX_SCALE = 64;
@@ -23,7 +26,36 @@ export class Viewport {
     this.cx = canvasWidth / 2;
     this.cy = canvasHeight / 2;
     this.scale = 1;
+    this.inset = { top: 0, right: 0, bottom: 0, left: 0 };
     this.fit();
+  }
+
+  /** Screen point of the focus: the centre of the uncovered part of the view. */
+  focusX() {
+    const { left, right } = this.inset;
+    return left + Math.max(1, this.width - left - right) / 2;
+  }
+
+  focusY() {
+    const { top, bottom } = this.inset;
+    return top + Math.max(1, this.height - top - bottom) / 2;
+  }
+
+  /**
+   * The parts of the view covered by floating bars, in CSS pixels. The picture stays put:
+   * the centre is moved to whatever canvas point is now under the new focus.
+   */
+  setInset({ top = 0, right = 0, bottom = 0, left = 0 }) {
+    const clampInset = (v, size) => Math.max(0, Math.min(size * 0.8, v));
+    const next = { top: clampInset(top, this.height), right: clampInset(right, this.width), bottom: clampInset(bottom, this.height), left: clampInset(left, this.width) };
+    const old = this.inset;
+    if (next.top === old.top && next.right === old.right && next.bottom === old.bottom && next.left === old.left) return;
+    const fx = next.left + Math.max(1, this.width - next.left - next.right) / 2;
+    const fy = next.top + Math.max(1, this.height - next.top - next.bottom) / 2;
+    const p = this.toCanvas(fx, fy);
+    this.inset = next;
+    this.cx = p.x;
+    this.cy = p.y;
   }
 
   /** The view element changed size (the centre stays). */
@@ -32,9 +64,16 @@ export class Viewport {
     this.height = Math.max(1, height);
   }
 
+  /** The uncovered part of the view: its width and height in CSS pixels. */
+  freeSize() {
+    const { top, right, bottom, left } = this.inset;
+    return { w: Math.max(1, this.width - left - right), h: Math.max(1, this.height - top - bottom) };
+  }
+
   /** Shows the whole canvas, centred. */
   fit() {
-    const s = Math.min(this.width / this.canvasWidth, this.height / this.canvasHeight) * 0.95;
+    const free = this.freeSize();
+    const s = Math.min(free.w / this.canvasWidth, free.h / this.canvasHeight) * 0.95;
     this.scale = clamp(s, this.minScale, this.maxScale);
     this.cx = this.canvasWidth / 2;
     this.cy = this.canvasHeight / 2;
@@ -42,12 +81,12 @@ export class Viewport {
 
   /** Canvas coordinates (fractional) of a screen point (CSS pixels from the view's top left). */
   toCanvas(sx, sy) {
-    return { x: this.cx + (sx - this.width / 2) / this.scale, y: this.cy + (sy - this.height / 2) / this.scale };
+    return { x: this.cx + (sx - this.focusX()) / this.scale, y: this.cy + (sy - this.focusY()) / this.scale };
   }
 
   /** Screen point (CSS pixels) of canvas coordinates. */
   toScreen(x, y) {
-    return { x: (x - this.cx) * this.scale + this.width / 2, y: (y - this.cy) * this.scale + this.height / 2 };
+    return { x: (x - this.cx) * this.scale + this.focusX(), y: (y - this.cy) * this.scale + this.focusY() };
   }
 
   /** The integer pixel under a screen point, or null when that point is off the canvas. */
@@ -75,11 +114,11 @@ export class Viewport {
   }
 
   /** Multiplies the scale by `factor`, keeping the canvas point under (sx, sy) in place. */
-  zoomAt(factor, sx = this.width / 2, sy = this.height / 2) {
+  zoomAt(factor, sx = this.focusX(), sy = this.focusY()) {
     const p = this.toCanvas(sx, sy);
     this.scale = clamp(this.scale * factor, this.minScale, this.maxScale);
-    this.cx = p.x - (sx - this.width / 2) / this.scale;
-    this.cy = p.y - (sy - this.height / 2) / this.scale;
+    this.cx = p.x - (sx - this.focusX()) / this.scale;
+    this.cy = p.y - (sy - this.focusY()) / this.scale;
     this.clampCentre();
   }
 
