@@ -32,6 +32,7 @@ impl Shard {
 
     pub(crate) fn home_paint(&mut self, cmd: PaintCmd) {
         if self.tick.pending_paints() >= self.config().max_pending_paints {
+            self.refund_cooldown(&cmd);
             if let Some((conn, req)) = cmd.origin {
                 let r = Refusal { code: ErrorCode::Overloaded, retry_after_ms: 100, message: "server busy" };
                 self.send(conn.shard, ShardMsg::PaintsDone(vec![PaintResult { conn: conn.conn, req, result: Err(r) }]));
@@ -39,6 +40,14 @@ impl Shard {
             return;
         }
         self.tick.paints.push(cmd);
+    }
+
+    /// A paint that was refused for certain (never applied) gives its painter's cooldown back.
+    pub(crate) fn refund_cooldown(&self, cmd: &PaintCmd) {
+        if cmd.charged {
+            self.shared.cooldown.refund(cmd.user);
+            ShardMetrics::add(&self.metrics().cooldowns_refunded, 1);
+        }
     }
 
     pub(crate) fn home_subscribe(&mut self, tile: u32, cursor: u64, conn: ConnRef) {

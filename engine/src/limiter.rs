@@ -83,6 +83,18 @@ impl RateTable {
         }
     }
 
+    /// Gives back one action taken by [`RateTable::acquire`] that was then refused further
+    /// on (the home shard was overloaded, the store refused the write): the user's next
+    /// window starts one interval earlier, never earlier than it was before the acquire.
+    pub fn refund(&self, user: u32) {
+        if self.interval_ms == 0 {
+            return;
+        }
+        if let Some(slot) = self.slot(user) {
+            let _ = slot.fetch_update(Ordering::AcqRel, Ordering::Acquire, |tat| Some(tat.saturating_sub(self.interval_ms)));
+        }
+    }
+
     /// When `user` may act next (`now_ms` or earlier if already allowed).
     pub fn ready_at(&self, user: u32, now_ms: u64) -> u64 {
         if self.interval_ms == 0 {

@@ -30,6 +30,8 @@ counters! {
     paints_refused_cooldown,
     /// Paints refused for other reasons (bounds, colour, overload).
     paints_refused_other,
+    /// Cooldowns given back because the paint was then refused for certain.
+    cooldowns_refunded,
     /// Pixel frames queued to sessions.
     pixel_frames_delivered,
     /// Pixel updates queued to sessions (frames times updates).

@@ -67,6 +67,8 @@ pub struct PaintCmd {
     pub y: u16,
     /// Palette index.
     pub colour: u8,
+    /// Whether the painter's cooldown was taken for it: a definite refusal gives it back.
+    pub charged: bool,
     /// Tile and offset, computed by the sender.
     pub tile: u32,
     /// Offset inside the tile.
@@ -288,8 +290,8 @@ pub enum ShardMsg {
     Snapshot {
         /// Copy every tile.
         full: bool,
-        /// Where to send the copies.
-        reply: crossbeam_channel::Sender<Vec<TileCopy>>,
+        /// Where to send the copies, with the answering shard's id.
+        reply: crossbeam_channel::Sender<(ShardId, Vec<TileCopy>)>,
     },
     /// Report counters.
     Stats {

@@ -359,7 +359,7 @@ impl EngineHandle {
         let Some(loc) = self.shared.config.geometry.locate(u32::from(x), u32::from(y)) else {
             return false;
         };
-        let cmd = PaintCmd { origin: None, user, x, y, colour, tile: loc.tile, offset: loc.offset };
+        let cmd = PaintCmd { origin: None, user, x, y, colour, charged: false, tile: loc.tile, offset: loc.offset };
         self.send_blocking(tile_home(loc.tile, self.shared.config.shards), ShardMsg::Paint(cmd));
         true
     }
@@ -369,13 +369,20 @@ impl EngineHandle {
     pub fn copy_tiles(&self, full: bool, timeout: Duration) -> Option<Vec<TileCopy>> {
         let (tx, rx) = crossbeam_channel::bounded(self.shared.config.shards);
         for shard in 0..self.shared.config.shards {
-            self.send_blocking(shard, ShardMsg::Snapshot { full, reply: tx.clone() });
+            self.request_copies(shard, full, &tx);
         }
         let mut all = Vec::new();
         for _ in 0..self.shared.config.shards {
-            all.extend(rx.recv_timeout(timeout).ok()?);
+            all.extend(rx.recv_timeout(timeout).ok()?.1);
         }
         Some(all)
+    }
+
+    /// Asks `shard` for copies of its tiles (all, or those changed since its last copy); the
+    /// answer arrives on `reply`. The shard clears its changed flags as it answers, so the
+    /// caller must keep every answer, late ones included ([`crate::Snapshotter`] does).
+    pub fn request_copies(&self, shard: ShardId, full: bool, reply: &crossbeam_channel::Sender<(ShardId, Vec<TileCopy>)>) {
+        self.send_blocking(shard, ShardMsg::Snapshot { full, reply: reply.clone() });
     }
 
     /// Counters of every shard.

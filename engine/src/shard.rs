@@ -594,7 +594,9 @@ impl Shard {
                 }
             }
             ShardMsg::Snapshot { full, reply } => {
-                let _ = reply.send(self.copy_tiles(full));
+                // Never blocks: the snapshotter keeps at most one request per shard in flight
+                // on a channel with room for one answer per shard.
+                let _ = reply.try_send((self.id, self.copy_tiles(full)));
             }
             ShardMsg::Stats { reply } => {
                 let _ = reply.send(self.stats());

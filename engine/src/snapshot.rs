@@ -6,14 +6,58 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use crossbeam_channel::{Receiver, Sender};
 use parking_lot::{Mutex, RwLock};
 use pixelparty_protocol::Geometry;
 use pixelparty_storage::TileSnapshot;
 
+use crate::msg::TileCopy;
+use crate::routing::ShardId;
 use crate::runtime::{EngineHandle, now_ms};
 
-/// How long a snapshot refresh waits for the shards.
+/// How long a snapshot refresh waits for the shards by default.
 const COPY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Copy requests to the shards and their answers. A shard clears its changed flags when it
+/// answers, so no answer may be thrown away: one that misses a refresh's deadline is merged
+/// by a later refresh, and a shard that has not answered is not asked again meanwhile (so
+/// the channel, with room for one answer per shard, never fills and a shard never blocks).
+#[derive(Debug)]
+struct Copier {
+    tx: Sender<(ShardId, Vec<TileCopy>)>,
+    rx: Receiver<(ShardId, Vec<TileCopy>)>,
+    outstanding: Vec<bool>,
+    timeout: Duration,
+}
+
+impl Copier {
+    fn new(shards: usize, timeout: Duration) -> Self {
+        let (tx, rx) = crossbeam_channel::bounded(shards);
+        Self { tx, rx, outstanding: vec![false; shards], timeout }
+    }
+
+    /// Asks every shard without a request in flight, then collects answers until none is
+    /// outstanding or the deadline passes. Returns every answer received (possibly late ones
+    /// from earlier rounds) and whether all shards answered.
+    fn collect(&mut self, engine: &EngineHandle, full: bool) -> (Vec<TileCopy>, bool) {
+        for (shard, asked) in self.outstanding.iter_mut().enumerate() {
+            if !*asked {
+                engine.request_copies(shard, full, &self.tx);
+                *asked = true;
+            }
+        }
+        let deadline = Instant::now() + self.timeout;
+        let mut copies = Vec::new();
+        while self.outstanding.iter().any(|&o| o) {
+            let Ok((shard, list)) = self.rx.recv_deadline(deadline) else { break };
+            if let Some(o) = self.outstanding.get_mut(shard) {
+                *o = false;
+            }
+            copies.extend(list);
+        }
+        (copies, !self.outstanding.iter().any(|&o| o))
+    }
+}
 
 /// The canvas at one moment: every tile and the sequence it reflects.
 #[derive(Debug)]
@@ -37,23 +81,47 @@ pub struct Snapshotter {
     latest: RwLock<Arc<CanvasSnapshot>>,
     /// Tile sequences last written to the store.
     persisted: Mutex<Vec<u64>>,
+    copier: Mutex<Copier>,
 }
 
 impl Snapshotter {
-    /// Takes a full copy of the canvas.
+    /// Takes a full copy of the canvas. What counts as already written is what the store
+    /// holds: a tile recovered from the journal alone (painted, then a crash before its
+    /// snapshot) is written by the next [`Snapshotter::persist`], so pruning can pass it.
     pub fn new(engine: EngineHandle) -> Option<Self> {
+        Self::with_timeout(engine, COPY_TIMEOUT)
+    }
+
+    /// [`Snapshotter::new`] with another deadline for the shards' answers.
+    pub fn with_timeout(engine: EngineHandle, timeout: Duration) -> Option<Self> {
         let geometry = engine.shared().config.geometry;
         let count = geometry.tile_count() as usize;
-        let copies = engine.copy_tiles(true, COPY_TIMEOUT)?;
+        let mut copier = Copier::new(engine.shared().config.shards, timeout);
+        let (copies, complete) = copier.collect(&engine, true);
+        if !complete {
+            return None;
+        }
         let mut tiles = vec![Bytes::new(); count];
         let mut seqs = vec![0; count];
         for c in copies {
             seqs[c.tile as usize] = c.seq;
             tiles[c.tile as usize] = c.data;
         }
-        let persisted = Mutex::new(seqs.clone());
+        let mut stored = vec![0; count];
+        match engine.shared().store.tile_snapshot_seqs() {
+            Ok(list) => {
+                for (tile, seq) in list {
+                    if let Some(s) = stored.get_mut(tile as usize) {
+                        *s = seq;
+                    }
+                }
+            }
+            // Unknown: write every tile once rather than trust a guess.
+            Err(e) => tracing::warn!(error = %e, "reading stored tile snapshots"),
+        }
+        let persisted = Mutex::new(stored);
         let snap = CanvasSnapshot { version: 1, taken_ms: now_ms(), geometry, tiles, seqs };
-        Some(Self { engine, latest: RwLock::new(Arc::new(snap)), persisted })
+        Some(Self { engine, latest: RwLock::new(Arc::new(snap)), persisted, copier: Mutex::new(copier) })
     }
 
     /// The latest snapshot.
@@ -62,20 +130,29 @@ impl Snapshotter {
     }
 
     /// Copies the tiles changed since the last refresh; returns the (possibly new) latest.
+    /// A shard that misses the deadline is logged; what it sends later is merged by a later
+    /// refresh (never lost), and what the others sent is used at once.
     pub fn refresh(&self) -> Arc<CanvasSnapshot> {
-        let Some(changed) = self.engine.copy_tiles(false, COPY_TIMEOUT) else {
-            tracing::warn!("snapshot refresh timed out");
-            return self.latest();
-        };
+        // Held to the end: refreshes are serialised, so none overwrites another's merge.
+        let mut copier = self.copier.lock();
+        let (changed, complete) = copier.collect(&self.engine, false);
+        if !complete {
+            tracing::warn!("snapshot refresh: a shard did not answer in time; its tiles follow later");
+        }
         let current = self.latest();
+        // Late answers can be older than what a newer answer already brought: keep the newest.
+        let changed: Vec<TileCopy> =
+            changed.into_iter().filter(|c| current.seqs.get(c.tile as usize).is_some_and(|&s| c.seq > s)).collect();
         if changed.is_empty() {
             return current;
         }
         let mut tiles = current.tiles.clone();
         let mut seqs = current.seqs.clone();
         for c in changed {
-            seqs[c.tile as usize] = c.seq;
-            tiles[c.tile as usize] = c.data;
+            if c.seq > seqs[c.tile as usize] {
+                seqs[c.tile as usize] = c.seq;
+                tiles[c.tile as usize] = c.data;
+            }
         }
         let next = Arc::new(CanvasSnapshot {
             version: current.version + 1,
@@ -111,7 +188,8 @@ impl Snapshotter {
         }
         if let Some(retention) = store.config().journal_retention {
             let before = now_ms().saturating_sub(retention.as_millis() as u64);
-            let pruned = store.run(move |tx| tx.prune_journal(before, 10_000))?;
+            let geometry = snap.geometry;
+            let pruned = store.run(move |tx| tx.prune_journal(&geometry, before, 10_000))?;
             if pruned > 0 {
                 tracing::info!(pruned, "journal pruned past retention");
             }

@@ -173,6 +173,9 @@ impl Shard {
         } else {
             Refusal::new(ErrorCode::Internal, "storage failure; not applied")
         };
+        for (cmd, _) in &batch.paints {
+            self.refund_cooldown(cmd);
+        }
         let results = batch.paints.iter().map(|(cmd, _)| (cmd, Err(r.clone())));
         self.send_paint_results(results);
         // Posts of this batch hold the newest sequences of their rooms: hand them back.

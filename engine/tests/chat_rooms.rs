@@ -198,3 +198,39 @@ fn direct_messages_only_between_friends_reach_every_session() {
     h.drive();
     assert!(errors(&h.take(a1)).contains(&(6, ErrorCode::Blocked)));
 }
+
+/// Defect: PROTOCOL.md listed `not_friends` for `History` while the server answered a page.
+/// Settled as the spec now says: a direct conversation's history is readable by its two users
+/// whatever their relation now (after an unfriend the old messages stay readable), an empty
+/// page when they never talked; `not_friends` is for `SendDirect` only. Oneself is no
+/// conversation (`not_found`), like an unknown user.
+#[test]
+fn direct_history_outlives_the_friendship() {
+    let (_dir, mut h) = harness(config());
+    users(&h, &["ann", "bob", "cy"]);
+    h.store().run(|tx| tx.request_friend(1, 2, 0)).unwrap();
+    h.store().run(|tx| tx.accept_friend(2, 1, 0)).unwrap();
+    let a = h.connect(0, user(1, "ann"));
+    h.drive();
+    h.take(a);
+    h.send(a, &ClientFrame::SendDirect(SendDirect { req: 1, to: 2, text: "hi bob" }));
+    h.drive();
+    h.store().run(|tx| tx.remove_relation(2, 1)).unwrap();
+    let history = |req, conv| {
+        ClientFrame::History(HistoryRequest { req, kind: ConvKind::Direct, conv, before: u64::MAX, limit: 10 })
+    };
+    for (req, conv) in [(2, 2), (3, 3), (4, 99), (5, 1)] {
+        h.send(a, &history(req, conv));
+    }
+    h.drive();
+    let got = h.take(a);
+    let page = |want| {
+        got.iter().find_map(|g| match g {
+            Got::History { req, entries, .. } if *req == want => Some(entries.len()),
+            _ => None,
+        })
+    };
+    assert_eq!(page(2), Some(1), "the ex-friend's conversation: {got:?}");
+    assert_eq!(page(3), Some(0), "never talked: an empty page");
+    assert_eq!(errors(&got), vec![(4, ErrorCode::NotFound), (5, ErrorCode::NotFound)]);
+}

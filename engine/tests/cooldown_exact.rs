@@ -72,3 +72,38 @@ fn ack_is_followed_by_cooldown_state_and_admins_are_exempt() {
     let welcome = h.take(again).remove(0);
     assert!(matches!(welcome, Got::Welcome { user: 1, ready_at_ms, .. } if ready_at_ms == now + 60_000), "{welcome:?}");
 }
+
+/// Defect: the cooldown was taken at the session's shard and never given back when the tile's
+/// home shard then refused the paint (here: its pending queue is full), so a refused paint
+/// cost the user a whole window.
+#[test]
+fn a_paint_refused_by_the_home_shard_gives_the_cooldown_back() {
+    let mut config = config();
+    config.cooldown_ms = 300_000;
+    config.max_pending_paints = 1;
+    let (_dir, mut h) = harness(config);
+    let first = h.connect(0, user(1, "one"));
+    let second = h.connect(1, user(2, "two"));
+    h.drive();
+    h.take(first);
+    h.take(second);
+    // Both pixels are in tile 0: its home takes one pending paint per tick and refuses the next.
+    h.send(first, &ClientFrame::Paint(Paint { req: 1, x: 0, y: 0, colour: 1 }));
+    h.send(second, &ClientFrame::Paint(Paint { req: 1, x: 1, y: 0, colour: 1 }));
+    h.drive();
+    assert_eq!(acks(&h.take(first)).len(), 1);
+    let refused = h.take(second);
+    assert!(
+        refused.iter().any(|g| matches!(g, Got::Error { req: 1, code: ErrorCode::Overloaded, .. })),
+        "{refused:?}"
+    );
+    // Same moment: the refused user may paint again at once.
+    h.send(second, &ClientFrame::Paint(Paint { req: 2, x: 1, y: 0, colour: 1 }));
+    h.drive();
+    let got = h.take(second);
+    assert_eq!(acks(&got), vec![(2, acks(&got).first().map_or(0, |a| a.1))], "{got:?}");
+    // And the accepted one is still in its window.
+    h.send(first, &ClientFrame::Paint(Paint { req: 2, x: 0, y: 1, colour: 1 }));
+    h.drive();
+    assert!(errors(&h.take(first)).contains(&(2, ErrorCode::Cooldown)));
+}

@@ -114,6 +114,12 @@ fn protocol_violations_close_the_session() {
     h.send(c, &ClientFrame::Hello(Hello { version: 9, kind: ClientKind::Bot, agent: "" }));
     h.drive();
     assert_eq!(errors(&h.client(c).got), vec![(0, ErrorCode::UnsupportedVersion)]);
+    // The text PROTOCOL.md (section 3) quotes, exactly.
+    assert!(
+        h.client(c).got.iter().any(|g| matches!(g, Got::Error { message, .. } if message == "server speaks version 1")),
+        "{:?}",
+        h.client(c).got
+    );
     assert_eq!(h.client(c).closed.as_ref().unwrap().reason, CloseReason::ProtocolViolation);
     // An unknown opcode, a truncated message, a second Hello.
     for (bytes, code) in [

@@ -109,7 +109,11 @@ async fn routes_answer_and_refuse_correctly() {
         api.ok("POST", "/users/remove", a, Some(&json!({"username": "bob"}))).await.unwrap()["removed"],
         "friend"
     );
-    assert_eq!(api.call("POST", "/users/block", a, Some(&json!({"username": "bob"}))).await.unwrap().0, 204);
+    assert_eq!(
+        api.call("POST", "/users/block", a, Some(&json!({"username": "bob"}))).await.unwrap(),
+        (200, json!({"ended": null})),
+        "no friendship left to end"
+    );
     assert_eq!(api.ok("GET", "/blocks", a, None).await.unwrap()["blocks"][0]["username"], "bob");
     assert_eq!(api.call("POST", "/users/unblock", a, Some(&json!({"username": "bob"}))).await.unwrap().0, 204);
     assert_eq!(api.ok("GET", "/users/bob", a, None).await.unwrap()["id"], bob.id);

@@ -154,6 +154,18 @@ impl Db {
             .collect()
     }
 
+    /// The sequence of every stored tile snapshot, by tile id (without reading the pixels).
+    pub fn tile_snapshot_seqs(&self) -> Result<Vec<(u32, u64)>> {
+        self.tiles
+            .iter()
+            .map(|g| {
+                let (k, v) = g.into_inner()?;
+                let seq = Dec::new(names::TILES, &v)?.u64()?;
+                Ok((key_u32(names::TILES, &k, 0)?, seq))
+            })
+            .collect()
+    }
+
     /// Rebuilds the canvas: latest tile snapshots plus the journal after them.
     pub fn recover_canvas(&self, geometry: &Geometry) -> Result<RecoveredCanvas> {
         let count = geometry.tile_count() as usize;
@@ -265,16 +277,29 @@ impl Tx<'_> {
     }
 
     /// Deletes up to `max` whole journal blocks whose records are all older than `before_ms`,
-    /// covered by every tile snapshot and already in the pixel index, with their index entries.
-    /// Returns how many records were deleted.
-    pub fn prune_journal(&mut self, before_ms: u64, max: usize) -> Result<usize> {
-        let covered = self.tile_snapshots()?.iter().map(|s| s.seq).min().unwrap_or(0);
+    /// each covered by the stored snapshot of its own tile, and already in the pixel index,
+    /// with their index entries. Returns how many records were deleted.
+    ///
+    /// Coverage is per record: a tile without a snapshot covers nothing (its records are its
+    /// only copy), and a tile that stays idle does not hold back the blocks of other tiles.
+    pub fn prune_journal(&mut self, geometry: &Geometry, before_ms: u64, max: usize) -> Result<usize> {
+        let mut covered = vec![0u64; geometry.tile_count() as usize];
+        for (tile, seq) in self.tile_snapshot_seqs()? {
+            if let Some(c) = covered.get_mut(tile as usize) {
+                *c = seq;
+            }
+        }
+        let is_covered = |r: &PixelRecord| {
+            geometry
+                .locate(u32::from(r.x), u32::from(r.y))
+                .is_some_and(|l| covered.get(l.tile as usize).is_some_and(|&c| c >= r.seq))
+        };
         let mut doomed = Vec::new();
         for g in self.journal.iter().take(max) {
             let (k, v) = g.into_inner()?;
             let first = key_u64(names::JOURNAL, &k, 0)?;
             let block = decode_block(first, &v)?;
-            if block.iter().any(|r| r.seq > covered || r.time_ms >= before_ms) || self.is_index_pending(first)? {
+            if block.iter().any(|r| r.time_ms >= before_ms || !is_covered(r)) || self.is_index_pending(first)? {
                 break;
             }
             doomed.push((first, block));
@@ -372,16 +397,58 @@ mod tests {
         let g = Geometry::new(16, 16, 4, 16).unwrap();
         store.run(|tx| tx.append_pixels(&[rec(1, 0, 0, 1, 1, 10), rec(2, 1, 0, 1, 1, 10)])).unwrap();
         store.run(|tx| tx.append_pixels(&[rec(3, 2, 0, 1, 1, 20)])).unwrap();
-        assert_eq!(store.run(|tx| tx.prune_journal(1000, 100)).unwrap(), 0, "no snapshot covers anything yet");
+        assert_eq!(store.run(move |tx| tx.prune_journal(&g, 1000, 100)).unwrap(), 0, "no snapshot covers anything yet");
         let data = store.recover_canvas(&g).unwrap().tiles.remove(0);
         store.run(move |tx| tx.save_tiles(&[TileSnapshot { tile: 0, seq: 2, data }])).unwrap();
-        assert_eq!(store.run(|tx| tx.prune_journal(1000, 100)).unwrap(), 0, "not in the pixel index yet");
+        assert_eq!(store.run(move |tx| tx.prune_journal(&g, 1000, 100)).unwrap(), 0, "not in the pixel index yet");
         store.settle_index().unwrap();
         assert_eq!(store.pixel_history(0, 0, u64::MAX, 10).unwrap().len(), 1);
-        assert_eq!(store.run(|tx| tx.prune_journal(1000, 100)).unwrap(), 2);
+        assert_eq!(store.run(move |tx| tx.prune_journal(&g, 1000, 100)).unwrap(), 2);
         assert_eq!(store.journal_after(0, 10).unwrap().len(), 1);
         assert!(store.pixel_history(0, 0, u64::MAX, 10).unwrap().is_empty());
         let c = store.recover_canvas(&g).unwrap();
         assert_eq!(c.tile_seqs, vec![3]);
+    }
+
+    /// Defect: pruning took the minimum over *stored* snapshots as covered, so the only
+    /// record of a tile that was never snapshotted (painted once, then a crash) was pruned
+    /// once another tile's snapshot passed it, and the next start lost the pixel.
+    #[test]
+    fn pruning_never_drops_the_only_record_of_an_unsnapshotted_tile() {
+        let (_dir, store) = temp_store();
+        let g = Geometry::new(32, 16, 4, 16).unwrap(); // tiles 0 and 1
+        store.run(move |tx| tx.init_canvas(&g)).unwrap();
+        store.run(|tx| tx.append_pixels(&[rec(1, 3, 3, 7, 1, 10)])).unwrap(); // tile 0
+        store.run(|tx| tx.append_pixels(&[rec(2, 20, 0, 5, 2, 20)])).unwrap(); // tile 1
+        let tile1 = store.recover_canvas(&g).unwrap().tiles.remove(1);
+        store.run(move |tx| tx.save_tiles(&[TileSnapshot { tile: 1, seq: 2, data: tile1 }])).unwrap();
+        store.settle_index().unwrap();
+        store.run(move |tx| tx.prune_journal(&g, u64::MAX, 100)).unwrap();
+        let c = store.recover_canvas(&g).unwrap();
+        assert_eq!(get_pixel(&c.tiles[0], 4, 3 * 16 + 3), 7, "tile 0's pixel survives pruning");
+        assert_eq!(c.tile_seqs, vec![1, 2]);
+    }
+
+    /// Defect: one idle tile's old snapshot held back pruning for every other tile for ever.
+    /// Coverage is per record: a block goes once each of its records is in its own tile's
+    /// snapshot.
+    #[test]
+    fn an_idle_tile_does_not_hold_back_pruning() {
+        let (_dir, store) = temp_store();
+        let g = Geometry::new(32, 16, 4, 16).unwrap();
+        store.run(move |tx| tx.init_canvas(&g)).unwrap();
+        store.run(|tx| tx.append_pixels(&[rec(1, 20, 0, 5, 2, 10)])).unwrap(); // tile 1, then idle
+        for seq in 2..=5 {
+            store.run(move |tx| tx.append_pixels(&[rec(seq, 1, 1, seq as u8, 1, 10 + seq)])).unwrap(); // tile 0
+        }
+        let c = store.recover_canvas(&g).unwrap();
+        let snaps = vec![
+            TileSnapshot { tile: 0, seq: 5, data: c.tiles[0].clone() },
+            TileSnapshot { tile: 1, seq: 1, data: c.tiles[1].clone() },
+        ];
+        store.run(move |tx| tx.save_tiles(&snaps)).unwrap();
+        store.settle_index().unwrap();
+        assert_eq!(store.run(move |tx| tx.prune_journal(&g, u64::MAX, 100)).unwrap(), 5, "every record is covered");
+        assert_eq!(store.recover_canvas(&g).unwrap(), RecoveredCanvas { replayed: 0, ..c });
     }
 }

@@ -154,21 +154,24 @@ impl Tx<'_> {
         }
     }
 
-    /// `blocker` blocks `blocked`: ends any friendship or request between them.
-    pub fn block(&mut self, blocker: u32, blocked: u32, now_ms: u64) -> Result<()> {
+    /// `blocker` blocks `blocked`: ends any friendship or request between them, and says
+    /// which (from the blocker's side). Unblocking does not bring it back: a block is a
+    /// clean break, and friendship starts again only with a new request.
+    pub fn block(&mut self, blocker: u32, blocked: u32, now_ms: u64) -> Result<Option<Removed>> {
         if blocker == blocked {
             return Err(StorageError::invalid("cannot block yourself"));
         }
         if self.user(blocked)?.is_none() {
             return Err(StorageError::not_found("user"));
         }
+        let ended = match self.remove_relation(blocker, blocked) {
+            Ok(r) => Some(r),
+            Err(e) if e.is_not_found() => None,
+            Err(e) => return Err(e),
+        };
         let db = self.db;
         self.put(&db.blocks, pair(blocker, blocked), encode_time(now_ms));
-        self.del(&db.friends, pair(blocker, blocked));
-        self.del(&db.friends, pair(blocked, blocker));
-        self.drop_request(blocker, blocked);
-        self.drop_request(blocked, blocker);
-        Ok(())
+        Ok(ended)
     }
 
     /// Lifts a block. Returns whether there was one.
@@ -228,7 +231,7 @@ mod tests {
         users(&store, 2);
         store.run(|tx| tx.request_friend(1, 2, 0)).unwrap();
         store.run(|tx| tx.accept_friend(2, 1, 0)).unwrap();
-        store.run(|tx| tx.block(2, 1, 5)).unwrap();
+        assert_eq!(store.run(|tx| tx.block(2, 1, 5)).unwrap(), Some(Removed::Friend), "says what it ended");
         assert!(!store.are_friends(1, 2).unwrap());
         assert!(store.is_blocking(2, 1).unwrap() && !store.is_blocking(1, 2).unwrap());
         assert!(store.blocked_either(1, 2).unwrap());
@@ -236,6 +239,7 @@ mod tests {
         assert_eq!(store.blocks_of(2, 10).unwrap(), vec![Relation { user: 1, since_ms: 5 }]);
         assert!(store.run(|tx| tx.unblock(2, 1)).unwrap());
         assert!(!store.run(|tx| tx.unblock(2, 1)).unwrap());
+        assert!(!store.are_friends(1, 2).unwrap(), "unblocking does not bring the friendship back");
         assert!(!store.blocked_either(1, 2).unwrap());
     }
 }

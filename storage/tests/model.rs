@@ -144,12 +144,22 @@ impl Model {
                 if !self.exists(b) {
                     return Outcome::NotFound;
                 }
+                // What ended, from the blocker's side (a block is a clean break).
+                let ended = if self.friends.contains(&(a, b)) {
+                    Some("Friend")
+                } else if self.requests.contains(&(b, a)) {
+                    Some("Incoming")
+                } else if self.requests.contains(&(a, b)) {
+                    Some("Outgoing")
+                } else {
+                    None
+                };
                 self.blocks.insert((a, b));
                 for k in [(a, b), (b, a)] {
                     self.friends.remove(&k);
                     self.requests.remove(&k);
                 }
-                ok(())
+                Outcome::Ok(ended.map_or_else(|| "None".to_owned(), |e| format!("Some({e})")))
             }
             Op::Unblock(a, b) => ok(self.blocks.remove(&(a, b))),
             Op::Direct(a, b, t) => {

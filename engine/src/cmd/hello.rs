@@ -11,7 +11,9 @@ use crate::shard::{Shard, encode};
 impl Shard {
     pub(crate) fn on_hello(&mut self, id: ConnId, hello: Hello<'_>, now_ms: u64) {
         if hello.version != PROTOCOL_VERSION {
-            self.refuse(id, 0, &Refusal::new(ErrorCode::UnsupportedVersion, "server speaks protocol version 1"));
+            // The text PROTOCOL.md quotes (section 3).
+            const _: () = assert!(PROTOCOL_VERSION == 1, "update the version in the message below");
+            self.refuse(id, 0, &Refusal::new(ErrorCode::UnsupportedVersion, "server speaks version 1"));
             self.close(id, CloseReason::ProtocolViolation, "unsupported protocol version", true);
             return;
         }

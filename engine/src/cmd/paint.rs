@@ -42,6 +42,7 @@ impl Shard {
             x: p.x,
             y: p.y,
             colour: p.colour,
+            charged: !exempt,
             tile: loc.tile,
             offset: loc.offset,
         };

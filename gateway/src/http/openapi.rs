@@ -57,7 +57,14 @@ const ROUTES: &[Route] = &[
         "200: {removed: friend|incoming|outgoing}",
     ),
     ("get", "/blocks", "Users you block", Auth::User, &[], "200: {blocks}"),
-    ("post", "/users/block", "Block a user (their messages disappear)", Auth::User, &[("username", "string")], "204"),
+    (
+        "post",
+        "/users/block",
+        "Block a user (their messages disappear); ends a friendship or request, said in `ended`",
+        Auth::User,
+        &[("username", "string")],
+        "200",
+    ),
     ("post", "/users/unblock", "Unblock a user", Auth::User, &[("username", "string")], "204"),
     (
         "post",

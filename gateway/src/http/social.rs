@@ -74,12 +74,7 @@ pub async fn remove(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError>
     let (me, other) = target(req, ctx).await?;
     let (a, b) = (me.id, other.id);
     let removed = ctx.app.write(move |tx| tx.remove_relation(a, b)).await?;
-    let what = match removed {
-        Removed::Friend => "friend",
-        Removed::Incoming => "incoming",
-        Removed::Outgoing => "outgoing",
-    };
-    Ok(json(StatusCode::OK, &json!({ "removed": what })))
+    Ok(json(StatusCode::OK, &json!({ "removed": removed_name(removed) })))
 }
 
 /// `GET /blocks`.
@@ -89,15 +84,28 @@ pub async fn blocks(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError>
     Ok(json(StatusCode::OK, &json!({ "blocks": list })))
 }
 
-/// `POST /users/block {username}` and `POST /users/unblock {username}`.
+/// `POST /users/block {username}` → `{"ended": "friend" | "incoming" | "outgoing" | null}`:
+/// a block ends any friendship or request between the two (said in `ended`, so a client can
+/// tell its user), and unblocking does not bring it back. `POST /users/unblock {username}` →
+/// 204.
 pub async fn block(req: Request<Incoming>, ctx: &Ctx, on: bool) -> Result<Resp, ApiError> {
     let (me, other) = target(req, ctx).await?;
     let (a, b, now) = (me.id, other.id, now_ms());
-    if on {
-        ctx.app.write(move |tx| tx.block(a, b, now)).await?;
+    let resp = if on {
+        let ended = ctx.app.write(move |tx| tx.block(a, b, now)).await?.map(removed_name);
+        json(StatusCode::OK, &json!({ "ended": ended }))
     } else {
         ctx.app.write(move |tx| tx.unblock(a, b)).await?;
-    }
+        empty(StatusCode::NO_CONTENT)
+    };
     ctx.app.engine.blocks_changed(me.id).await?;
-    Ok(empty(StatusCode::NO_CONTENT))
+    Ok(resp)
+}
+
+fn removed_name(r: Removed) -> &'static str {
+    match r {
+        Removed::Friend => "friend",
+        Removed::Incoming => "incoming",
+        Removed::Outgoing => "outgoing",
+    }
 }
