@@ -10,14 +10,15 @@
 #   2. compose.yaml and the CI workflow against their JSON schemas (check-jsonschema's
 #      vendored schemas, from PyPI)
 #   3. Terraform: fmt -check; the user-data and config templates render (terraform console,
-#      no provider needed) and the script passes bash -n; validate only when the AWS
+#      no provider needed) and the script passes bash -n (and shellcheck, when installed); validate only when the AWS
 #      provider can be installed (the Terraform registry is not reachable here)
 #   4. Helm chart: helm lint --strict, helm template with default values and with every option
 #      on, each render parsed and validated against the Kubernetes schemas
 #      (kubernetes-validate, from PyPI)
 #   5. Prometheus: promtool check rules and config, promtool test rules (ops/alerts_test.yml),
 #      every dashboard expression parsed by promtool
-#   6. the server binary accepts ops/pixelparty.toml and the configs rendered by the chart and
+#   6. systemd-analyze verify on ops/pixelparty.service and on the unit the user-data writes
+#   7. the server binary accepts ops/pixelparty.toml and the configs rendered by the chart and
 #      the Terraform module (it refuses unknown keys), and a live check: the server on free
 #      loopback ports, /metrics read with the admin token, every metric name used by the
 #      dashboard and the alert rules exported (and rate()/increase() only on counters); with
@@ -176,6 +177,11 @@ if [ -n "$TERRAFORM" ]; then
     "$PY" -c 'import json,sys; open(sys.argv[2],"w").write(json.loads(json.load(open(sys.argv[1]))))' "$WORK/tf-ud.json" "$WORK/user-data.sh"; then
     ok "the user-data template renders (terraform console)"
     run "the rendered user-data passes bash -n" bash -n "$WORK/user-data.sh"
+    if command -v shellcheck >/dev/null 2>&1; then
+      run "the rendered user-data passes shellcheck -S warning" shellcheck -S warning "$WORK/user-data.sh"
+    else
+      echo "note: shellcheck not installed (Debian package shellcheck): user-data not linted"
+    fi
     run "the rendered user-data carries the config verbatim" grep -q 'public_url = "https://place.example:8443/wt"' "$WORK/user-data.sh"
   else
     bad "the user-data template does not render: $(cat "$WORK/tf.err")"
@@ -257,9 +263,31 @@ else
   missing promtool "Debian package prometheus (or OPS_CHECK_INSTALL=1)"
 fi
 
-# --- 6. the server -----------------------------------------------------------------------------
+# --- 6. systemd units ---------------------------------------------------------------------------
 
-step "6. against the server binary ($BIN)"
+step "6. systemd units (ops/pixelparty.service, the one in the Terraform user-data)"
+if command -v systemd-analyze >/dev/null 2>&1; then
+  mkdir -p "$WORK/units" "$WORK/units-td"
+  # verify wants ExecStart to exist: point it at the binary under test (or /bin/true).
+  exe=$([ -x "$BIN" ] && echo "$BIN" || echo /bin/true)
+  sed "s#/usr/local/bin/pixelparty#$exe#" ops/pixelparty.service >"$WORK/units/pixelparty.service"
+  if [ -s "$WORK/user-data.sh" ]; then
+    sed -n "/<<'UNIT'$/,/^UNIT$/p" "$WORK/user-data.sh" | sed '1d;$d' | sed "s#/usr/local/bin/pixelparty#$exe#" >"$WORK/units-td/pixelparty.service"
+  fi
+  for u in "$WORK/units/pixelparty.service" "$WORK/units-td/pixelparty.service"; do
+    [ -s "$u" ] || continue
+    # verify exits 0 on unknown keys: any line about the file is a finding.
+    out=$(systemd-analyze verify "$u" 2>&1 | grep -F "$u" || true)
+    name=$([ "$u" = "$WORK/units/pixelparty.service" ] && echo ops/pixelparty.service || echo "the user-data's unit")
+    if [ -z "$out" ]; then ok "systemd-analyze verify: $name"; else bad "systemd-analyze verify: $name"; printf '%s\n' "$out" | sed 's/^/     /'; fi
+  done
+else
+  missing systemd-analyze "Debian package systemd"
+fi
+
+# --- 7. the server -----------------------------------------------------------------------------
+
+step "7. against the server binary ($BIN)"
 if [ ! -x "$BIN" ]; then
   missing pixelparty "server binary not found at $BIN (cargo build -p pixelparty-gateway --bin pixelparty, or set PIXELPARTY_BIN)"
 elif ! py_has yaml; then

@@ -141,8 +141,8 @@ resource "aws_launch_template" "server" {
     admin_token_ssm_parameter = var.admin_token_ssm_parameter
     config                    = local.config
     backups_bucket            = aws_s3_bucket.backups.bucket
-    redis_url                 = var.enable_cluster_backends ? "rediss://${aws_elasticache_replication_group.redis[0].primary_endpoint_address}:6379" : ""
-    postgres_host             = var.enable_cluster_backends ? aws_db_instance.postgres[0].address : ""
+    redis_url                 = var.enable_cluster_backends ? "rediss://${one(aws_elasticache_replication_group.redis[*].primary_endpoint_address)}:6379" : ""
+    postgres_host             = var.enable_cluster_backends ? one(aws_db_instance.postgres[*].address) : ""
   }))
 }
 

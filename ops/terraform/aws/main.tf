@@ -15,10 +15,10 @@ locals {
 
   public_host = var.domain_name != "" ? var.domain_name : aws_lb.this.dns_name
   public_url  = "${var.certificate_arn != "" ? "https" : "http"}://${local.public_host}"
-  ami_id      = var.ami_id != "" ? var.ami_id : data.aws_ami.debian[0].id
+  ami_id      = var.ami_id != "" ? var.ami_id : one(data.aws_ami.debian[*].id)
 
-  binary_bucket = split("/", trimprefix(var.binary_s3_uri, "s3://"))[0]
-  binary_key    = join("/", slice(split("/", trimprefix(var.binary_s3_uri, "s3://")), 1, length(split("/", trimprefix(var.binary_s3_uri, "s3://")))))
+  binary_bucket = regex("^s3://([^/]+)/(.+)$", var.binary_s3_uri)[0]
+  binary_key    = regex("^s3://([^/]+)/(.+)$", var.binary_s3_uri)[1]
 
   # The server's configuration file (see the repository README for every key).
   config = templatefile("${path.module}/templates/pixelparty.toml.tftpl", {

@@ -40,17 +40,17 @@ output "backups_bucket" {
 
 output "redis_endpoint" {
   description = "Redis primary endpoint (cluster mode; null unless enable_cluster_backends)."
-  value       = var.enable_cluster_backends ? aws_elasticache_replication_group.redis[0].primary_endpoint_address : null
+  value       = one(aws_elasticache_replication_group.redis[*].primary_endpoint_address)
 }
 
 output "postgres_endpoint" {
   description = "PostgreSQL endpoint (cluster mode; null unless enable_cluster_backends)."
-  value       = var.enable_cluster_backends ? aws_db_instance.postgres[0].endpoint : null
+  value       = one(aws_db_instance.postgres[*].endpoint)
 }
 
 output "postgres_master_secret_arn" {
   description = "Secrets Manager secret with the database master password (null unless enable_cluster_backends)."
-  value       = var.enable_cluster_backends ? aws_db_instance.postgres[0].master_user_secret[0].secret_arn : null
+  value       = try(aws_db_instance.postgres[0].master_user_secret[0].secret_arn, null)
 }
 
 output "server_config" {
