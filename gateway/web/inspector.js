@@ -19,6 +19,7 @@ export class Inspector {
     this.token = 0;
     this.at = null; // {x, y} shown, or null
     this.info = null;
+    this.historyOpen = false; // kept while the same pixel is re-rendered
     this.refreshTimer = null;
     this.els = {
       card: document.getElementById("inspector"),
@@ -43,6 +44,7 @@ export class Inspector {
 
   /** Shows pixel (x, y): its live colour at once, who placed it once the server answers. */
   show(x, y) {
+    if (!this.at || this.at.x !== x || this.at.y !== y) this.historyOpen = false;
     this.at = { x, y };
     this.info = null;
     this.els.card.hidden = false;
@@ -103,7 +105,7 @@ export class Inspector {
       const history = Array.isArray(info.history) ? [...info.history].sort((a, b) => Number(b.seq) - Number(a.seq)).slice(0, 10) : [];
       if (history.length > 1 || (history.length === 1 && !who)) {
         rows.push(
-          h("details", { class: "inspector-history" },
+          h("details", { class: "inspector-history", open: this.historyOpen, ontoggle: (e) => { this.historyOpen = e.target.open; } },
             h("summary", {}, `History (${history.length})`),
             h("ol", {}, history.map((e) => h("li", {}, this.swatch(e.colour), ` ${e.username || "?"} — ${formatDateTime(e.time_ms)}`))),
           ),

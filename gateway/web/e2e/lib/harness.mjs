@@ -12,6 +12,8 @@
 //   PIXELPARTY_E2E_WEB_FROM_DISK=1  serve the web client's files (/, *.html, *.js, *.css) from
 //                       gateway/web/ on disk instead of the copy embedded in the binary at
 //                       build time: tests client changes without rebuilding the server
+//   PIXELPARTY_E2E_DOCS=1  also write the README's screenshots (desktop, phone, dark) to
+//                       gateway/web/e2e/screenshots/
 
 import { spawn } from "node:child_process";
 import { createServer } from "node:net";
@@ -33,6 +35,11 @@ export const WAIT_MS = 15_000;
 export const PASSWORD = "correct horse battery";
 export const WEB_DIR = resolve(E2E_DIR, "..");
 export const WEB_FROM_DISK = process.env.PIXELPARTY_E2E_WEB_FROM_DISK === "1";
+/** Where the README's screenshots go (PIXELPARTY_E2E_DOCS=1); outside web/'s embedded files. */
+export const DOC_SCREENSHOT_DIR = join(E2E_DIR, "screenshots");
+export const WRITE_DOCS = process.env.PIXELPARTY_E2E_DOCS === "1";
+/** The phone the layout is tested on (an iPhone 12-sized screen, touch). */
+export const PHONE = { viewport: { width: 390, height: 844 }, hasTouch: true, isMobile: true, deviceScaleFactor: 1 };
 
 const CHROMIUM_ARGS = [
   "--headless",
@@ -129,6 +136,11 @@ function waitExit(child, ms) {
 
 /** The real server on free ports, with its own data directory and config file. */
 export class Server {
+  /** `name`: prefix of its log files in target/e2e-logs/ (several servers may run at once). */
+  constructor({ name = "server" } = {}) {
+    this.name = name;
+  }
+
   async start() {
     this.dir = mkdtempSync(join(tmpdir(), "pixelparty-e2e-"));
     this.dataDir = join(this.dir, "data");
@@ -171,8 +183,8 @@ export class Server {
       ].join("\n"),
     );
     mkdirSync(LOG_DIR, { recursive: true });
-    this.stderrPath = join(LOG_DIR, "server.stderr.log");
-    this.stdoutPath = join(LOG_DIR, "server.stdout.log");
+    this.stderrPath = join(LOG_DIR, `${this.name}.stderr.log`);
+    this.stdoutPath = join(LOG_DIR, `${this.name}.stdout.log`);
     const errFd = openSync(this.stderrPath, "w");
     const outFd = openSync(this.stdoutPath, "w");
     const env = { ...process.env, RUST_LOG: process.env.RUST_LOG || "info" };
@@ -304,10 +316,11 @@ export class Browser {
    * and page errors go to `this.errors`. `clock: true` installs Playwright's controllable clock
    * (time flows normally until the test moves it, e.g. `page.clock.fastForward`). `query` is
    * appended to the page's URL (e.g. "?transport=wt"). `setup(context)` runs before the page
-   * opens (e.g. to add routes).
+   * opens (e.g. to add routes). `context` adds browser-context options (e.g. PHONE, or
+   * `{colorScheme: "dark"}`); the default is a 1280×900 desktop window.
    */
-  async newPage(label, { clock = false, query = "", setup = null } = {}) {
-    const context = await this.browser.newContext({ viewport: { width: 1280, height: 900 } });
+  async newPage(label, { clock = false, query = "", setup = null, context: contextOptions = {} } = {}) {
+    const context = await this.browser.newContext({ viewport: { width: 1280, height: 900 }, ...contextOptions });
     context.setDefaultTimeout(WAIT_MS);
     this.contexts.push(context);
     if (WEB_FROM_DISK) await serveWebFromDisk(context, this.server.base);
@@ -432,5 +445,18 @@ export async function screenshot(page, name) {
   mkdirSync(SCREENSHOT_DIR, { recursive: true });
   const path = join(SCREENSHOT_DIR, `${name}.png`);
   await page.screenshot({ path, timeout: WAIT_MS });
+  return path;
+}
+
+/**
+ * A screenshot for the README: to target/e2e-screenshots/doc-<name>.png always, and to
+ * gateway/web/e2e/screenshots/<name>.png with PIXELPARTY_E2E_DOCS=1.
+ */
+export async function docScreenshot(page, name) {
+  const path = await screenshot(page, `doc-${name}`);
+  if (WRITE_DOCS) {
+    mkdirSync(DOC_SCREENSHOT_DIR, { recursive: true });
+    writeFileSync(join(DOC_SCREENSHOT_DIR, `${name}.png`), readFileSync(path));
+  }
   return path;
 }

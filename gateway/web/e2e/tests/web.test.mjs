@@ -331,6 +331,10 @@ describe("web client end to end", { concurrency: 1 }, () => {
       await adm.fill("#ban-user", nb);
       await adm.fill("#ban-reason", reason);
       await adm.click("#ban");
+      // A ban is destructive: it asks first.
+      await adm.locator("#confirm-dialog[open]").waitFor();
+      assert.ok((await adm.textContent("#confirm-text")).includes(reason), "the confirmation shows the reason");
+      await adm.click("#confirm-ok");
       await adm.waitForFunction((name) => document.getElementById("admin-result").textContent.startsWith(`${name} banned`), nb);
       assert.equal(await adm.getAttribute("#admin-result", "data-kind"), "ok");
 
