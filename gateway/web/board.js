@@ -402,9 +402,9 @@ export class Board {
     this.els.pickTool.setAttribute("aria-pressed", String(this.tool === "pick"));
     for (const b of this.els.palette.querySelectorAll("button[data-colour]")) b.disabled = this.state.closed?.reason === "banned";
     this.els.pickTool.disabled = this.state.closed?.reason === "banned";
-    let tool = this.tool;
-    if (tool === "paint" && vp && !canPaintAt(vp.scale)) tool = "zoom";
-    this.els.canvas.dataset.tool = tool;
+    this.els.canvas.dataset.tool = this.tool;
+    // Below painting zoom a click zooms in: the cursor says so.
+    this.els.canvas.dataset.zoomFirst = String(this.tool === "paint" && Boolean(vp) && !canPaintAt(vp.scale));
     const painting = this.tool === "paint" && i !== null && !readOnly;
     this.view.setReticle(painting ? this.palette[i] : null, MIN_PAINT_SCALE);
     this.els.place.hidden = !(painting && this.view.aim);

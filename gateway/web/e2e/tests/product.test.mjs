@@ -211,7 +211,8 @@ describe("web client as a product", { concurrency: 1 }, () => {
       assert.ok(v0.scale < MIN_PAINT_SCALE, `the fitted 256×256 canvas is below painting zoom (${v0.scale})`);
       assert.equal(await a.textContent("#zoom-level"), formatZoom(v0.scale));
       await a.click('#palette button[data-colour="7"]');
-      assert.equal(await a.getAttribute("#canvas", "data-tool"), "zoom", "the cursor says a click zooms");
+      assert.equal(await a.getAttribute("#canvas", "data-tool"), "paint");
+      assert.equal(await a.getAttribute("#canvas", "data-zoom-first"), "true", "the cursor says a click zooms");
       const [x, y] = [128, 128];
       const point = await pointOf(a, x, y);
       await a.mouse.click(point.x, point.y);
@@ -219,7 +220,7 @@ describe("web client as a product", { concurrency: 1 }, () => {
       assert.equal(await a.evaluate(() => window.pixelparty.state.lastPaint), null, "nothing painted at 1/3 zoom");
       const after = await pointOf(a, x, y);
       assert.ok(Math.abs(after.x - point.x) < PAINT_ZOOM / 2 && Math.abs(after.y - point.y) < PAINT_ZOOM / 2, `pixel still under the pointer: ${JSON.stringify({ point, after })}`);
-      assert.equal(await a.getAttribute("#canvas", "data-tool"), "paint");
+      assert.equal(await a.getAttribute("#canvas", "data-zoom-first"), "false");
       await a.mouse.click(point.x, point.y);
       await waitPainted(a, x, y, 7);
 
@@ -338,7 +339,6 @@ describe("web client as a product", { concurrency: 1 }, () => {
 
       await m.tap("#account-toggle");
       await m.locator("#auth-form").waitFor({ state: "visible" });
-      await docScreenshot(m, "phone-login");
       await m.fill("#username", uniqueName("phone"));
       await m.fill("#password", "correct horse battery");
       await m.tap("#signup");
