@@ -5,10 +5,12 @@
 //! empty `Vec`/`VecDeque`s until used.
 
 use std::collections::VecDeque;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::task::Waker;
 
 use bytes::Bytes;
+use ipnet::IpNet;
 use pixelparty_protocol::{CloseReason, Role};
 
 /// Who a session belongs to, established by the transport before any frame flows.
@@ -20,6 +22,43 @@ pub struct UserCtx {
     pub name: Arc<str>,
     /// Role.
     pub role: Role,
+    /// The login session it authenticated with, as a key ([`UserCtx::session_key`] of the
+    /// token's hash; 0 for none): a logout ends exactly the live sessions opened with it.
+    pub session: u64,
+    /// When that login session expires (ms since the Unix epoch): the live session ends then.
+    pub expires_ms: u64,
+    /// The client's address, for address bans (unspecified when unknown).
+    pub addr: IpAddr,
+}
+
+impl UserCtx {
+    /// A user with no login session, expiry or address attached (tests, tools).
+    pub fn new(id: u32, name: impl Into<Arc<str>>, role: Role) -> Self {
+        Self { id, name: name.into(), role, session: 0, expires_ms: u64::MAX, addr: IpAddr::V4(Ipv4Addr::UNSPECIFIED) }
+    }
+
+    /// The key of a login session: the first 8 bytes of its token's hash (never 0).
+    pub fn session_key(token_hash: &[u8; 32]) -> u64 {
+        let mut k = [0u8; 8];
+        k.copy_from_slice(&token_hash[..8]);
+        u64::from_le_bytes(k).max(1)
+    }
+}
+
+/// Which live sessions an administrative end applies to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// Every session of a user.
+    User(u32),
+    /// The sessions a user opened with one login session (see [`UserCtx::session`]).
+    Session {
+        /// User id.
+        user: u32,
+        /// Login session key.
+        session: u64,
+    },
+    /// Every session from an address range.
+    Net(IpNet),
 }
 
 /// State of one tile subscription.
@@ -142,6 +181,15 @@ impl Conn {
             Sub::Deferred(c) => Some((t, c)),
             _ => None,
         })
+    }
+
+    /// Whether an administrative end aimed at `target` applies to this session.
+    pub(crate) fn is_target(&self, target: &Target) -> bool {
+        match *target {
+            Target::User(user) => self.user.id == user,
+            Target::Session { user, session } => self.user.id == user && self.user.session == session,
+            Target::Net(net) => net.contains(&self.user.addr),
+        }
     }
 
     pub(crate) fn blocks_user(&self, user: u32) -> bool {

@@ -157,10 +157,40 @@ impl Harness {
 
     /// Ends every session of `user` (as a ban does).
     pub fn kick(&mut self, user: u32, reason: CloseReason, message: &str) {
+        self.end_sessions(&crate::conn::Target::User(user), reason, message);
+    }
+
+    /// Ends the sessions `target` names on every shard.
+    pub fn end_sessions(&mut self, target: &crate::conn::Target, reason: CloseReason, message: &str) {
         for s in 0..self.shards.len() {
-            let msg = crate::msg::ShardMsg::Kick { user, reason, message: message.into() };
+            let msg = crate::msg::ShardMsg::End { target: target.clone(), reason, message: message.into() };
             self.shared.mesh.send(s, msg).expect("inbox has room");
         }
+    }
+
+    /// Sends a rollback's restores of `rolled_back`'s pixels (`(x, y, colour, guard_seq)`)
+    /// to their home shards, drives, and reports what they did.
+    pub fn restore(&mut self, rolled_back: u32, restores: &[(u16, u16, u8, u64)]) -> crate::restore::RestoreReport {
+        let (tally, done) = crate::restore::RestoreTally::new(restores.len());
+        let g = self.shared.config.geometry;
+        for &(x, y, colour, guard_seq) in restores {
+            let loc = g.locate(u32::from(x), u32::from(y)).expect("restore on the canvas");
+            let cmd = crate::msg::PaintCmd {
+                origin: None,
+                user: crate::restore::restore_user(rolled_back),
+                x,
+                y,
+                colour,
+                charged: false,
+                restore: Some(crate::msg::Restoring { guard_seq, tally: tally.clone() }),
+                tile: loc.tile,
+                offset: loc.offset,
+            };
+            let home = crate::routing::tile_home(loc.tile, self.shards.len());
+            self.shared.mesh.send(home, crate::msg::ShardMsg::Restore(vec![cmd])).expect("inbox has room");
+        }
+        self.drive();
+        tally.wait(&done, Duration::ZERO)
     }
 
     /// The store.
@@ -205,7 +235,8 @@ impl Harness {
                 s.tick(self.now_ms);
                 ticked |= s.tick.in_flight() > before;
             }
-            if !ticked {
+            // A tick can also end sessions (expired logins): read what that produced.
+            if !ticked && !self.read_all() {
                 return;
             }
         }
@@ -293,10 +324,10 @@ impl Client {
 
 /// A user context for tests.
 pub fn user(id: u32, name: &str) -> UserCtx {
-    UserCtx { id, name: name.into(), role: pixelparty_protocol::Role::User }
+    UserCtx::new(id, name, pixelparty_protocol::Role::User)
 }
 
 /// An admin user context for tests.
 pub fn admin(id: u32, name: &str) -> UserCtx {
-    UserCtx { id, name: name.into(), role: pixelparty_protocol::Role::Admin }
+    UserCtx::new(id, name, pixelparty_protocol::Role::Admin)
 }

@@ -18,6 +18,7 @@
 //! - `tick`: batching to storage and publishing.
 //! - `tiles`, `rooms`, `conn`: owned tile, home room and session state.
 //! - [`limiter`]: exact per-user cooldown and slow mode.
+//! - [`restore`]: rollback restores, a compare-and-set at the tile's home shard.
 //! - [`mesh`], [`msg`]: bounded inboxes and the messages between shards.
 //! - [`runtime`]: shard threads, [`Engine`], [`EngineHandle`], [`LocalShard`].
 //! - [`snapshot`]: canvas snapshots for HTTP and for the store.
@@ -33,6 +34,7 @@ pub mod limiter;
 pub mod mesh;
 pub mod metrics;
 pub mod msg;
+pub mod restore;
 mod rooms;
 pub mod routing;
 pub mod runtime;
@@ -42,7 +44,7 @@ mod tick;
 mod tiles;
 
 pub use config::EngineConfig;
-pub use conn::{Close, UserCtx};
+pub use conn::{Close, Target, UserCtx};
 pub use msg::ConnId;
 pub use runtime::{Engine, EngineHandle, LocalShard, StartError, now_ms};
 pub use shard::{MAX_REQUESTS_IN_FLIGHT, Shard, Shared};

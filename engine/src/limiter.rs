@@ -91,7 +91,8 @@ impl RateTable {
             return;
         }
         if let Some(slot) = self.slot(user) {
-            let _ = slot.fetch_update(Ordering::AcqRel, Ordering::Acquire, |tat| Some(tat.saturating_sub(self.interval_ms)));
+            let _ = slot
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |tat| Some(tat.saturating_sub(self.interval_ms)));
         }
     }
 

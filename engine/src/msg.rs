@@ -69,10 +69,23 @@ pub struct PaintCmd {
     pub colour: u8,
     /// Whether the painter's cooldown was taken for it: a definite refusal gives it back.
     pub charged: bool,
+    /// Set for a rollback's restore: applied only if the pixel is unchanged since then.
+    pub restore: Option<Restoring>,
     /// Tile and offset, computed by the sender.
     pub tile: u32,
     /// Offset inside the tile.
     pub offset: u16,
+}
+
+/// A rollback's restore of one pixel, a compare-and-set at the tile's home shard: the pixel
+/// gets its earlier colour only if nothing touched it after `guard_seq` (the rolled-back
+/// user's last update of it when the rollback was planned).
+#[derive(Debug, Clone)]
+pub struct Restoring {
+    /// The sequence the pixel must still be at.
+    pub guard_seq: u64,
+    /// Where the outcome is counted.
+    pub tally: Arc<crate::restore::RestoreTally>,
 }
 
 /// The result of one paint for the session that asked.
@@ -128,6 +141,8 @@ pub struct ShardStats {
 pub enum ShardMsg {
     /// A paint for a tile this shard owns.
     Paint(PaintCmd),
+    /// Restores of pixels in tiles this shard owns (a rollback).
+    Restore(Vec<PaintCmd>),
     /// The results of paints, for the sessions that asked (one message per origin shard
     /// per tick).
     PaintsDone(Vec<PaintResult>),
@@ -270,10 +285,10 @@ pub enum ShardMsg {
         /// Its sequence.
         seq: u64,
     },
-    /// End every session of `user`.
-    Kick {
-        /// User id.
-        user: u32,
+    /// End the sessions `target` names.
+    End {
+        /// Which sessions.
+        target: crate::conn::Target,
         /// Why.
         reason: CloseReason,
         /// Detail for the client.

@@ -16,8 +16,9 @@ use pixelparty_protocol::CloseReason;
 use pixelparty_storage::Store;
 
 use crate::config::EngineConfig;
-use crate::conn::{Close, UserCtx};
-use crate::msg::{ConnId, PaintCmd, ShardMsg, ShardStats, TileCopy};
+use crate::conn::{Close, Target, UserCtx};
+use crate::msg::{ConnId, PaintCmd, Restoring, ShardMsg, ShardStats, TileCopy};
+use crate::restore::{RestoreOutcome, RestoreReport, RestoreTally};
 use crate::routing::{ShardId, tile_home};
 use crate::shard::{Shard, Shared};
 
@@ -25,6 +26,9 @@ use crate::shard::{Shard, Shared};
 pub fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
+
+/// Restores per message to a home shard (one inbox slot each).
+const RESTORE_CHUNK: usize = 4096;
 
 /// Messages one inbox turn handles before letting sessions run.
 const TURN_MAX: usize = 4096;
@@ -321,8 +325,14 @@ impl EngineHandle {
 
     /// Ends every session of `user` with `reason`.
     pub async fn kick(&self, user: u32, reason: CloseReason, message: &str) {
+        self.end_sessions(Target::User(user), reason, message).await;
+    }
+
+    /// Ends the live sessions `target` names (a user's, one login session's, an address
+    /// range's) with `reason`, on every shard.
+    pub async fn end_sessions(&self, target: Target, reason: CloseReason, message: &str) {
         let message: Arc<str> = message.into();
-        self.broadcast(|| ShardMsg::Kick { user, reason, message: message.clone() }).await;
+        self.broadcast(|| ShardMsg::End { target: target.clone(), reason, message: message.clone() }).await;
     }
 
     /// Tells every shard the user's block list (read from the store).
@@ -354,14 +364,41 @@ impl EngineHandle {
         self.broadcast(|| ShardMsg::DirectDeleted { a, b, seq }).await;
     }
 
-    /// Paints as an administrative action (rollback): no cooldown, no session to answer.
-    pub fn admin_paint(&self, user: u32, x: u16, y: u16, colour: u8) -> bool {
-        let Some(loc) = self.shared.config.geometry.locate(u32::from(x), u32::from(y)) else {
-            return false;
-        };
-        let cmd = PaintCmd { origin: None, user, x, y, colour, charged: false, tile: loc.tile, offset: loc.offset };
-        self.send_blocking(tile_home(loc.tile, self.shared.config.shards), ShardMsg::Paint(cmd));
-        true
+    /// Restores pixels for a rollback of `rolled_back`'s updates: each `(x, y, colour,
+    /// guard_seq)` is a compare-and-set at the tile's home shard (see [`crate::restore`]).
+    /// Blocks until every home shard decided (or `timeout`): for threads that are not shards.
+    pub fn restore(&self, rolled_back: u32, restores: &[(u16, u16, u8, u64)], timeout: Duration) -> RestoreReport {
+        let g = self.shared.config.geometry;
+        let shards = self.shared.config.shards;
+        let (tally, done) = RestoreTally::new(restores.len());
+        let mut per_shard: Vec<Vec<PaintCmd>> = vec![Vec::new(); shards];
+        for &(x, y, colour, guard_seq) in restores {
+            let Some(loc) = g.locate(u32::from(x), u32::from(y)) else {
+                tally.resolve(RestoreOutcome::Refused);
+                continue;
+            };
+            let home = tile_home(loc.tile, shards);
+            per_shard[home].push(PaintCmd {
+                origin: None,
+                user: crate::restore::restore_user(rolled_back),
+                x,
+                y,
+                colour,
+                charged: false,
+                restore: Some(Restoring { guard_seq, tally: tally.clone() }),
+                tile: loc.tile,
+                offset: loc.offset,
+            });
+            if per_shard[home].len() == RESTORE_CHUNK {
+                self.send_blocking(home, ShardMsg::Restore(std::mem::take(&mut per_shard[home])));
+            }
+        }
+        for (home, list) in per_shard.into_iter().enumerate() {
+            if !list.is_empty() {
+                self.send_blocking(home, ShardMsg::Restore(list));
+            }
+        }
+        tally.wait(&done, timeout)
     }
 
     /// Copies tiles from every shard (all, or those changed since the last copy). Blocks: for
@@ -381,7 +418,12 @@ impl EngineHandle {
     /// Asks `shard` for copies of its tiles (all, or those changed since its last copy); the
     /// answer arrives on `reply`. The shard clears its changed flags as it answers, so the
     /// caller must keep every answer, late ones included ([`crate::Snapshotter`] does).
-    pub fn request_copies(&self, shard: ShardId, full: bool, reply: &crossbeam_channel::Sender<(ShardId, Vec<TileCopy>)>) {
+    pub fn request_copies(
+        &self,
+        shard: ShardId,
+        full: bool,
+        reply: &crossbeam_channel::Sender<(ShardId, Vec<TileCopy>)>,
+    ) {
         self.send_blocking(shard, ShardMsg::Snapshot { full, reply: reply.clone() });
     }
 

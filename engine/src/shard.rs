@@ -18,7 +18,7 @@ use pixelparty_protocol::{ClientFrame, CloseReason, Decoded, ErrorCode, ServerFr
 use pixelparty_storage::Store;
 
 use crate::config::EngineConfig;
-use crate::conn::{Class, Close, Conn, Sub, UserCtx};
+use crate::conn::{Class, Close, Conn, Sub, Target, UserCtx};
 use crate::limiter::RateTable;
 use crate::mesh::{Completion, Mesh};
 use crate::metrics::ShardMetrics;
@@ -120,6 +120,8 @@ pub struct Shard {
     pub(crate) shutting_down: bool,
     /// The empty block list most sessions share.
     no_blocks: Arc<[u32]>,
+    /// The earliest login-session expiry among the sessions (`u64::MAX`: none).
+    next_expiry_ms: u64,
 }
 
 impl Shard {
@@ -143,6 +145,7 @@ impl Shard {
             pending_outbound: 0,
             shutting_down: false,
             no_blocks: Arc::from([]),
+            next_expiry_ms: u64::MAX,
             shared,
         }
     }
@@ -202,6 +205,7 @@ impl Shard {
             }
         };
         let user_id = user.id;
+        self.next_expiry_ms = self.next_expiry_ms.min(user.expires_ms);
         let conn = Conn::new(user, blocks);
         let id = match self.free.pop() {
             Some(slot) => {
@@ -543,6 +547,7 @@ impl Shard {
     fn on_message(&mut self, msg: ShardMsg, now_ms: u64) {
         match msg {
             ShardMsg::Paint(cmd) => self.home_paint(cmd),
+            ShardMsg::Restore(list) => self.home_restore(list),
             ShardMsg::PaintsDone(results) => {
                 for r in results {
                     self.on_paint_done(r.conn, r.req, r.result, now_ms);
@@ -581,11 +586,7 @@ impl Shard {
             ShardMsg::Who { room, conn, req } => self.home_who(room, conn, req),
             ShardMsg::Direct { from, to, frame } => self.on_direct(from, to, frame),
             ShardMsg::DirectDeleted { a, b, seq } => self.on_direct_deleted(a, b, seq),
-            ShardMsg::Kick { user, reason, message } => {
-                for id in self.user_conns.get(&user).cloned().unwrap_or_default() {
-                    self.close(id, reason, &message, false);
-                }
-            }
+            ShardMsg::End { target, reason, message } => self.end_sessions(&target, reason, &message),
             ShardMsg::BlocksChanged { user, blocks } => {
                 for id in self.user_conns.get(&user).cloned().unwrap_or_default() {
                     if let Some(c) = self.conn_mut(id) {
@@ -603,6 +604,41 @@ impl Shard {
             }
             ShardMsg::Shutdown { reason } => self.shutdown(reason),
         }
+    }
+
+    /// Closes the sessions `target` names (an address range means a walk over every
+    /// session: bans are rare).
+    fn end_sessions(&mut self, target: &Target, reason: CloseReason, message: &str) {
+        let ids = match target {
+            Target::User(user) | Target::Session { user, .. } => self.user_conns.get(user).cloned().unwrap_or_default(),
+            Target::Net(_) => self.all_conns(),
+        };
+        for id in ids {
+            if self.conn(id).is_some_and(|c| c.is_target(target)) {
+                self.close(id, reason, message, false);
+            }
+        }
+    }
+
+    /// Ends the sessions whose login session has expired. Cheap when none is due: the shard
+    /// keeps the earliest expiry and walks its sessions only once that has passed.
+    pub(crate) fn expire_sessions(&mut self, now_ms: u64) {
+        if now_ms < self.next_expiry_ms {
+            return;
+        }
+        let mut next = u64::MAX;
+        for id in self.all_conns() {
+            let Some(c) = self.conn(id) else { continue };
+            if c.closing.is_some() {
+                continue;
+            }
+            if c.user.expires_ms <= now_ms {
+                self.close(id, CloseReason::SessionRevoked, "session expired; log in again", false);
+            } else {
+                next = next.min(c.user.expires_ms);
+            }
+        }
+        self.next_expiry_ms = next;
     }
 
     /// Closes every session with `reason` and refuses new work.

@@ -75,16 +75,23 @@ impl TickState {
     fn is_empty(&self) -> bool {
         self.paints.is_empty() && self.posts.is_empty() && self.deletes.is_empty()
     }
+
+    /// Whether a batch on its way to the store paints this pixel.
+    pub(crate) fn in_flight_touches(&self, tile: u32, offset: u16) -> bool {
+        self.in_flight.iter().any(|b| b.paints.iter().any(|(c, _)| c.tile == tile && c.offset == offset))
+    }
 }
 
 impl Shard {
     /// Sends what was accepted since the last tick to the store (unless too many batches are
     /// already in flight, in which case it waits for the next tick).
     pub fn tick(&mut self, now_ms: u64) {
+        self.expire_sessions(now_ms);
         if self.tick.is_empty() || self.tick.in_flight.len() >= self.config().max_ticks_in_flight {
             return;
         }
-        let paints = std::mem::take(&mut self.tick.paints);
+        let mut paints = std::mem::take(&mut self.tick.paints);
+        self.decide_restores(&mut paints);
         let first = self.shared.next_seq.fetch_add(paints.len() as u64, Ordering::Relaxed);
         let paints: Vec<(PaintCmd, u64)> = paints.into_iter().zip(first..).collect();
         let records: Vec<PixelRecord> = paints
@@ -175,6 +182,7 @@ impl Shard {
         };
         for (cmd, _) in &batch.paints {
             self.refund_cooldown(cmd);
+            crate::restore::resolve(cmd, crate::restore::RestoreOutcome::Refused);
         }
         let results = batch.paints.iter().map(|(cmd, _)| (cmd, Err(r.clone())));
         self.send_paint_results(results);
@@ -225,6 +233,9 @@ impl Shard {
             if !frames.is_empty() {
                 self.send(s, ShardMsg::Tiles(frames.into()));
             }
+        }
+        for (cmd, _) in paints {
+            crate::restore::resolve(cmd, crate::restore::RestoreOutcome::Restored);
         }
         ShardMetrics::add(&self.metrics().paints_accepted, paints.len() as u64);
         self.send_paint_results(paints.iter().map(|(cmd, seq)| (cmd, Ok(*seq))));

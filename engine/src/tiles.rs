@@ -56,6 +56,19 @@ impl OwnedTile {
         self.ring.push_back(RingEntry { seq, update });
     }
 
+    /// Whether an update after `seq` touched `offset`: `Some(answer)` when the tile can tell
+    /// (nothing applied after `seq`, or the ring holds every update after it), `None` when
+    /// the ring has moved past `seq`.
+    pub(crate) fn changed_since(&self, offset: u16, seq: u64) -> Option<bool> {
+        if self.seq <= seq {
+            return Some(false);
+        }
+        if seq < self.ring_base {
+            return None;
+        }
+        Some(self.ring.iter().any(|e| e.seq > seq && e.update.offset() == offset))
+    }
+
     pub(crate) fn set_interest(&mut self, shard: ShardId, on: bool) {
         let bit = 1u64 << shard;
         if on {

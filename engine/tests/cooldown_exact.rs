@@ -93,10 +93,7 @@ fn a_paint_refused_by_the_home_shard_gives_the_cooldown_back() {
     h.drive();
     assert_eq!(acks(&h.take(first)).len(), 1);
     let refused = h.take(second);
-    assert!(
-        refused.iter().any(|g| matches!(g, Got::Error { req: 1, code: ErrorCode::Overloaded, .. })),
-        "{refused:?}"
-    );
+    assert!(refused.iter().any(|g| matches!(g, Got::Error { req: 1, code: ErrorCode::Overloaded, .. })), "{refused:?}");
     // Same moment: the refused user may paint again at once.
     h.send(second, &ClientFrame::Paint(Paint { req: 2, x: 1, y: 0, colour: 1 }));
     h.drive();

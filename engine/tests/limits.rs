@@ -161,6 +161,50 @@ fn kick_closes_every_session_of_the_user() {
     assert!(h.client(other).closed.is_none());
 }
 
+/// Defects: a logout (or an address ban) left live sessions running. A session now knows the
+/// login session it was opened with and the client's address: a logout ends exactly the
+/// sessions of that login, an address ban those from the range, and a login session's expiry
+/// ends its live sessions when it passes.
+#[test]
+fn logout_address_ban_and_expiry_end_exactly_the_sessions_they_name() {
+    use pixelparty_engine::{Target, UserCtx};
+    let (_dir, mut h) = harness(config());
+    let at = |key: u64, addr: &str, expires_ms: u64| UserCtx {
+        session: key,
+        addr: addr.parse().unwrap(),
+        expires_ms,
+        ..user(5, "five")
+    };
+    let far = u64::MAX;
+    let phone = h.connect(0, at(11, "10.0.0.1", far));
+    let phone2 = h.connect(1, at(11, "10.0.0.1", far));
+    let laptop = h.connect(2, at(22, "192.168.1.9", far));
+    let short = h.connect(1, at(33, "172.16.0.1", h.now_ms + 60_000));
+    let other = h.connect(0, UserCtx { session: 11, addr: "10.0.0.2".parse().unwrap(), ..user(6, "six") });
+    h.drive();
+
+    h.end_sessions(&Target::Session { user: 5, session: 11 }, CloseReason::SessionRevoked, "logged out");
+    h.drive();
+    for c in [phone, phone2] {
+        assert_eq!(h.client(c).closed.as_ref().map(|c| c.reason), Some(CloseReason::SessionRevoked));
+    }
+    assert!(h.client(laptop).closed.is_none() && h.client(other).closed.is_none(), "other logins stay");
+
+    h.end_sessions(&Target::Net("10.0.0.0/24".parse().unwrap()), CloseReason::Banned, "address banned");
+    h.drive();
+    assert_eq!(h.client(other).closed.as_ref().map(|c| c.reason), Some(CloseReason::Banned), "same range");
+    assert!(h.client(laptop).closed.is_none() && h.client(short).closed.is_none());
+
+    h.advance(59_999);
+    h.drive();
+    assert!(h.client(short).closed.is_none(), "not yet expired");
+    h.advance(1);
+    h.drive();
+    let closed = h.client(short).closed.clone().unwrap();
+    assert_eq!(closed.reason, CloseReason::SessionRevoked, "its login session expired");
+    assert!(h.client(laptop).closed.is_none());
+}
+
 #[test]
 fn a_16384_square_canvas_works() {
     use pixelparty_engine::EngineConfig;

@@ -85,7 +85,7 @@ fn sessions_on_all_shards_converge() {
                 let (shard, barrier, tx) = (shard.clone(), barrier.clone(), tx.clone());
                 tasks.push(tokio::task::spawn_local(async move {
                     let user = (shard.id() * 100 + i + 1) as u32;
-                    let conn = shard.connect(UserCtx { id: user, name: "bot".into(), role: Role::User });
+                    let conn = shard.connect(UserCtx::new(user, "bot", Role::User));
                     shard.receive_message(
                         conn,
                         &encode(&ClientFrame::Hello(Hello { version: 1, kind: ClientKind::Bot, agent: "test" })),

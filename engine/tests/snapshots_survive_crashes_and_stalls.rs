@@ -98,7 +98,9 @@ fn a_timed_out_refresh_keeps_what_the_other_shards_sent() {
     .unwrap();
     let handle = engine.handle();
     let snapshotter = Snapshotter::with_timeout(handle.clone(), Duration::from_millis(200)).unwrap();
-    assert!(handle.admin_paint(1, 5, 5, 7), "a paint on tile 0, homed on shard 0");
+    // A change of tile 0 (homed on shard 0): a restore onto a never-painted pixel applies.
+    let done = handle.restore(1, &[(5, 5, 7, 0)], Duration::from_secs(10));
+    assert_eq!(done.restored, 1);
     settle(&handle);
     stall_tx.send(true).unwrap();
     stalled_rx.recv_timeout(Duration::from_secs(10)).expect("shard 1 stalls");

@@ -199,8 +199,8 @@ async fn route(req: Request<Incoming>, app: &Arc<App>) -> Result<Resp, ApiError>
         }
         (Method::POST, "/rollback") => {
             let r: Rollback = json_body(req, server).await?;
-            let n = run_rollback(app, 0, &r.username, r.from_ms, r.to_ms).await?;
-            Ok(json(StatusCode::OK, &json!({ "restored": n })))
+            let report = run_rollback(app, 0, &r.username, r.from_ms, r.to_ms).await?;
+            Ok(json(StatusCode::OK, &report))
         }
         (Method::POST, "/users/role") => {
             let r: SetRole = json_body(req, server).await?;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use pixelparty_engine::{EngineHandle, Snapshotter};
+use pixelparty_protocol::Role;
 use pixelparty_storage::{StorageError, Store, Tx};
 use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
@@ -14,6 +15,7 @@ use tokio::sync::oneshot;
 use crate::bans::BanCache;
 use crate::config::Config;
 use crate::hasher::Hasher;
+use crate::http::AuthUser;
 use crate::http::error::ApiError;
 use crate::ratelimit::{KeyedLimiter, client_key};
 use crate::snapshot_http::SnapshotCache;
@@ -146,6 +148,25 @@ impl App {
             let _ = tx.send(r);
         })?;
         rx.await.map_err(|_| ApiError::internal("store closed"))?.map_err(ApiError::from)
+    }
+
+    /// The user behind a login session's token hash at `now`: 401 when the session is
+    /// unknown, revoked or expired, 403 `banned` (reason and end) while the user is banned.
+    /// Shared by HTTP, the WebSocket upgrade and WebTransport.
+    pub fn authenticate(&self, token_hash: [u8; 32], now: u64) -> Result<AuthUser, ApiError> {
+        let session = self
+            .store
+            .session(&token_hash, now)?
+            .ok_or_else(|| ApiError::unauthorized("session expired or unknown"))?;
+        let user = self.store.user(session.user)?.ok_or_else(|| ApiError::unauthorized("no such user"))?;
+        if let Some(ban) = self.store.user_ban(user.id, now)? {
+            return Err(ApiError::banned(ban.reason, ban.expires_ms));
+        }
+        let role = match user.role {
+            pixelparty_storage::Role::User => Role::User,
+            pixelparty_storage::Role::Admin => Role::Admin,
+        };
+        Ok(AuthUser { id: user.id, name: user.name, role, token_hash, expires_ms: session.expires_ms })
     }
 
     /// Whether `ip` is a trusted reverse proxy.

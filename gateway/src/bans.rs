@@ -1,11 +1,66 @@
 //! Address bans checked at accept, before any work: an in-memory copy of the store's bans,
-//! replaced whenever a ban is added or lifted through this process.
+//! replaced whenever a ban is added or lifted through this process, and the fixed answer a
+//! banned address gets.
 
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use parking_lot::RwLock;
 use pixelparty_storage::{NetBan, Store};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// The JSON body of the answer to a banned address.
+const BANNED_BODY: &str = r#"{"error":"banned","message":"this address is banned"}"#;
+
+/// Connections from banned addresses being answered at once; beyond this they are simply
+/// closed (a flood from banned ranges must not cost more than this).
+const MAX_REFUSING: usize = 256;
+
+/// How long a refused connection may take to send its request before it is closed.
+const REFUSE_LINGER: Duration = Duration::from_secs(1);
+
+/// The whole HTTP response a banned address gets, encoded once.
+fn banned_response() -> &'static [u8] {
+    static RESPONSE: std::sync::LazyLock<Vec<u8>> = std::sync::LazyLock::new(|| {
+        format!(
+            "HTTP/1.1 403 Forbidden\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{BANNED_BODY}",
+            BANNED_BODY.len()
+        )
+        .into_bytes()
+    });
+    &RESPONSE
+}
+
+/// Answers a connection from a banned address with a fixed 403 (no parsing, no session
+/// lookup) and closes it. The request is read and discarded for at most a second first, so
+/// that the close does not turn into a reset that would hide the answer from the client.
+pub fn refuse(mut stream: TcpStream) {
+    static REFUSING: AtomicUsize = AtomicUsize::new(0);
+    if REFUSING.fetch_add(1, Ordering::AcqRel) >= MAX_REFUSING {
+        REFUSING.fetch_sub(1, Ordering::AcqRel);
+        return; // Dropped: closed without an answer.
+    }
+    tokio::task::spawn_local(async move {
+        // A fresh socket's send buffer takes these few bytes at once.
+        if stream.try_write(banned_response()).is_ok() && stream.shutdown().await.is_ok() {
+            let mut sink = [0u8; 1024];
+            let _ = tokio::time::timeout(REFUSE_LINGER, async {
+                let mut left = 16 * 1024usize;
+                while left > 0 {
+                    match stream.read(&mut sink).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => left = left.saturating_sub(n),
+                    }
+                }
+            })
+            .await;
+        }
+        REFUSING.fetch_sub(1, Ordering::AcqRel);
+    });
+}
 
 /// The cached list of address bans.
 #[derive(Debug, Default)]

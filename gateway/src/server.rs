@@ -248,7 +248,8 @@ async fn accept_loop(listener: TcpListener, shard: LocalShard, app: Arc<App>) {
         }
         if app.bans.find(peer.ip(), now_ms()).is_some() {
             app.metrics.accept_banned.fetch_add(1, Ordering::Relaxed);
-            continue; // Dropped before any work.
+            crate::bans::refuse(stream); // A fixed 403 before any work.
+            continue;
         }
         let Some(slot) = app.admit(peer.ip()) else {
             continue; // Full, or too many from this address: closed before any work.

@@ -244,10 +244,10 @@ pub async fn upgrade(mut req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiE
     }
     let user = ctx.auth(&req).await.map_err(refused)?;
     if let Some(ban) = ctx.app.bans.find(ctx.client_ip(&req), pixelparty_engine::now_ms()) {
-        return Err(refused(ApiError::new(StatusCode::FORBIDDEN, "banned", ban.ban.reason)));
+        return Err(refused(ApiError::banned(ban.ban.reason, ban.ban.expires_ms)));
     }
     let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
-    let user = UserCtx { id: user.id, name: user.name.into(), role: user.role };
+    let user = user.session_ctx(ctx.client_ip(&req));
     let (shard, app) = (ctx.shard.clone(), ctx.app.clone());
     let on_upgrade = hyper::upgrade::on(&mut req);
     tokio::task::spawn_local(async move {

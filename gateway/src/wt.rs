@@ -21,7 +21,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
 use pixelparty_engine::{LocalShard, UserCtx, now_ms};
-use pixelparty_protocol::{CloseReason, Role};
+use pixelparty_protocol::CloseReason;
 use wtransport::endpoint::IncomingSession;
 use wtransport::quinn::{TransportConfig, VarInt as QVarInt};
 use wtransport::{Connection, Endpoint, Identity, ServerConfig, VarInt};
@@ -152,16 +152,18 @@ impl WtState {
         builder.with_custom_transport(identity, self.transport()).allow_migration(false).build()
     }
 
-    /// Issues a single-use ticket for `user`.
-    pub fn issue_ticket(&self, user: u32) -> Result<String, String> {
+    /// Issues a single-use ticket for `user`, standing for the login session with
+    /// `token_hash` (the WebTransport session opened with it ends with that login).
+    pub fn issue_ticket(&self, user: u32, token_hash: [u8; 32]) -> Result<String, String> {
         let mut raw = [0u8; 24];
         getrandom::fill(&mut raw).map_err(|e| e.to_string())?;
         let ticket: String = raw.iter().map(|b| format!("{b:02x}")).collect();
-        self.tickets.lock().issue(sha256(ticket.as_bytes()), user, now_ms())?;
+        self.tickets.lock().issue(sha256(ticket.as_bytes()), user, token_hash, now_ms())?;
         Ok(ticket)
     }
 
-    fn redeem(&self, ticket: &str) -> Option<u32> {
+    /// The login session a ticket stands for, once.
+    fn redeem(&self, ticket: &str) -> Option<[u8; 32]> {
         self.tickets.lock().redeem(&sha256(ticket.as_bytes()), now_ms())
     }
 }
@@ -169,14 +171,15 @@ impl WtState {
 /// Outstanding tickets by hash, and each user's (oldest first).
 #[derive(Debug, Default)]
 struct Tickets {
-    by_hash: HashMap<[u8; 32], (u32, u64)>,
+    /// Ticket hash → (user, login session token hash, expiry).
+    by_hash: HashMap<[u8; 32], (u32, [u8; 32], u64)>,
     by_user: HashMap<u32, std::collections::VecDeque<[u8; 32]>>,
 }
 
 impl Tickets {
-    fn issue(&mut self, hash: [u8; 32], user: u32, now: u64) -> Result<(), String> {
+    fn issue(&mut self, hash: [u8; 32], user: u32, token_hash: [u8; 32], now: u64) -> Result<(), String> {
         if self.by_hash.len() >= MAX_TICKETS {
-            self.by_hash.retain(|_, (_, exp)| *exp > now);
+            self.by_hash.retain(|_, (_, _, exp)| *exp > now);
             let live = &self.by_hash;
             self.by_user.retain(|_, list| {
                 list.retain(|h| live.contains_key(h));
@@ -193,19 +196,19 @@ impl Tickets {
             self.by_hash.remove(&oldest);
         }
         list.push_back(hash);
-        self.by_hash.insert(hash, (user, now + TICKET_MS));
+        self.by_hash.insert(hash, (user, token_hash, now + TICKET_MS));
         Ok(())
     }
 
-    fn redeem(&mut self, hash: &[u8; 32], now: u64) -> Option<u32> {
-        let (user, exp) = self.by_hash.remove(hash)?;
+    fn redeem(&mut self, hash: &[u8; 32], now: u64) -> Option<[u8; 32]> {
+        let (user, token_hash, exp) = self.by_hash.remove(hash)?;
         if let Some(list) = self.by_user.get_mut(&user) {
             list.retain(|h| h != hash);
             if list.is_empty() {
                 self.by_user.remove(&user);
             }
         }
-        (now < exp).then_some(user)
+        (now < exp).then_some(token_hash)
     }
 }
 
@@ -262,23 +265,14 @@ fn query_param<'a>(path: &'a str, key: &str) -> Option<&'a str> {
     path.split_once('?')?.1.split('&').find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
 }
 
-async fn authenticate(app: &App, wt: &WtState, path: &str) -> Option<UserCtx> {
-    let now = now_ms();
-    let user_id = if let Some(ticket) = query_param(path, "ticket") {
-        wt.redeem(ticket)?
-    } else {
-        let token = query_param(path, "token")?;
-        app.store.session(&sha256(token.as_bytes()), now).ok()??.user
+/// The session's user from a ticket or a token, with the login session and the address it
+/// will end with (see [`App::authenticate`]).
+fn authenticate(app: &App, wt: &WtState, path: &str, addr: std::net::IpAddr) -> Option<UserCtx> {
+    let token_hash = match query_param(path, "ticket") {
+        Some(ticket) => wt.redeem(ticket)?,
+        None => sha256(query_param(path, "token")?.as_bytes()),
     };
-    let user = app.store.user(user_id).ok()??;
-    if app.store.user_ban(user.id, now).ok()?.is_some() {
-        return None;
-    }
-    let role = match user.role {
-        pixelparty_storage::Role::Admin => Role::Admin,
-        pixelparty_storage::Role::User => Role::User,
-    };
-    Some(UserCtx { id: user.id, name: user.name.into(), role })
+    Some(app.authenticate(token_hash, now_ms()).ok()?.session_ctx(addr))
 }
 
 async fn accept(shard: LocalShard, app: Arc<App>, wt: Arc<WtState>, incoming: IncomingSession) {
@@ -302,7 +296,7 @@ async fn accept(shard: LocalShard, app: Arc<App>, wt: Arc<WtState>, incoming: In
     if path.split('?').next() != Some("/wt") {
         return request.not_found().await;
     }
-    let Some(user) = authenticate(&app, &wt, &path).await else {
+    let Some(user) = authenticate(&app, &wt, &path, ip) else {
         app.metrics.ws_refused.fetch_add(1, Ordering::Relaxed);
         return request.forbidden().await;
     };
@@ -404,15 +398,15 @@ mod tests {
     #[test]
     fn tickets_are_single_use() {
         let s = WtState::new(&WebTransportSection::default(), "127.0.0.1:8443".parse().unwrap()).unwrap();
-        let t = s.issue_ticket(7).unwrap();
-        assert_eq!(s.redeem(&t), Some(7));
+        let t = s.issue_ticket(7, [7; 32]).unwrap();
+        assert_eq!(s.redeem(&t), Some([7; 32]), "the login session it stands for");
         assert_eq!(s.redeem(&t), None);
         assert_eq!(s.redeem("forged"), None);
         // One user's ninth ticket replaces its first: no user fills the table.
-        let first = s.issue_ticket(9).unwrap();
-        let rest: Vec<String> = (0..MAX_TICKETS_PER_USER).map(|_| s.issue_ticket(9).unwrap()).collect();
+        let first = s.issue_ticket(9, [9; 32]).unwrap();
+        let rest: Vec<String> = (0..MAX_TICKETS_PER_USER).map(|_| s.issue_ticket(9, [9; 32]).unwrap()).collect();
         assert_eq!(s.redeem(&first), None, "replaced");
-        assert!(rest.iter().all(|t| s.redeem(t) == Some(9)));
+        assert!(rest.iter().all(|t| s.redeem(t) == Some([9; 32])));
         assert!(s.tickets.lock().by_user.is_empty(), "redeemed tickets leave no trace");
         assert_eq!(s.hashes_hex().len(), 1);
         s.rotate().unwrap();

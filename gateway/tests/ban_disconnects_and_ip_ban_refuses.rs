@@ -58,7 +58,7 @@ async fn bans_and_admin_endpoint() {
         )
         .await
         .unwrap();
-    assert_eq!(restored["restored"], 5);
+    assert_eq!(restored, json!({"planned": 5, "restored": 5, "painted_over": 0, "not_restored": 0}), "real counts");
     let watcher = t.user("watcher").await;
     let mut w = t.connect(&watcher).await;
     w.subscribe(&[(0, u64::MAX)]).await.unwrap();
@@ -73,6 +73,10 @@ async fn bans_and_admin_endpoint() {
         w.wait_for(|e| matches!(e, Event::Pong { .. }).then_some(())).await.unwrap();
     }
     assert!(rolled_back, "the pixel went back to its previous colour");
+    // The inspector credits nobody with the restore: it says whose pixel it undid.
+    let px = t.api.ok("GET", "/canvas/pixel?x=2&y=0", None, None).await.unwrap();
+    assert_eq!((&px["user"], &px["restored_by_rollback_of"]["username"]), (&json!(null), &json!("mallory")), "{px}");
+    assert_eq!(px["history"][1]["username"], "mallory", "her paint stays in the history");
     // Unban lets her back in.
     t.admin_call("POST", "/unbans/user", json!({"username": "mallory"})).await;
     assert!(t.api.login("mallory", PASSWORD).await.is_ok());

@@ -74,6 +74,10 @@ impl Tx<'_> {
             return Err(StorageError::conflict("user name"));
         }
         let id = self.counters.next_user;
+        // Ids at or above the journal's rollback flag would read as restores.
+        if id >= crate::records::PixelRecord::ROLLBACK {
+            return Err(StorageError::conflict("no more user ids"));
+        }
         let user =
             User { id, name: name.to_owned(), role, password_hash: password_hash.to_owned(), created_ms: now_ms };
         let db = self.db;

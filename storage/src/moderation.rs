@@ -80,14 +80,16 @@ impl Tx<'_> {
         self.put(&db.audit, seq.to_be_bytes(), entry.encode());
     }
 
-    /// Bans a user (replacing any earlier ban) and ends all their sessions.
+    /// Bans a user (replacing any earlier ban). Their login sessions are kept, so that every
+    /// request made with one is answered `banned` with the reason and the end of the ban
+    /// (callers check [`Db::user_ban`] on every authentication) rather than a bare "unknown
+    /// session"; they work again once a temporary ban ends.
     pub fn ban_user(&mut self, user: u32, ban: &Ban) -> Result<()> {
         if self.user(user)?.is_none() {
             return Err(StorageError::not_found("user"));
         }
         let db = self.db;
         self.put(&db.user_bans, user.to_be_bytes(), ban.encode());
-        self.revoke_user_sessions(user)?;
         let detail = match ban.expires_ms {
             Some(until) => format!("{} (until {until})", ban.reason),
             None => ban.reason.clone(),
@@ -151,7 +153,7 @@ mod tests {
         store.run(move |tx| tx.ban_user(u.id, &ban("spam", Some(100)))).unwrap();
         assert_eq!(store.user_ban(u.id, 50).unwrap().unwrap().reason, "spam");
         assert!(store.user_ban(u.id, 100).unwrap().is_none(), "expired");
-        assert!(store.session(&[7; 32], 5).unwrap().is_none(), "ban ends sessions");
+        assert!(store.session(&[7; 32], 5).unwrap().is_some(), "sessions stay: authentication says banned");
         assert!(store.run(move |tx| tx.unban_user(u.id, 1, 60)).unwrap());
         assert!(store.user_ban(u.id, 50).unwrap().is_none());
         let log = store.audit_log(u64::MAX, 10).unwrap();

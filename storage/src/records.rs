@@ -315,6 +315,20 @@ pub struct PixelRecord {
 }
 
 impl PixelRecord {
+    /// Set in `user` for a pixel restored by a rollback; the other bits name the user whose
+    /// update was rolled back (user ids stay below it: see `Tx::create_user`).
+    pub const ROLLBACK: u32 = 1 << 31;
+
+    /// Who painted it, or `None` for a rollback's restore.
+    pub fn painter(&self) -> Option<u32> {
+        (self.user & Self::ROLLBACK == 0).then_some(self.user)
+    }
+
+    /// For a rollback's restore: the user whose update was rolled back.
+    pub fn rolled_back(&self) -> Option<u32> {
+        (self.user & Self::ROLLBACK != 0).then_some(self.user & !Self::ROLLBACK)
+    }
+
     /// Bytes of one record inside a journal block.
     pub(crate) const BLOCK_LEN: usize = 25;
 

@@ -43,6 +43,7 @@ impl Shard {
             y: p.y,
             colour: p.colour,
             charged: !exempt,
+            restore: None,
             tile: loc.tile,
             offset: loc.offset,
         };

@@ -11,7 +11,8 @@ use base64::Engine as _;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, StatusCode};
-use pixelparty_engine::now_ms;
+use pixelparty_engine::{Target, UserCtx, now_ms};
+use pixelparty_protocol::CloseReason;
 use pixelparty_storage::{Role, User};
 use serde::Deserialize;
 use serde_json::json;
@@ -128,7 +129,7 @@ pub async fn login(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> 
     };
     if let Some(ban) = ctx.app.store.user_ban(user.id, now)? {
         m.logins_banned.fetch_add(1, Ordering::Relaxed);
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "banned", ban.reason));
+        return Err(ApiError::banned(ban.reason, ban.expires_ms));
     }
     m.logins_ok.fetch_add(1, Ordering::Relaxed);
     start_session(ctx, &user, StatusCode::OK).await
@@ -139,6 +140,9 @@ pub async fn logout(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError>
     let user = ctx.auth(&req).await?;
     let hash = user.token_hash;
     ctx.app.write(move |tx| tx.revoke_session(hash)).await?;
+    // Live sessions opened with this token end too (the user's other logins stay).
+    let target = Target::Session { user: user.id, session: UserCtx::session_key(&hash) };
+    ctx.app.engine.end_sessions(target, CloseReason::SessionRevoked, "logged out").await;
     let mut r = empty(StatusCode::NO_CONTENT);
     if let Some(c) = session_cookie(ctx, "", 0) {
         r.headers_mut().insert(header::SET_COOKIE, c);

@@ -79,7 +79,7 @@ pub fn snapshot(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> {
 pub async fn wt_ticket(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> {
     let me = ctx.auth(&req).await?;
     let wt = ctx.app.wt.as_ref().ok_or_else(|| ApiError::not_found("WebTransport is not enabled"))?;
-    let ticket = wt.issue_ticket(me.id).map_err(|_| ApiError::overloaded())?;
+    let ticket = wt.issue_ticket(me.id, me.token_hash).map_err(|_| ApiError::overloaded())?;
     Ok(json(StatusCode::OK, &json!({ "ticket": ticket, "url": wt.url, "cert_hashes": wt.hashes_hex() })))
 }
 
@@ -106,14 +106,19 @@ pub fn pixel(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> {
     let store = &ctx.app.store;
     let history = store.pixel_history(x as u16, y as u16, u64::MAX, 10)?;
     let mut entries = Vec::with_capacity(history.len());
+    let name_of = |id: u32| -> Result<String, ApiError> { Ok(store.user(id)?.map(|u| u.name).unwrap_or_default()) };
     for r in &history {
-        let name = store.user(r.user)?.map(|u| u.name).unwrap_or_default();
-        entries.push(
-            json!({ "seq": r.seq, "colour": r.colour, "user_id": r.user, "username": name, "time_ms": r.time_ms }),
-        );
+        // A rollback's restore has no painter: it says whose update it undid.
+        let entry = match (r.painter(), r.rolled_back()) {
+            (Some(id), _) => json!({ "seq": r.seq, "colour": r.colour, "user_id": id, "username": name_of(id)?,
+                                     "time_ms": r.time_ms, "restored_by_rollback_of": null }),
+            (None, rolled) => json!({ "seq": r.seq, "colour": r.colour, "user_id": null, "username": null,
+                                      "time_ms": r.time_ms, "restored_by_rollback_of": rolled.map(|id| json!({ "id": id, "username": name_of(id).unwrap_or_default() })) }),
+        };
+        entries.push(entry);
     }
     let latest = history.first();
-    let user = latest.map(|r| json!({ "id": r.user, "username": entries[0]["username"] }));
+    let user = latest.and_then(|r| r.painter()).map(|id| json!({ "id": id, "username": entries[0]["username"] }));
     Ok(json(
         StatusCode::OK,
         &json!({
@@ -121,6 +126,7 @@ pub fn pixel(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> {
             "colour": latest.map_or(colour, |r| r.colour),
             "seq": latest.map(|r| r.seq),
             "user": user,
+            "restored_by_rollback_of": latest.map_or(serde_json::Value::Null, |_| entries[0]["restored_by_rollback_of"].clone()),
             "time_ms": latest.map(|r| r.time_ms),
             "history": entries,
         }),

@@ -17,12 +17,22 @@ pub struct ApiError {
     pub message: String,
     /// Seconds to wait before retrying.
     pub retry_after_s: Option<u64>,
+    /// For `banned`: when the ban ends (`Some(None)`: never), rendered as `until_ms`.
+    pub until_ms: Option<Option<u64>>,
 }
 
 impl ApiError {
     /// An error with a status, code and message.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), retry_after_s: None }
+        Self { status, code, message: message.into(), retry_after_s: None, until_ms: None }
+    }
+
+    /// 403 `banned` with the ban's reason as the message and its end as `until_ms` (`null`
+    /// for a permanent ban).
+    pub fn banned(reason: impl Into<String>, expires_ms: Option<u64>) -> Self {
+        let mut e = Self::new(StatusCode::FORBIDDEN, "banned", reason);
+        e.until_ms = Some(expires_ms);
+        e
     }
 
     /// 400 `invalid_argument`.

@@ -69,9 +69,22 @@ pub struct AuthUser {
     pub role: Role,
     /// Hash of the session token used.
     pub token_hash: [u8; 32],
+    /// When that login session expires (ms since the Unix epoch).
+    pub expires_ms: u64,
 }
 
 impl AuthUser {
+    /// The engine's view of this user on a live session from `addr`: it ends when the login
+    /// session is revoked or expires, or when the address is banned.
+    pub fn session_ctx(&self, addr: std::net::IpAddr) -> pixelparty_engine::UserCtx {
+        pixelparty_engine::UserCtx {
+            session: pixelparty_engine::UserCtx::session_key(&self.token_hash),
+            expires_ms: self.expires_ms,
+            addr,
+            ..pixelparty_engine::UserCtx::new(self.id, self.name.as_str(), self.role)
+        }
+    }
+
     /// Fails unless the user is an administrator.
     pub fn require_admin(&self) -> Result<(), ApiError> {
         if self.role == Role::Admin { Ok(()) } else { Err(ApiError::forbidden("administrators only")) }
@@ -96,7 +109,11 @@ pub fn empty(status: StatusCode) -> Resp {
 
 /// Renders an error.
 pub fn error_response(e: &ApiError) -> Resp {
-    let mut r = json(e.status, &serde_json::json!({ "error": e.code, "message": e.message }));
+    let mut body = serde_json::json!({ "error": e.code, "message": e.message });
+    if let Some(until) = e.until_ms {
+        body["until_ms"] = serde_json::json!(until);
+    }
+    let mut r = json(e.status, &body);
     if let Some(s) = e.retry_after_s
         && let Ok(v) = HeaderValue::from_str(&s.to_string())
     {
@@ -207,19 +224,7 @@ impl Ctx {
     /// The authenticated user, or 401 (no or unknown session) / 403 (banned).
     pub async fn auth(&self, req: &Request<Incoming>) -> Result<AuthUser, ApiError> {
         let token = token_of(req).ok_or_else(|| ApiError::unauthorized("log in first"))?;
-        let hash = sha256(token.as_bytes());
-        let now = pixelparty_engine::now_ms();
-        let session =
-            self.app.store.session(&hash, now)?.ok_or_else(|| ApiError::unauthorized("session expired or unknown"))?;
-        let user = self.app.store.user(session.user)?.ok_or_else(|| ApiError::unauthorized("no such user"))?;
-        if let Some(ban) = self.app.store.user_ban(user.id, now)? {
-            return Err(ApiError::new(StatusCode::FORBIDDEN, "banned", ban.reason));
-        }
-        let role = match user.role {
-            pixelparty_storage::Role::User => Role::User,
-            pixelparty_storage::Role::Admin => Role::Admin,
-        };
-        Ok(AuthUser { id: user.id, name: user.name, role, token_hash: hash })
+        self.app.authenticate(sha256(token.as_bytes()), pixelparty_engine::now_ms())
     }
 }
 
@@ -233,7 +238,7 @@ pub async fn serve(req: Request<Incoming>, ctx: Rc<Ctx>) -> Result<Resp, Infalli
         None
     };
     let resp = match banned {
-        Some(ban) => error_response(&ApiError::new(StatusCode::FORBIDDEN, "banned", ban.ban.reason)),
+        Some(ban) => error_response(&ApiError::banned(ban.ban.reason, ban.ban.expires_ms)),
         None => match route(req, &ctx).await {
             Ok(r) => r,
             Err(e) => error_response(&e),

@@ -4,7 +4,7 @@
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use ipnet::IpNet;
-use pixelparty_engine::now_ms;
+use pixelparty_engine::{Target, now_ms};
 use pixelparty_protocol::CloseReason;
 use pixelparty_storage::Ban;
 use serde::Deserialize;
@@ -87,7 +87,13 @@ pub async fn set_net_ban(
     match ban {
         Some((reason, duration_s)) => {
             let record = ban_record(reason, actor, duration_s);
+            let message = record.reason.clone();
             app.write(move |tx| tx.ban_net(net, &record)).await?;
+            app.bans.reload(&app.store)?;
+            // Live sessions from the range end too, not only new connections.
+            app.engine.end_sessions(Target::Net(net), CloseReason::Banned, &message).await;
+            tracing::info!(%net, actor, "address range banned");
+            return Ok(());
         }
         None => {
             let now = now_ms();
@@ -114,7 +120,11 @@ pub async fn ban_user(req: Request<Incoming>, ctx: &Ctx, on: bool) -> Result<Res
 pub async fn ban_ip(req: Request<Incoming>, ctx: &Ctx, on: bool) -> Result<Resp, ApiError> {
     let me = ctx.auth(&req).await?;
     me.require_admin()?;
+    let client = ctx.client_ip(&req);
     let b: BanIp = json_body(req, &ctx.app.config.server).await?;
+    if on && parse_net(&b.cidr)?.contains(&client) {
+        return Err(ApiError::invalid("that range holds your own address"));
+    }
     set_net_ban(&ctx.app, me.id, &b.cidr, on.then_some((b.reason, b.duration_s))).await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
@@ -148,7 +158,7 @@ pub async fn run_rollback(
     username: &str,
     from_ms: u64,
     to_ms: u64,
-) -> Result<usize, ApiError> {
+) -> Result<crate::rollback::RollbackReport, ApiError> {
     if from_ms >= to_ms {
         return Err(ApiError::invalid("from_ms must be before to_ms"));
     }
@@ -169,6 +179,6 @@ pub async fn rollback(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiErro
     let me = ctx.auth(&req).await?;
     me.require_admin()?;
     let r: Rollback = json_body(req, &ctx.app.config.server).await?;
-    let n = run_rollback(&ctx.app, me.id, &r.username, r.from_ms, r.to_ms).await?;
-    Ok(json(StatusCode::OK, &json!({ "restored": n })))
+    let report = run_rollback(&ctx.app, me.id, &r.username, r.from_ms, r.to_ms).await?;
+    Ok(json(StatusCode::OK, &report))
 }

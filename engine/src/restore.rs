@@ -1,0 +1,168 @@
+//! Rollback restores: a compare-and-set at the tile's home shard.
+//!
+//! A rollback is planned from the store (for each pixel the user painted in the range and
+//! nobody painted since: the colour from before, and the sequence of the user's last update
+//! of it). The restores then go to the tiles' home shards, the only writers of those tiles,
+//! which decide each one when they form a tick batch: a restore is applied only if no update
+//! touched the pixel after that sequence, whether applied (the tile's ring), on its way to
+//! the store (batches in flight) or earlier in the same batch. Whatever the shard cannot tell
+//! (its ring has moved past the sequence) is skipped as uncertain, never guessed. Outcomes
+//! are counted in a [`RestoreTally`] the caller waits on.
+//!
+//! A restored pixel is journaled under [`PixelRecord::ROLLBACK`] with the rolled-back user,
+//! so the inspector shows "restored by rollback of X", not a paint by anyone.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+use pixelparty_storage::PixelRecord;
+
+use crate::msg::PaintCmd;
+use crate::shard::Shard;
+
+/// How a restore ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestoreOutcome {
+    /// Applied and durable.
+    Restored,
+    /// The pixel changed after the rolled-back update: left as it is.
+    PaintedOver,
+    /// The home shard could not tell (too many updates of the tile since): left as it is.
+    Uncertain,
+    /// Not applied: the shard was busy or the store refused the batch.
+    Refused,
+}
+
+/// The outcomes of one round of restores, counted as the home shards decide them.
+#[derive(Debug)]
+pub struct RestoreTally {
+    pending: AtomicUsize,
+    restored: AtomicUsize,
+    painted_over: AtomicUsize,
+    uncertain: AtomicUsize,
+    refused: AtomicUsize,
+    done: Sender<()>,
+}
+
+/// What a round of restores did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RestoreReport {
+    /// Applied and durable.
+    pub restored: usize,
+    /// Changed since the rolled-back update: left alone.
+    pub painted_over: usize,
+    /// The home shard could not tell: left alone.
+    pub uncertain: usize,
+    /// Not applied (busy, store refused); worth another round.
+    pub refused: usize,
+    /// Not decided before the deadline.
+    pub unanswered: usize,
+}
+
+impl RestoreTally {
+    /// A tally expecting `count` outcomes, and the receiver signalled when all are in.
+    pub fn new(count: usize) -> (std::sync::Arc<Self>, Receiver<()>) {
+        let (done, rx) = crossbeam_channel::bounded(1);
+        let tally = Self {
+            pending: AtomicUsize::new(count),
+            restored: AtomicUsize::new(0),
+            painted_over: AtomicUsize::new(0),
+            uncertain: AtomicUsize::new(0),
+            refused: AtomicUsize::new(0),
+            done,
+        };
+        if count == 0 {
+            let _ = tally.done.try_send(());
+        }
+        (std::sync::Arc::new(tally), rx)
+    }
+
+    /// Counts one outcome.
+    pub(crate) fn resolve(&self, outcome: RestoreOutcome) {
+        let counter = match outcome {
+            RestoreOutcome::Restored => &self.restored,
+            RestoreOutcome::PaintedOver => &self.painted_over,
+            RestoreOutcome::Uncertain => &self.uncertain,
+            RestoreOutcome::Refused => &self.refused,
+        };
+        counter.fetch_add(1, Ordering::AcqRel);
+        if self.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let _ = self.done.try_send(());
+        }
+    }
+
+    /// Waits (blocking: not for shard threads) until every outcome is in or `timeout` passes.
+    pub fn wait(&self, done: &Receiver<()>, timeout: Duration) -> RestoreReport {
+        let _ = done.recv_deadline(Instant::now() + timeout);
+        RestoreReport {
+            restored: self.restored.load(Ordering::Acquire),
+            painted_over: self.painted_over.load(Ordering::Acquire),
+            uncertain: self.uncertain.load(Ordering::Acquire),
+            refused: self.refused.load(Ordering::Acquire),
+            unanswered: self.pending.load(Ordering::Acquire),
+        }
+    }
+}
+
+/// The `user` field of a restore's journal record: the rolled-back user, flagged.
+pub(crate) fn restore_user(rolled_back: u32) -> u32 {
+    PixelRecord::ROLLBACK | rolled_back
+}
+
+impl Shard {
+    /// Restores arriving at the home shard: queued like paints (refused when the queue is
+    /// full, and counted so), decided when the next batch forms.
+    pub(crate) fn home_restore(&mut self, list: Vec<PaintCmd>) {
+        for cmd in list {
+            if self.tick.pending_paints() >= self.config().max_pending_paints {
+                resolve(&cmd, RestoreOutcome::Refused);
+                continue;
+            }
+            self.tick.paints.push(cmd);
+        }
+    }
+
+    /// Removes from `paints` (this tick's, in order) the restores that must not happen: the
+    /// pixel changed after the guard (earlier in this batch, in a batch on its way to the
+    /// store, or applied), or the tile cannot tell.
+    pub(crate) fn decide_restores(&self, paints: &mut Vec<PaintCmd>) {
+        if paints.iter().all(|c| c.restore.is_none()) {
+            return;
+        }
+        let mut seen: std::collections::HashSet<(u32, u16)> = std::collections::HashSet::new();
+        paints.retain(|cmd| {
+            let key = (cmd.tile, cmd.offset);
+            let Some(r) = &cmd.restore else {
+                seen.insert(key);
+                return true;
+            };
+            let outcome = if seen.contains(&key) || self.tick.in_flight_touches(cmd.tile, cmd.offset) {
+                Some(RestoreOutcome::PaintedOver)
+            } else {
+                match self.tiles.get(&cmd.tile).map(|t| t.changed_since(cmd.offset, r.guard_seq)) {
+                    Some(Some(false)) => None,
+                    Some(Some(true)) => Some(RestoreOutcome::PaintedOver),
+                    Some(None) | None => Some(RestoreOutcome::Uncertain),
+                }
+            };
+            match outcome {
+                None => {
+                    seen.insert(key);
+                    true
+                }
+                Some(o) => {
+                    r.tally.resolve(o);
+                    false
+                }
+            }
+        });
+    }
+}
+
+/// Counts a restore's outcome (nothing for ordinary paints).
+pub(crate) fn resolve(cmd: &PaintCmd, outcome: RestoreOutcome) {
+    if let Some(r) = &cmd.restore {
+        r.tally.resolve(outcome);
+    }
+}
