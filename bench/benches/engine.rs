@@ -139,7 +139,7 @@ fn paint_run(subscribers_per_shard: usize) {
             for i in 0..subscribers_per_shard {
                 let (shard, counters) = (shard.clone(), counters.clone());
                 tasks.push(tokio::task::spawn_local(async move {
-                    let conn = shard.connect(UserCtx { id: 10_000 + i as u32, name: "sub".into(), role: Role::User });
+                    let conn = shard.connect(UserCtx::new(10_000 + i as u32, "sub", Role::User));
                     let cursors: Vec<TileCursor> = (0..g.tile_count()).map(|t| TileCursor::new(t, NO_CURSOR)).collect();
                     let hello = ClientFrame::Hello(Hello { version: 1, kind: ClientKind::Bench, agent: "bench" });
                     shard.receive_message(
@@ -153,7 +153,7 @@ fn paint_run(subscribers_per_shard: usize) {
                 let (shard, counters) = (shard.clone(), counters.clone());
                 tasks.push(tokio::task::spawn_local(async move {
                     let user = (shard.id() * 100 + p + 1) as u32;
-                    let conn = shard.connect(UserCtx { id: user, name: "painter".into(), role: Role::User });
+                    let conn = shard.connect(UserCtx::new(user, "painter", Role::User));
                     shard.receive_message(
                         conn,
                         &encode(&[ClientFrame::Hello(Hello { version: 1, kind: ClientKind::Bench, agent: "bench" })]),
@@ -241,8 +241,7 @@ fn chat_run(rooms: u32, members_per_room_per_shard: usize) {
                 for m in 0..members_per_room_per_shard {
                     let (shard, counters) = (shard.clone(), counters.clone());
                     tasks.push(tokio::task::spawn_local(async move {
-                        let conn =
-                            shard.connect(UserCtx { id: 1000 + m as u32, name: "member".into(), role: Role::User });
+                        let conn = shard.connect(UserCtx::new(1000 + m as u32, "member", Role::User));
                         shard.receive_message(
                             conn,
                             &encode(&[hello, ClientFrame::JoinRoom(RoomRequest { req: 1, room })]),
@@ -254,7 +253,7 @@ fn chat_run(rooms: u32, members_per_room_per_shard: usize) {
             // One sender per shard posts to every room in turn.
             let (shard2, counters2) = (shard.clone(), counters.clone());
             tasks.push(tokio::task::spawn_local(async move {
-                let conn = shard2.connect(UserCtx { id: 1, name: "sender".into(), role: Role::User });
+                let conn = shard2.connect(UserCtx::new(1, "sender", Role::User));
                 shard2.receive_message(conn, &encode(&[hello]));
                 for room in 1..=rooms {
                     shard2.receive_message(conn, &encode(&[ClientFrame::JoinRoom(RoomRequest { req: 1, room })]));
