@@ -234,9 +234,12 @@ impl Harness {
                 let before = s.tick.in_flight();
                 s.tick(self.now_ms);
                 ticked |= s.tick.in_flight() > before;
+                s.flush();
             }
-            // A tick can also end sessions (expired logins): read what that produced.
-            if !ticked && !self.read_all() {
+            // A tick can also answer at once (a batch the store refused) or end sessions
+            // (expired logins): go on while it produced anything.
+            let sent = (0..self.shards.len()).any(|i| self.shared.mesh.queued(i) > 0 || self.shards[i].has_pending());
+            if !ticked && !sent && !self.read_all() {
                 return;
             }
         }

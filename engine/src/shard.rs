@@ -293,7 +293,7 @@ impl Shard {
 
     fn dispatch(&mut self, id: ConnId, frame: ClientFrame<'_>, now_ms: u64) {
         let Some(conn) = self.conn(id) else { return };
-        match (conn.hello, frame) {
+        match (conn.version != 0, frame) {
             (false, ClientFrame::Hello(h)) => self.on_hello(id, h, now_ms),
             (false, _) | (true, ClientFrame::Hello(_)) => {
                 self.violation(id, ErrorCode::HandshakeRequired, "the first frame must be Hello, and only the first")
@@ -356,8 +356,9 @@ impl Shard {
     }
 
     pub(crate) fn refuse(&mut self, id: ConnId, req: u32, r: &Refusal) {
-        let frame =
-            ServerFrame::Error(ErrorFrame { req, code: r.code, retry_after_ms: r.retry_after_ms, message: r.message });
+        // A code newer than the session's protocol version goes out as one it knows.
+        let code = self.conn(id).map_or(r.code, |c| r.code.for_version(c.version));
+        let frame = ServerFrame::Error(ErrorFrame { req, code, retry_after_ms: r.retry_after_ms, message: r.message });
         self.push_reliable(id, encode(&frame));
     }
 
@@ -533,7 +534,7 @@ impl Shard {
 
     fn on_completion(&mut self, done: Completion, now_ms: u64) {
         match done {
-            Completion::Tick { batch, ok } => self.on_durable(batch, ok, now_ms),
+            Completion::Tick { batch, result } => self.on_durable(batch, result, now_ms),
             Completion::Direct { conn, req, result } => {
                 self.direct_in_flight -= 1;
                 match result {

@@ -14,7 +14,7 @@ use std::sync::atomic::Ordering;
 use bytes::{Bytes, BytesMut};
 use pixelparty_protocol::limits::MAX_PIXELS_PER_FRAME;
 use pixelparty_protocol::server::{Deleted, Pixels, RoomMessage};
-use pixelparty_protocol::{ConvKind, ErrorCode, PixelUpdate, PixelsHead, ServerFrame};
+use pixelparty_protocol::{ConvKind, PixelUpdate, PixelsHead, ServerFrame};
 use pixelparty_storage::{AuditAction, Message, PixelRecord};
 
 use crate::mesh::Completion;
@@ -137,10 +137,11 @@ impl Shard {
                 Ok(())
             },
             move |result| {
-                if let Err(e) = &result {
+                let result = result.map_err(|e| {
                     tracing::error!(error = %e, shard, "tick batch failed");
-                }
-                shared.mesh.complete(shard, Completion::Tick { batch: id, ok: result.is_ok() });
+                    Refusal::store_failed(&e)
+                });
+                shared.mesh.complete(shard, Completion::Tick { batch: id, result });
             },
         );
         let batch = Batch { id, submitted_ms: now_ms, paints, posts, deletes };
@@ -148,13 +149,13 @@ impl Shard {
             Ok(()) => self.tick.in_flight.push_back(batch),
             Err(e) => {
                 tracing::warn!(error = %e, shard = self.id, "store refused a tick batch");
-                self.fail_batch(batch, e.is_overloaded());
+                self.fail_batch(batch, &Refusal::store_refused(&e));
             }
         }
     }
 
     /// The store finished batch `id`: publish it, or refuse everything in it.
-    pub(crate) fn on_durable(&mut self, id: u64, ok: bool, now_ms: u64) {
+    pub(crate) fn on_durable(&mut self, id: u64, result: Result<(), Refusal>, now_ms: u64) {
         let Some(batch) = self.tick.in_flight.pop_front() else {
             tracing::error!(batch = id, "completion without a batch in flight");
             return;
@@ -164,9 +165,9 @@ impl Shard {
         ShardMetrics::add(&self.metrics().storage_batches, 1);
         ShardMetrics::add(&self.metrics().storage_latency_us_sum, latency_us);
         self.metrics().storage_latency_us_max.fetch_max(latency_us, Ordering::Relaxed);
-        if !ok {
+        if let Err(r) = result {
             ShardMetrics::add(&self.metrics().storage_errors, 1);
-            self.fail_batch(batch, false);
+            self.fail_batch(batch, &r);
             return;
         }
         self.publish_paints(&batch.paints);
@@ -174,22 +175,24 @@ impl Shard {
         self.publish_deletes(batch.deletes);
     }
 
-    fn fail_batch(&mut self, batch: Batch, overloaded: bool) {
-        let r = if overloaded {
-            Refusal { code: ErrorCode::Overloaded, retry_after_ms: 100, message: "storage busy" }
-        } else {
-            Refusal::new(ErrorCode::Internal, "storage failure; not applied")
-        };
+    /// Answers everything in a batch the store refused or failed with `r` (see
+    /// [`Refusal::store_failed`]: an unknown outcome keeps the cooldowns taken).
+    fn fail_batch(&mut self, batch: Batch, r: &Refusal) {
         for (cmd, _) in &batch.paints {
-            self.refund_cooldown(cmd);
+            if r.not_applied() {
+                self.refund_cooldown(cmd);
+            }
             crate::restore::resolve(cmd, crate::restore::RestoreOutcome::Refused);
         }
         let results = batch.paints.iter().map(|(cmd, _)| (cmd, Err(r.clone())));
         self.send_paint_results(results);
-        // Posts of this batch hold the newest sequences of their rooms: hand them back.
-        for p in &batch.posts {
-            if let Some(room) = self.rooms.get_mut(&p.room) {
-                room.last_seq = room.last_seq.min(p.seq - 1);
+        // Posts of this batch hold the newest sequences of their rooms: hand them back, unless
+        // they may be stored (then a later post must not take the same sequence).
+        if r.not_applied() {
+            for p in &batch.posts {
+                if let Some(room) = self.rooms.get_mut(&p.room) {
+                    room.last_seq = room.last_seq.min(p.seq - 1);
+                }
             }
         }
         for p in &batch.posts {

@@ -257,17 +257,29 @@ fn serve(args: &ServeArgs) -> Result<()> {
         );
     }
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    rt.block_on(async {
+    let store_failed = rt.block_on(async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+            _ = tokio::signal::ctrl_c() => false,
+            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => false,
+            () = server.store_failed() => true,
         }
     });
+    if store_failed {
+        // The store refuses writes after a failed write or fsync (a full disk, say) and does
+        // not recover in place: stop, so that the supervisor restarts the process, which
+        // replays the journal (ops/pixelparty.service: Restart=on-failure).
+        tracing::error!("storage failed; shutting down for a restart (exit {EXIT_STORE_FAILED})");
+        server.shutdown();
+        std::process::exit(EXIT_STORE_FAILED);
+    }
     tracing::info!("shutting down");
     server.shutdown();
     Ok(())
 }
+
+/// Exit status after a storage failure (`EX_TEMPFAIL`): restart me once the cause is fixed.
+const EXIT_STORE_FAILED: i32 = 75;
 
 fn token_hint(config: &Config) -> String {
     if config.server.admin_token.is_some() {

@@ -193,6 +193,18 @@ impl Server {
         })
     }
 
+    /// Resolves once the store refuses writes for good (poisoned by a failed write or fsync):
+    /// the process should then stop and be restarted. Checked every 250 ms.
+    pub async fn store_failed(&self) {
+        let mut every = tokio::time::interval(Duration::from_millis(250));
+        loop {
+            every.tick().await;
+            if self.app.store.is_poisoned() {
+                return;
+            }
+        }
+    }
+
     /// Stops accepting, closes sessions with "going away", writes a final snapshot and lets
     /// the store flush.
     pub fn shutdown(mut self) {

@@ -84,6 +84,8 @@ const WORDS = {
   too_many_rooms: "you are in too many rooms",
   overloaded: "the server is busy",
   internal: "server failure",
+  unavailable: "the server cannot save anything right now; nothing was changed",
+  outcome_unknown: "the server failed while saving this; check whether it went through before trying again",
   conflict: "already taken",
   banned: "banned",
   disconnected: "not connected",

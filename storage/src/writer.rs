@@ -177,7 +177,11 @@ impl Writer {
                 };
                 self.stats.groups.fetch_add(1, Ordering::Relaxed);
                 for (finish, committed) in finishes {
-                    finish(committed.and(synced.clone()));
+                    finish(match (committed, &synced) {
+                        // Committed to the journal, not made durable: a restart may replay it.
+                        (Ok(()), Err(_)) => Err(StorageError::unsynced()),
+                        (committed, synced) => committed.and(synced.clone()),
+                    });
                 }
                 self.index.maybe_seal(&self.db, false);
                 self.rotate_full_memtables();
@@ -219,7 +223,7 @@ impl Writer {
         if !commit || batch.is_empty() {
             return (finish, Ok(()));
         }
-        let result = batch.commit().map_err(StorageError::from);
+        let result = self.commit(batch);
         if let Err(e) = &result {
             tracing::error!(error = %e, "store write failed; refusing further writes");
             self.poisoned.store(true, Ordering::Release);
@@ -230,6 +234,18 @@ impl Writer {
             }
         }
         (finish, result)
+    }
+
+    /// Commits a job's batch (a failure poisons the store, see [`Writer::run_job`]).
+    fn commit(&self, batch: fjall::OwnedWriteBatch) -> Result<()> {
+        #[cfg(any(test, feature = "testing"))]
+        if self.db.fail_points.take(crate::testing::FailPoint::AfterCommit) {
+            // As a full disk can: the batch reaches the journal, the commit still reports an
+            // error.
+            batch.commit()?;
+            return Err(StorageError::new(crate::error::Kind::Io("injected failure after the commit".into())));
+        }
+        batch.commit().map_err(StorageError::from)
     }
 
     /// Rotates the memtables that took [`ROTATE_AT`] bytes since their last rotation here (an
@@ -254,6 +270,11 @@ impl Writer {
         }
         let start = Instant::now();
         let result = self.db.database.persist(PersistMode::SyncData).map_err(StorageError::from);
+        #[cfg(any(test, feature = "testing"))]
+        let result = match self.db.fail_points.take(crate::testing::FailPoint::Sync) {
+            true => Err(StorageError::new(crate::error::Kind::Io("injected fsync failure".into()))),
+            false => result,
+        };
         let us = start.elapsed().as_micros() as u64;
         self.stats.fsync_us.fetch_add(us, Ordering::Relaxed);
         self.stats.fsync_max_us.fetch_max(us, Ordering::Relaxed);

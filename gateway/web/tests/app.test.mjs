@@ -545,7 +545,7 @@ describe("net", () => {
     assert.equal(s.url, "ws://x/ws");
     assert.equal(s.binaryType, "arraybuffer");
     s.open();
-    assert.deepEqual(s.frames(), [{ type: "Hello", version: 1, kind: "browser", agent: AGENT }]);
+    assert.deepEqual(s.frames(), [{ type: "Hello", version: 2, kind: "browser", agent: AGENT }]);
     await assert.rejects(c.request({ type: "Paint", x: 1, y: 1, colour: 1 }), (e) => e instanceof RequestError && e.code === "disconnected");
     s.deliver(WELCOME);
     assert.equal(c.state, "connected");
@@ -873,7 +873,7 @@ describe("transports", () => {
     wt().accept();
     await settle();
     assert.equal(wt().streams, 1, "exactly one bidirectional stream");
-    assert.deepEqual(wt().frames(), [{ type: "Hello", version: 1, kind: "browser", agent: AGENT }]);
+    assert.deepEqual(wt().frames(), [{ type: "Hello", version: 2, kind: "browser", agent: AGENT }]);
     assert.deepEqual(events.transports, ["webtransport"]);
     assert.equal(c.transportKind, "webtransport");
     assert.equal(FakeSocket.all.length, 0, "no WebSocket");
@@ -991,7 +991,7 @@ describe("transports", () => {
     assert.equal(fallbacks.length, 1);
     assert.match(picker.fallback, /Opening handshake failed/);
     sock().open();
-    assert.deepEqual(sock().frames(), [{ type: "Hello", version: 1, kind: "browser", agent: AGENT }]);
+    assert.deepEqual(sock().frames(), [{ type: "Hello", version: 2, kind: "browser", agent: AGENT }]);
     sock().deliver(WELCOME);
     assert.equal(c.state, "connected");
     assert.deepEqual(events.transports, ["websocket"]);
