@@ -1184,6 +1184,16 @@ describe("api", () => {
     await assert.rejects(api.rooms(), (e) => e.status === 500 && e.code === "http_500");
   });
 
+  test("a banned answer carries the ban's end (until_ms, null for permanent)", async () => {
+    let until = 1_800_000_000_000;
+    const api = new Api(fakeFetch(() => ({ status: 403, body: { error: "banned", message: "spam", until_ms: until } })));
+    await assert.rejects(api.friends(), (e) => e.code === "banned" && e.message === "spam" && e.untilMs === 1_800_000_000_000);
+    until = null;
+    await assert.rejects(api.friends(), (e) => e.code === "banned" && e.untilMs === null);
+    const other = new Api(fakeFetch(() => ({ status: 404, body: { error: "not_found", message: "x" } })));
+    await assert.rejects(other.friends(), (e) => e.untilMs === undefined);
+  });
+
   test("a network failure is an ApiError with status 0", async () => {
     const api = new Api(async () => {
       throw new TypeError("Failed to fetch");
