@@ -6,7 +6,7 @@
 //! - [`config`]: TOML / environment / flags configuration.
 //! - [`server`]: start-up, listeners, shutdown.
 //! - [`http`]: routes of the public API, one module per resource, plus the web client.
-//! - [`ws`]: the WebSocket upgrade and session driver.
+//! - [`ws`]: WebSocket: the sans-IO frame reader and writers, the upgrade, the session driver.
 //! - [`wt`]: WebTransport (HTTP/3 over QUIC) endpoints and sessions.
 //! - [`admin`]: the admin endpoint and Prometheus metrics.
 //! - [`app`]: process-wide state shared by handlers.

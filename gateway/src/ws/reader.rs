@@ -1,0 +1,252 @@
+//! The sans-IO WebSocket codec of a session: [`WsReader`] parses client frames (tungstenite's
+//! frame-header codec underneath), and [`put_frame`] / [`close_payload`] build server frames.
+//!
+//! No sockets, no clock, no engine: bytes in, [`WsEvent`]s out, so it can be unit-tested,
+//! fuzzed and driven by the Autobahn echo server exactly as the session drives it. What a
+//! session does with the events (hand messages to the engine, answer pings) is
+//! [`session`](super::session)'s business.
+
+use std::io::Cursor;
+
+use pixelparty_protocol::limits::MAX_TRANSPORT_MESSAGE;
+use tungstenite::protocol::frame::FrameHeader;
+use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
+
+/// WebSocket close codes used besides the protocol's
+/// [`CloseReason`](pixelparty_protocol::CloseReason) codes.
+pub mod close_code {
+    /// Protocol error (bad framing).
+    pub const PROTOCOL_ERROR: u16 = 1002;
+    /// Text messages are not accepted.
+    pub const UNSUPPORTED_DATA: u16 = 1003;
+    /// A message over the size limit.
+    pub const MESSAGE_TOO_BIG: u16 = 1009;
+}
+
+/// Largest control frame payload (RFC 6455).
+const MAX_CONTROL: u64 = 125;
+
+/// What the reader found in the bytes it was fed.
+#[derive(Debug, PartialEq, Eq)]
+pub enum WsEvent<'a> {
+    /// A whole binary message.
+    Message(&'a [u8]),
+    /// A ping with its payload (answer with a pong).
+    Ping(&'a [u8]),
+    /// A pong.
+    Pong,
+    /// The peer closes (with its code, if any).
+    Close(Option<u16>),
+    /// The peer broke the rules: close with this code and reason.
+    Fail(u16, &'static str),
+}
+
+/// Sans-IO parser of client frames: unmasks, reassembles fragmented messages, enforces the
+/// message size limit before buffering, refuses text and unmasked frames.
+#[derive(Debug, Default)]
+pub struct WsReader {
+    /// Bytes of a frame not yet complete (empty while idle).
+    pending: Vec<u8>,
+    /// A fragmented message being reassembled (empty while idle).
+    message: Vec<u8>,
+    in_message: bool,
+    failed: bool,
+}
+
+enum Step {
+    Need,
+    Consumed(usize),
+}
+
+impl WsReader {
+    /// Feeds received bytes (unmasked in place) and reports events in order. After a `Fail`
+    /// or `Close`, nothing more is reported.
+    pub fn feed(&mut self, data: &mut [u8], on: &mut dyn FnMut(WsEvent<'_>)) {
+        if self.failed {
+            return;
+        }
+        if self.pending.is_empty() {
+            let used = self.parse(data, on);
+            if !self.failed && used < data.len() {
+                self.pending.extend_from_slice(&data[used..]);
+            }
+        } else {
+            let mut buf = std::mem::take(&mut self.pending);
+            buf.extend_from_slice(data);
+            let used = self.parse(&mut buf, on);
+            buf.drain(..used);
+            if !self.failed {
+                self.pending = buf;
+            }
+        }
+        if self.pending.is_empty() && self.pending.capacity() > 0 {
+            self.pending = Vec::new(); // Idle sessions hold no buffer.
+        }
+    }
+
+    fn parse(&mut self, buf: &mut [u8], on: &mut dyn FnMut(WsEvent<'_>)) -> usize {
+        let mut pos = 0;
+        while !self.failed {
+            match self.frame(&mut buf[pos..], on) {
+                Step::Need => break,
+                Step::Consumed(n) => pos += n,
+            }
+        }
+        pos
+    }
+
+    fn fail(&mut self, on: &mut dyn FnMut(WsEvent<'_>), code: u16, why: &'static str) -> Step {
+        self.failed = true;
+        on(WsEvent::Fail(code, why));
+        Step::Need
+    }
+
+    fn frame(&mut self, buf: &mut [u8], on: &mut dyn FnMut(WsEvent<'_>)) -> Step {
+        let mut cursor = Cursor::new(&*buf);
+        let (header, len) = match FrameHeader::parse(&mut cursor) {
+            Ok(Some(h)) => h,
+            Ok(None) => return Step::Need,
+            Err(_) => return self.fail(on, close_code::PROTOCOL_ERROR, "bad frame header"),
+        };
+        let head = cursor.position() as usize;
+        let Some(mask) = header.mask else {
+            return self.fail(on, close_code::PROTOCOL_ERROR, "client frames must be masked");
+        };
+        if header.rsv1 || header.rsv2 || header.rsv3 {
+            return self.fail(on, close_code::PROTOCOL_ERROR, "no extensions were negotiated");
+        }
+        let control = matches!(header.opcode, OpCode::Control(_));
+        if control && (len > MAX_CONTROL || !header.is_final) {
+            return self.fail(on, close_code::PROTOCOL_ERROR, "bad control frame");
+        }
+        let limit = (MAX_TRANSPORT_MESSAGE - self.message.len()) as u64;
+        if !control && len > limit {
+            return self.fail(on, close_code::MESSAGE_TOO_BIG, "message too big");
+        }
+        let total = head + len as usize;
+        if buf.len() < total {
+            return Step::Need;
+        }
+        let payload = &mut buf[head..total];
+        for (i, b) in payload.iter_mut().enumerate() {
+            *b ^= mask[i & 3];
+        }
+        match header.opcode {
+            OpCode::Data(Data::Binary) if !self.in_message => {
+                if header.is_final {
+                    on(WsEvent::Message(payload));
+                } else {
+                    self.in_message = true;
+                    self.message.extend_from_slice(payload);
+                }
+            }
+            OpCode::Data(Data::Continue) if self.in_message => {
+                self.message.extend_from_slice(payload);
+                if header.is_final {
+                    self.in_message = false;
+                    let message = std::mem::take(&mut self.message);
+                    on(WsEvent::Message(&message));
+                }
+            }
+            OpCode::Data(Data::Text) => return self.fail(on, close_code::UNSUPPORTED_DATA, "binary messages only"),
+            OpCode::Data(_) => return self.fail(on, close_code::PROTOCOL_ERROR, "unexpected data frame"),
+            OpCode::Control(Control::Ping) => on(WsEvent::Ping(payload)),
+            OpCode::Control(Control::Pong) => on(WsEvent::Pong),
+            OpCode::Control(Control::Close) => {
+                let code = (payload.len() >= 2).then(|| u16::from_be_bytes([payload[0], payload[1]]));
+                self.failed = true;
+                on(WsEvent::Close(code));
+            }
+            OpCode::Control(_) => return self.fail(on, close_code::PROTOCOL_ERROR, "unknown control frame"),
+        }
+        Step::Consumed(total)
+    }
+}
+
+/// Appends a server frame (unmasked) to `out`.
+pub fn put_frame(out: &mut Vec<u8>, opcode: OpCode, payload: &[&[u8]]) {
+    let len: usize = payload.iter().map(|p| p.len()).sum();
+    let header = FrameHeader { is_final: true, rsv1: false, rsv2: false, rsv3: false, opcode, mask: None };
+    // Writing into a Vec cannot fail.
+    let _ = header.format(len as u64, out);
+    for p in payload {
+        out.extend_from_slice(p);
+    }
+}
+
+/// The payload of a close frame: the code, then the reason cut to 120 bytes.
+pub fn close_payload(code: u16, reason: &str) -> Vec<u8> {
+    let mut p = code.to_be_bytes().to_vec();
+    p.extend_from_slice(&reason.as_bytes()[..reason.len().min(120)]);
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client_frame(opcode: u8, fin: bool, payload: &[u8]) -> Vec<u8> {
+        let mask = [1u8, 2, 3, 4];
+        let mut f = vec![(if fin { 0x80 } else { 0 }) | opcode];
+        match payload.len() {
+            n if n < 126 => f.push(0x80 | n as u8),
+            n if n < 65536 => {
+                f.push(0x80 | 126);
+                f.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                f.push(0x80 | 127);
+                f.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        f.extend_from_slice(&mask);
+        f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        f
+    }
+
+    fn events(reader: &mut WsReader, bytes: &[u8]) -> Vec<String> {
+        let mut got = Vec::new();
+        reader.feed(&mut bytes.to_vec(), &mut |e| got.push(format!("{e:?}")));
+        got
+    }
+
+    #[test]
+    fn whole_split_and_fragmented_messages() {
+        let mut r = WsReader::default();
+        let f = client_frame(0x2, true, b"hello");
+        assert_eq!(events(&mut r, &f), vec!["Message([104, 101, 108, 108, 111])"]);
+        // Byte by byte.
+        let mut got = Vec::new();
+        for b in &f {
+            got.extend(events(&mut r, &[*b]));
+        }
+        assert_eq!(got, vec!["Message([104, 101, 108, 108, 111])"]);
+        assert_eq!(r.pending.capacity(), 0, "no buffer held between messages");
+        // Fragmented, with a ping in between.
+        let mut bytes = client_frame(0x2, false, b"he");
+        bytes.extend(client_frame(0x9, true, b"p"));
+        bytes.extend(client_frame(0x0, true, b"llo"));
+        assert_eq!(events(&mut r, &bytes), vec!["Ping([112])", "Message([104, 101, 108, 108, 111])"]);
+    }
+
+    #[test]
+    fn refusals() {
+        let mut r = WsReader::default();
+        assert_eq!(events(&mut r, &client_frame(0x1, true, b"text")), vec!["Fail(1003, \"binary messages only\")"]);
+        assert!(events(&mut r, &client_frame(0x2, true, b"x")).is_empty(), "nothing after a failure");
+        let mut r = WsReader::default();
+        assert_eq!(events(&mut r, &[0x82, 0x01, b'x']), vec!["Fail(1002, \"client frames must be masked\")"]);
+        // Oversize is refused from the header, before the payload arrives.
+        let mut r = WsReader::default();
+        let mut header = vec![0x82, 0x80 | 127];
+        header.extend_from_slice(&((MAX_TRANSPORT_MESSAGE as u64) + 1).to_be_bytes());
+        header.extend_from_slice(&[0, 0, 0, 0]);
+        assert_eq!(events(&mut r, &header), vec!["Fail(1009, \"message too big\")"]);
+        let mut r = WsReader::default();
+        assert_eq!(events(&mut r, &client_frame(0x0, true, b"x")), vec!["Fail(1002, \"unexpected data frame\")"]);
+        let mut r = WsReader::default();
+        let mut close = client_frame(0x8, true, &1000u16.to_be_bytes());
+        close.extend(client_frame(0x2, true, b"late"));
+        assert_eq!(events(&mut r, &close), vec!["Close(Some(1000))"]);
+    }
+}
