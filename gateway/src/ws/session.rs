@@ -18,7 +18,7 @@ use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 
 use crate::app::App;
 
-use super::reader::{WsEvent, WsReader, close_payload, put_frame};
+use super::reader::{MAX_FRAME_HEADER, WsEvent, WsReader, close_payload, put_frame};
 
 thread_local! {
     /// One read buffer per shard thread, shared by all its sessions.
@@ -44,8 +44,7 @@ fn handle_bytes(
         WsEvent::Message(m) => shard.receive_message(conn, m),
         WsEvent::Ping(p) => act.pongs.push(p.to_vec()),
         WsEvent::Pong => {}
-        WsEvent::Close(_) => act.close = Some((1000, "bye")),
-        WsEvent::Fail(code, why) => act.close = Some((code, why)),
+        WsEvent::Close(_) | WsEvent::Fail(..) => act.close = event.close_answer(),
     });
 }
 
@@ -158,23 +157,40 @@ pub(super) fn run(
 /// hanging, and the timeout is counted).
 async fn write(stream: &mut TcpStream, app: &App, opcode: OpCode, payload: &[&[u8]]) -> std::io::Result<()> {
     let len: usize = payload.iter().map(|p| p.len()).sum();
-    let mut buf = Vec::with_capacity(len + 14);
+    let mut buf = Vec::with_capacity(len + MAX_FRAME_HEADER);
     put_frame(&mut buf, opcode, payload);
-    // Usually the socket takes it all at once, without arming a timer.
-    let done = match stream.try_write(&buf) {
+    let limit = Duration::from_millis(app.config.server.write_timeout_ms);
+    write_within(stream, &buf, limit).await.map_err(|e| match e {
+        WriteError::TimedOut => {
+            app.metrics.write_timeouts.fetch_add(1, Ordering::Relaxed);
+            std::io::ErrorKind::TimedOut.into()
+        }
+        WriteError::Io(e) => e,
+    })
+}
+
+/// Why [`write_within`] did not write everything.
+#[derive(Debug)]
+pub enum WriteError {
+    /// The peer did not take the bytes within the limit.
+    TimedOut,
+    /// The socket failed.
+    Io(std::io::Error),
+}
+
+/// Writes `buf` (whole frames) to the socket, failing when the peer takes longer than `limit`
+/// to accept it. Usually the socket takes it all at once, without arming a timer.
+pub async fn write_within(stream: &mut TcpStream, buf: &[u8], limit: Duration) -> Result<(), WriteError> {
+    let done = match stream.try_write(buf) {
         Ok(n) => n,
         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
-        Err(e) => return Err(e),
+        Err(e) => return Err(WriteError::Io(e)),
     };
     if done == buf.len() {
         return Ok(());
     }
-    let limit = Duration::from_millis(app.config.server.write_timeout_ms);
     match tokio::time::timeout(limit, stream.write_all(&buf[done..])).await {
-        Ok(r) => r,
-        Err(_) => {
-            app.metrics.write_timeouts.fetch_add(1, Ordering::Relaxed);
-            Err(std::io::ErrorKind::TimedOut.into())
-        }
+        Ok(r) => r.map_err(WriteError::Io),
+        Err(_) => Err(WriteError::TimedOut),
     }
 }

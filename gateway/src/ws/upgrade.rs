@@ -16,7 +16,7 @@ use crate::http::{Ctx, Resp, empty};
 
 use super::session::run;
 
-fn header_is(req: &Request<Incoming>, name: header::HeaderName, token: &str) -> bool {
+fn header_is<B>(req: &Request<B>, name: header::HeaderName, token: &str) -> bool {
     req.headers()
         .get_all(name)
         .iter()
@@ -44,18 +44,7 @@ pub async fn upgrade(mut req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiE
         ctx.app.metrics.ws_refused.fetch_add(1, Ordering::Relaxed);
         e
     };
-    let key = req.headers().get(header::SEC_WEBSOCKET_KEY).cloned();
-    let is_upgrade = header_is(&req, header::CONNECTION, "upgrade") && header_is(&req, header::UPGRADE, "websocket");
-    let Some(key) = key.filter(|_| is_upgrade) else {
-        return Err(refused(ApiError::new(
-            StatusCode::UPGRADE_REQUIRED,
-            "upgrade_required",
-            "this is a WebSocket endpoint",
-        )));
-    };
-    if req.headers().get(header::SEC_WEBSOCKET_VERSION).and_then(|v| v.to_str().ok()) != Some("13") {
-        return Err(refused(ApiError::invalid("Sec-WebSocket-Version must be 13")));
-    }
+    let accept = handshake_accept(&req).map_err(refused)?;
     if !origin_allowed(&req, &ctx.app.config.server.allowed_origins) {
         return Err(refused(ApiError::forbidden("origin not allowed")));
     }
@@ -63,7 +52,6 @@ pub async fn upgrade(mut req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiE
     if let Some(ban) = ctx.app.bans.find(ctx.client_ip(&req), pixelparty_engine::now_ms()) {
         return Err(refused(ApiError::new(StatusCode::FORBIDDEN, "banned", ban.ban.reason)));
     }
-    let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
     let user = UserCtx { id: user.id, name: user.name.into(), role: user.role };
     let (shard, app) = (ctx.shard.clone(), ctx.app.clone());
     let on_upgrade = hyper::upgrade::on(&mut req);
@@ -82,12 +70,32 @@ pub async fn upgrade(mut req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiE
             Err(_) => tracing::error!("upgraded connection is not a TCP stream"),
         }
     });
+    Ok(switching_protocols(&accept))
+}
+
+/// Checks the handshake headers of a WebSocket upgrade request (RFC 6455 4.2.1: `Connection:
+/// upgrade`, `Upgrade: websocket`, a key, version 13) and returns the `Sec-WebSocket-Accept`
+/// value. Origin, session and bans are [`upgrade`]'s business.
+pub fn handshake_accept<B>(req: &Request<B>) -> Result<String, ApiError> {
+    let key = req.headers().get(header::SEC_WEBSOCKET_KEY);
+    let is_upgrade = header_is(req, header::CONNECTION, "upgrade") && header_is(req, header::UPGRADE, "websocket");
+    let Some(key) = key.filter(|_| is_upgrade) else {
+        return Err(ApiError::new(StatusCode::UPGRADE_REQUIRED, "upgrade_required", "this is a WebSocket endpoint"));
+    };
+    if req.headers().get(header::SEC_WEBSOCKET_VERSION).and_then(|v| v.to_str().ok()) != Some("13") {
+        return Err(ApiError::invalid("Sec-WebSocket-Version must be 13"));
+    }
+    Ok(tungstenite::handshake::derive_accept_key(key.as_bytes()))
+}
+
+/// The 101 answer that completes an upgrade whose key gave `accept`.
+pub fn switching_protocols(accept: &str) -> Resp {
     let mut r = empty(StatusCode::SWITCHING_PROTOCOLS);
     let h = r.headers_mut();
     h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
     h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-    if let Ok(v) = HeaderValue::from_str(&accept) {
+    if let Ok(v) = HeaderValue::from_str(accept) {
         h.insert(header::SEC_WEBSOCKET_ACCEPT, v);
     }
-    Ok(r)
+    r
 }
