@@ -12,11 +12,13 @@
 //! - [`app`]: process-wide state shared by handlers.
 //! - [`hasher`], [`ratelimit`], [`bans`]: password hashing pool, login limits, address bans.
 //! - [`snapshot_http`], [`rollback`]: the snapshot document and PNG, pixel rollback.
+//! - [`fuzzing`]: entry point of the WebSocket reader's fuzz target and its smoke test.
 
 pub mod admin;
 pub mod app;
 pub mod bans;
 pub mod config;
+pub mod fuzzing;
 pub mod hasher;
 pub mod http;
 pub mod ratelimit;
