@@ -21,10 +21,10 @@ pub mod close_code {
     pub const PROTOCOL_ERROR: u16 = 1002;
     /// Text messages are not accepted.
     pub const UNSUPPORTED_DATA: u16 = 1003;
-    /// A message over the size limit.
-    pub const MESSAGE_TOO_BIG: u16 = 1009;
     /// A close frame's reason is not UTF-8.
     pub const INVALID_PAYLOAD: u16 = 1007;
+    /// A message over the size limit.
+    pub const MESSAGE_TOO_BIG: u16 = 1009;
 
     /// Whether a peer may send `code` in a close frame (RFC 6455 7.4 and the IANA registry):
     /// the defined codes except those reserved for local use (1004 to 1006, 1015), and the
@@ -36,6 +36,9 @@ pub mod close_code {
 
 /// Largest control frame payload (RFC 6455).
 const MAX_CONTROL: u64 = 125;
+
+/// Longest frame header: 2 bytes, an 8-byte length, a 4-byte mask.
+pub const MAX_FRAME_HEADER: usize = 14;
 
 /// What the reader found in the bytes it was fed.
 #[derive(Debug, PartialEq, Eq)]
@@ -65,7 +68,8 @@ impl WsEvent<'_> {
 }
 
 /// Sans-IO parser of client frames: unmasks, reassembles fragmented messages, enforces the
-/// message size limit before buffering, refuses text and unmasked frames.
+/// message size limit before buffering, refuses text, unmasked and malformed frames from their
+/// header, and checks close frames (code, UTF-8 reason).
 #[derive(Debug, Default)]
 pub struct WsReader {
     /// Bytes of a frame not yet complete (empty while idle).
@@ -75,17 +79,6 @@ pub struct WsReader {
     in_message: bool,
     failed: bool,
 }
-
-impl WsReader {
-    /// Bytes held between calls: a partial frame plus a partial fragmented message. Zero while
-    /// idle; never more than [`MAX_TRANSPORT_MESSAGE`] plus one frame header.
-    pub fn buffered(&self) -> usize {
-        self.pending.len() + self.message.len()
-    }
-}
-
-/// Longest frame header: 2 bytes, an 8-byte length, a 4-byte mask.
-pub const MAX_FRAME_HEADER: usize = 14;
 
 enum Step {
     Need,
@@ -120,6 +113,12 @@ impl WsReader {
         if self.pending.is_empty() && self.pending.capacity() > 0 {
             self.pending = Vec::new(); // Idle sessions hold no buffer.
         }
+    }
+
+    /// Bytes held between calls: a partial frame plus a partial fragmented message. Zero while
+    /// idle and once ended; never more than [`MAX_TRANSPORT_MESSAGE`] plus one frame header.
+    pub fn buffered(&self) -> usize {
+        self.pending.len() + self.message.len()
     }
 
     fn parse(&mut self, buf: &mut [u8], on: &mut dyn FnMut(WsEvent<'_>)) -> usize {
