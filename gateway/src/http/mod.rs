@@ -255,7 +255,7 @@ async fn route(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let method = req.method().clone();
     match (&method, segments.as_slice()) {
-        (&Method::GET, ["ws"]) => crate::ws::upgrade(req, ctx).await,
+        (&Method::GET, ["ws"]) => crate::ws::upgrade::upgrade(req, ctx).await,
         (&Method::POST, ["wt", "ticket"]) => canvas::wt_ticket(req, ctx).await,
         (&Method::POST, ["signup"]) => auth::signup(req, ctx).await,
         (&Method::POST, ["login"]) => auth::login(req, ctx).await,
