@@ -10,7 +10,6 @@
 use std::cell::RefCell;
 use std::io::Cursor;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -224,7 +223,7 @@ pub fn origin_allowed(req: &Request<Incoming>, allowed: &[String]) -> bool {
 /// connection to the engine.
 pub async fn upgrade(mut req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> {
     let refused = |e: ApiError| {
-        ctx.app.metrics.ws_refused.fetch_add(1, Ordering::Relaxed);
+        ctx.app.metrics.ws_refused.inc();
         e
     };
     let key = req.headers().get(header::SEC_WEBSOCKET_KEY).cloned();
@@ -257,7 +256,7 @@ pub async fn upgrade(mut req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiE
         };
         match upgraded.downcast::<TokioIo<TcpStream>>() {
             Ok(parts) => {
-                app.metrics.ws_opened.fetch_add(1, Ordering::Relaxed);
+                app.metrics.ws_opened.inc();
                 // A task of its own, so the session's memory is only its own state machine.
                 let leftover = (!parts.read_buf.is_empty()).then(|| parts.read_buf.to_vec());
                 tokio::task::spawn_local(run(shard, app, parts.io.into_inner(), leftover, user));
@@ -430,7 +429,7 @@ async fn write(stream: &mut TcpStream, app: &App, opcode: OpCode, payload: &[&[u
     match tokio::time::timeout(limit, stream.write_all(&buf[done..])).await {
         Ok(r) => r,
         Err(_) => {
-            app.metrics.write_timeouts.fetch_add(1, Ordering::Relaxed);
+            app.metrics.write_timeouts.inc();
             Err(std::io::ErrorKind::TimedOut.into())
         }
     }
