@@ -185,6 +185,7 @@ impl Harness {
                 restore: Some(crate::msg::Restoring { guard_seq, tally: tally.clone() }),
                 tile: loc.tile,
                 offset: loc.offset,
+                received_ms: 0,
             };
             let home = crate::routing::tile_home(loc.tile, self.shards.len());
             self.shared.mesh.send(home, crate::msg::ShardMsg::Restore(vec![cmd])).expect("inbox has room");

@@ -105,6 +105,9 @@ pub struct PaintCmd {
     pub tile: u32,
     /// Offset inside the tile.
     pub offset: u16,
+    /// When the session's shard received it (its `now_ms`), for the paint-to-ack latency;
+    /// 0 for administrative paints.
+    pub received_ms: u64,
 }
 
 /// A rollback's restore of one pixel, a compare-and-set at the tile's home shard: the pixel
@@ -127,6 +130,8 @@ pub struct PaintResult {
     pub req: u32,
     /// The update's sequence, or why it failed.
     pub result: Result<u64, Refusal>,
+    /// When the session's shard received the paint ([`PaintCmd::received_ms`]).
+    pub received_ms: u64,
 }
 
 /// The frame of one tile's updates in one tick, shared by every interested shard.

@@ -122,6 +122,8 @@ pub struct Shard {
     no_blocks: Arc<[u32]>,
     /// The earliest login-session expiry among the sessions (`u64::MAX`: none).
     next_expiry_ms: u64,
+    /// When the delivery queues are next sampled for the metrics.
+    next_queue_sample_ms: u64,
 }
 
 impl Shard {
@@ -146,6 +148,7 @@ impl Shard {
             shutting_down: false,
             no_blocks: Arc::from([]),
             next_expiry_ms: u64::MAX,
+            next_queue_sample_ms: 0,
             shared,
         }
     }
@@ -462,6 +465,17 @@ impl Shard {
         self.slots.iter().filter_map(|s| s.conn.as_ref()).map(|c| c.queued_bytes).sum()
     }
 
+    /// Samples every session's delivery queue depth into the metrics, at most once per
+    /// [`QUEUE_SAMPLE_INTERVAL_MS`](crate::metrics::QUEUE_SAMPLE_INTERVAL_MS).
+    pub(crate) fn sample_queues(&mut self, now_ms: u64) {
+        if now_ms < self.next_queue_sample_ms {
+            return;
+        }
+        self.next_queue_sample_ms = now_ms.saturating_add(crate::metrics::QUEUE_SAMPLE_INTERVAL_MS);
+        let depths = self.slots.iter().filter_map(|s| s.conn.as_ref()).map(|c| c.queued_bytes as u64);
+        self.shared.metrics[self.id].delivery_queue_bytes.observe_all(depths);
+    }
+
     // ---- messages between shards ----------------------------------------------------------
 
     /// Queues a message for a shard (this one included); delivered by [`Shard::flush`] and
@@ -551,7 +565,7 @@ impl Shard {
             ShardMsg::Restore(list) => self.home_restore(list),
             ShardMsg::PaintsDone(results) => {
                 for r in results {
-                    self.on_paint_done(r.conn, r.req, r.result, now_ms);
+                    self.on_paint_done(r, now_ms);
                 }
             }
             ShardMsg::Interest { tile, shard, on } => {

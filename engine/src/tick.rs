@@ -87,6 +87,7 @@ impl Shard {
     /// already in flight, in which case it waits for the next tick).
     pub fn tick(&mut self, now_ms: u64) {
         self.expire_sessions(now_ms);
+        self.sample_queues(now_ms);
         if self.tick.is_empty() || self.tick.in_flight.len() >= self.config().max_ticks_in_flight {
             return;
         }
@@ -161,10 +162,7 @@ impl Shard {
             return;
         };
         debug_assert_eq!(batch.id, id, "batches complete in order");
-        let latency_us = now_ms.saturating_sub(batch.submitted_ms) * 1000;
-        ShardMetrics::add(&self.metrics().storage_batches, 1);
-        ShardMetrics::add(&self.metrics().storage_latency_us_sum, latency_us);
-        self.metrics().storage_latency_us_max.fetch_max(latency_us, Ordering::Relaxed);
+        self.metrics().storage_batch_ms.observe(now_ms.saturating_sub(batch.submitted_ms));
         if let Err(r) = result {
             ShardMetrics::add(&self.metrics().storage_errors, 1);
             self.fail_batch(batch, &r);
@@ -249,7 +247,7 @@ impl Shard {
         let mut per_shard: Vec<Vec<PaintResult>> = vec![Vec::new(); self.config().shards];
         for (cmd, result) in results {
             if let Some((conn, req)) = cmd.origin {
-                per_shard[conn.shard].push(PaintResult { conn: conn.conn, req, result });
+                per_shard[conn.shard].push(PaintResult { conn: conn.conn, req, result, received_ms: cmd.received_ms });
             }
         }
         for (shard, results) in per_shard.into_iter().enumerate() {

@@ -8,7 +8,8 @@
 //! - [`http`]: routes of the public API, one module per resource, plus the web client.
 //! - [`ws`]: WebSocket: the sans-IO frame reader and writers, the upgrade, the session driver.
 //! - [`wt`]: WebTransport (HTTP/3 over QUIC) endpoints and sessions.
-//! - [`admin`]: the admin endpoint and Prometheus metrics.
+//! - [`admin`]: the admin endpoint's routes.
+//! - [`metrics`]: the metrics registry behind the admin `/metrics` (Prometheus text format).
 //! - [`app`]: process-wide state shared by handlers.
 //! - [`hasher`], [`ratelimit`], [`bans`]: password hashing pool, login limits, address bans.
 //! - [`snapshot_http`], [`rollback`]: the snapshot document and PNG, pixel rollback.
@@ -21,6 +22,7 @@ pub mod config;
 pub mod fuzzing;
 pub mod hasher;
 pub mod http;
+pub mod metrics;
 pub mod ratelimit;
 pub mod rollback;
 pub mod server;

@@ -259,7 +259,7 @@ async fn accept_loop(listener: TcpListener, shard: LocalShard, app: Arc<App>) {
             continue;
         }
         if app.bans.find(peer.ip(), now_ms()).is_some() {
-            app.metrics.accept_banned.fetch_add(1, Ordering::Relaxed);
+            app.metrics.accept_banned.inc();
             crate::bans::refuse(stream); // A fixed 403 before any work.
             continue;
         }

@@ -5,7 +5,6 @@
 
 use std::cell::RefCell;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -162,7 +161,7 @@ async fn write(stream: &mut TcpStream, app: &App, opcode: OpCode, payload: &[&[u
     let limit = Duration::from_millis(app.config.server.write_timeout_ms);
     write_within(stream, &buf, limit).await.map_err(|e| match e {
         WriteError::TimedOut => {
-            app.metrics.write_timeouts.fetch_add(1, Ordering::Relaxed);
+            app.metrics.write_timeouts.inc();
             std::io::ErrorKind::TimedOut.into()
         }
         WriteError::Io(e) => e,

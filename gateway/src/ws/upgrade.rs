@@ -2,8 +2,6 @@
 //! (cookie or bearer token), bans, then the 101 answer and the hand-over of the upgraded TCP
 //! stream to a [`session`](super::session) task on this shard.
 
-use std::sync::atomic::Ordering;
-
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, StatusCode};
@@ -40,7 +38,7 @@ pub fn origin_allowed(req: &Request<Incoming>, allowed: &[String]) -> bool {
 /// connection to the engine.
 pub async fn upgrade(mut req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> {
     let refused = |e: ApiError| {
-        ctx.app.metrics.ws_refused.fetch_add(1, Ordering::Relaxed);
+        ctx.app.metrics.ws_refused.inc();
         e
     };
     let accept = handshake_accept(&req).map_err(refused)?;
@@ -61,7 +59,7 @@ pub async fn upgrade(mut req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiE
         };
         match upgraded.downcast::<TokioIo<TcpStream>>() {
             Ok(parts) => {
-                app.metrics.ws_opened.fetch_add(1, Ordering::Relaxed);
+                app.metrics.ws_opened.inc();
                 // A task of its own, so the session's memory is only its own state machine.
                 let leftover = (!parts.read_buf.is_empty()).then(|| parts.read_buf.to_vec());
                 tokio::task::spawn_local(run(shard, app, parts.io.into_inner(), leftover, user));
