@@ -496,9 +496,15 @@ mod tests {
         assert!(Cli::try_parse_from(["pixelparty", "serve", "--http", "127.0.0.1:1", "--shards", "2"]).is_ok());
         assert!(Cli::try_parse_from(["pixelparty", "--http", "127.0.0.1:1"]).is_ok(), "serve is the default");
         let ban = help(&["admin", "ban"]);
-        assert!(ban.contains("--reason") && ban.contains("--url") && !ban.contains("--http") && !ban.contains("--shards"), "{ban}");
+        assert!(
+            ban.contains("--reason") && ban.contains("--url") && !ban.contains("--http") && !ban.contains("--shards"),
+            "{ban}"
+        );
         let create = help(&["user", "create"]);
-        assert!(create.contains("--data") && !create.contains("--cooldown-ms") && !create.contains("--http"), "{create}");
+        assert!(
+            create.contains("--data") && !create.contains("--cooldown-ms") && !create.contains("--http"),
+            "{create}"
+        );
         let export = help(&["export-png"]);
         assert!(export.contains("--config") && !export.contains("--width"), "{export}");
     }
