@@ -171,6 +171,18 @@ impl Harness {
     /// Sends a rollback's restores of `rolled_back`'s pixels (`(x, y, colour, guard_seq)`)
     /// to their home shards, drives, and reports what they did.
     pub fn restore(&mut self, rolled_back: u32, restores: &[(u16, u16, u8, u64)]) -> crate::restore::RestoreReport {
+        let (tally, done) = self.send_restores(rolled_back, restores);
+        self.drive();
+        tally.wait(&done, Duration::ZERO)
+    }
+
+    /// Sends restores to their home shards' inboxes without driving; the tally and its
+    /// completion signal.
+    pub fn send_restores(
+        &mut self,
+        rolled_back: u32,
+        restores: &[(u16, u16, u8, u64)],
+    ) -> (Arc<crate::restore::RestoreTally>, crossbeam_channel::Receiver<()>) {
         let (tally, done) = crate::restore::RestoreTally::new(restores.len());
         let g = self.shared.config.geometry;
         for &(x, y, colour, guard_seq) in restores {
@@ -190,8 +202,7 @@ impl Harness {
             let home = crate::routing::tile_home(loc.tile, self.shards.len());
             self.shared.mesh.send(home, crate::msg::ShardMsg::Restore(vec![cmd])).expect("inbox has room");
         }
-        self.drive();
-        tally.wait(&done, Duration::ZERO)
+        (tally, done)
     }
 
     /// The store.

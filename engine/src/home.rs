@@ -181,12 +181,16 @@ impl Shard {
         self.send(conn.shard, msg);
     }
 
-    /// Copies owned tiles (all, or those changed since the last copy).
+    /// Copies owned tiles (all, or those changed since the last copy). Only a copy of the
+    /// changed tiles clears their flags: a full copy (start-up, tests, tools) must not take
+    /// changes away from the snapshotter.
     pub(crate) fn copy_tiles(&mut self, full: bool) -> Vec<TileCopy> {
         let mut out = Vec::new();
         for (&tile, t) in &mut self.tiles {
             if full || t.dirty {
-                t.dirty = false;
+                if !full {
+                    t.dirty = false;
+                }
                 out.push(TileCopy { tile, seq: t.seq, data: Bytes::copy_from_slice(&t.data) });
             }
         }

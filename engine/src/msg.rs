@@ -56,14 +56,17 @@ impl Refusal {
         }
     }
 
-    /// A write the store took failed: if it failed before reaching the disk (the store was
-    /// already refusing writes) nothing was applied (`unavailable`); otherwise part of it
-    /// may be on disk and replayed at the next start, so the outcome is unknown.
+    /// A write the store took failed. If the store failed while writing it (its commit or
+    /// its fsync), part of it may be on disk and replayed at the next start: the outcome is
+    /// unknown. A store already refusing writes applied nothing (`unavailable`); any other
+    /// error (the write's own checks, a read it needed) means it was not applied.
     pub fn store_failed(e: &pixelparty_storage::StorageError) -> Self {
-        if e.is_poisoned() || e.is_closed() {
+        if e.is_outcome_unknown() {
+            Self::new(ErrorCode::OutcomeUnknown, "storage failed while writing this; it may be applied: read it back")
+        } else if e.is_poisoned() || e.is_closed() || e.is_overloaded() {
             Self::store_refused(e)
         } else {
-            Self::new(ErrorCode::OutcomeUnknown, "storage failed while writing this; it may be applied: read it back")
+            Self::new(ErrorCode::Internal, "storage error; not applied")
         }
     }
 

@@ -32,6 +32,8 @@ pub enum RestoreOutcome {
     Uncertain,
     /// Not applied: the shard was busy or the store refused the batch.
     Refused,
+    /// The store failed while writing it: it may or may not be applied.
+    Unknown,
 }
 
 /// The outcomes of one round of restores, counted as the home shards decide them.
@@ -42,6 +44,7 @@ pub struct RestoreTally {
     painted_over: AtomicUsize,
     uncertain: AtomicUsize,
     refused: AtomicUsize,
+    unknown: AtomicUsize,
     done: Sender<()>,
 }
 
@@ -56,6 +59,8 @@ pub struct RestoreReport {
     pub uncertain: usize,
     /// Not applied (busy, store refused); worth another round.
     pub refused: usize,
+    /// The store failed while writing them: they may or may not be applied.
+    pub unknown: usize,
     /// Not decided before the deadline.
     pub unanswered: usize,
 }
@@ -70,6 +75,7 @@ impl RestoreTally {
             painted_over: AtomicUsize::new(0),
             uncertain: AtomicUsize::new(0),
             refused: AtomicUsize::new(0),
+            unknown: AtomicUsize::new(0),
             done,
         };
         if count == 0 {
@@ -85,6 +91,7 @@ impl RestoreTally {
             RestoreOutcome::PaintedOver => &self.painted_over,
             RestoreOutcome::Uncertain => &self.uncertain,
             RestoreOutcome::Refused => &self.refused,
+            RestoreOutcome::Unknown => &self.unknown,
         };
         counter.fetch_add(1, Ordering::AcqRel);
         if self.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
@@ -100,6 +107,7 @@ impl RestoreTally {
             painted_over: self.painted_over.load(Ordering::Acquire),
             uncertain: self.uncertain.load(Ordering::Acquire),
             refused: self.refused.load(Ordering::Acquire),
+            unknown: self.unknown.load(Ordering::Acquire),
             unanswered: self.pending.load(Ordering::Acquire),
         }
     }
@@ -124,12 +132,16 @@ impl Shard {
     }
 
     /// Removes from `paints` (this tick's, in order) the restores that must not happen: the
-    /// pixel changed after the guard (earlier in this batch, in a batch on its way to the
-    /// store, or applied), or the tile cannot tell.
+    /// pixel changed after the guard earlier in this batch, in a batch on its way to the store
+    /// (only a paint newer than the guard counts: the guard itself may still be on its way),
+    /// or applied. Applied updates are judged by the tile's ring while it reaches back to the
+    /// guard, else by the store (everything applied is durable there; a read error leaves
+    /// the pixel alone as uncertain).
     pub(crate) fn decide_restores(&self, paints: &mut Vec<PaintCmd>) {
         if paints.iter().all(|c| c.restore.is_none()) {
             return;
         }
+        let in_flight = self.tick.in_flight_latest();
         let mut seen: std::collections::HashSet<(u32, u16)> = std::collections::HashSet::new();
         paints.retain(|cmd| {
             let key = (cmd.tile, cmd.offset);
@@ -137,13 +149,14 @@ impl Shard {
                 seen.insert(key);
                 return true;
             };
-            let outcome = if seen.contains(&key) || self.tick.in_flight_touches(cmd.tile, cmd.offset) {
+            let outcome = if seen.contains(&key) || in_flight.get(&key).is_some_and(|&s| s > r.guard_seq) {
                 Some(RestoreOutcome::PaintedOver)
             } else {
                 match self.tiles.get(&cmd.tile).map(|t| t.changed_since(cmd.offset, r.guard_seq)) {
                     Some(Some(false)) => None,
                     Some(Some(true)) => Some(RestoreOutcome::PaintedOver),
-                    Some(None) | None => Some(RestoreOutcome::Uncertain),
+                    Some(None) => self.changed_in_store(cmd, r.guard_seq),
+                    None => Some(RestoreOutcome::Uncertain),
                 }
             };
             match outcome {
@@ -157,6 +170,21 @@ impl Shard {
                 }
             }
         });
+    }
+}
+
+impl Shard {
+    /// The store's word on whether the pixel changed after `guard_seq` (for when the tile's
+    /// ring no longer reaches back that far, e.g. after a restart).
+    fn changed_in_store(&self, cmd: &PaintCmd, guard_seq: u64) -> Option<RestoreOutcome> {
+        match self.store().pixel_history(cmd.x, cmd.y, u64::MAX, 1) {
+            Ok(latest) if latest.first().is_some_and(|r| r.seq == guard_seq) => None,
+            Ok(_) => Some(RestoreOutcome::PaintedOver),
+            Err(e) => {
+                tracing::warn!(error = %e, "reading a pixel's history for a rollback");
+                Some(RestoreOutcome::Uncertain)
+            }
+        }
     }
 }
 

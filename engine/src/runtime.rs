@@ -286,11 +286,12 @@ impl EngineHandle {
     }
 
     /// Sends to a shard, waiting while its inbox is full. Blocks the calling thread: only for
-    /// threads that are not shards (shutdown, snapshotter, rollback, admin).
-    fn send_blocking(&self, shard: ShardId, mut msg: ShardMsg) {
+    /// threads that are not shards (shutdown, snapshotter, rollback, admin). Returns whether
+    /// the message was delivered (it is dropped, and logged, after 10 s of a full inbox).
+    fn send_blocking(&self, shard: ShardId, mut msg: ShardMsg) -> bool {
         for _ in 0..10_000 {
             match self.shared.mesh.send(shard, msg) {
-                Ok(()) => return,
+                Ok(()) => return true,
                 Err(m) => {
                     msg = m;
                     std::thread::sleep(Duration::from_millis(1));
@@ -298,6 +299,7 @@ impl EngineHandle {
             }
         }
         tracing::error!(shard, "control message dropped: inbox full for 10 s");
+        false
     }
 
     /// Sends to a shard from async code (HTTP handlers, which may run on a shard thread):
@@ -391,15 +393,25 @@ impl EngineHandle {
                 received_ms: 0,
             });
             if per_shard[home].len() == RESTORE_CHUNK {
-                self.send_blocking(home, ShardMsg::Restore(std::mem::take(&mut per_shard[home])));
+                self.send_restores(home, std::mem::take(&mut per_shard[home]), &tally);
             }
         }
         for (home, list) in per_shard.into_iter().enumerate() {
             if !list.is_empty() {
-                self.send_blocking(home, ShardMsg::Restore(list));
+                self.send_restores(home, list, &tally);
             }
         }
         tally.wait(&done, timeout)
+    }
+
+    /// One message of restores; if it cannot be delivered they are counted as refused.
+    fn send_restores(&self, home: ShardId, list: Vec<PaintCmd>, tally: &RestoreTally) {
+        let n = list.len();
+        if !self.send_blocking(home, ShardMsg::Restore(list)) {
+            for _ in 0..n {
+                tally.resolve(RestoreOutcome::Refused);
+            }
+        }
     }
 
     /// Copies tiles from every shard (all, or those changed since the last copy). Blocks: for
@@ -419,13 +431,14 @@ impl EngineHandle {
     /// Asks `shard` for copies of its tiles (all, or those changed since its last copy); the
     /// answer arrives on `reply`. The shard clears its changed flags as it answers, so the
     /// caller must keep every answer, late ones included ([`crate::Snapshotter`] does).
+    /// Returns whether the request was delivered (not when the inbox stayed full for 10 s).
     pub fn request_copies(
         &self,
         shard: ShardId,
         full: bool,
         reply: &crossbeam_channel::Sender<(ShardId, Vec<TileCopy>)>,
-    ) {
-        self.send_blocking(shard, ShardMsg::Snapshot { full, reply: reply.clone() });
+    ) -> bool {
+        self.send_blocking(shard, ShardMsg::Snapshot { full, reply: reply.clone() })
     }
 
     /// Counters of every shard.

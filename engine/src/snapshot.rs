@@ -42,8 +42,8 @@ impl Copier {
     fn collect(&mut self, engine: &EngineHandle, full: bool) -> (Vec<TileCopy>, bool) {
         for (shard, asked) in self.outstanding.iter_mut().enumerate() {
             if !*asked {
-                engine.request_copies(shard, full, &self.tx);
-                *asked = true;
+                // Outstanding only if it was delivered: a shard not asked is asked next time.
+                *asked = engine.request_copies(shard, full, &self.tx);
             }
         }
         let deadline = Instant::now() + self.timeout;

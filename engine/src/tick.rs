@@ -76,9 +76,14 @@ impl TickState {
         self.paints.is_empty() && self.posts.is_empty() && self.deletes.is_empty()
     }
 
-    /// Whether a batch on its way to the store paints this pixel.
-    pub(crate) fn in_flight_touches(&self, tile: u32, offset: u16) -> bool {
-        self.in_flight.iter().any(|b| b.paints.iter().any(|(c, _)| c.tile == tile && c.offset == offset))
+    /// The newest sequence of every pixel painted by a batch on its way to the store.
+    pub(crate) fn in_flight_latest(&self) -> HashMap<(u32, u16), u64> {
+        let mut latest = HashMap::new();
+        for (c, seq) in self.in_flight.iter().flat_map(|b| b.paints.iter()) {
+            let e = latest.entry((c.tile, c.offset)).or_insert(0);
+            *e = (*e).max(*seq);
+        }
+        latest
     }
 }
 
@@ -176,11 +181,16 @@ impl Shard {
     /// Answers everything in a batch the store refused or failed with `r` (see
     /// [`Refusal::store_failed`]: an unknown outcome keeps the cooldowns taken).
     fn fail_batch(&mut self, batch: Batch, r: &Refusal) {
+        let restore_outcome = if r.not_applied() {
+            crate::restore::RestoreOutcome::Refused
+        } else {
+            crate::restore::RestoreOutcome::Unknown
+        };
         for (cmd, _) in &batch.paints {
             if r.not_applied() {
                 self.refund_cooldown(cmd);
             }
-            crate::restore::resolve(cmd, crate::restore::RestoreOutcome::Refused);
+            crate::restore::resolve(cmd, restore_outcome);
         }
         let results = batch.paints.iter().map(|(cmd, _)| (cmd, Err(r.clone())));
         self.send_paint_results(results);

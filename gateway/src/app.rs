@@ -146,6 +146,27 @@ impl App {
         Ok(AuthUser { id: user.id, name: user.name, role, token_hash, expires_ms: session.expires_ms })
     }
 
+    /// Checks again, once a live session is registered with the engine, what was checked
+    /// before the upgrade: a logout or a ban that came in between was broadcast before the
+    /// session existed and missed it. (Those write the store, or the ban cache, before they
+    /// broadcast, so one of the two always catches them.) The reason to end it, if any.
+    pub fn recheck(&self, token_hash: [u8; 32], addr: IpAddr) -> Option<(pixelparty_protocol::CloseReason, String)> {
+        use pixelparty_protocol::CloseReason;
+        let now = pixelparty_engine::now_ms();
+        if let Some(ban) = self.bans.find(addr, now) {
+            return Some((CloseReason::Banned, ban.ban.reason));
+        }
+        match self.authenticate(token_hash, now) {
+            Ok(_) => None,
+            Err(e) if e.code == "banned" => Some((CloseReason::Banned, e.message)),
+            Err(e) if e.status == hyper::StatusCode::UNAUTHORIZED => {
+                Some((CloseReason::SessionRevoked, "logged out".to_owned()))
+            }
+            // A storage error: keep the session (ends still arrive as messages).
+            Err(_) => None,
+        }
+    }
+
     /// Whether `ip` is a trusted reverse proxy.
     pub fn is_trusted_proxy(&self, ip: IpAddr) -> bool {
         let ip = unmap(ip);

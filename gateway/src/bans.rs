@@ -39,11 +39,19 @@ fn banned_response() -> &'static [u8] {
 /// that the close does not turn into a reset that would hide the answer from the client.
 pub fn refuse(mut stream: TcpStream) {
     static REFUSING: AtomicUsize = AtomicUsize::new(0);
+    /// Gives the slot back however the task ends (also when its runtime drops it).
+    struct Slot;
+    impl Drop for Slot {
+        fn drop(&mut self) {
+            REFUSING.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+    let slot = Slot;
     if REFUSING.fetch_add(1, Ordering::AcqRel) >= MAX_REFUSING {
-        REFUSING.fetch_sub(1, Ordering::AcqRel);
         return; // Dropped: closed without an answer.
     }
     tokio::task::spawn_local(async move {
+        let _slot = slot;
         // A fresh socket's send buffer takes these few bytes at once.
         if stream.try_write(banned_response()).is_ok() && stream.shutdown().await.is_ok() {
             let mut sink = [0u8; 1024];
@@ -58,7 +66,6 @@ pub fn refuse(mut stream: TcpStream) {
             })
             .await;
         }
-        REFUSING.fetch_sub(1, Ordering::AcqRel);
     });
 }
 

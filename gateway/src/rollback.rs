@@ -39,6 +39,9 @@ pub struct RollbackReport {
     pub painted_over: usize,
     /// Pixels not restored for another reason (busy shards, undecidable after every round).
     pub not_restored: usize,
+    /// Restores the store failed while writing: they may or may not be applied (the server
+    /// restarts after such a failure; the inspector then says).
+    pub outcome_unknown: usize,
 }
 
 /// The restores a rollback would do now.
@@ -81,14 +84,15 @@ pub fn run(
         let r = engine.restore(user, &restores, ROUND_TIMEOUT);
         report.restored += r.restored;
         report.painted_over += r.painted_over;
-        if r.refused + r.uncertain + r.unanswered == 0 {
-            break;
+        report.outcome_unknown += r.unknown;
+        if r.unknown > 0 || r.refused + r.uncertain + r.unanswered == 0 {
+            break; // After a storage failure nothing more can be written.
         }
         // What was refused or undecided is planned again: the store (the pixel index reads
         // committed blocks at once) now holds what was restored and what was painted
         // meanwhile, so the next plan only has what is left.
     }
-    report.not_restored = report.planned.saturating_sub(report.restored + report.painted_over);
+    report.not_restored = report.planned.saturating_sub(report.restored + report.painted_over + report.outcome_unknown);
     let now = pixelparty_engine::now_ms();
     let detail = format!(
         "{from_ms}..{to_ms}: {} restored, {} painted over, {} not restored",

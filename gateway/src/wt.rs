@@ -267,12 +267,12 @@ fn query_param<'a>(path: &'a str, key: &str) -> Option<&'a str> {
 
 /// The session's user from a ticket or a token, with the login session and the address it
 /// will end with (see [`App::authenticate`]).
-fn authenticate(app: &App, wt: &WtState, path: &str, addr: std::net::IpAddr) -> Option<UserCtx> {
+fn authenticate(app: &App, wt: &WtState, path: &str, addr: std::net::IpAddr) -> Option<(UserCtx, [u8; 32])> {
     let token_hash = match query_param(path, "ticket") {
         Some(ticket) => wt.redeem(ticket)?,
         None => sha256(query_param(path, "token")?.as_bytes()),
     };
-    Some(app.authenticate(token_hash, now_ms()).ok()?.session_ctx(addr))
+    Some((app.authenticate(token_hash, now_ms()).ok()?.session_ctx(addr), token_hash))
 }
 
 async fn accept(shard: LocalShard, app: Arc<App>, wt: Arc<WtState>, incoming: IncomingSession) {
@@ -296,7 +296,7 @@ async fn accept(shard: LocalShard, app: Arc<App>, wt: Arc<WtState>, incoming: In
     if path.split('?').next() != Some("/wt") {
         return request.not_found().await;
     }
-    let Some(user) = authenticate(&app, &wt, &path, ip) else {
+    let Some((user, token_hash)) = authenticate(&app, &wt, &path, ip) else {
         app.metrics.ws_refused.inc();
         return request.forbidden().await;
     };
@@ -310,9 +310,10 @@ async fn accept(shard: LocalShard, app: Arc<App>, wt: Arc<WtState>, incoming: In
         return;
     };
     app.metrics.ws_opened.inc();
-    run(shard, app, slot, conn, send, recv, user).await;
+    run(shard, app, slot, conn, send, recv, user, token_hash).await;
 }
 
+#[expect(clippy::too_many_arguments, reason = "the parts of one accepted session, each used once")]
 async fn run(
     shard: LocalShard,
     app: Arc<App>,
@@ -321,9 +322,14 @@ async fn run(
     mut send: wtransport::SendStream,
     mut recv: wtransport::RecvStream,
     user: UserCtx,
+    token_hash: [u8; 32],
 ) {
     let write_timeout = Duration::from_millis(app.config.server.write_timeout_ms);
+    let addr = user.addr;
     let id = shard.connect(user);
+    if let Some((reason, message)) = app.recheck(token_hash, addr) {
+        shard.close(id, reason, &message); // see App::recheck
+    }
     let mut chunk = vec![0u8; 16 * 1024];
     let mut pending: Vec<u8> = Vec::new();
     let mut out: Vec<Bytes> = Vec::new();

@@ -58,7 +58,11 @@ async fn bans_and_admin_endpoint() {
         )
         .await
         .unwrap();
-    assert_eq!(restored, json!({"planned": 5, "restored": 5, "painted_over": 0, "not_restored": 0}), "real counts");
+    assert_eq!(
+        restored,
+        json!({"planned": 5, "restored": 5, "painted_over": 0, "not_restored": 0, "outcome_unknown": 0}),
+        "real counts"
+    );
     let watcher = t.user("watcher").await;
     let mut w = t.connect(&watcher).await;
     w.subscribe(&[(0, u64::MAX)]).await.unwrap();

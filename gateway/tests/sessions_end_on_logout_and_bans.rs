@@ -79,6 +79,9 @@ async fn a_banned_user_is_told_banned_with_the_reason_and_the_end() {
     assert!(until >= before + 3_600_000 && until <= pixelparty_engine::now_ms() + 3_600_000, "{body}");
     let (status, account) = t.api.call("GET", "/account", Some(&carol.token), None).await.unwrap();
     assert_eq!((status, account["error"].as_str(), account["until_ms"].as_u64()), (403, Some("banned"), Some(until)));
+    // GET /session answers 200 whatever the state, and says so.
+    let session = t.api.call("GET", "/session", Some(&carol.token), None).await.unwrap();
+    assert_eq!(session, (200, serde_json::json!({"user": null, "banned": {"reason": "spam", "until_ms": until}})));
     // A permanent ban says so with a null end.
     t.admin_call("POST", "/bans/user", json!({"username": "carol", "reason": "for good"})).await;
     let (status, account) = t.api.call("GET", "/account", Some(&carol.token), None).await.unwrap();

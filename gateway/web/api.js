@@ -85,6 +85,10 @@ export class Api {
   async account() {
     try {
       const s = await this.call("GET", "/session");
+      if (s && s.banned) {
+        const until = s.banned.until_ms === null ? null : Number(s.banned.until_ms);
+        throw new ApiError(403, "banned", s.banned.reason || "banned", 0, until);
+      }
       const acc = s && s.user;
       return acc && acc.id !== undefined && acc.id !== null ? acc : null;
     } catch (e) {

@@ -19,6 +19,9 @@ pub(crate) enum Kind {
     /// The write reached the store's journal but the store failed before it was made durable
     /// (its fsync, or another write of its group, failed): it may or may not survive a restart.
     Unsynced,
+    /// Committing the write's batch failed part way (an I/O error while writing it): part of
+    /// it may be in the journal and replayed at the next start.
+    CommitFailed(String),
     /// The writer's queue is full.
     Overloaded,
     /// The store is closed.
@@ -62,11 +65,16 @@ impl StorageError {
         Self::new(Kind::Unsynced)
     }
 
+    pub(crate) fn commit_failed(cause: impl fmt::Display) -> Self {
+        Self::new(Kind::CommitFailed(cause.to_string()))
+    }
+
     /// The write may or may not have been applied: the store failed while writing it (an
     /// I/O error in its commit, or after it was committed and before it was durable). A
-    /// restart may replay it. Read it back before retrying.
+    /// restart may replay it. Read it back before retrying. (Any other error of a write means
+    /// it was not applied: a job's own error never commits anything.)
     pub fn is_outcome_unknown(&self) -> bool {
-        matches!(self.kind, Kind::Unsynced | Kind::Io(_))
+        matches!(self.kind, Kind::Unsynced | Kind::CommitFailed(_))
     }
 
     /// A unique constraint or precondition failed (name taken, already friends, ...).
@@ -111,6 +119,7 @@ impl StorageError {
             Kind::Corrupt { reason, .. } => reason,
             Kind::Poisoned => "poisoned",
             Kind::Unsynced => "unsynced",
+            Kind::CommitFailed(_) => "commit failed",
             Kind::Overloaded => "overloaded",
             Kind::Closed => "closed",
             Kind::Io(_) => "io",
@@ -129,6 +138,7 @@ impl fmt::Display for StorageError {
             }
             Kind::Poisoned => write!(f, "store is poisoned after a failed write; restart required"),
             Kind::Unsynced => write!(f, "written but not made durable before the store failed; outcome unknown"),
+            Kind::CommitFailed(e) => write!(f, "committing a write failed part way ({e}); outcome unknown"),
             Kind::Overloaded => write!(f, "store writer queue is full"),
             Kind::Closed => write!(f, "store is closed"),
             Kind::Io(e) => write!(f, "storage i/o error: {e}"),

@@ -257,9 +257,9 @@ impl Writer {
             // As a full disk can: the batch reaches the journal, the commit still reports an
             // error.
             batch.commit()?;
-            return Err(StorageError::new(crate::error::Kind::Io("injected failure after the commit".into())));
+            return Err(StorageError::commit_failed("injected failure after the commit"));
         }
-        batch.commit().map_err(StorageError::from)
+        batch.commit().map_err(StorageError::commit_failed)
     }
 
     /// Rotates the memtables that took [`ROTATE_AT`] bytes since their last rotation here (an

@@ -162,14 +162,18 @@ pub async fn account(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError
 }
 
 /// `GET /session`: `{"user": account}` when the request has a valid session, `{"user": null}`
-/// otherwise (200 either way, so a page can ask without logging a failed request).
+/// otherwise, and `{"user": null, "banned": {"reason", "until_ms"}}` for a banned user's
+/// session (200 in every case, so a page can ask without logging a failed request).
 pub async fn session(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> {
-    let user = match ctx.auth(&req).await {
-        Ok(me) => account_json(ctx, me.id)?,
-        Err(e) if e.status == StatusCode::UNAUTHORIZED => serde_json::Value::Null,
+    let body = match ctx.auth(&req).await {
+        Ok(me) => json!({ "user": account_json(ctx, me.id)? }),
+        Err(e) if e.status == StatusCode::UNAUTHORIZED => json!({ "user": null }),
+        Err(e) if e.code == "banned" => {
+            json!({ "user": null, "banned": { "reason": e.message, "until_ms": e.until_ms.flatten() } })
+        }
         Err(e) => return Err(e),
     };
-    Ok(json(StatusCode::OK, &json!({ "user": user })))
+    Ok(json(StatusCode::OK, &body))
 }
 
 #[cfg(test)]

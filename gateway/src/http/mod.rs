@@ -233,12 +233,9 @@ impl Ctx {
 pub async fn serve(req: Request<Incoming>, ctx: Rc<Ctx>) -> Result<Resp, Infallible> {
     let started = Instant::now();
     let route_index = route_index(req.method(), req.uri().path());
-    // Direct clients' bans were checked at accept; a proxy's clients are known per request.
-    let banned = if ctx.app.is_trusted_proxy(ctx.peer.ip()) {
-        ctx.app.bans.find(ctx.client_ip(&req), pixelparty_engine::now_ms())
-    } else {
-        None
-    };
+    // Checked at accept too, but a keep-alive connection outlives a new ban, and a proxy's
+    // clients are only known per request.
+    let banned = ctx.app.bans.find(ctx.client_ip(&req), pixelparty_engine::now_ms());
     let resp = match banned {
         Some(ban) => error_response(&ApiError::banned(ban.ban.reason, ban.ban.expires_ms)),
         None => match route(req, &ctx).await {

@@ -56,12 +56,17 @@ pub(super) fn run(
     stream: TcpStream,
     leftover: Option<Vec<u8>>,
     user: UserCtx,
+    token_hash: [u8; 32],
 ) -> impl Future<Output = ()> {
     // Counted for its lifetime (the HTTP connection that carried the upgrade stopped counting
     // when it ended).
     let slot = stream.peer_addr().ok().map(|peer| app.hold(peer.ip()));
     let _ = stream.set_nodelay(true);
+    let addr = user.addr;
     let conn = shard.connect(user);
+    if let Some((reason, message)) = app.recheck(token_hash, addr) {
+        shard.close(conn, reason, &message);
+    }
     let mut reader = WsReader::default();
     let mut act = Actions::default();
     // Bytes the client sent right after the handshake (copied out of hyper's read buffer so

@@ -49,6 +49,7 @@ pub async fn upgrade(mut req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiE
     if let Some(ban) = ctx.app.bans.find(ctx.client_ip(&req), pixelparty_engine::now_ms()) {
         return Err(refused(ApiError::banned(ban.ban.reason, ban.ban.expires_ms)));
     }
+    let token_hash = user.token_hash;
     let user = user.session_ctx(ctx.client_ip(&req));
     let (shard, app) = (ctx.shard.clone(), ctx.app.clone());
     let on_upgrade = hyper::upgrade::on(&mut req);
@@ -62,7 +63,7 @@ pub async fn upgrade(mut req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiE
                 app.metrics.ws_opened.inc();
                 // A task of its own, so the session's memory is only its own state machine.
                 let leftover = (!parts.read_buf.is_empty()).then(|| parts.read_buf.to_vec());
-                tokio::task::spawn_local(run(shard, app, parts.io.into_inner(), leftover, user));
+                tokio::task::spawn_local(run(shard, app, parts.io.into_inner(), leftover, user, token_hash));
             }
             Err(_) => tracing::error!("upgraded connection is not a TCP stream"),
         }

@@ -1192,6 +1192,9 @@ describe("api", () => {
     await assert.rejects(api.friends(), (e) => e.code === "banned" && e.untilMs === null);
     const other = new Api(fakeFetch(() => ({ status: 404, body: { error: "not_found", message: "x" } })));
     await assert.rejects(other.friends(), (e) => e.untilMs === undefined);
+    // GET /session answers 200 for a banned session too; account() turns it into the error.
+    const session = new Api(fakeFetch(() => ({ status: 200, body: { user: null, banned: { reason: "spam", until_ms: 5 } } })));
+    await assert.rejects(session.account(), (e) => e.code === "banned" && e.status === 403 && e.message === "spam" && e.untilMs === 5);
   });
 
   test("a network failure is an ApiError with status 0", async () => {
