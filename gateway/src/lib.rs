@@ -8,12 +8,14 @@
 //! - [`http`]: routes of the public API, one module per resource, plus the web client.
 //! - [`ws`]: the WebSocket upgrade and session driver.
 //! - [`wt`]: WebTransport (HTTP/3 over QUIC) endpoints and sessions.
-//! - [`admin`]: the admin endpoint and Prometheus metrics.
+//! - [`admin`]: the admin endpoint and Prometheus metrics; [`admin_openapi`]: its OpenAPI
+//!   document (the public API's is [`http::openapi`]).
 //! - [`app`]: process-wide state shared by handlers.
 //! - [`hasher`], [`ratelimit`], [`bans`]: password hashing pool, login limits, address bans.
 //! - [`snapshot_http`], [`rollback`]: the snapshot document and PNG, pixel rollback.
 
 pub mod admin;
+pub mod admin_openapi;
 pub mod app;
 pub mod bans;
 pub mod config;

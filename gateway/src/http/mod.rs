@@ -109,11 +109,7 @@ pub fn empty(status: StatusCode) -> Resp {
 
 /// Renders an error.
 pub fn error_response(e: &ApiError) -> Resp {
-    let mut body = serde_json::json!({ "error": e.code, "message": e.message });
-    if let Some(until) = e.until_ms {
-        body["until_ms"] = serde_json::json!(until);
-    }
-    let mut r = json(e.status, &body);
+    let mut r = json(e.status, &e.body());
     if let Some(s) = e.retry_after_s
         && let Ok(v) = HeaderValue::from_str(&s.to_string())
     {
@@ -250,70 +246,206 @@ pub async fn serve(req: Request<Incoming>, ctx: Rc<Ctx>) -> Result<Resp, Infalli
     Ok(resp)
 }
 
+/// A route of the public API (see [`ROUTES`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[expect(missing_docs, reason = "each variant is described by its row in ROUTES and its handler")]
+pub enum Route {
+    WebSocket,
+    WtTicket,
+    Signup,
+    Login,
+    Logout,
+    Account,
+    Session,
+    UserLookup,
+    Friends,
+    FriendAdd,
+    FriendRemove,
+    Blocks,
+    Block,
+    Unblock,
+    BanUser,
+    UnbanUser,
+    BanIp,
+    UnbanIp,
+    Bans,
+    Rollback,
+    Rooms,
+    CreateRoom,
+    RoomMessages,
+    DeleteRoomMessage,
+    Conversations,
+    DirectMessages,
+    DeleteDirectMessage,
+    Canvas,
+    Snapshot,
+    CanvasPng,
+    Pixel,
+    OpenApi,
+    WebClient,
+}
+
+/// Every route of the public API: method (lower case, as OpenAPI spells it), path template
+/// (`{name}` matches one segment) and route. The router matches requests against this table
+/// and a test checks `GET /openapi.json` against it, both ways: a route cannot be added
+/// without its description, nor described without being served. Other `GET` paths are the
+/// web client's files.
+///
+/// As in OpenAPI, a path without `{name}` segments shadows the templates it also fits:
+/// `/users/add` is only ever `POST /users/add` (a `GET` is 405), never a lookup of a user
+/// named `add` (names are case-insensitive, so `GET /users/Add` finds that one).
+pub const ROUTES: &[(&str, &str, Route)] = &[
+    ("get", "/ws", Route::WebSocket),
+    ("post", "/wt/ticket", Route::WtTicket),
+    ("post", "/signup", Route::Signup),
+    ("post", "/login", Route::Login),
+    ("post", "/logout", Route::Logout),
+    ("get", "/account", Route::Account),
+    ("get", "/session", Route::Session),
+    ("get", "/users/{username}", Route::UserLookup),
+    ("get", "/friends", Route::Friends),
+    ("post", "/users/add", Route::FriendAdd),
+    ("post", "/users/remove", Route::FriendRemove),
+    ("get", "/blocks", Route::Blocks),
+    ("post", "/users/block", Route::Block),
+    ("post", "/users/unblock", Route::Unblock),
+    ("post", "/users/ban", Route::BanUser),
+    ("post", "/users/unban", Route::UnbanUser),
+    ("post", "/bans/ip", Route::BanIp),
+    ("post", "/bans/ip/remove", Route::UnbanIp),
+    ("get", "/bans", Route::Bans),
+    ("post", "/canvas/rollback", Route::Rollback),
+    ("get", "/rooms", Route::Rooms),
+    ("post", "/rooms", Route::CreateRoom),
+    ("get", "/rooms/{id}/messages", Route::RoomMessages),
+    ("delete", "/rooms/{id}/messages/{seq}", Route::DeleteRoomMessage),
+    ("get", "/conversations", Route::Conversations),
+    ("get", "/conversations/{user_id}/messages", Route::DirectMessages),
+    ("delete", "/conversations/{user_id}/messages/{seq}", Route::DeleteDirectMessage),
+    ("get", "/canvas", Route::Canvas),
+    ("get", "/canvas/snapshot", Route::Snapshot),
+    ("get", "/canvas.png", Route::CanvasPng),
+    ("get", "/canvas/pixel", Route::Pixel),
+    ("get", "/openapi.json", Route::OpenApi),
+    ("get", "/", Route::WebClient),
+];
+
+/// Most `{name}` segments in a path template of [`ROUTES`].
+const MAX_PARAMS: usize = 2;
+
+/// What the router makes of a method and a path.
+#[derive(Debug, PartialEq, Eq)]
+enum Matched<'p> {
+    /// A route, with the path's `{name}` segments in order (unused ones empty).
+    Route(Route, [&'p str; MAX_PARAMS]),
+    /// The path is a route's, for other methods: these.
+    OtherMethods(Vec<&'static str>),
+    /// No route has this path.
+    None,
+}
+
+/// The path's `{name}` segments if `template` matches `segments`.
+fn match_template<'p>(template: &str, segments: &[&'p str]) -> Option<[&'p str; MAX_PARAMS]> {
+    let parts: Vec<&str> = template.trim_matches('/').split('/').collect();
+    if parts.len() != segments.len() {
+        return None;
+    }
+    let mut params = [""; MAX_PARAMS];
+    let mut n = 0;
+    for (part, seg) in parts.iter().zip(segments) {
+        if part.starts_with('{') {
+            *params.get_mut(n)? = seg;
+            n += 1;
+        } else if part != seg {
+            return None;
+        }
+    }
+    Some(params)
+}
+
+/// Finds the route of `method` and `segments` (the path without its outer slashes, split).
+fn find<'p>(method: &Method, segments: &[&'p str]) -> Matched<'p> {
+    let fits = |template: &str| match_template(template, segments).is_some();
+    let concrete = ROUTES.iter().any(|(_, t, _)| !t.contains('{') && fits(t));
+    let mut others = Vec::new();
+    for &(m, template, route) in ROUTES.iter().filter(|(_, t, _)| !(concrete && t.contains('{'))) {
+        if let Some(params) = match_template(template, segments) {
+            if m.eq_ignore_ascii_case(method.as_str()) {
+                return Matched::Route(route, params);
+            }
+            others.push(m);
+        }
+    }
+    if others.is_empty() { Matched::None } else { Matched::OtherMethods(others) }
+}
+
+/// 405 with the `Allow` header that RFC 9110 asks for.
+fn method_not_allowed(methods: &[&str]) -> Resp {
+    let e = ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this path");
+    let mut r = error_response(&e);
+    let allow = methods.iter().map(|m| m.to_ascii_uppercase()).collect::<Vec<_>>().join(", ");
+    if let Ok(v) = HeaderValue::from_str(&allow) {
+        r.headers_mut().insert(header::ALLOW, v);
+    }
+    r
+}
+
+/// A refused WebSocket upgrade. A 426 names the protocol to upgrade to, as RFC 9110 (section
+/// 15.5.22) requires, and the WebSocket version this server speaks (RFC 6455, section 4.4).
+fn websocket_refusal(e: &ApiError) -> Resp {
+    let mut r = error_response(e);
+    if e.status == StatusCode::UPGRADE_REQUIRED {
+        r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        r.headers_mut().insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        r.headers_mut().insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+    }
+    r
+}
+
 async fn route(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> {
     let path = req.uri().path().to_owned();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let method = req.method().clone();
-    match (&method, segments.as_slice()) {
-        (&Method::GET, ["ws"]) => crate::ws::upgrade(req, ctx).await,
-        (&Method::POST, ["wt", "ticket"]) => canvas::wt_ticket(req, ctx).await,
-        (&Method::POST, ["signup"]) => auth::signup(req, ctx).await,
-        (&Method::POST, ["login"]) => auth::login(req, ctx).await,
-        (&Method::POST, ["logout"]) => auth::logout(req, ctx).await,
-        (&Method::GET, ["account"]) => auth::account(req, ctx).await,
-        (&Method::GET, ["session"]) => auth::session(req, ctx).await,
-        (&Method::GET, ["users", name]) => social::lookup(req, ctx, name).await,
-        (&Method::GET, ["friends"]) => social::friends(req, ctx).await,
-        (&Method::POST, ["users", "add"]) => social::add(req, ctx).await,
-        (&Method::POST, ["users", "remove"]) => social::remove(req, ctx).await,
-        (&Method::GET, ["blocks"]) => social::blocks(req, ctx).await,
-        (&Method::POST, ["users", "block"]) => social::block(req, ctx, true).await,
-        (&Method::POST, ["users", "unblock"]) => social::block(req, ctx, false).await,
-        (&Method::POST, ["users", "ban"]) => moderation::ban_user(req, ctx, true).await,
-        (&Method::POST, ["users", "unban"]) => moderation::ban_user(req, ctx, false).await,
-        (&Method::POST, ["bans", "ip"]) => moderation::ban_ip(req, ctx, true).await,
-        (&Method::POST, ["bans", "ip", "remove"]) => moderation::ban_ip(req, ctx, false).await,
-        (&Method::GET, ["bans"]) => moderation::list_bans(req, ctx).await,
-        (&Method::POST, ["canvas", "rollback"]) => moderation::rollback(req, ctx).await,
-        (&Method::GET, ["rooms"]) => chat::list_rooms(req, ctx).await,
-        (&Method::POST, ["rooms"]) => chat::create_room(req, ctx).await,
-        (&Method::GET, ["rooms", id, "messages"]) => chat::room_messages(req, ctx, id).await,
-        (&Method::DELETE, ["rooms", id, "messages", seq]) => chat::delete_room_message(req, ctx, id, seq).await,
-        (&Method::GET, ["conversations"]) => chat::conversations(req, ctx).await,
-        (&Method::GET, ["conversations", peer, "messages"]) => chat::direct_messages(req, ctx, peer).await,
-        (&Method::DELETE, ["conversations", peer, "messages", seq]) => {
-            chat::delete_direct_message(req, ctx, peer, seq).await
-        }
-        (&Method::GET, ["canvas"]) => canvas::info(ctx),
-        (&Method::GET, ["canvas", "snapshot"]) => canvas::snapshot(req, ctx),
-        (&Method::GET, ["canvas.png"]) => canvas::png(req, ctx).await,
-        (&Method::GET, ["canvas", "pixel"]) => canvas::pixel(req, ctx),
-        (&Method::GET, ["openapi.json"]) => Ok(openapi::document()),
-        (&Method::GET, _) => web::asset(&path),
-        _ if known_path(&segments) => {
-            Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this path"))
-        }
-        _ => Err(ApiError::not_found("no such route")),
+    let (route, [a, b]) = match find(req.method(), &segments) {
+        Matched::Route(route, params) => (route, params),
+        Matched::OtherMethods(methods) => return Ok(method_not_allowed(&methods)),
+        Matched::None if req.method() == Method::GET => return web::asset(&path),
+        Matched::None => return Err(ApiError::not_found("no such route")),
+    };
+    match route {
+        Route::WebSocket => crate::ws::upgrade(req, ctx).await.or_else(|e| Ok(websocket_refusal(&e))),
+        Route::WtTicket => canvas::wt_ticket(req, ctx).await,
+        Route::Signup => auth::signup(req, ctx).await,
+        Route::Login => auth::login(req, ctx).await,
+        Route::Logout => auth::logout(req, ctx).await,
+        Route::Account => auth::account(req, ctx).await,
+        Route::Session => auth::session(req, ctx).await,
+        Route::UserLookup => social::lookup(req, ctx, a).await,
+        Route::Friends => social::friends(req, ctx).await,
+        Route::FriendAdd => social::add(req, ctx).await,
+        Route::FriendRemove => social::remove(req, ctx).await,
+        Route::Blocks => social::blocks(req, ctx).await,
+        Route::Block => social::block(req, ctx).await,
+        Route::Unblock => social::unblock(req, ctx).await,
+        Route::BanUser => moderation::ban_user(req, ctx).await,
+        Route::UnbanUser => moderation::unban_user(req, ctx).await,
+        Route::BanIp => moderation::ban_ip(req, ctx).await,
+        Route::UnbanIp => moderation::unban_ip(req, ctx).await,
+        Route::Bans => moderation::list_bans(req, ctx).await,
+        Route::Rollback => moderation::rollback(req, ctx).await,
+        Route::Rooms => chat::list_rooms(req, ctx).await,
+        Route::CreateRoom => chat::create_room(req, ctx).await,
+        Route::RoomMessages => chat::room_messages(req, ctx, a).await,
+        Route::DeleteRoomMessage => chat::delete_room_message(req, ctx, a, b).await,
+        Route::Conversations => chat::conversations(req, ctx).await,
+        Route::DirectMessages => chat::direct_messages(req, ctx, a).await,
+        Route::DeleteDirectMessage => chat::delete_direct_message(req, ctx, a, b).await,
+        Route::Canvas => canvas::info(ctx),
+        Route::Snapshot => canvas::snapshot(req, ctx),
+        Route::CanvasPng => canvas::png(req, ctx).await,
+        Route::Pixel => canvas::pixel(req, ctx),
+        Route::OpenApi => Ok(openapi::document()),
+        Route::WebClient => web::asset(&path),
     }
-}
-
-fn known_path(segments: &[&str]) -> bool {
-    matches!(
-        segments.first().copied(),
-        Some(
-            "ws" | "signup"
-                | "login"
-                | "logout"
-                | "account"
-                | "users"
-                | "friends"
-                | "blocks"
-                | "bans"
-                | "rooms"
-                | "conversations"
-                | "canvas"
-        )
-    )
 }
 
 /// Parses a numeric path segment.
@@ -324,6 +456,33 @@ pub fn path_num<T: std::str::FromStr>(s: &str, what: &str) -> Result<T, ApiError
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn routing() {
+        let find = |m: Method, p: &'static str| find(&m, &p.trim_matches('/').split('/').collect::<Vec<_>>());
+        assert_eq!(find(Method::GET, "/canvas"), Matched::Route(Route::Canvas, ["", ""]));
+        assert_eq!(find(Method::GET, "/"), Matched::Route(Route::WebClient, ["", ""]));
+        assert_eq!(find(Method::GET, "/users/bob"), Matched::Route(Route::UserLookup, ["bob", ""]));
+        assert_eq!(find(Method::GET, "/users/Add"), Matched::Route(Route::UserLookup, ["Add", ""]));
+        assert_eq!(find(Method::POST, "/users/add"), Matched::Route(Route::FriendAdd, ["", ""]));
+        assert_eq!(find(Method::DELETE, "/rooms/7/messages/9"), Matched::Route(Route::DeleteRoomMessage, ["7", "9"]));
+        // A concrete path shadows the templates it fits, as in OpenAPI.
+        assert_eq!(find(Method::PUT, "/users/add"), Matched::OtherMethods(vec!["post"]));
+        assert_eq!(find(Method::GET, "/users/add"), Matched::OtherMethods(vec!["post"]));
+        assert_eq!(find(Method::PUT, "/users/bob"), Matched::OtherMethods(vec!["get"]));
+        assert_eq!(find(Method::GET, "/signup"), Matched::OtherMethods(vec!["post"]));
+        assert_eq!(find(Method::GET, "/app.js"), Matched::None);
+        assert_eq!(find(Method::POST, "/rooms/7"), Matched::None);
+    }
+
+    #[test]
+    fn route_templates_fit_the_matcher() {
+        for (method, template, _) in ROUTES {
+            assert!(matches!(*method, "get" | "post" | "delete"), "{method} {template}");
+            assert!(template.starts_with('/'), "{template}");
+            assert!(template.matches('{').count() <= MAX_PARAMS, "{template}");
+        }
+    }
 
     #[test]
     fn percent_decoding() {
