@@ -11,7 +11,8 @@
   check.py metrics BIN DASHBOARD ALERTS [--prometheus PROM --prometheus-config YML]
                                           starts the server, reads /metrics with the admin token
                                           from <data>/admin.token, and checks every metric name
-                                          the dashboard and the alert rules use; with a
+                                          the dashboard, the alert rules and RUNBOOK.md (beside
+                                          ALERTS) use; with a
                                           Prometheus binary, scrapes the server with the
                                           project's prometheus.yml and evaluates every dashboard
                                           and alert expression
@@ -256,7 +257,8 @@ def cmd_server_config(binary, configs):
 
 
 def parse_metrics(text):
-    """{name: type} from the Prometheus text format."""
+    """{series name: type} from the Prometheus text format. A histogram family `x` is its
+    series `x_bucket`, `x_sum` and `x_count`, which only grow: counters for rate()."""
     types, names = {}, set()
     for line in text.splitlines():
         if line.startswith("# TYPE "):
@@ -264,9 +266,28 @@ def parse_metrics(text):
             types[name] = kind
         elif line and not line.startswith("#"):
             names.add(re.split(r"[{\s]", line, maxsplit=1)[0])
+    for family in [n for n, k in types.items() if k == "histogram"]:
+        del types[family]
+        for suffix in ("_bucket", "_sum", "_count"):
+            types[family + suffix] = "counter"
     for n in names:
         types.setdefault(n, "untyped")
     return types
+
+
+def histogram_family(name, exported):
+    """`x` for the series `x_bucket`, `x_sum`, `x_count` of an exported histogram; else name."""
+    base = re.sub(r"_(bucket|sum|count)$", "", name)
+    return base if f"{base}_bucket" in exported else name
+
+
+def runbook_names(path):
+    """The pixelparty_* names the runbook cites, with the line they are on."""
+    out = []
+    with open(path, encoding="utf-8") as f:
+        for i, line in enumerate(f, 1):
+            out += [(f"line {i}", name) for name in METRIC_RE.findall(line)]
+    return out
 
 
 def check_names(where, exprs, exported):
@@ -401,6 +422,9 @@ def cmd_metrics(binary, dashboard, alerts, prom=None, prom_config=None):
     bad = 0
     try:
         s.start()
+        # One public request, so that the HTTP latency histogram (per route requested) has a
+        # series for the dashboard and the alert rules to read.
+        http_get(f"{s.http}/canvas")
         status, text = http_get(f"{s.admin}/metrics", token=s.token())
         if status != 200:
             return fail(f"/metrics answered {status}")
@@ -422,7 +446,18 @@ def cmd_metrics(binary, dashboard, alerts, prom=None, prom_config=None):
             print(f"  ok the dashboard's {len(d_exprs)} expressions use {len(used_d)} metric names, all exported")
         if not b2:
             print(f"  ok the {len(a_exprs)} alert rules use {len(used_a)} metric names, all exported")
-        unused = sorted(set(exported) - used_d - PROM_BUILTINS)
+        runbook = os.path.join(os.path.dirname(alerts), "RUNBOOK.md")
+        cited = runbook_names(runbook)
+        # Prose may name a histogram by its family: it exists when its series do.
+        missing = [(w, n) for w, n in cited if n not in exported and f"{n}_bucket" not in exported]
+        for where, name in missing:
+            bad += fail(f"{os.path.basename(runbook)} {where}: metric {name} is not exported by the server")
+        if not missing:
+            print(f"  ok {os.path.basename(runbook)} cites {len({n for _, n in cited})} metric names, all exported")
+        used_families = {histogram_family(n, exported) for n in used_d}
+        unused = sorted(
+            n for n in set(exported) - used_d - PROM_BUILTINS if histogram_family(n, exported) not in used_families
+        )
         if unused:
             print(f"  note: exported but on no dashboard panel: {', '.join(unused)}")
         if prom:

@@ -21,7 +21,8 @@
 #   7. the server binary accepts ops/pixelparty.toml and the configs rendered by the chart and
 #      the Terraform module (it refuses unknown keys), and a live check: the server on free
 #      loopback ports, /metrics read with the admin token, every metric name used by the
-#      dashboard and the alert rules exported (and rate()/increase() only on counters); with
+#      dashboard, the alert rules and the runbook exported (and rate()/increase() only on
+#      counters, histograms by their _bucket/_sum/_count series); with
 #      the prometheus binary, a real Prometheus scrapes it with ops/prometheus.yml and
 #      evaluates every dashboard and alert expression
 #

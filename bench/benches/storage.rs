@@ -158,7 +158,7 @@ fn main() {
             "journal append, {name:<22} {:>10}updates/s acknowledged   ({} groups, mean fsync {} us; pixel index {l0} L0 of {tables} tables)",
             si(rate),
             groups,
-            s.fsync_us.load(Ordering::Relaxed) / groups
+            (s.fsync_seconds.sum() * 1e6 / s.fsync_seconds.count().max(1) as f64) as u64
         );
         keep = Some((store, dir));
     }

@@ -96,7 +96,8 @@ pub struct Close {
 #[derive(Debug)]
 pub(crate) struct Conn {
     pub(crate) user: UserCtx,
-    pub(crate) hello: bool,
+    /// The protocol version agreed in `Hello` (0 until then).
+    pub(crate) version: u16,
     /// Requests sent to a home shard and not yet answered by `ShardMsg::Done` (posts, room
     /// deletes, who), at most [`crate::shard::MAX_REQUESTS_IN_FLIGHT`].
     pub(crate) in_flight: u16,
@@ -121,7 +122,7 @@ impl Conn {
     pub(crate) fn new(user: UserCtx, blocks: Arc<[u32]>) -> Self {
         Self {
             user,
-            hello: false,
+            version: 0,
             in_flight: 0,
             catch_ups: 0,
             deferred: 0,

@@ -185,6 +185,7 @@ impl Harness {
                 restore: Some(crate::msg::Restoring { guard_seq, tally: tally.clone() }),
                 tile: loc.tile,
                 offset: loc.offset,
+                received_ms: 0,
             };
             let home = crate::routing::tile_home(loc.tile, self.shards.len());
             self.shared.mesh.send(home, crate::msg::ShardMsg::Restore(vec![cmd])).expect("inbox has room");
@@ -234,9 +235,12 @@ impl Harness {
                 let before = s.tick.in_flight();
                 s.tick(self.now_ms);
                 ticked |= s.tick.in_flight() > before;
+                s.flush();
             }
-            // A tick can also end sessions (expired logins): read what that produced.
-            if !ticked && !self.read_all() {
+            // A tick can also answer at once (a batch the store refused) or end sessions
+            // (expired logins): go on while it produced anything.
+            let sent = (0..self.shards.len()).any(|i| self.shared.mesh.queued(i) > 0 || self.shards[i].has_pending());
+            if !ticked && !sent && !self.read_all() {
                 return;
             }
         }

@@ -35,7 +35,15 @@ impl Shard {
             self.refund_cooldown(&cmd);
             if let Some((conn, req)) = cmd.origin {
                 let r = Refusal { code: ErrorCode::Overloaded, retry_after_ms: 100, message: "server busy" };
-                self.send(conn.shard, ShardMsg::PaintsDone(vec![PaintResult { conn: conn.conn, req, result: Err(r) }]));
+                self.send(
+                    conn.shard,
+                    ShardMsg::PaintsDone(vec![PaintResult {
+                        conn: conn.conn,
+                        req,
+                        result: Err(r),
+                        received_ms: cmd.received_ms,
+                    }]),
+                );
             }
             return;
         }

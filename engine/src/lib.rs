@@ -22,7 +22,7 @@
 //! - [`mesh`], [`msg`]: bounded inboxes and the messages between shards.
 //! - [`runtime`]: shard threads, [`Engine`], [`EngineHandle`], [`LocalShard`].
 //! - [`snapshot`]: canvas snapshots for HTTP and for the store.
-//! - [`metrics`]: the counters behind `/metrics`.
+//! - [`metrics`]: the counters and histograms behind `/metrics`.
 
 mod cmd;
 pub mod config;

@@ -21,8 +21,8 @@ pub enum Completion {
     Tick {
         /// Batch number (checked to be the oldest in flight).
         batch: u64,
-        /// Whether storage accepted it.
-        ok: bool,
+        /// Durable, or why not (see [`crate::msg::Refusal::store_failed`]).
+        result: Result<(), crate::msg::Refusal>,
     },
     /// A direct-message write (send or delete) finished: answer the session.
     Direct {

@@ -41,6 +41,36 @@ impl Refusal {
     pub fn new(code: ErrorCode, message: &'static str) -> Self {
         Self { code, retry_after_ms: 0, message }
     }
+
+    /// The store would not take a write (`submit` refused it): nothing was applied. A full
+    /// queue is `overloaded`; a store that refuses writes (poisoned, closed) is `unavailable`.
+    pub fn store_refused(e: &pixelparty_storage::StorageError) -> Self {
+        if e.is_overloaded() {
+            Self { code: ErrorCode::Overloaded, retry_after_ms: 100, message: "storage busy" }
+        } else {
+            Self {
+                code: ErrorCode::Unavailable,
+                retry_after_ms: 1000,
+                message: "storage is not taking writes; not applied",
+            }
+        }
+    }
+
+    /// A write the store took failed: if it failed before reaching the disk (the store was
+    /// already refusing writes) nothing was applied (`unavailable`); otherwise part of it
+    /// may be on disk and replayed at the next start, so the outcome is unknown.
+    pub fn store_failed(e: &pixelparty_storage::StorageError) -> Self {
+        if e.is_poisoned() || e.is_closed() {
+            Self::store_refused(e)
+        } else {
+            Self::new(ErrorCode::OutcomeUnknown, "storage failed while writing this; it may be applied: read it back")
+        }
+    }
+
+    /// Whether the request certainly was not applied (so a cooldown it took goes back).
+    pub fn not_applied(&self) -> bool {
+        self.code != ErrorCode::OutcomeUnknown
+    }
 }
 
 /// Who gets the answer to a request handled by a home shard: a session (by request id) or a
@@ -75,6 +105,9 @@ pub struct PaintCmd {
     pub tile: u32,
     /// Offset inside the tile.
     pub offset: u16,
+    /// When the session's shard received it (its `now_ms`), for the paint-to-ack latency;
+    /// 0 for administrative paints.
+    pub received_ms: u64,
 }
 
 /// A rollback's restore of one pixel, a compare-and-set at the tile's home shard: the pixel
@@ -97,6 +130,8 @@ pub struct PaintResult {
     pub req: u32,
     /// The update's sequence, or why it failed.
     pub result: Result<u64, Refusal>,
+    /// When the session's shard received the paint ([`PaintCmd::received_ms`]).
+    pub received_ms: u64,
 }
 
 /// The frame of one tile's updates in one tick, shared by every interested shard.

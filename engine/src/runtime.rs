@@ -388,6 +388,7 @@ impl EngineHandle {
                 restore: Some(Restoring { guard_seq, tally: tally.clone() }),
                 tile: loc.tile,
                 offset: loc.offset,
+                received_ms: 0,
             });
             if per_shard[home].len() == RESTORE_CHUNK {
                 self.send_blocking(home, ShardMsg::Restore(std::mem::take(&mut per_shard[home])));

@@ -122,6 +122,8 @@ pub struct Shard {
     no_blocks: Arc<[u32]>,
     /// The earliest login-session expiry among the sessions (`u64::MAX`: none).
     next_expiry_ms: u64,
+    /// When the delivery queues are next sampled for the metrics.
+    next_queue_sample_ms: u64,
 }
 
 impl Shard {
@@ -146,6 +148,7 @@ impl Shard {
             shutting_down: false,
             no_blocks: Arc::from([]),
             next_expiry_ms: u64::MAX,
+            next_queue_sample_ms: 0,
             shared,
         }
     }
@@ -293,7 +296,7 @@ impl Shard {
 
     fn dispatch(&mut self, id: ConnId, frame: ClientFrame<'_>, now_ms: u64) {
         let Some(conn) = self.conn(id) else { return };
-        match (conn.hello, frame) {
+        match (conn.version != 0, frame) {
             (false, ClientFrame::Hello(h)) => self.on_hello(id, h, now_ms),
             (false, _) | (true, ClientFrame::Hello(_)) => {
                 self.violation(id, ErrorCode::HandshakeRequired, "the first frame must be Hello, and only the first")
@@ -356,8 +359,9 @@ impl Shard {
     }
 
     pub(crate) fn refuse(&mut self, id: ConnId, req: u32, r: &Refusal) {
-        let frame =
-            ServerFrame::Error(ErrorFrame { req, code: r.code, retry_after_ms: r.retry_after_ms, message: r.message });
+        // A code newer than the session's protocol version goes out as one it knows.
+        let code = self.conn(id).map_or(r.code, |c| r.code.for_version(c.version));
+        let frame = ServerFrame::Error(ErrorFrame { req, code, retry_after_ms: r.retry_after_ms, message: r.message });
         self.push_reliable(id, encode(&frame));
     }
 
@@ -461,6 +465,17 @@ impl Shard {
         self.slots.iter().filter_map(|s| s.conn.as_ref()).map(|c| c.queued_bytes).sum()
     }
 
+    /// Samples every session's delivery queue depth into the metrics, at most once per
+    /// [`QUEUE_SAMPLE_INTERVAL_MS`](crate::metrics::QUEUE_SAMPLE_INTERVAL_MS).
+    pub(crate) fn sample_queues(&mut self, now_ms: u64) {
+        if now_ms < self.next_queue_sample_ms {
+            return;
+        }
+        self.next_queue_sample_ms = now_ms.saturating_add(crate::metrics::QUEUE_SAMPLE_INTERVAL_MS);
+        let depths = self.slots.iter().filter_map(|s| s.conn.as_ref()).map(|c| c.queued_bytes as u64);
+        self.shared.metrics[self.id].delivery_queue_bytes.observe_all(depths);
+    }
+
     // ---- messages between shards ----------------------------------------------------------
 
     /// Queues a message for a shard (this one included); delivered by [`Shard::flush`] and
@@ -533,7 +548,7 @@ impl Shard {
 
     fn on_completion(&mut self, done: Completion, now_ms: u64) {
         match done {
-            Completion::Tick { batch, ok } => self.on_durable(batch, ok, now_ms),
+            Completion::Tick { batch, result } => self.on_durable(batch, result, now_ms),
             Completion::Direct { conn, req, result } => {
                 self.direct_in_flight -= 1;
                 match result {
@@ -550,7 +565,7 @@ impl Shard {
             ShardMsg::Restore(list) => self.home_restore(list),
             ShardMsg::PaintsDone(results) => {
                 for r in results {
-                    self.on_paint_done(r.conn, r.req, r.result, now_ms);
+                    self.on_paint_done(r, now_ms);
                 }
             }
             ShardMsg::Interest { tile, shard, on } => {

@@ -14,7 +14,7 @@ use std::sync::atomic::Ordering;
 use bytes::{Bytes, BytesMut};
 use pixelparty_protocol::limits::MAX_PIXELS_PER_FRAME;
 use pixelparty_protocol::server::{Deleted, Pixels, RoomMessage};
-use pixelparty_protocol::{ConvKind, ErrorCode, PixelUpdate, PixelsHead, ServerFrame};
+use pixelparty_protocol::{ConvKind, PixelUpdate, PixelsHead, ServerFrame};
 use pixelparty_storage::{AuditAction, Message, PixelRecord};
 
 use crate::mesh::Completion;
@@ -87,6 +87,7 @@ impl Shard {
     /// already in flight, in which case it waits for the next tick).
     pub fn tick(&mut self, now_ms: u64) {
         self.expire_sessions(now_ms);
+        self.sample_queues(now_ms);
         if self.tick.is_empty() || self.tick.in_flight.len() >= self.config().max_ticks_in_flight {
             return;
         }
@@ -137,10 +138,11 @@ impl Shard {
                 Ok(())
             },
             move |result| {
-                if let Err(e) = &result {
+                let result = result.map_err(|e| {
                     tracing::error!(error = %e, shard, "tick batch failed");
-                }
-                shared.mesh.complete(shard, Completion::Tick { batch: id, ok: result.is_ok() });
+                    Refusal::store_failed(&e)
+                });
+                shared.mesh.complete(shard, Completion::Tick { batch: id, result });
             },
         );
         let batch = Batch { id, submitted_ms: now_ms, paints, posts, deletes };
@@ -148,25 +150,22 @@ impl Shard {
             Ok(()) => self.tick.in_flight.push_back(batch),
             Err(e) => {
                 tracing::warn!(error = %e, shard = self.id, "store refused a tick batch");
-                self.fail_batch(batch, e.is_overloaded());
+                self.fail_batch(batch, &Refusal::store_refused(&e));
             }
         }
     }
 
     /// The store finished batch `id`: publish it, or refuse everything in it.
-    pub(crate) fn on_durable(&mut self, id: u64, ok: bool, now_ms: u64) {
+    pub(crate) fn on_durable(&mut self, id: u64, result: Result<(), Refusal>, now_ms: u64) {
         let Some(batch) = self.tick.in_flight.pop_front() else {
             tracing::error!(batch = id, "completion without a batch in flight");
             return;
         };
         debug_assert_eq!(batch.id, id, "batches complete in order");
-        let latency_us = now_ms.saturating_sub(batch.submitted_ms) * 1000;
-        ShardMetrics::add(&self.metrics().storage_batches, 1);
-        ShardMetrics::add(&self.metrics().storage_latency_us_sum, latency_us);
-        self.metrics().storage_latency_us_max.fetch_max(latency_us, Ordering::Relaxed);
-        if !ok {
+        self.metrics().storage_batch_ms.observe(now_ms.saturating_sub(batch.submitted_ms));
+        if let Err(r) = result {
             ShardMetrics::add(&self.metrics().storage_errors, 1);
-            self.fail_batch(batch, false);
+            self.fail_batch(batch, &r);
             return;
         }
         self.publish_paints(&batch.paints);
@@ -174,22 +173,24 @@ impl Shard {
         self.publish_deletes(batch.deletes);
     }
 
-    fn fail_batch(&mut self, batch: Batch, overloaded: bool) {
-        let r = if overloaded {
-            Refusal { code: ErrorCode::Overloaded, retry_after_ms: 100, message: "storage busy" }
-        } else {
-            Refusal::new(ErrorCode::Internal, "storage failure; not applied")
-        };
+    /// Answers everything in a batch the store refused or failed with `r` (see
+    /// [`Refusal::store_failed`]: an unknown outcome keeps the cooldowns taken).
+    fn fail_batch(&mut self, batch: Batch, r: &Refusal) {
         for (cmd, _) in &batch.paints {
-            self.refund_cooldown(cmd);
+            if r.not_applied() {
+                self.refund_cooldown(cmd);
+            }
             crate::restore::resolve(cmd, crate::restore::RestoreOutcome::Refused);
         }
         let results = batch.paints.iter().map(|(cmd, _)| (cmd, Err(r.clone())));
         self.send_paint_results(results);
-        // Posts of this batch hold the newest sequences of their rooms: hand them back.
-        for p in &batch.posts {
-            if let Some(room) = self.rooms.get_mut(&p.room) {
-                room.last_seq = room.last_seq.min(p.seq - 1);
+        // Posts of this batch hold the newest sequences of their rooms: hand them back, unless
+        // they may be stored (then a later post must not take the same sequence).
+        if r.not_applied() {
+            for p in &batch.posts {
+                if let Some(room) = self.rooms.get_mut(&p.room) {
+                    room.last_seq = room.last_seq.min(p.seq - 1);
+                }
             }
         }
         for p in &batch.posts {
@@ -246,7 +247,7 @@ impl Shard {
         let mut per_shard: Vec<Vec<PaintResult>> = vec![Vec::new(); self.config().shards];
         for (cmd, result) in results {
             if let Some((conn, req)) = cmd.origin {
-                per_shard[conn.shard].push(PaintResult { conn: conn.conn, req, result });
+                per_shard[conn.shard].push(PaintResult { conn: conn.conn, req, result, received_ms: cmd.received_ms });
             }
         }
         for (shard, results) in per_shard.into_iter().enumerate() {

@@ -116,7 +116,10 @@ fn protocol_violations_close_the_session() {
     assert_eq!(errors(&h.client(c).got), vec![(0, ErrorCode::UnsupportedVersion)]);
     // The text PROTOCOL.md (section 3) quotes, exactly.
     assert!(
-        h.client(c).got.iter().any(|g| matches!(g, Got::Error { message, .. } if message == "server speaks version 1")),
+        h.client(c)
+            .got
+            .iter()
+            .any(|g| matches!(g, Got::Error { message, .. } if message == "server speaks versions 1 to 2")),
         "{:?}",
         h.client(c).got
     );

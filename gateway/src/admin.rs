@@ -1,10 +1,10 @@
 //! The admin endpoint: its own listener (default 127.0.0.1:9091) on its own thread, every
 //! route but `/healthz`, `/readyz` and `/openapi.json` (its OpenAPI document, see
 //! [`crate::admin_openapi`]) behind `Authorization: Bearer <admin token>`.
-//! Prometheus `/metrics`, stats, snapshot now, bans, kick, rollback, roles, audit log.
+//! Prometheus `/metrics` (rendered by [`crate::metrics`]), stats, snapshot now, bans, kick,
+//! rollback, roles, audit log.
 
 use std::convert::Infallible;
-use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -153,7 +153,10 @@ async fn route(req: Request<Incoming>, app: &Arc<App>) -> Result<Resp, ApiError>
         return Err(ApiError::unauthorized("admin token required (Authorization: Bearer ...)"));
     }
     match (req.method().clone(), path.as_str()) {
-        (Method::GET, "/metrics") => Ok(text(StatusCode::OK, metrics(app), "text/plain; version=0.0.4")),
+        (Method::GET, "/metrics") => {
+            let body = app.metrics.encode().map_err(|_| ApiError::internal("metrics encoding failed"))?;
+            Ok(text(StatusCode::OK, body, crate::metrics::CONTENT_TYPE))
+        }
         (Method::GET, "/stats") => stats(app),
         (Method::POST, "/snapshot") => {
             let app2 = app.clone();
@@ -258,118 +261,4 @@ fn stats(app: &App) -> Result<Resp, ApiError> {
             "shards": list,
         }),
     ))
-}
-
-/// Renders every counter in the Prometheus text format.
-pub fn metrics(app: &App) -> String {
-    let mut out = String::new();
-    let shared = app.engine.shared();
-    let per_shard: Vec<Vec<(&'static str, u64)>> = shared.metrics.iter().map(|m| m.snapshot()).collect();
-    if let Some(first) = per_shard.first() {
-        for (i, (name, _)) in first.iter().enumerate() {
-            let _ = writeln!(out, "# TYPE pixelparty_{name}_total counter");
-            for (shard, values) in per_shard.iter().enumerate() {
-                let _ = writeln!(out, "pixelparty_{name}_total{{shard=\"{shard}\"}} {}", values[i].1);
-            }
-        }
-    }
-    let _ = writeln!(out, "# TYPE pixelparty_inbox_depth gauge");
-    for shard in 0..shared.config.shards {
-        let _ = writeln!(out, "pixelparty_inbox_depth{{shard=\"{shard}\"}} {}", shared.mesh.queued(shard));
-    }
-    let _ = writeln!(out, "# TYPE pixelparty_shard_stalls_total counter");
-    for shard in 0..shared.config.shards {
-        let _ = writeln!(
-            out,
-            "pixelparty_shard_stalls_total{{shard=\"{shard}\"}} {}",
-            shared.mesh.inbox(shard).stalls.load(Ordering::Relaxed)
-        );
-    }
-    let _ = writeln!(out, "# TYPE pixelparty_inbox_dropped_total counter");
-    for shard in 0..shared.config.shards {
-        let _ = writeln!(
-            out,
-            "pixelparty_inbox_dropped_total{{shard=\"{shard}\"}} {}",
-            shared.mesh.inbox(shard).dropped.load(Ordering::Relaxed)
-        );
-    }
-    let m = &app.metrics;
-    let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
-    let _ = writeln!(
-        out,
-        "# TYPE pixelparty_connections gauge\npixelparty_connections {}",
-        app.connections.load(Ordering::Relaxed)
-    );
-    let _ = writeln!(
-        out,
-        "# TYPE pixelparty_http_requests_total counter\npixelparty_http_requests_total {}",
-        load(&m.http_requests)
-    );
-    let _ = writeln!(
-        out,
-        "# TYPE pixelparty_http_errors_total counter\npixelparty_http_errors_total {}",
-        load(&m.http_errors)
-    );
-    let _ = writeln!(out, "# TYPE pixelparty_logins_total counter");
-    for (outcome, c) in [
-        ("ok", &m.logins_ok),
-        ("failed", &m.logins_failed),
-        ("limited", &m.logins_limited),
-        ("banned", &m.logins_banned),
-    ] {
-        let _ = writeln!(out, "pixelparty_logins_total{{outcome=\"{outcome}\"}} {}", load(c));
-    }
-    for (name, c) in [
-        ("signups", &m.signups),
-        ("ws_opened", &m.ws_opened),
-        ("ws_refused", &m.ws_refused),
-        ("accept_banned", &m.accept_banned),
-        ("accept_full", &m.accept_full),
-        ("accept_per_ip", &m.accept_per_ip),
-        ("write_timeouts", &m.write_timeouts),
-    ] {
-        let _ = writeln!(out, "# TYPE pixelparty_{name}_total counter\npixelparty_{name}_total {}", load(c));
-    }
-    let w = app.store.writer_stats();
-    let _ =
-        writeln!(out, "# TYPE pixelparty_storage_jobs_total counter\npixelparty_storage_jobs_total {}", load(&w.jobs));
-    let _ = writeln!(
-        out,
-        "# TYPE pixelparty_storage_group_commits_total counter\npixelparty_storage_group_commits_total {}",
-        load(&w.groups)
-    );
-    let _ = writeln!(
-        out,
-        "# TYPE pixelparty_storage_fsync_seconds_total counter\npixelparty_storage_fsync_seconds_total {}",
-        load(&w.fsync_us) as f64 / 1e6
-    );
-    let _ = writeln!(
-        out,
-        "# TYPE pixelparty_storage_fsync_max_seconds gauge\npixelparty_storage_fsync_max_seconds {}",
-        load(&w.fsync_max_us) as f64 / 1e6
-    );
-    let _ = writeln!(
-        out,
-        "# TYPE pixelparty_storage_queue_depth gauge\npixelparty_storage_queue_depth {}",
-        app.store.writer_queue_len()
-    );
-    let (l0, tables) = app.store.pixel_index_tables();
-    let _ = writeln!(
-        out,
-        "# TYPE pixelparty_storage_index_tail gauge\npixelparty_storage_index_tail {}\n\
-         # TYPE pixelparty_storage_index_l0_tables gauge\npixelparty_storage_index_l0_tables {l0}\n\
-         # TYPE pixelparty_storage_index_tables gauge\npixelparty_storage_index_tables {tables}",
-        app.store.index_tail_len()
-    );
-    let _ = writeln!(
-        out,
-        "# TYPE pixelparty_storage_poisoned gauge\npixelparty_storage_poisoned {}",
-        u8::from(app.store.is_poisoned())
-    );
-    let _ = writeln!(
-        out,
-        "# TYPE pixelparty_snapshot_version gauge\npixelparty_snapshot_version {}",
-        app.snapshots.latest().version
-    );
-    out
 }

@@ -20,7 +20,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
 use crate::http::Resp;
 use crate::http::auth::RoleName;
 use crate::http::moderation::{BanIpRequest, BanUserRequest, Bans, CidrBody, RollbackRequest};
-use crate::http::openapi::{BodyErrors, ErrorBody, INTERNAL, error_doc, serve_json};
+use crate::http::openapi::{BodyErrors, BusyErrors, ErrorBody, INTERNAL, error_doc, serve_json};
 use crate::http::social::UsernameBody;
 use crate::rollback::RollbackReport;
 
@@ -247,8 +247,7 @@ mod ops {
     #[utoipa::path(post, path = "/snapshot", tag = "canvas", security(("admin_token" = [])),
         responses(
             (status = 200, description = "Written", body = SnapshotWritten),
-            (status = 503, description = "`overloaded`: the store's queue is full", body = ErrorBody),
-            TokenErrors,
+            TokenErrors, BusyErrors,
         ))]
     pub fn snapshot() {}
 
@@ -265,8 +264,7 @@ mod ops {
         responses(
             (status = 200, description = "Banned", body = BannedAnswer),
             (status = 404, description = "`not_found`: no such user", body = ErrorBody),
-            (status = 503, description = "`overloaded`: the store's queue is full", body = ErrorBody),
-            BodyErrors, TokenErrors,
+            BodyErrors, TokenErrors, BusyErrors,
         ))]
     pub fn ban_user() {}
 
@@ -276,8 +274,7 @@ mod ops {
         responses(
             (status = 200, description = "Not banned (any more)", body = UnbannedAnswer),
             (status = 404, description = "`not_found`: no such user", body = ErrorBody),
-            (status = 503, description = "`overloaded`: the store's queue is full", body = ErrorBody),
-            BodyErrors, TokenErrors,
+            BodyErrors, TokenErrors, BusyErrors,
         ))]
     pub fn unban_user() {}
 
@@ -290,8 +287,7 @@ mod ops {
         responses(
             (status = 200, description = "Banned", body = BannedAnswer),
             (status = 409, description = "`conflict`: too many address bans", body = ErrorBody),
-            (status = 503, description = "`overloaded`: the store's queue is full", body = ErrorBody),
-            BodyErrors, TokenErrors,
+            BodyErrors, TokenErrors, BusyErrors,
         ))]
     pub fn ban_ip() {}
 
@@ -300,8 +296,7 @@ mod ops {
         request_body = CidrBody,
         responses(
             (status = 200, description = "Not banned (any more)", body = UnbannedAnswer),
-            (status = 503, description = "`overloaded`: the store's queue is full", body = ErrorBody),
-            BodyErrors, TokenErrors,
+            BodyErrors, TokenErrors, BusyErrors,
         ))]
     pub fn unban_ip() {}
 
@@ -311,8 +306,7 @@ mod ops {
         responses(
             (status = 200, description = "Kicked", body = Kicked),
             (status = 404, description = "`not_found`: no such user", body = ErrorBody),
-            (status = 503, description = "`overloaded`: the store's queue is full", body = ErrorBody),
-            BodyErrors, TokenErrors,
+            BodyErrors, TokenErrors, BusyErrors,
         ))]
     pub fn kick() {}
 
@@ -324,8 +318,7 @@ mod ops {
         responses(
             (status = 200, description = "What the rollback did", body = RollbackReport),
             (status = 404, description = "`not_found`: no such user", body = ErrorBody),
-            (status = 503, description = "`overloaded`: the store's queue is full", body = ErrorBody),
-            BodyErrors, TokenErrors,
+            BodyErrors, TokenErrors, BusyErrors,
         ))]
     pub fn rollback() {}
 
@@ -337,8 +330,7 @@ mod ops {
         responses(
             (status = 200, description = "Set", body = SetRole),
             (status = 404, description = "`not_found`: no such user", body = ErrorBody),
-            (status = 503, description = "`overloaded`: the store's queue is full", body = ErrorBody),
-            BodyErrors, TokenErrors,
+            BodyErrors, TokenErrors, BusyErrors,
         ))]
     pub fn set_role() {}
 

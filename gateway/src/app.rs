@@ -1,10 +1,10 @@
 //! The process-wide state every handler reaches: configuration, the store, the engine's
-//! handle, ban cache, hashing pool, rate limiters, snapshot cache, counters.
+//! handle, ban cache, hashing pool, rate limiters, snapshot cache, metrics.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use pixelparty_engine::{EngineHandle, Snapshotter};
 use pixelparty_protocol::Role;
@@ -17,40 +17,9 @@ use crate::config::Config;
 use crate::hasher::Hasher;
 use crate::http::AuthUser;
 use crate::http::error::ApiError;
+use crate::metrics::{Metrics, Sources};
 use crate::ratelimit::{KeyedLimiter, client_key};
 use crate::snapshot_http::SnapshotCache;
-
-/// Counters of the gateway itself (the engine keeps its own).
-#[derive(Debug, Default)]
-pub struct GatewayMetrics {
-    /// HTTP requests served.
-    pub http_requests: AtomicU64,
-    /// HTTP responses with status >= 500.
-    pub http_errors: AtomicU64,
-    /// Successful logins.
-    pub logins_ok: AtomicU64,
-    /// Logins refused for bad credentials.
-    pub logins_failed: AtomicU64,
-    /// Logins refused by a rate limit.
-    pub logins_limited: AtomicU64,
-    /// Logins refused by a ban.
-    pub logins_banned: AtomicU64,
-    /// Sign-ups.
-    pub signups: AtomicU64,
-    /// WebSocket sessions opened.
-    pub ws_opened: AtomicU64,
-    /// WebSocket upgrades refused (auth, origin, ban, capacity).
-    pub ws_refused: AtomicU64,
-    /// Connections refused at accept by an address ban.
-    pub accept_banned: AtomicU64,
-    /// Connections refused at accept because the process was full.
-    pub accept_full: AtomicU64,
-    /// Connections refused at accept because their address had too many open.
-    pub accept_per_ip: AtomicU64,
-    /// Sessions ended because the peer stopped reading: a write (WebSocket) or stream write
-    /// (WebTransport) did not complete within `server.write_timeout_ms`.
-    pub write_timeouts: AtomicU64,
-}
 
 /// Everything shared by the handlers of every shard.
 #[derive(Debug)]
@@ -75,8 +44,8 @@ pub struct App {
     pub room_creates: KeyedLimiter<u32>,
     /// Encoded snapshots.
     pub snapshots: Arc<SnapshotCache>,
-    /// Open client connections.
-    pub connections: AtomicUsize,
+    /// Open client connections (shared with the metrics).
+    pub connections: Arc<AtomicUsize>,
     /// Open client connections per address (by [`client_key`]); never more entries than
     /// open connections.
     per_ip: parking_lot::Mutex<HashMap<IpAddr, u32>>,
@@ -86,8 +55,8 @@ pub struct App {
     pub admin_token_hash: [u8; 32],
     /// A hash verified when a login names no user, so timing does not reveal names.
     pub dummy_hash: String,
-    /// Counters.
-    pub metrics: GatewayMetrics,
+    /// Counters and the metrics registry.
+    pub metrics: Metrics,
     /// WebTransport, when enabled.
     pub wt: Option<Arc<crate::wt::WtState>>,
     /// Reverse proxies whose `X-Forwarded-For` is believed.
@@ -115,20 +84,28 @@ impl App {
         let a = &config.auth;
         // Validated with the rest of the configuration before the server starts.
         let trusted_proxies = config.trusted_proxies().unwrap_or_default();
+        let snapshots = Arc::new(SnapshotCache::new(snapshotter));
+        let connections = Arc::new(AtomicUsize::new(0));
+        let metrics = Metrics::new(Sources {
+            engine: engine.shared().clone(),
+            store: store.clone(),
+            snapshots: snapshots.clone(),
+            connections: connections.clone(),
+        });
         Self {
             trusted_proxies,
             login_ip: KeyedLimiter::new(a.login_per_ip_per_min, 60_000),
             login_account: KeyedLimiter::new(a.login_per_account_per_min, 60_000),
             signup_ip: KeyedLimiter::new(a.signup_per_ip_per_hour, 3_600_000),
             room_creates: KeyedLimiter::new(config.limits.room_creates_per_user_per_hour, 3_600_000),
-            snapshots: Arc::new(SnapshotCache::new(snapshotter)),
+            snapshots,
             bans: BanCache::default(),
-            connections: AtomicUsize::new(0),
+            connections,
             per_ip: parking_lot::Mutex::new(HashMap::new()),
             accepting: AtomicBool::new(true),
             admin_token_hash: sha256(admin_token.as_bytes()),
             dummy_hash,
-            metrics: GatewayMetrics::default(),
+            metrics,
             wt,
             config,
             store,
@@ -201,7 +178,7 @@ impl App {
     /// dropped; refusals are counted in the metrics.
     pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<ConnSlot> {
         if self.connections.load(Ordering::Relaxed) >= self.config.server.max_connections {
-            self.metrics.accept_full.fetch_add(1, Ordering::Relaxed);
+            self.metrics.accept_full.inc();
             return None;
         }
         let key = client_key(ip);
@@ -211,7 +188,7 @@ impl App {
             let n = per_ip.entry(key).or_insert(0);
             if *n >= cap {
                 drop(per_ip);
-                self.metrics.accept_per_ip.fetch_add(1, Ordering::Relaxed);
+                self.metrics.accept_per_ip.inc();
                 return None;
             }
             *n += 1;

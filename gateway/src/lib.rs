@@ -6,21 +6,25 @@
 //! - [`config`]: TOML / environment / flags configuration.
 //! - [`server`]: start-up, listeners, shutdown.
 //! - [`http`]: routes of the public API, one module per resource, plus the web client.
-//! - [`ws`]: the WebSocket upgrade and session driver.
+//! - [`ws`]: WebSocket: the sans-IO frame reader and writers, the upgrade, the session driver.
 //! - [`wt`]: WebTransport (HTTP/3 over QUIC) endpoints and sessions.
-//! - [`admin`]: the admin endpoint and Prometheus metrics; [`admin_openapi`]: its OpenAPI
-//!   document (the public API's is [`http::openapi`]).
+//! - [`admin`]: the admin endpoint's routes; [`admin_openapi`]: its OpenAPI document (the
+//!   public API's is [`http::openapi`]).
+//! - [`metrics`]: the metrics registry behind the admin `/metrics` (Prometheus text format).
 //! - [`app`]: process-wide state shared by handlers.
 //! - [`hasher`], [`ratelimit`], [`bans`]: password hashing pool, login limits, address bans.
 //! - [`snapshot_http`], [`rollback`]: the snapshot document and PNG, pixel rollback.
+//! - [`fuzzing`]: entry point of the WebSocket reader's fuzz target and its smoke test.
 
 pub mod admin;
 pub mod admin_openapi;
 pub mod app;
 pub mod bans;
 pub mod config;
+pub mod fuzzing;
 pub mod hasher;
 pub mod http;
+pub mod metrics;
 pub mod ratelimit;
 pub mod rollback;
 pub mod server;

@@ -33,8 +33,26 @@ enum Command {
         /// Output file.
         out: PathBuf,
         #[command(flatten)]
-        common: ServeArgs,
+        common: DataArgs,
     },
+}
+
+/// Where an offline command finds the data: the configuration file and the data directory
+/// (the only server options that matter with the server stopped).
+#[derive(Args, Debug, Clone, Default)]
+struct DataArgs {
+    /// TOML configuration file (its data directory, palette and password cost are used).
+    #[arg(long, env = "PIXELPARTY_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory of a stopped server.
+    #[arg(long, env = "PIXELPARTY_DATA")]
+    data: Option<PathBuf>,
+}
+
+impl DataArgs {
+    fn load(&self) -> Result<Config> {
+        load_config(&ServeArgs { config: self.config.clone(), data: self.data.clone(), ..ServeArgs::default() })
+    }
 }
 
 /// Options of the server; each also reads an environment variable, and overrides the config
@@ -42,50 +60,52 @@ enum Command {
 #[derive(Args, Debug, Clone, Default)]
 struct ServeArgs {
     /// TOML configuration file (see README for every key).
-    #[arg(long, env = "PIXELPARTY_CONFIG", global = true)]
+    #[arg(long, env = "PIXELPARTY_CONFIG")]
     config: Option<PathBuf>,
     /// Public HTTP/WebSocket address.
-    #[arg(long, env = "PIXELPARTY_HTTP", global = true)]
+    #[arg(long, env = "PIXELPARTY_HTTP")]
     http: Option<std::net::SocketAddr>,
     /// Admin endpoint address (keep it private).
-    #[arg(long, env = "PIXELPARTY_ADMIN", global = true)]
+    #[arg(long, env = "PIXELPARTY_ADMIN")]
     admin_addr: Option<std::net::SocketAddr>,
     /// WebTransport (UDP) address.
-    #[arg(long, env = "PIXELPARTY_WT", global = true)]
+    #[arg(long, env = "PIXELPARTY_WT")]
     wt: Option<std::net::SocketAddr>,
     /// Data directory (store, admin token).
-    #[arg(long, env = "PIXELPARTY_DATA", global = true)]
+    #[arg(long, env = "PIXELPARTY_DATA")]
     data: Option<PathBuf>,
     /// Shard threads (default: one per core).
-    #[arg(long, env = "PIXELPARTY_SHARDS", global = true)]
+    #[arg(long, env = "PIXELPARTY_SHARDS")]
     shards: Option<usize>,
     /// Durability: sync (ack after fsync), interval:<ms>, or none.
-    #[arg(long, env = "PIXELPARTY_DURABILITY", global = true)]
+    #[arg(long, env = "PIXELPARTY_DURABILITY")]
     durability: Option<String>,
     /// Paint cooldown in milliseconds (0: none).
-    #[arg(long, env = "PIXELPARTY_COOLDOWN_MS", global = true)]
+    #[arg(long, env = "PIXELPARTY_COOLDOWN_MS")]
     cooldown_ms: Option<u32>,
     /// Canvas width (only when the data directory is new).
-    #[arg(long, env = "PIXELPARTY_WIDTH", global = true)]
+    #[arg(long, env = "PIXELPARTY_WIDTH")]
     width: Option<u32>,
     /// Canvas height (only when the data directory is new).
-    #[arg(long, env = "PIXELPARTY_HEIGHT", global = true)]
+    #[arg(long, env = "PIXELPARTY_HEIGHT")]
     height: Option<u32>,
     /// Log format: text or json.
-    #[arg(long, env = "PIXELPARTY_LOG_FORMAT", global = true)]
+    #[arg(long, env = "PIXELPARTY_LOG_FORMAT")]
     log_format: Option<String>,
 }
 
+/// How `admin` reaches the server; the options may come before or after the action
+/// (`pixelparty admin --url .. ban alice` or `pixelparty admin ban alice --url ..`).
 #[derive(Args, Debug)]
 struct AdminArgs {
     /// Admin endpoint URL.
-    #[arg(long, env = "PIXELPARTY_ADMIN_URL", default_value = "http://127.0.0.1:9091")]
+    #[arg(long, env = "PIXELPARTY_ADMIN_URL", default_value = "http://127.0.0.1:9091", global = true)]
     url: String,
     /// Admin token (default: read from <data>/admin.token).
-    #[arg(long, env = "PIXELPARTY_ADMIN_TOKEN")]
+    #[arg(long, env = "PIXELPARTY_ADMIN_TOKEN", global = true)]
     token: Option<String>,
     /// Data directory holding admin.token.
-    #[arg(long, env = "PIXELPARTY_DATA", default_value = "./data")]
+    #[arg(long, env = "PIXELPARTY_DATA", default_value = "./data", global = true)]
     data: PathBuf,
     #[command(subcommand)]
     action: AdminAction,
@@ -174,14 +194,14 @@ enum UserCommand {
         #[arg(long)]
         admin: bool,
         #[command(flatten)]
-        common: ServeArgs,
+        common: DataArgs,
     },
     /// Make an existing user an administrator.
     Promote {
         /// User name.
         username: String,
         #[command(flatten)]
-        common: ServeArgs,
+        common: DataArgs,
     },
 }
 
@@ -257,17 +277,29 @@ fn serve(args: &ServeArgs) -> Result<()> {
         );
     }
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    rt.block_on(async {
+    let store_failed = rt.block_on(async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+            _ = tokio::signal::ctrl_c() => false,
+            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => false,
+            () = server.store_failed() => true,
         }
     });
+    if store_failed {
+        // The store refuses writes after a failed write or fsync (a full disk, say) and does
+        // not recover in place: stop, so that the supervisor restarts the process, which
+        // replays the journal (ops/pixelparty.service: Restart=on-failure).
+        tracing::error!("storage failed; shutting down for a restart (exit {EXIT_STORE_FAILED})");
+        server.shutdown();
+        std::process::exit(EXIT_STORE_FAILED);
+    }
     tracing::info!("shutting down");
     server.shutdown();
     Ok(())
 }
+
+/// Exit status after a storage failure (`EX_TEMPFAIL`): restart me once the cause is fixed.
+const EXIT_STORE_FAILED: i32 = 75;
 
 fn token_hint(config: &Config) -> String {
     if config.server.admin_token.is_some() {
@@ -350,7 +382,7 @@ fn open_store(config: &Config) -> Result<pixelparty_storage::Store> {
 fn user(cmd: UserCommand) -> Result<()> {
     match cmd {
         UserCommand::Create { username, admin, common } => {
-            let config = load_config(&common)?;
+            let config = common.load()?;
             if !pixelparty_gateway::http::auth::valid_username(&username) {
                 bail!("username must be 3-32 characters of A-Z, a-z, 0-9, _ . -");
             }
@@ -382,7 +414,7 @@ fn user(cmd: UserCommand) -> Result<()> {
             println!("created user {} (id {}, {:?})", user.name, user.id, user.role);
         }
         UserCommand::Promote { username, common } => {
-            let config = load_config(&common)?;
+            let config = common.load()?;
             let store = open_store(&config)?;
             let user = store.user_by_name(&username)?.ok_or_else(|| anyhow!("no user {username}"))?;
             let now = pixelparty_engine::now_ms();
@@ -393,8 +425,8 @@ fn user(cmd: UserCommand) -> Result<()> {
     Ok(())
 }
 
-fn export_png(out: PathBuf, args: &ServeArgs) -> Result<()> {
-    let config = load_config(args)?;
+fn export_png(out: PathBuf, args: &DataArgs) -> Result<()> {
+    let config = args.load()?;
     let engine = config.engine().map_err(|e| anyhow!(e))?;
     let store = open_store(&config)?;
     let recovered = store.recover_canvas(&engine.geometry)?;
@@ -423,5 +455,57 @@ fn main() {
     if let Err(e) = result {
         eprintln!("error: {e:#}");
         std::process::exit(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    fn help(path: &[&str]) -> String {
+        let mut cmd = Cli::command();
+        cmd.build();
+        let mut at = &mut cmd;
+        for name in path {
+            at = at.find_subcommand_mut(name).unwrap_or_else(|| panic!("no subcommand {name}"));
+        }
+        at.render_long_help().to_string()
+    }
+
+    #[test]
+    fn admin_options_go_before_or_after_the_action() {
+        for argv in [
+            &["pixelparty", "admin", "--url", "http://h:1", "--token", "t", "ban", "alice"][..],
+            &["pixelparty", "admin", "ban", "alice", "--url", "http://h:1", "--token", "t"][..],
+        ] {
+            let cli = Cli::try_parse_from(argv).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+            let Some(Command::Admin(a)) = cli.command else { panic!("{argv:?}: not admin") };
+            assert_eq!((a.url.as_str(), a.token.as_deref()), ("http://h:1", Some("t")), "{argv:?}");
+            assert!(matches!(a.action, AdminAction::Ban { ref username, .. } if username == "alice"));
+        }
+        let data = Cli::try_parse_from(["pixelparty", "admin", "stats", "--data", "/srv/pp"]).unwrap();
+        assert!(matches!(data.command, Some(Command::Admin(a)) if a.data == std::path::Path::new("/srv/pp")));
+    }
+
+    #[test]
+    fn each_command_takes_and_lists_only_its_own_options() {
+        assert!(Cli::try_parse_from(["pixelparty", "admin", "--http", "127.0.0.1:1", "stats"]).is_err());
+        assert!(Cli::try_parse_from(["pixelparty", "user", "create", "bob", "--cooldown-ms", "5"]).is_err());
+        assert!(Cli::try_parse_from(["pixelparty", "serve", "--http", "127.0.0.1:1", "--shards", "2"]).is_ok());
+        assert!(Cli::try_parse_from(["pixelparty", "--http", "127.0.0.1:1"]).is_ok(), "serve is the default");
+        let ban = help(&["admin", "ban"]);
+        assert!(
+            ban.contains("--reason") && ban.contains("--url") && !ban.contains("--http") && !ban.contains("--shards"),
+            "{ban}"
+        );
+        let create = help(&["user", "create"]);
+        assert!(
+            create.contains("--data") && !create.contains("--cooldown-ms") && !create.contains("--http"),
+            "{create}"
+        );
+        let export = help(&["export-png"]);
+        assert!(export.contains("--config") && !export.contains("--width"), "{export}");
     }
 }

@@ -193,6 +193,18 @@ impl Server {
         })
     }
 
+    /// Resolves once the store refuses writes for good (poisoned by a failed write or fsync):
+    /// the process should then stop and be restarted. Checked every 250 ms.
+    pub async fn store_failed(&self) {
+        let mut every = tokio::time::interval(Duration::from_millis(250));
+        loop {
+            every.tick().await;
+            if self.app.store.is_poisoned() {
+                return;
+            }
+        }
+    }
+
     /// Stops accepting, closes sessions with "going away", writes a final snapshot and lets
     /// the store flush.
     pub fn shutdown(mut self) {
@@ -247,7 +259,7 @@ async fn accept_loop(listener: TcpListener, shard: LocalShard, app: Arc<App>) {
             continue;
         }
         if app.bans.find(peer.ip(), now_ms()).is_some() {
-            app.metrics.accept_banned.fetch_add(1, Ordering::Relaxed);
+            app.metrics.accept_banned.inc();
             crate::bans::refuse(stream); // A fixed 403 before any work.
             continue;
         }

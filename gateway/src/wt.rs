@@ -282,7 +282,7 @@ async fn accept(shard: LocalShard, app: Arc<App>, wt: Arc<WtState>, incoming: In
         v4 => v4,
     };
     if app.bans.find(ip, now_ms()).is_some() {
-        app.metrics.accept_banned.fetch_add(1, Ordering::Relaxed);
+        app.metrics.accept_banned.inc();
         return incoming.refuse(); // Before the handshake: no work for a banned address.
     }
     if !app.accepting.load(Ordering::Acquire) {
@@ -297,7 +297,7 @@ async fn accept(shard: LocalShard, app: Arc<App>, wt: Arc<WtState>, incoming: In
         return request.not_found().await;
     }
     let Some(user) = authenticate(&app, &wt, &path, ip) else {
-        app.metrics.ws_refused.fetch_add(1, Ordering::Relaxed);
+        app.metrics.ws_refused.inc();
         return request.forbidden().await;
     };
     let Ok(conn) = request.accept().await else { return };
@@ -309,7 +309,7 @@ async fn accept(shard: LocalShard, app: Arc<App>, wt: Arc<WtState>, incoming: In
         );
         return;
     };
-    app.metrics.ws_opened.fetch_add(1, Ordering::Relaxed);
+    app.metrics.ws_opened.inc();
     run(shard, app, slot, conn, send, recv, user).await;
 }
 
@@ -354,7 +354,7 @@ async fn run(
                     }
                 }
                 if failed {
-                    app.metrics.write_timeouts.fetch_add(1, Ordering::Relaxed);
+                    app.metrics.write_timeouts.inc();
                     out.clear();
                     conn.close(VarInt::from_u32(u32::from(CloseReason::SlowConsumer.close_code())), b"slow_consumer");
                     break;

@@ -42,7 +42,7 @@ async fn connections_per_address_are_capped() {
     let served = answers.iter().filter(|a| a.starts_with("HTTP/1.1 200")).count();
     assert_eq!(served, 3, "{answers:?}");
     assert_eq!(answers.iter().filter(|a| a.is_empty()).count(), 1, "{answers:?}");
-    assert_eq!(t.app().metrics.accept_per_ip.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert_eq!(t.app().metrics.accept_per_ip.get(), 1);
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -159,7 +159,6 @@ async fn a_webtransport_client_that_stops_reading_is_cut_off_by_the_write_deadli
 
 async fn stops_reading(transport: TransportKind) {
     use pixelparty_bench::client::{ConnectOptions, Connection};
-    use std::sync::atomic::Ordering::Relaxed;
 
     let t = start(|c| c.server.write_timeout_ms = 200);
     let talker_account = t.user("talker").await;
@@ -185,7 +184,7 @@ async fn stops_reading(transport: TransportKind) {
     let text = "z".repeat(pixelparty_protocol::limits::MAX_TEXT_BYTES);
     let metrics = &t.app().metrics;
     let mut sent = 0;
-    while metrics.write_timeouts.load(Relaxed) == 0 {
+    while metrics.write_timeouts.get() == 0 {
         assert!(sent < 20_000, "40 MB sent and the server still waits on a socket nobody reads");
         let mut last = 0;
         for _ in 0..32 {
@@ -194,7 +193,7 @@ async fn stops_reading(transport: TransportKind) {
         talker.wait_for(ack_of(last)).await.unwrap();
         sent += 32;
     }
-    assert_eq!(metrics.write_timeouts.load(Relaxed), 1, "only the sleeper timed out");
+    assert_eq!(metrics.write_timeouts.get(), 1, "only the sleeper timed out");
 
     // The sleeper's session is over: reading now drains what was buffered, then the end.
     let drained = tokio::time::timeout(std::time::Duration::from_secs(60), async {

@@ -111,10 +111,11 @@ async fn bans_and_admin_endpoint() {
         "pixelparty_paints_accepted_total",
         "pixelparty_logins_total{outcome=\"ok\"}",
         "pixelparty_shard_stalls_total",
-        "pixelparty_storage_fsync_seconds_total",
+        "pixelparty_storage_fsync_duration_seconds_bucket",
         "pixelparty_inbox_depth",
         "pixelparty_write_timeouts_total",
         "pixelparty_storage_index_l0_tables",
+        "pixelparty_paint_ack_duration_seconds_count",
     ] {
         assert!(text.contains(name), "metrics lack {name}");
     }

@@ -7,12 +7,14 @@ import { toSeq } from "./chatmodel.js";
 
 export class ApiError extends Error {
   /** `code`: the API's error name ("conflict", "banned", ...) or "network"; `status`: HTTP status (0: no answer). */
-  constructor(status, code, message, retryAfterMs = 0) {
+  constructor(status, code, message, retryAfterMs = 0, untilMs = undefined) {
     super(message || code);
     this.name = "ApiError";
     this.status = status;
     this.code = code;
     this.retryAfterMs = retryAfterMs;
+    /** For `banned`: when the ban ends (ms), `null` for a permanent ban, `undefined` when not said. */
+    this.untilMs = untilMs;
   }
 }
 
@@ -62,7 +64,8 @@ export class Api {
       const retry = Number(res.headers?.get?.("Retry-After"));
       const code = (data && typeof data.error === "string" && data.error) || STATUS_CODES[res.status] || `http_${res.status}`;
       const message = (data && typeof data.message === "string" && data.message) || `${res.status} ${res.statusText || code}`;
-      throw new ApiError(res.status, code, message, Number.isFinite(retry) && retry > 0 ? retry * 1000 : 0);
+      const until = data && "until_ms" in data ? (data.until_ms === null ? null : Number(data.until_ms)) : undefined;
+      throw new ApiError(res.status, code, message, Number.isFinite(retry) && retry > 0 ? retry * 1000 : 0, until);
     }
     return data;
   }

@@ -17,7 +17,7 @@ import { Social } from "./social.js";
 import { Admin } from "./admin.js";
 import { normalizeMessage } from "./chatmodel.js";
 import { U64_MAX } from "./codec.js";
-import { notify, clearNotice, describeError, guard, utf8Length } from "./ui.js";
+import { notify, clearNotice, describeError, guard, utf8Length, banMessage } from "./ui.js";
 import { connectionPill, closeBanner } from "./status.js";
 import { Theme } from "./theme.js";
 import { Layout } from "./layout.js";
@@ -194,6 +194,10 @@ function onClose(info) {
     if (reason === "banned") {
       stopPolling();
       enterReadOnly();
+      // The closing frame carries the reason; the API also says until when.
+      api.account().catch((e) => {
+        if (e.code === "banned" && state.closed?.reason === "banned") showBanner("banned", banMessage(e.message, e.untilMs), null);
+      });
     }
   }
   failedOpens = info.welcomed ? 0 : failedOpens + 1;
@@ -208,7 +212,7 @@ function onClose(info) {
       if (e.code === "banned") {
         net.stop();
         stopPolling();
-        showBanner("banned", e.message, null);
+        showBanner("banned", banMessage(e.message, e.untilMs), null);
         enterReadOnly();
       }
     });
@@ -318,7 +322,7 @@ function authError(e) {
   else text = describeError(e);
   el.textContent = text;
   el.hidden = false;
-  if (e.code === "banned") showBanner("banned", e.message, null);
+  if (e.code === "banned") showBanner("banned", banMessage(e.message, e.untilMs), null);
 }
 
 async function authenticate(kind) {
@@ -436,7 +440,7 @@ async function boot() {
   renderAccount();
   board.setLoggedOutRefresh(true);
   const accountP = api.account().catch((e) => {
-    if (e.code === "banned") showBanner("banned", e.message, null);
+    if (e.code === "banned") showBanner("banned", banMessage(e.message, e.untilMs), null);
     else notify(`Server unreachable: ${describeError(e)}`, "error");
     return null;
   });

@@ -44,7 +44,7 @@
 
 // ---- limits (PROTOCOL.md section 2, protocol/src/limits.rs) --------------------------------
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 export const FRAME_HEADER_LEN = 5;
 export const MAX_FRAME_PAYLOAD = 131072;
 export const MAX_TRANSPORT_MESSAGE = 262144;
@@ -160,6 +160,8 @@ export const ErrorCode = Object.freeze({
   too_many_rooms: 29,
   overloaded: 40,
   internal: 41,
+  unavailable: 42,
+  outcome_unknown: 43,
 });
 export const ErrorCodeName = invert(ErrorCode);
 

@@ -4,7 +4,7 @@
 // moderation a moderator wants where they are looking — ban the painter, roll back the
 // painter's pixels over a time window — each behind a confirmation (dialog.js).
 
-import { h, fill, notify, describeError, formatDateTime } from "./ui.js";
+import { h, fill, notify, describeError, formatDateTime, historyWho } from "./ui.js";
 import { confirmAction } from "./dialog.js";
 
 export class Inspector {
@@ -94,11 +94,15 @@ export class Inspector {
     if (error) rows.push(h("p", { class: "error-text" }, `Could not load details: ${error}`));
     if (info) {
       const who = info.user ? info.user.username : null;
+      const undid = info.restored_by_rollback_of ? info.restored_by_rollback_of.username : null;
+      const when = info.time_ms != null ? [" on ", h("time", { datetime: new Date(Number(info.time_ms)).toISOString() }, formatDateTime(info.time_ms))] : "";
       rows.push(
-        h("p", { class: "inspector-who", dataset: { user: who ?? "" } },
+        h("p", { class: "inspector-who", dataset: { user: who ?? "", rollbackOf: undid ?? "" } },
           who
-            ? ["Placed by ", h("strong", { class: "inspector-user" }, who), info.time_ms != null ? [" on ", h("time", { datetime: new Date(Number(info.time_ms)).toISOString() }, formatDateTime(info.time_ms))] : ""]
-            : h("span", { class: "muted" }, "Never painted: it is yours to take."),
+            ? ["Placed by ", h("strong", { class: "inspector-user" }, who), when]
+            : undid
+              ? ["Restored by a rollback of ", h("strong", { class: "inspector-rollback-of" }, undid), when]
+              : h("span", { class: "muted" }, "Never painted: it is yours to take."),
         ),
       );
       // Newest first, whatever order the server lists them in.
@@ -107,7 +111,7 @@ export class Inspector {
         rows.push(
           h("details", { class: "inspector-history", open: this.historyOpen, ontoggle: (e) => { this.historyOpen = e.target.open; } },
             h("summary", {}, `History (${history.length})`),
-            h("ol", {}, history.map((e) => h("li", {}, this.swatch(e.colour), ` ${e.username || "?"} — ${formatDateTime(e.time_ms)}`))),
+            h("ol", {}, history.map((e) => h("li", {}, this.swatch(e.colour), ` ${historyWho(e)} — ${formatDateTime(e.time_ms)}`))),
           ),
         );
       }
@@ -184,10 +188,13 @@ export class Inspector {
     try {
       // A little past "now" so the newest pixels are inside the window despite clock error.
       const r = await this.ctx.api.rollback(username, now - minutes * 60_000, now + 2000);
-      notify(`Rolled back ${r?.restored ?? 0} pixel(s) by ${username} from the last ${minutes} min.`);
+      const skipped = r?.painted_over ? ` (${r.painted_over} painted over since, left alone)` : "";
+      const missed = r?.not_restored ? `; ${r.not_restored} could not be restored` : "";
+      notify(`Rolled back ${r?.restored ?? 0} pixel(s) by ${username} from the last ${minutes} min${skipped}${missed}.`);
       this.refreshSoon(300);
     } catch (e) {
       notify(`Rollback failed: ${describeError(e)}`, "error");
     }
   }
 }
+

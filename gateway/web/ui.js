@@ -84,6 +84,8 @@ const WORDS = {
   too_many_rooms: "you are in too many rooms",
   overloaded: "the server is busy",
   internal: "server failure",
+  unavailable: "the server cannot save anything right now; nothing was changed",
+  outcome_unknown: "the server failed while saving this; check whether it went through before trying again",
   conflict: "already taken",
   banned: "banned",
   disconnected: "not connected",
@@ -149,4 +151,18 @@ export function fill(el, children) {
 /** Whether a scrollable element is (nearly) scrolled to its bottom. */
 export function atBottom(el, slack = 24) {
   return el.scrollHeight - el.scrollTop - el.clientHeight <= slack;
+}
+
+/** A ban's reason with its end ("spam — until 1 Dec 2026, 14:00", "spam — permanent"). */
+export function banMessage(reason, untilMs) {
+  if (untilMs === null) return `${reason} — permanent`;
+  if (untilMs === undefined || !Number.isFinite(Number(untilMs))) return String(reason ?? "");
+  return `${reason} — until ${formatDateTime(untilMs)}`;
+}
+
+/** Who a history line names: the painter, or the user whose pixel a rollback undid. */
+export function historyWho(entry) {
+  if (entry?.username) return entry.username;
+  if (entry?.restored_by_rollback_of?.username) return `restored (rollback of ${entry.restored_by_rollback_of.username})`;
+  return "?";
 }

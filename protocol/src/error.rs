@@ -192,6 +192,12 @@ wire_enum! {
         Overloaded = 40,
         /// An internal error (storage failure); the request was not applied.
         Internal = 41,
+        /// Storage is not taking writes (failed, full disk, database gone); the request was
+        /// not applied; retry after `retry_after_ms`. Version 2 on.
+        Unavailable = 42,
+        /// Storage failed while writing this request: it may or may not have been applied.
+        /// Read it back (history, canvas, pixel inspector) before retrying. Version 2 on.
+        OutcomeUnknown = 43,
     }
 }
 
@@ -220,6 +226,17 @@ impl ErrorCode {
             Self::TooManyRooms => "too_many_rooms",
             Self::Overloaded => "overloaded",
             Self::Internal => "internal",
+            Self::Unavailable => "unavailable",
+            Self::OutcomeUnknown => "outcome_unknown",
+        }
+    }
+
+    /// The code to send a session that speaks `version`: codes newer than it become
+    /// `internal` (a version 1 client cannot decode them).
+    pub fn for_version(self, version: u16) -> Self {
+        match self {
+            Self::Unavailable | Self::OutcomeUnknown if version < 2 => Self::Internal,
+            code => code,
         }
     }
 }

@@ -52,3 +52,59 @@ where
         rest = &rest[len..];
     }
 }
+
+/// Deterministic inputs for a smoke run of a fuzz target on stable (`cargo test`): `count`
+/// inputs, each either random bytes (one in four) or a mutation of one of `seeds` (bit
+/// flips, inserted, removed and overwritten bytes, boundary values, duplicated runs,
+/// truncation). No coverage feedback, unlike libFuzzer; it only keeps the targets honest in
+/// CI. The same `rng_seed` gives the same inputs.
+pub fn smoke_inputs(seeds: &[Vec<u8>], count: usize, rng_seed: u64) -> impl Iterator<Item = Vec<u8>> + '_ {
+    let mut rng = Rng(rng_seed | 1);
+    (0..count).map(move |i| {
+        if i % 4 == 0 || seeds.is_empty() {
+            (0..rng.below(300)).map(|_| rng.next() as u8).collect()
+        } else {
+            let seed = &seeds[rng.below(seeds.len())];
+            mutate(seed, &mut rng)
+        }
+    })
+}
+
+/// A xorshift generator: deterministic, no dependency, good enough to mutate seeds.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+fn mutate(seed: &[u8], rng: &mut Rng) -> Vec<u8> {
+    const BOUNDARIES: [u8; 8] = [0x00, 0x01, 0x7d, 0x7e, 0x7f, 0x80, 0xfe, 0xff];
+    let mut data = seed.to_vec();
+    for _ in 0..=rng.below(4) {
+        let at = rng.below(data.len());
+        match rng.below(6) {
+            0 if !data.is_empty() => data[at] ^= 1 << rng.below(8),
+            1 => data.insert(rng.below(data.len() + 1), rng.next() as u8),
+            2 if !data.is_empty() => {
+                data.remove(at);
+            }
+            3 if !data.is_empty() => data[at] = BOUNDARIES[rng.below(BOUNDARIES.len())],
+            4 if !data.is_empty() => {
+                let end = (at + 1 + rng.below(16)).min(data.len());
+                let run = data[at..end].to_vec();
+                let to = rng.below(data.len() + 1);
+                data.splice(to..to, run);
+            }
+            _ => data.truncate(rng.below(data.len() + 1)),
+        }
+    }
+    data
+}

@@ -4,9 +4,14 @@
 //! produce a frame that breaks one, so anything this crate encodes is decodable by every peer.
 //! The relationships between limits are checked at compile time at the bottom of this file.
 
-/// The protocol version this crate speaks. A `Hello` with another version is refused with
+/// The newest protocol version this crate speaks (what clients built on it send in `Hello`).
+/// Version 2 is version 1 plus the error codes `unavailable` and `outcome_unknown`.
+pub const PROTOCOL_VERSION: u16 = 2;
+
+/// The oldest version a server still speaks: a `Hello` outside
+/// `MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION` is refused with
 /// [`ErrorCode::UnsupportedVersion`](crate::ErrorCode::UnsupportedVersion).
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const MIN_PROTOCOL_VERSION: u16 = 1;
 
 /// Bytes of every frame header: opcode (`u8`) then payload length (`u32` LE).
 pub const FRAME_HEADER_LEN: usize = 5;

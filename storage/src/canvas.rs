@@ -32,6 +32,21 @@ pub struct TileSnapshot {
     pub data: Vec<u8>,
 }
 
+impl TileSnapshot {
+    /// The stored value: sequence, then the packed pixels (the tile id is the key).
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        Enc::new().u64(self.seq).bytes(&self.data).done()
+    }
+
+    pub(crate) fn decode(tile: u32, v: &[u8]) -> Result<Self> {
+        let mut d = Dec::new(names::TILES, v)?;
+        let seq = d.u64()?;
+        let data = d.bytes()?.to_vec();
+        d.finish()?;
+        Ok(Self { tile, seq, data })
+    }
+}
+
 /// The canvas as recovered at start-up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecoveredCanvas {
@@ -45,7 +60,7 @@ pub struct RecoveredCanvas {
     pub replayed: u64,
 }
 
-fn encode_block(records: &[PixelRecord]) -> Vec<u8> {
+pub(crate) fn encode_block(records: &[PixelRecord]) -> Vec<u8> {
     let mut v = Enc::new().u32(records.len() as u32).done();
     v.reserve(records.len() * PixelRecord::BLOCK_LEN);
     for r in records {
@@ -75,11 +90,11 @@ pub(crate) fn decode_block(first_seq: u64, v: &[u8]) -> Result<Vec<PixelRecord>>
     Ok(out)
 }
 
-fn encode_geometry(g: &Geometry) -> Vec<u8> {
+pub(crate) fn encode_geometry(g: &Geometry) -> Vec<u8> {
     Enc::new().u32(g.width()).u32(g.height()).u8(g.bpp()).u16(g.tile_size()).done()
 }
 
-fn decode_geometry(v: &[u8]) -> Result<Geometry> {
+pub(crate) fn decode_geometry(v: &[u8]) -> Result<Geometry> {
     let mut d = Dec::new(names::META, v)?;
     let (w, h, bpp, ts) = (d.u32()?, d.u32()?, d.u8()?, d.u16()?);
     d.finish()?;
@@ -145,11 +160,7 @@ impl Db {
             .iter()
             .map(|g| {
                 let (k, v) = g.into_inner()?;
-                let mut d = Dec::new(names::TILES, &v)?;
-                let seq = d.u64()?;
-                let data = d.bytes()?.to_vec();
-                d.finish()?;
-                Ok(TileSnapshot { tile: key_u32(names::TILES, &k, 0)?, seq, data })
+                TileSnapshot::decode(key_u32(names::TILES, &k, 0)?, &v)
             })
             .collect()
     }
@@ -271,7 +282,7 @@ impl Tx<'_> {
     pub fn save_tiles(&mut self, snapshots: &[TileSnapshot]) -> Result<()> {
         let db = self.db;
         for s in snapshots {
-            self.put(&db.tiles, s.tile.to_be_bytes(), Enc::new().u64(s.seq).bytes(&s.data).done());
+            self.put(&db.tiles, s.tile.to_be_bytes(), s.encode());
         }
         Ok(())
     }

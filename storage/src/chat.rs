@@ -8,7 +8,7 @@
 use pixelparty_protocol::limits::{MAX_ROOM_NAME_BYTES, MAX_TEXT_BYTES};
 
 use crate::accounts::fold_name;
-use crate::codec::{Dec, Enc, key, key_u32, key_u64};
+use crate::codec::{key, key_u32, key_u64};
 use crate::db::{Db, names};
 use crate::error::{Result, StorageError};
 use crate::records::{Conversation, Message, Room};
@@ -155,11 +155,7 @@ impl Db {
             .take(limit.saturating_mul(4).max(limit))
             .map(|g| {
                 let (k, v) = g.into_inner()?;
-                let mut d = Dec::new(names::CONVERSATIONS, &v)?;
-                let c =
-                    Conversation { peer: key_u32(names::CONVERSATIONS, &k, 4)?, last_seq: d.u64()?, last_ms: d.u64()? };
-                d.finish()?;
-                Ok(c)
+                Conversation::decode(key_u32(names::CONVERSATIONS, &k, 4)?, &v)
             })
             .collect::<Result<Vec<_>>>()?;
         all.sort_by(|a, b| b.last_ms.cmp(&a.last_ms).then(a.peer.cmp(&b.peer)));
@@ -215,7 +211,7 @@ impl Tx<'_> {
         check_text(text)?;
         let seq = self.direct_last_seq(from, to)? + 1;
         let m = Message { seq, author: from, time_ms: now_ms, text: text.to_owned(), deleted: false };
-        let summary = Enc::new().u64(seq).u64(now_ms).done();
+        let summary = Conversation { peer: to, last_seq: seq, last_ms: now_ms }.encode();
         let db = self.db;
         self.put(&db.direct, direct_key(from, to, seq), m.encode());
         self.put(&db.conversations, key(&[&from.to_be_bytes(), &to.to_be_bytes()]), summary.clone());

@@ -82,6 +82,9 @@ pub struct Db {
     pub(crate) index_tail: crate::index::IndexTail,
     pub(crate) time_index: Keyspace,
     pub(crate) tiles: Keyspace,
+    /// Failures to inject (tests only).
+    #[cfg(any(test, feature = "testing"))]
+    pub(crate) fail_points: crate::testing::FailPoints,
 }
 
 impl std::fmt::Debug for Db {
@@ -129,6 +132,8 @@ impl Db {
             index_tail: crate::index::IndexTail::default(),
             time_index: ks(names::TIME_INDEX)?,
             tiles: ks(names::TILES)?,
+            #[cfg(any(test, feature = "testing"))]
+            fail_points: crate::testing::FailPoints::default(),
             database,
             config,
         };

@@ -13,8 +13,12 @@ pub(crate) enum Kind {
     Invalid(&'static str),
     /// A stored value failed its format check.
     Corrupt { keyspace: &'static str, reason: &'static str },
-    /// An earlier write or fsync failed; the store refuses further writes.
+    /// An earlier write or fsync failed; the store refuses further writes. The write that
+    /// gets this was not applied.
     Poisoned,
+    /// The write reached the store's journal but the store failed before it was made durable
+    /// (its fsync, or another write of its group, failed): it may or may not survive a restart.
+    Unsynced,
     /// The writer's queue is full.
     Overloaded,
     /// The store is closed.
@@ -52,6 +56,17 @@ impl StorageError {
 
     pub(crate) fn poisoned() -> Self {
         Self::new(Kind::Poisoned)
+    }
+
+    pub(crate) fn unsynced() -> Self {
+        Self::new(Kind::Unsynced)
+    }
+
+    /// The write may or may not have been applied: the store failed while writing it (an
+    /// I/O error in its commit, or after it was committed and before it was durable). A
+    /// restart may replay it. Read it back before retrying.
+    pub fn is_outcome_unknown(&self) -> bool {
+        matches!(self.kind, Kind::Unsynced | Kind::Io(_))
     }
 
     /// A unique constraint or precondition failed (name taken, already friends, ...).
@@ -95,6 +110,7 @@ impl StorageError {
             Kind::Conflict(w) | Kind::NotFound(w) | Kind::Invalid(w) => w,
             Kind::Corrupt { reason, .. } => reason,
             Kind::Poisoned => "poisoned",
+            Kind::Unsynced => "unsynced",
             Kind::Overloaded => "overloaded",
             Kind::Closed => "closed",
             Kind::Io(_) => "io",
@@ -112,6 +128,7 @@ impl fmt::Display for StorageError {
                 write!(f, "corrupt record in {keyspace}: {reason}")
             }
             Kind::Poisoned => write!(f, "store is poisoned after a failed write; restart required"),
+            Kind::Unsynced => write!(f, "written but not made durable before the store failed; outcome unknown"),
             Kind::Overloaded => write!(f, "store writer queue is full"),
             Kind::Closed => write!(f, "store is closed"),
             Kind::Io(e) => write!(f, "storage i/o error: {e}"),

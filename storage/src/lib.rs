@@ -17,6 +17,7 @@
 //! - [`records`]: the record types and their versioned encodings.
 //! - [`accounts`], [`social`], [`moderation`], [`chat`], [`canvas`]: the domain operations.
 //! - [`error`]: the error type, [`StorageError`].
+//! - [`fuzzing`]: entry points of the record-decoder fuzz target and its smoke test.
 
 pub mod accounts;
 pub mod canvas;
@@ -25,6 +26,7 @@ mod codec;
 pub mod config;
 mod db;
 pub mod error;
+pub mod fuzzing;
 pub mod index;
 pub mod moderation;
 pub mod records;

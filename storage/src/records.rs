@@ -144,16 +144,22 @@ pub(crate) fn net_key(net: &IpNet) -> Vec<u8> {
     k
 }
 
+/// Reads a network ban key back; `None` unless it is exactly what [`net_key`] writes (its
+/// length, a v4-mapped address for family 4, host bits zero), so a corrupt key is reported
+/// rather than read as some other range.
 pub(crate) fn net_from_key(key: &[u8]) -> Option<IpNet> {
     let (&family, rest) = key.split_first()?;
-    let bytes: [u8; 16] = rest.get(..16)?.try_into().ok()?;
-    let prefix = *rest.get(16)?;
-    let addr = std::net::Ipv6Addr::from(bytes);
-    match family {
-        4 => IpNet::new(IpAddr::V4(addr.to_ipv4_mapped()?), prefix).ok(),
-        6 => IpNet::new(IpAddr::V6(addr), prefix).ok(),
-        _ => None,
+    let (bytes, prefix): (&[u8; 16], &[u8; 1]) = (rest.first_chunk()?, rest.last_chunk()?);
+    if rest.len() != 17 {
+        return None;
     }
+    let addr = std::net::Ipv6Addr::from(*bytes);
+    let net = match family {
+        4 => IpNet::new(IpAddr::V4(addr.to_ipv4_mapped()?), prefix[0]).ok()?,
+        6 => IpNet::new(IpAddr::V6(addr), prefix[0]).ok()?,
+        _ => return None,
+    };
+    (net == net.trunc()).then_some(net)
 }
 
 /// What a moderation action did.
@@ -376,6 +382,21 @@ pub struct Conversation {
     pub last_ms: u64,
 }
 
+impl Conversation {
+    /// The stored value: newest sequence and time (the peer is in the key, so the value is
+    /// the same for both users).
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        Enc::new().u64(self.last_seq).u64(self.last_ms).done()
+    }
+
+    pub(crate) fn decode(peer: u32, v: &[u8]) -> Result<Self> {
+        let mut d = Dec::new("conversations", v)?;
+        let c = Self { peer, last_seq: d.u64()?, last_ms: d.u64()? };
+        d.finish()?;
+        Ok(c)
+    }
+}
+
 /// A friend request or friendship, as listed for one user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Relation {
@@ -444,5 +465,12 @@ mod tests {
         }
         let host: IpNet = "10.1.2.3/24".parse().unwrap();
         assert_eq!(net_from_key(&net_key(&host)), Some("10.1.2.0/24".parse().unwrap()));
+        // Only canonical keys: no trailing byte, no host bits.
+        let mut long = net_key(&host);
+        long.push(0);
+        assert_eq!(net_from_key(&long), None);
+        let mut host_bits = net_key(&host);
+        host_bits[16] = 3;
+        assert_eq!(net_from_key(&host_bits), None);
     }
 }

@@ -105,7 +105,7 @@ impl Store {
         self.inner.poisoned.load(Ordering::Acquire)
     }
 
-    /// Writer counters (jobs, group commits, fsync time).
+    /// Writer counters (jobs, group commits, fsync durations).
     pub fn writer_stats(&self) -> &WriterStats {
         &self.inner.stats
     }

@@ -103,17 +103,31 @@ pub(crate) type Finish = Box<dyn FnOnce(Result<()>) + Send>;
 /// call once that is durable.
 pub(crate) type Job = Box<dyn FnOnce(&mut Tx<'_>) -> (bool, Finish) + Send>;
 
-/// Counters the writer publishes for metrics.
-#[derive(Debug, Default)]
+/// Upper bounds (seconds) of the fsync duration buckets: from a fast NVMe flush to a disk
+/// that holds every acknowledgement back for seconds.
+pub const FSYNC_SECONDS_BUCKETS: [f64; 15] =
+    [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
+
+/// What the writer publishes for metrics. Only the writer thread updates them, so the
+/// histogram's lock is never contended but by a scrape.
+#[derive(Debug)]
 pub struct WriterStats {
     /// Jobs committed.
     pub jobs: AtomicU64,
     /// Group commits (fsyncs in `sync` mode).
     pub groups: AtomicU64,
-    /// Total microseconds spent in fsync.
-    pub fsync_us: AtomicU64,
-    /// Slowest fsync in microseconds.
-    pub fsync_max_us: AtomicU64,
+    /// Duration of each fsync of the journal, in seconds.
+    pub fsync_seconds: prometheus_client::metrics::histogram::Histogram,
+}
+
+impl Default for WriterStats {
+    fn default() -> Self {
+        Self {
+            jobs: AtomicU64::new(0),
+            groups: AtomicU64::new(0),
+            fsync_seconds: prometheus_client::metrics::histogram::Histogram::new(FSYNC_SECONDS_BUCKETS),
+        }
+    }
 }
 
 pub(crate) struct Writer {
@@ -177,7 +191,11 @@ impl Writer {
                 };
                 self.stats.groups.fetch_add(1, Ordering::Relaxed);
                 for (finish, committed) in finishes {
-                    finish(committed.and(synced.clone()));
+                    finish(match (committed, &synced) {
+                        // Committed to the journal, not made durable: a restart may replay it.
+                        (Ok(()), Err(_)) => Err(StorageError::unsynced()),
+                        (committed, synced) => committed.and(synced.clone()),
+                    });
                 }
                 self.index.maybe_seal(&self.db, false);
                 self.rotate_full_memtables();
@@ -219,7 +237,7 @@ impl Writer {
         if !commit || batch.is_empty() {
             return (finish, Ok(()));
         }
-        let result = batch.commit().map_err(StorageError::from);
+        let result = self.commit(batch);
         if let Err(e) = &result {
             tracing::error!(error = %e, "store write failed; refusing further writes");
             self.poisoned.store(true, Ordering::Release);
@@ -230,6 +248,18 @@ impl Writer {
             }
         }
         (finish, result)
+    }
+
+    /// Commits a job's batch (a failure poisons the store, see [`Writer::run_job`]).
+    fn commit(&self, batch: fjall::OwnedWriteBatch) -> Result<()> {
+        #[cfg(any(test, feature = "testing"))]
+        if self.db.fail_points.take(crate::testing::FailPoint::AfterCommit) {
+            // As a full disk can: the batch reaches the journal, the commit still reports an
+            // error.
+            batch.commit()?;
+            return Err(StorageError::new(crate::error::Kind::Io("injected failure after the commit".into())));
+        }
+        batch.commit().map_err(StorageError::from)
     }
 
     /// Rotates the memtables that took [`ROTATE_AT`] bytes since their last rotation here (an
@@ -254,9 +284,12 @@ impl Writer {
         }
         let start = Instant::now();
         let result = self.db.database.persist(PersistMode::SyncData).map_err(StorageError::from);
-        let us = start.elapsed().as_micros() as u64;
-        self.stats.fsync_us.fetch_add(us, Ordering::Relaxed);
-        self.stats.fsync_max_us.fetch_max(us, Ordering::Relaxed);
+        #[cfg(any(test, feature = "testing"))]
+        let result = match self.db.fail_points.take(crate::testing::FailPoint::Sync) {
+            true => Err(StorageError::new(crate::error::Kind::Io("injected fsync failure".into()))),
+            false => result,
+        };
+        self.stats.fsync_seconds.observe(start.elapsed().as_secs_f64());
         if let Err(e) = &result {
             tracing::error!(error = %e, "journal fsync failed; refusing further writes");
             self.poisoned.store(true, Ordering::Release);

@@ -61,7 +61,7 @@ impl Shard {
                     Err(e) if e.is_not_found() => Err(Refusal::new(ErrorCode::NotFound, "no such message")),
                     Err(e) => {
                         tracing::error!(error = %e, "deleting a direct message");
-                        Err(Refusal::new(ErrorCode::Internal, "storage error"))
+                        Err(Refusal::store_failed(&e))
                     }
                 };
                 shared.mesh.complete(origin, Completion::Direct { conn: id, req, result });
@@ -69,11 +69,7 @@ impl Shard {
         );
         match submitted {
             Ok(()) => self.direct_in_flight += 1,
-            Err(_) => self.refuse(
-                id,
-                req,
-                &Refusal { code: ErrorCode::Overloaded, retry_after_ms: 100, message: "storage busy" },
-            ),
+            Err(e) => self.refuse(id, req, &Refusal::store_refused(&e)),
         }
     }
 }

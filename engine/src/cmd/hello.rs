@@ -1,7 +1,7 @@
 //! `Hello` → `Welcome` (or `unsupported_version` and a close).
 
 use pixelparty_protocol::client::Hello;
-use pixelparty_protocol::limits::PROTOCOL_VERSION;
+use pixelparty_protocol::limits::{MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};
 use pixelparty_protocol::server::Welcome;
 use pixelparty_protocol::{CloseReason, ErrorCode, ServerFrame};
 
@@ -10,22 +10,22 @@ use crate::shard::{Shard, encode};
 
 impl Shard {
     pub(crate) fn on_hello(&mut self, id: ConnId, hello: Hello<'_>, now_ms: u64) {
-        if hello.version != PROTOCOL_VERSION {
+        if !(MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&hello.version) {
             // The text PROTOCOL.md quotes (section 3).
-            const _: () = assert!(PROTOCOL_VERSION == 1, "update the version in the message below");
-            self.refuse(id, 0, &Refusal::new(ErrorCode::UnsupportedVersion, "server speaks version 1"));
+            const _: () = assert!(MIN_PROTOCOL_VERSION == 1 && PROTOCOL_VERSION == 2, "update the message below");
+            self.refuse(id, 0, &Refusal::new(ErrorCode::UnsupportedVersion, "server speaks versions 1 to 2"));
             self.close(id, CloseReason::ProtocolViolation, "unsupported protocol version", true);
             return;
         }
         let Some(conn) = self.conn_mut(id) else {
             return;
         };
-        conn.hello = true;
+        conn.version = hello.version;
         let user = conn.user.clone();
         let cfg = self.config();
         let g = cfg.geometry;
         let frame = encode(&ServerFrame::Welcome(Welcome {
-            version: PROTOCOL_VERSION,
+            version: hello.version,
             user: user.id,
             role: user.role,
             name: &user.name,

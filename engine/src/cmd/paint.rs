@@ -8,7 +8,7 @@ use pixelparty_protocol::{ErrorCode, Role, ServerFrame};
 
 use crate::limiter::Decision;
 use crate::metrics::ShardMetrics;
-use crate::msg::{ConnId, PaintCmd, Refusal, ShardMsg};
+use crate::msg::{ConnId, PaintCmd, PaintResult, Refusal, ShardMsg};
 use crate::routing::tile_home;
 use crate::shard::Shard;
 
@@ -46,12 +46,14 @@ impl Shard {
             restore: None,
             tile: loc.tile,
             offset: loc.offset,
+            received_ms: now_ms,
         };
         self.send(tile_home(loc.tile, self.config().shards), ShardMsg::Paint(cmd));
     }
 
-    pub(crate) fn on_paint_done(&mut self, id: ConnId, req: u32, result: Result<u64, Refusal>, now_ms: u64) {
-        match result {
+    pub(crate) fn on_paint_done(&mut self, r: PaintResult, now_ms: u64) {
+        let (id, req) = (r.conn, r.req);
+        match r.result {
             Ok(seq) => {
                 let Some(conn) = self.conn(id) else { return };
                 let cooldown = Cooldown {
@@ -63,6 +65,7 @@ impl Shard {
                 let mut out = BytesMut::with_capacity(ack.encoded_len() + cooldown.encoded_len());
                 if ack.encode(&mut out).is_ok() && cooldown.encode(&mut out).is_ok() {
                     self.push_reliable(id, out.freeze());
+                    self.metrics().paint_ack_ms.observe(now_ms.saturating_sub(r.received_ms));
                 }
             }
             Err(r) => self.refuse(id, req, &r),

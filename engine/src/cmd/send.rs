@@ -123,7 +123,7 @@ impl Shard {
                 });
                 let result = result.map_err(|e| {
                     tracing::error!(error = %e, "storing a direct message");
-                    Refusal::new(ErrorCode::Internal, "storage error")
+                    Refusal::store_failed(&e)
                 });
                 shared.mesh.complete(origin, Completion::Direct { conn: id, req, result });
             },
@@ -133,11 +133,7 @@ impl Shard {
                 self.direct_in_flight += 1;
                 ShardMetrics::add(&self.metrics().direct_messages, 1);
             }
-            Err(_) => self.refuse(
-                id,
-                req,
-                &Refusal { code: ErrorCode::Overloaded, retry_after_ms: 100, message: "storage busy" },
-            ),
+            Err(e) => self.refuse(id, req, &Refusal::store_refused(&e)),
         }
     }
 

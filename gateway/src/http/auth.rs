@@ -5,8 +5,6 @@
 //! not reveal which names exist. Tokens are 256-bit random, returned once, stored only as
 //! their SHA-256, and set as an `HttpOnly; SameSite=Strict` cookie.
 
-use std::sync::atomic::Ordering;
-
 use base64::Engine as _;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
@@ -168,7 +166,7 @@ pub async fn signup(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError>
     let hash = ctx.app.hasher.hash(c.password).await.map_err(hash_error)?;
     let (name, now) = (c.username, now_ms());
     let user = ctx.app.write(move |tx| tx.create_user(&name, &hash, Role::User, now)).await?;
-    ctx.app.metrics.signups.fetch_add(1, Ordering::Relaxed);
+    ctx.app.metrics.signups.inc();
     tracing::info!(user = user.id, name = %user.name, "signed up");
     start_session(ctx, &user, StatusCode::CREATED).await
 }
@@ -193,31 +191,31 @@ pub async fn login(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> 
     let now = now_ms();
     let m = &ctx.app.metrics;
     if let Err(wait) = ctx.app.login_ip.check(client, now) {
-        m.logins_limited.fetch_add(1, Ordering::Relaxed);
+        m.logins_limited.inc();
         return Err(ApiError::rate_limited(wait));
     }
     // A name no account can have, or an oversized password, fails like a wrong password,
     // before it is keyed in the per-account limiter or looked up.
     if !valid_username(&c.username) || c.password.len() > 256 {
-        m.logins_failed.fetch_add(1, Ordering::Relaxed);
+        m.logins_failed.inc();
         return Err(ApiError::unauthorized("wrong username or password"));
     }
     if let Err(wait) = ctx.app.login_account.check(pixelparty_storage::accounts::fold_name(&c.username), now) {
-        m.logins_limited.fetch_add(1, Ordering::Relaxed);
+        m.logins_limited.inc();
         return Err(ApiError::rate_limited(wait));
     }
     let user = ctx.app.store.user_by_name(&c.username)?;
     let stored = user.as_ref().map_or_else(|| ctx.app.dummy_hash.clone(), |u| u.password_hash.clone());
     let ok = ctx.app.hasher.verify(c.password, stored).await.map_err(hash_error)?;
     let Some(user) = user.filter(|_| ok) else {
-        m.logins_failed.fetch_add(1, Ordering::Relaxed);
+        m.logins_failed.inc();
         return Err(ApiError::unauthorized("wrong username or password"));
     };
     if let Some(ban) = ctx.app.store.user_ban(user.id, now)? {
-        m.logins_banned.fetch_add(1, Ordering::Relaxed);
+        m.logins_banned.inc();
         return Err(ApiError::banned(ban.reason, ban.expires_ms));
     }
-    m.logins_ok.fetch_add(1, Ordering::Relaxed);
+    m.logins_ok.inc();
     start_session(ctx, &user, StatusCode::OK).await
 }
 

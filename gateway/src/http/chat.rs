@@ -221,12 +221,16 @@ pub fn refusal(r: &pixelparty_engine::msg::Refusal) -> ApiError {
     let status = match r.code {
         C::NotFound => StatusCode::NOT_FOUND,
         C::Forbidden | C::Blocked | C::NotFriends | C::NotMember => StatusCode::FORBIDDEN,
-        C::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+        C::Overloaded | C::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         C::RateLimited | C::Cooldown => StatusCode::TOO_MANY_REQUESTS,
-        C::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        C::Internal | C::OutcomeUnknown => StatusCode::INTERNAL_SERVER_ERROR,
         _ => StatusCode::BAD_REQUEST,
     };
-    ApiError::new(status, r.code.name(), r.message)
+    let mut e = ApiError::new(status, r.code.name(), r.message);
+    if r.retry_after_ms > 0 {
+        e.retry_after_s = Some(u64::from(r.retry_after_ms).div_ceil(1000));
+    }
+    e
 }
 
 /// Your direct-message conversations

@@ -15,8 +15,8 @@ pub struct ErrorBody {
     /// Machine-readable code, snake case: `invalid_argument`, `unauthorized`, `forbidden`,
     /// `banned`, `not_found`, `method_not_allowed`, `request_timeout`, `conflict`,
     /// `room_limit`, `payload_too_large`, `unsupported_media_type`, `upgrade_required`,
-    /// `rate_limited`, `internal`, `overloaded`, or the protocol error name (PROTOCOL.md) of
-    /// an engine refusal.
+    /// `rate_limited`, `internal`, `outcome_unknown`, `overloaded`, `unavailable`, or the
+    /// protocol error name (PROTOCOL.md) of an engine refusal.
     pub error: &'static str,
     /// Human-readable detail (for `banned`: the ban's reason).
     pub message: String,
@@ -102,6 +102,17 @@ impl ApiError {
         e
     }
 
+    /// 503 `unavailable`: storage is not taking writes; nothing was applied.
+    pub fn unavailable() -> Self {
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Unavailable.name(),
+            "storage is not taking writes; not applied",
+        );
+        e.retry_after_s = Some(1);
+        e
+    }
+
     /// 500 `internal`.
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal.name(), message)
@@ -118,6 +129,15 @@ impl From<StorageError> for ApiError {
             Self::invalid(e.detail())
         } else if e.is_overloaded() {
             Self::overloaded()
+        } else if e.is_outcome_unknown() {
+            tracing::error!(error = %e, "storage failed during a write");
+            Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ErrorCode::OutcomeUnknown.name(),
+                "storage failed while writing this; it may be applied: read it back before retrying",
+            )
+        } else if e.is_poisoned() || e.is_closed() {
+            Self::unavailable()
         } else {
             tracing::error!(error = %e, "storage error");
             Self::internal("storage error")

@@ -15,7 +15,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -224,9 +224,11 @@ impl Ctx {
     }
 }
 
-/// Serves one request: routes it and turns errors into JSON responses.
+/// Serves one request: routes it and turns errors into JSON responses; counts its latency
+/// under its route's pattern.
 pub async fn serve(req: Request<Incoming>, ctx: Rc<Ctx>) -> Result<Resp, Infallible> {
-    ctx.app.metrics.http_requests.fetch_add(1, Ordering::Relaxed);
+    let started = Instant::now();
+    let route_index = route_index(req.method(), req.uri().path());
     // Direct clients' bans were checked at accept; a proxy's clients are known per request.
     let banned = if ctx.app.is_trusted_proxy(ctx.peer.ip()) {
         ctx.app.bans.find(ctx.client_ip(&req), pixelparty_engine::now_ms())
@@ -241,8 +243,9 @@ pub async fn serve(req: Request<Incoming>, ctx: Rc<Ctx>) -> Result<Resp, Infalli
         },
     };
     if resp.status().is_server_error() {
-        ctx.app.metrics.http_errors.fetch_add(1, Ordering::Relaxed);
+        ctx.app.metrics.http_errors.inc();
     }
+    ctx.app.metrics.observe_http(route_index, started.elapsed());
     Ok(resp)
 }
 
@@ -285,8 +288,8 @@ pub enum Route {
     WebClient,
 }
 
-/// Every route of the public API: method (lower case, as OpenAPI spells it), path template
-/// (`{name}` matches one segment) and route. The router matches requests against this table
+/// Every route of the public API: method, path template as OpenAPI writes it (`{name}`
+/// matches one segment) and route. The router matches requests against this table
 /// and a test checks `GET /openapi.json` against it, both ways: a route cannot be added
 /// without its description, nor described without being served. Other `GET` paths are the
 /// web client's files.
@@ -295,39 +298,39 @@ pub enum Route {
 /// `/users/add` is only ever `POST /users/add` (a `GET` is 405), never a lookup of a user
 /// named `add` (names are case-insensitive, so `GET /users/Add` finds that one).
 pub const ROUTES: &[(&str, &str, Route)] = &[
-    ("get", "/ws", Route::WebSocket),
-    ("post", "/wt/ticket", Route::WtTicket),
-    ("post", "/signup", Route::Signup),
-    ("post", "/login", Route::Login),
-    ("post", "/logout", Route::Logout),
-    ("get", "/account", Route::Account),
-    ("get", "/session", Route::Session),
-    ("get", "/users/{username}", Route::UserLookup),
-    ("get", "/friends", Route::Friends),
-    ("post", "/users/add", Route::FriendAdd),
-    ("post", "/users/remove", Route::FriendRemove),
-    ("get", "/blocks", Route::Blocks),
-    ("post", "/users/block", Route::Block),
-    ("post", "/users/unblock", Route::Unblock),
-    ("post", "/users/ban", Route::BanUser),
-    ("post", "/users/unban", Route::UnbanUser),
-    ("post", "/bans/ip", Route::BanIp),
-    ("post", "/bans/ip/remove", Route::UnbanIp),
-    ("get", "/bans", Route::Bans),
-    ("post", "/canvas/rollback", Route::Rollback),
-    ("get", "/rooms", Route::Rooms),
-    ("post", "/rooms", Route::CreateRoom),
-    ("get", "/rooms/{id}/messages", Route::RoomMessages),
-    ("delete", "/rooms/{id}/messages/{seq}", Route::DeleteRoomMessage),
-    ("get", "/conversations", Route::Conversations),
-    ("get", "/conversations/{user_id}/messages", Route::DirectMessages),
-    ("delete", "/conversations/{user_id}/messages/{seq}", Route::DeleteDirectMessage),
-    ("get", "/canvas", Route::Canvas),
-    ("get", "/canvas/snapshot", Route::Snapshot),
-    ("get", "/canvas.png", Route::CanvasPng),
-    ("get", "/canvas/pixel", Route::Pixel),
-    ("get", "/openapi.json", Route::OpenApi),
-    ("get", "/", Route::WebClient),
+    ("GET", "/ws", Route::WebSocket),
+    ("POST", "/wt/ticket", Route::WtTicket),
+    ("POST", "/signup", Route::Signup),
+    ("POST", "/login", Route::Login),
+    ("POST", "/logout", Route::Logout),
+    ("GET", "/account", Route::Account),
+    ("GET", "/session", Route::Session),
+    ("GET", "/users/{username}", Route::UserLookup),
+    ("GET", "/friends", Route::Friends),
+    ("POST", "/users/add", Route::FriendAdd),
+    ("POST", "/users/remove", Route::FriendRemove),
+    ("GET", "/blocks", Route::Blocks),
+    ("POST", "/users/block", Route::Block),
+    ("POST", "/users/unblock", Route::Unblock),
+    ("POST", "/users/ban", Route::BanUser),
+    ("POST", "/users/unban", Route::UnbanUser),
+    ("POST", "/bans/ip", Route::BanIp),
+    ("POST", "/bans/ip/remove", Route::UnbanIp),
+    ("GET", "/bans", Route::Bans),
+    ("POST", "/canvas/rollback", Route::Rollback),
+    ("GET", "/rooms", Route::Rooms),
+    ("POST", "/rooms", Route::CreateRoom),
+    ("GET", "/rooms/{id}/messages", Route::RoomMessages),
+    ("DELETE", "/rooms/{id}/messages/{seq}", Route::DeleteRoomMessage),
+    ("GET", "/conversations", Route::Conversations),
+    ("GET", "/conversations/{user_id}/messages", Route::DirectMessages),
+    ("DELETE", "/conversations/{user_id}/messages/{seq}", Route::DeleteDirectMessage),
+    ("GET", "/canvas", Route::Canvas),
+    ("GET", "/canvas/snapshot", Route::Snapshot),
+    ("GET", "/canvas.png", Route::CanvasPng),
+    ("GET", "/canvas/pixel", Route::Pixel),
+    ("GET", "/openapi.json", Route::OpenApi),
+    ("GET", "/", Route::WebClient),
 ];
 
 /// Most `{name}` segments in a path template of [`ROUTES`].
@@ -412,7 +415,7 @@ async fn route(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> {
         Matched::None => return Err(ApiError::not_found("no such route")),
     };
     match route {
-        Route::WebSocket => crate::ws::upgrade(req, ctx).await.or_else(|e| Ok(websocket_refusal(&e))),
+        Route::WebSocket => crate::ws::upgrade::upgrade(req, ctx).await.or_else(|e| Ok(websocket_refusal(&e))),
         Route::WtTicket => canvas::wt_ticket(req, ctx).await,
         Route::Signup => auth::signup(req, ctx).await,
         Route::Login => auth::login(req, ctx).await,
@@ -448,6 +451,38 @@ async fn route(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> {
     }
 }
 
+/// The labels of the HTTP latency histogram, in the order of [`route_index`]: every route of
+/// [`ROUTES`] as `(method, pattern)`, then `GET /*` for every other `GET` (the web client's
+/// files, or 404) and `other` for every request that no route takes. A bounded set: patterns,
+/// never raw paths. Patterns write a `{name}` segment of the template as `:name`, which every
+/// Prometheus text parser reads (some stumble on braces in label values).
+pub fn route_labels() -> impl Iterator<Item = (&'static str, &'static str)> {
+    static LABELS: std::sync::LazyLock<Vec<(&'static str, String)>> = std::sync::LazyLock::new(|| {
+        let pattern = |template: &str| {
+            template
+                .split('/')
+                .map(|s| {
+                    s.strip_prefix('{').and_then(|s| s.strip_suffix('}')).map_or(s.to_owned(), |n| format!(":{n}"))
+                })
+                .collect::<Vec<_>>()
+                .join("/")
+        };
+        let routes = ROUTES.iter().map(|&(method, template, _)| (method, pattern(template)));
+        routes.chain([("GET", "/*".to_owned()), ("other", "other".to_owned())]).collect()
+    });
+    LABELS.iter().map(|(method, pattern)| (*method, pattern.as_str()))
+}
+
+/// The index in [`route_labels`] of the route a request with this method and path takes.
+pub fn route_index(method: &Method, path: &str) -> usize {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match find(method, &segments) {
+        Matched::Route(route, _) => ROUTES.iter().position(|r| r.2 == route).unwrap_or(ROUTES.len() + 1),
+        Matched::None if method == Method::GET => ROUTES.len(),
+        Matched::OtherMethods(_) | Matched::None => ROUTES.len() + 1,
+    }
+}
+
 /// Parses a numeric path segment.
 pub fn path_num<T: std::str::FromStr>(s: &str, what: &str) -> Result<T, ApiError> {
     s.parse().map_err(|_| ApiError::invalid(format!("{what} must be a number")))
@@ -467,10 +502,10 @@ mod tests {
         assert_eq!(find(Method::POST, "/users/add"), Matched::Route(Route::FriendAdd, ["", ""]));
         assert_eq!(find(Method::DELETE, "/rooms/7/messages/9"), Matched::Route(Route::DeleteRoomMessage, ["7", "9"]));
         // A concrete path shadows the templates it fits, as in OpenAPI.
-        assert_eq!(find(Method::PUT, "/users/add"), Matched::OtherMethods(vec!["post"]));
-        assert_eq!(find(Method::GET, "/users/add"), Matched::OtherMethods(vec!["post"]));
-        assert_eq!(find(Method::PUT, "/users/bob"), Matched::OtherMethods(vec!["get"]));
-        assert_eq!(find(Method::GET, "/signup"), Matched::OtherMethods(vec!["post"]));
+        assert_eq!(find(Method::PUT, "/users/add"), Matched::OtherMethods(vec!["POST"]));
+        assert_eq!(find(Method::GET, "/users/add"), Matched::OtherMethods(vec!["POST"]));
+        assert_eq!(find(Method::PUT, "/users/bob"), Matched::OtherMethods(vec!["GET"]));
+        assert_eq!(find(Method::GET, "/signup"), Matched::OtherMethods(vec!["POST"]));
         assert_eq!(find(Method::GET, "/app.js"), Matched::None);
         assert_eq!(find(Method::POST, "/rooms/7"), Matched::None);
     }
@@ -478,10 +513,22 @@ mod tests {
     #[test]
     fn route_templates_fit_the_matcher() {
         for (method, template, _) in ROUTES {
-            assert!(matches!(*method, "get" | "post" | "delete"), "{method} {template}");
+            assert!(matches!(*method, "GET" | "POST" | "DELETE"), "{method} {template}");
             assert!(template.starts_with('/'), "{template}");
             assert!(template.matches('{').count() <= MAX_PARAMS, "{template}");
         }
+    }
+
+    #[test]
+    fn route_index_names_the_route_taken() {
+        let labels: Vec<_> = route_labels().collect();
+        let label = |m: Method, p: &str| labels[route_index(&m, p)];
+        assert_eq!(label(Method::GET, "/rooms/7/messages"), ("GET", "/rooms/:id/messages"));
+        assert_eq!(label(Method::POST, "/rooms"), ("POST", "/rooms"));
+        assert_eq!(label(Method::GET, "/users/add"), ("other", "other"), "405");
+        assert_eq!(label(Method::GET, "/app.js"), ("GET", "/*"));
+        assert_eq!(label(Method::PUT, "/nowhere"), ("other", "other"));
+        assert_eq!(labels.len(), ROUTES.len() + 2);
     }
 
     #[test]
@@ -490,5 +537,24 @@ mod tests {
         assert_eq!(percent_decode("%zz"), "%zz");
         assert_eq!(percent_decode("%4"), "%4");
         assert_eq!(percent_decode("x%41"), "xA");
+    }
+
+    #[test]
+    fn every_route_pattern_is_reachable_and_raw_paths_map_to_patterns() {
+        let labels: Vec<_> = route_labels().collect();
+        for (i, (method, pattern)) in labels.iter().enumerate() {
+            if *method == "other" {
+                continue;
+            }
+            let path = pattern.replace(":id", "7").replace(":seq", "9").replace(":user_id", "3");
+            let path = path.replace(":username", "bob").replace('*', "app.js");
+            let method: Method = method.parse().unwrap();
+            assert_eq!(route_index(&method, &path), i, "{method} {path}");
+        }
+        let other = labels.len() - 1;
+        assert_eq!(labels[route_index(&Method::GET, "/rooms/42/messages")], ("GET", "/rooms/:id/messages"));
+        assert_eq!(labels[route_index(&Method::GET, "/no/such/thing")], ("GET", "/*"));
+        assert_eq!(route_index(&Method::PUT, "/signup"), other);
+        assert_eq!(route_index(&"BREW".parse().unwrap(), "/coffee"), other);
     }
 }

@@ -90,7 +90,7 @@ pub struct PublicApi;
             )),
         SessionErrors, ReadErrors,
     ))]
-#[expect(dead_code, reason = "documentation only: the handler is crate::ws::upgrade")]
+#[expect(dead_code, reason = "documentation only: the handler is crate::ws::upgrade::upgrade")]
 fn websocket() {}
 
 /// This document
@@ -183,6 +183,10 @@ pub const INVALID_BODY: &str = "`invalid_argument`: the JSON does not parse, lac
 pub const UNAUTHORIZED: &str = "`unauthorized`: no session, or an unknown, revoked or expired one";
 /// 500.
 pub const INTERNAL: &str = "`internal`: a storage failure or another internal error";
+/// 500 of a write.
+pub const INTERNAL_WRITE: &str = "`outcome_unknown`: storage failed while writing this, which may be applied after all: read it back before retrying; `internal`: another internal error";
+/// 503 of a write.
+pub const UNAVAILABLE: &str = "`overloaded`: the store's or the password hasher's queue is full, retry after `Retry-After`; `unavailable`: storage is not taking writes (nothing was applied; the server exits for its supervisor to restart it)";
 
 error_responses! {
     /// Reading a JSON request body: 400, 408, 413, 415.
@@ -212,8 +216,12 @@ error_responses! {
     }
     /// A route that writes to the store (or hashes a password): 500, 503.
     WriteErrors {
-        "500" => INTERNAL,
-        "503" => "`overloaded`: the store's or the password hasher's queue is full; retry later",
+        "500" => INTERNAL_WRITE,
+        "503" => UNAVAILABLE,
+    }
+    /// The 503 of a write, for operations whose other errors name the 500.
+    BusyErrors {
+        "503" => UNAVAILABLE,
     }
 }
 
@@ -357,7 +365,7 @@ mod tests {
         let mut described = check_document(&doc);
         described.sort();
         let mut routed: Vec<(String, String)> =
-            super::super::ROUTES.iter().map(|(m, p, _)| ((*m).to_owned(), (*p).to_owned())).collect();
+            super::super::ROUTES.iter().map(|(m, p, _)| (m.to_ascii_lowercase(), (*p).to_owned())).collect();
         routed.sort();
         assert_eq!(described, routed, "the document's operations are the router's routes");
     }

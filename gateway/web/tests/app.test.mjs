@@ -545,7 +545,7 @@ describe("net", () => {
     assert.equal(s.url, "ws://x/ws");
     assert.equal(s.binaryType, "arraybuffer");
     s.open();
-    assert.deepEqual(s.frames(), [{ type: "Hello", version: 1, kind: "browser", agent: AGENT }]);
+    assert.deepEqual(s.frames(), [{ type: "Hello", version: 2, kind: "browser", agent: AGENT }]);
     await assert.rejects(c.request({ type: "Paint", x: 1, y: 1, colour: 1 }), (e) => e instanceof RequestError && e.code === "disconnected");
     s.deliver(WELCOME);
     assert.equal(c.state, "connected");
@@ -873,7 +873,7 @@ describe("transports", () => {
     wt().accept();
     await settle();
     assert.equal(wt().streams, 1, "exactly one bidirectional stream");
-    assert.deepEqual(wt().frames(), [{ type: "Hello", version: 1, kind: "browser", agent: AGENT }]);
+    assert.deepEqual(wt().frames(), [{ type: "Hello", version: 2, kind: "browser", agent: AGENT }]);
     assert.deepEqual(events.transports, ["webtransport"]);
     assert.equal(c.transportKind, "webtransport");
     assert.equal(FakeSocket.all.length, 0, "no WebSocket");
@@ -991,7 +991,7 @@ describe("transports", () => {
     assert.equal(fallbacks.length, 1);
     assert.match(picker.fallback, /Opening handshake failed/);
     sock().open();
-    assert.deepEqual(sock().frames(), [{ type: "Hello", version: 1, kind: "browser", agent: AGENT }]);
+    assert.deepEqual(sock().frames(), [{ type: "Hello", version: 2, kind: "browser", agent: AGENT }]);
     sock().deliver(WELCOME);
     assert.equal(c.state, "connected");
     assert.deepEqual(events.transports, ["websocket"]);
@@ -1182,6 +1182,16 @@ describe("api", () => {
     await api.ban("eve", "spam", 60);
     assert.deepEqual(JSON.parse(fetch.calls.at(-1).init.body), { username: "eve", reason: "spam", duration_s: 60 });
     await assert.rejects(api.rooms(), (e) => e.status === 500 && e.code === "http_500");
+  });
+
+  test("a banned answer carries the ban's end (until_ms, null for permanent)", async () => {
+    let until = 1_800_000_000_000;
+    const api = new Api(fakeFetch(() => ({ status: 403, body: { error: "banned", message: "spam", until_ms: until } })));
+    await assert.rejects(api.friends(), (e) => e.code === "banned" && e.message === "spam" && e.untilMs === 1_800_000_000_000);
+    until = null;
+    await assert.rejects(api.friends(), (e) => e.code === "banned" && e.untilMs === null);
+    const other = new Api(fakeFetch(() => ({ status: 404, body: { error: "not_found", message: "x" } })));
+    await assert.rejects(other.friends(), (e) => e.untilMs === undefined);
   });
 
   test("a network failure is an ApiError with status 0", async () => {

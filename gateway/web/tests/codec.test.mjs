@@ -224,7 +224,7 @@ test("limits match PROTOCOL.md section 2", () => {
   assert.equal(MAX_PIXELS_PER_FRAME, 43684);
   assert.equal(NO_CURSOR, 2n ** 64n - 1n);
   assert.equal(NO_CURSOR, U64_MAX);
-  assert.equal(codec.PROTOCOL_VERSION, 1);
+  assert.equal(codec.PROTOCOL_VERSION, 2);
 });
 
 test("enums match PROTOCOL.md section 1.2", () => {
@@ -244,7 +244,7 @@ test("enums match PROTOCOL.md section 1.2", () => {
 test("error codes match PROTOCOL.md section 6", () => {
   const spec = {};
   for (const m of specSection(6).matchAll(/^\| (\d+) \| `(\w+)` \|/gm)) spec[m[2]] = Number(m[1]);
-  assert.equal(Object.keys(spec).length, 21);
+  assert.equal(Object.keys(spec).length, 23);
   assert.deepEqual({ ...ErrorCode }, spec);
   for (const [name, value] of Object.entries(spec)) assert.equal(ErrorCodeName[value], name);
 });

@@ -12,7 +12,7 @@ import { connectionPill, paintStatus, formatZoom, canPaintAt, closeBanner, MIN_P
 import { viewFromQuery, queryWithView, parseCoords, roundZoom } from "../urlstate.js";
 import { minimapSize, minimapRect, minimapToCanvas, MINIMAP_MAX_PX } from "../minimap.js";
 import { nextTheme, effectiveTheme } from "../theme.js";
-import { describeError, joinWordAndMessage } from "../ui.js";
+import { describeError, joinWordAndMessage, banMessage, historyWho } from "../ui.js";
 import { Viewport, MIN_SCALE, MAX_SCALE } from "../viewport.js";
 import { formatCountdown } from "../clock.js";
 
@@ -234,5 +234,18 @@ describe("viewport insets", () => {
     vp.zoomAt(3, 123, 456);
     const q2 = vp.toCanvas(123, 456);
     assert.ok(Math.abs(q.x - q2.x) < 1e-9 && Math.abs(q.y - q2.y) < 1e-9);
+  });
+});
+
+describe("bans and rollbacks in words", () => {
+  test("a ban's end: a time, permanent, or not said", () => {
+    assert.match(banMessage("spam", Date.UTC(2026, 11, 1, 14, 0)), /^spam — until .*2026/);
+    assert.equal(banMessage("spam", null), "spam — permanent");
+    assert.equal(banMessage("spam", undefined), "spam");
+  });
+  test("a history line of a rollback's restore names whose pixel it undid, not a painter", () => {
+    assert.equal(historyWho({ username: "ann" }), "ann");
+    assert.equal(historyWho({ username: null, restored_by_rollback_of: { id: 3, username: "griefer" } }), "restored (rollback of griefer)");
+    assert.equal(historyWho({}), "?");
   });
 });
