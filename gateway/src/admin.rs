@@ -1,5 +1,6 @@
 //! The admin endpoint: its own listener (default 127.0.0.1:9091) on its own thread, every
-//! route but `/healthz` and `/readyz` behind `Authorization: Bearer <admin token>`.
+//! route but `/healthz`, `/readyz` and `/openapi.json` (its OpenAPI document, see
+//! [`crate::admin_openapi`]) behind `Authorization: Bearer <admin token>`.
 //! Prometheus `/metrics` (rendered by [`crate::metrics`]), stats, snapshot now, bans, kick,
 //! rollback, roles, audit log.
 
@@ -138,6 +139,7 @@ async fn route(req: Request<Incoming>, app: &Arc<App>) -> Result<Resp, ApiError>
     let server = &app.config.server;
     match (req.method(), path.as_str()) {
         (&Method::GET, "/healthz") => return Ok(text(StatusCode::OK, "ok\n".into(), "text/plain")),
+        (&Method::GET, "/openapi.json") => return Ok(crate::admin_openapi::document()),
         (&Method::GET, "/readyz") => {
             return Ok(if ready(app) {
                 text(StatusCode::OK, "ready\n".into(), "text/plain")

@@ -8,7 +8,8 @@
 //! - [`http`]: routes of the public API, one module per resource, plus the web client.
 //! - [`ws`]: WebSocket: the sans-IO frame reader and writers, the upgrade, the session driver.
 //! - [`wt`]: WebTransport (HTTP/3 over QUIC) endpoints and sessions.
-//! - [`admin`]: the admin endpoint's routes.
+//! - [`admin`]: the admin endpoint's routes; [`admin_openapi`]: its OpenAPI document (the
+//!   public API's is [`http::openapi`]).
 //! - [`metrics`]: the metrics registry behind the admin `/metrics` (Prometheus text format).
 //! - [`app`]: process-wide state shared by handlers.
 //! - [`hasher`], [`ratelimit`], [`bans`]: password hashing pool, login limits, address bans.
@@ -16,6 +17,7 @@
 //! - [`fuzzing`]: entry point of the WebSocket reader's fuzz target and its smoke test.
 
 pub mod admin;
+pub mod admin_openapi;
 pub mod app;
 pub mod bans;
 pub mod config;

@@ -149,7 +149,7 @@ impl Metrics {
         metrics
     }
 
-    /// Records how long a request on route `route` (an index in [`crate::http::ROUTES`])
+    /// Records how long a request on route `route` (an index in [`crate::http::route_labels`])
     /// took to answer.
     pub fn observe_http(&self, route: usize, elapsed: Duration) {
         if let Some(h) = self.http.routes.get(route) {
@@ -173,7 +173,7 @@ struct HttpLatency {
 
 impl HttpLatency {
     fn new() -> Self {
-        Self { routes: crate::http::ROUTES.iter().map(|_| Histogram::new(HTTP_US_BOUNDS)).collect() }
+        Self { routes: crate::http::route_labels().map(|_| Histogram::new(HTTP_US_BOUNDS)).collect() }
     }
 }
 
@@ -197,12 +197,12 @@ impl Collector for HttpCollector {
             Some(&Unit::Seconds),
             MetricType::Histogram,
         )?;
-        for ((method, route), h) in crate::http::ROUTES.iter().zip(&self.0.routes) {
+        for ((method, route), h) in crate::http::route_labels().zip(&self.0.routes) {
             let snap = h.snapshot();
             if snap.count() == 0 {
                 continue;
             }
-            let labels = [("method", *method), ("route", *route)];
+            let labels = [("method", method), ("route", route)];
             encode_histogram(family.encode_family(&labels)?, &snap, 1e6)?;
         }
         Ok(())

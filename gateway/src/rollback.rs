@@ -29,7 +29,7 @@ const ROUND_TIMEOUT: Duration = Duration::from_secs(30);
 pub type Restore = (u16, u16, u8, u64);
 
 /// What a rollback did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct RollbackReport {
     /// Pixels the first plan found to restore.
     pub planned: usize,

@@ -12,19 +12,106 @@ use hyper::{Request, StatusCode};
 use pixelparty_engine::{Target, UserCtx, now_ms};
 use pixelparty_protocol::CloseReason;
 use pixelparty_storage::{Role, User};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::error::ApiError;
+use super::openapi::{AddressErrors, BodyErrors, ErrorBody, ReadErrors, SessionErrors, WriteErrors};
 use super::{COOKIE, Ctx, Resp, empty, json, json_body};
 use crate::app::sha256;
 use crate::hasher::HashError;
 use crate::ratelimit::client_key;
 
-#[derive(Deserialize)]
-struct Credentials {
-    username: String,
-    password: String,
+/// The body of `POST /signup` and `POST /login`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct Credentials {
+    /// 3 to 32 characters of `A-Z a-z 0-9 _ . -`, unique regardless of case. A login with a
+    /// name no account can have fails like a wrong password (401).
+    #[schema(pattern = r"^[A-Za-z0-9_.-]{3,32}$", example = "alice")]
+    pub username: String,
+    /// 8 to 256 bytes of UTF-8 (sign-up refuses others with 400).
+    #[schema(max_length = 256, example = "correct horse")]
+    pub password: String,
+}
+
+/// A role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RoleName {
+    /// A user.
+    User,
+    /// An administrator (moderation routes).
+    Admin,
+}
+
+impl From<Role> for RoleName {
+    fn from(r: Role) -> Self {
+        match r {
+            Role::User => Self::User,
+            Role::Admin => Self::Admin,
+        }
+    }
+}
+
+/// A user as others see it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserInfo {
+    /// User id.
+    pub id: u32,
+    /// Name.
+    pub username: String,
+    /// Role.
+    pub role: RoleName,
+}
+
+impl From<&User> for UserInfo {
+    fn from(u: &User) -> Self {
+        Self { id: u.id, username: u.name.clone(), role: u.role.into() }
+    }
+}
+
+/// The logged-in account.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Account {
+    /// User id.
+    pub id: u32,
+    /// Name.
+    pub username: String,
+    /// Role.
+    pub role: RoleName,
+    /// When the account was created, ms since the Unix epoch.
+    pub created_ms: u64,
+}
+
+/// The answer to a sign-up or a login.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LoggedIn {
+    /// The account.
+    pub user: UserInfo,
+    /// The session token (also set as the `pp_session` cookie): send it as
+    /// `Authorization: Bearer <token>`. Shown once; the server keeps only its hash.
+    pub token: String,
+}
+
+/// The answer of `GET /session`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionInfo {
+    /// The logged-in account, or `null` without a valid session.
+    #[schema(required = true)]
+    pub user: Option<Account>,
+    /// Present when the session's user is banned: why and until when.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub banned: Option<BanInfo>,
+}
+
+/// A ban as its user is told of it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BanInfo {
+    /// The reason given.
+    pub reason: String,
+    /// When the ban ends (ms since the Unix epoch); `null` for a permanent ban.
+    #[schema(required = true)]
+    pub until_ms: Option<u64>,
 }
 
 /// Checks a user name: 3..=32 characters of `A-Z a-z 0-9 _ . -`.
@@ -36,19 +123,6 @@ fn hash_error(e: HashError) -> ApiError {
     match e {
         HashError::Overloaded => ApiError::overloaded(),
         HashError::Failed => ApiError::internal("password hashing failed"),
-    }
-}
-
-/// The JSON form of a user.
-pub fn user_json(u: &User) -> serde_json::Value {
-    json!({ "id": u.id, "username": u.name, "role": role_name(u.role) })
-}
-
-/// `"user"` or `"admin"`.
-pub fn role_name(r: Role) -> &'static str {
-    match r {
-        Role::User => "user",
-        Role::Admin => "admin",
     }
 }
 
@@ -69,14 +143,26 @@ async fn start_session(ctx: &Ctx, user: &User, status: StatusCode) -> Result<Res
     let ttl_s = ctx.app.config.auth.session_ttl_hours * 3600;
     let (hash, id, now) = (sha256(token.as_bytes()), user.id, now_ms());
     ctx.app.write(move |tx| tx.create_session(hash, id, now, ttl_s * 1000)).await?;
-    let mut r = json(status, &json!({ "user": user_json(user), "token": token }));
+    let mut r = json(status, &LoggedIn { user: user.into(), token: token.clone() });
     if let Some(c) = session_cookie(ctx, &token, ttl_s) {
         r.headers_mut().insert(header::SET_COOKIE, c);
     }
     Ok(r)
 }
 
-/// `POST /signup {username, password}`.
+/// Create an account and log in
+///
+/// Answers the session token and sets it as the `pp_session` cookie (`HttpOnly`,
+/// `SameSite=Strict`). Sign-ups are limited per client address (`auth.signup_per_ip_per_hour`).
+#[utoipa::path(post, path = "/signup", tag = "auth", request_body = Credentials,
+    responses(
+        (status = 201, description = "Created and logged in", body = LoggedIn,
+            headers(("set-cookie" = String, description = "`pp_session=<token>; Path=/; HttpOnly; SameSite=Strict; Max-Age=...`"))),
+        (status = 409, description = "`conflict`: the name is taken", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: too many sign-ups from this address; see `Retry-After`", body = ErrorBody,
+            headers(("retry-after" = u64, description = "Seconds to wait"))),
+        BodyErrors, AddressErrors, WriteErrors,
+    ))]
 pub async fn signup(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> {
     let client = client_key(ctx.client_ip(&req));
     let c: Credentials = json_body(req, &ctx.app.config.server).await?;
@@ -98,7 +184,20 @@ pub async fn signup(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError>
     start_session(ctx, &user, StatusCode::CREATED).await
 }
 
-/// `POST /login {username, password}`.
+/// Log in
+///
+/// Answers a new session token and sets it as the `pp_session` cookie. Limited per client
+/// address and per account (`auth.login_per_ip_per_min`, `auth.login_per_account_per_min`).
+#[utoipa::path(post, path = "/login", tag = "auth", request_body = Credentials,
+    responses(
+        (status = 200, description = "Logged in", body = LoggedIn,
+            headers(("set-cookie" = String, description = "`pp_session=<token>; Path=/; HttpOnly; SameSite=Strict; Max-Age=...`"))),
+        (status = 401, description = "`unauthorized`: wrong username or password", body = ErrorBody),
+        (status = 403, description = "`banned`: the account or the client address is banned (reason in `message`, end in `until_ms`)", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: too many attempts; see `Retry-After`", body = ErrorBody,
+            headers(("retry-after" = u64, description = "Seconds to wait"))),
+        BodyErrors, WriteErrors,
+    ))]
 pub async fn login(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> {
     let client = client_key(ctx.client_ip(&req));
     let c: Credentials = json_body(req, &ctx.app.config.server).await?;
@@ -133,7 +232,16 @@ pub async fn login(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> 
     start_session(ctx, &user, StatusCode::OK).await
 }
 
-/// `POST /logout`: ends this session.
+/// Log out
+///
+/// Ends this login session, and the WebSocket and WebTransport sessions opened with its token
+/// (closed with `session_revoked`); clears the cookie.
+#[utoipa::path(post, path = "/logout", tag = "auth", security(("cookie" = []), ("bearer" = [])),
+    responses(
+        (status = 204, description = "Logged out",
+            headers(("set-cookie" = String, description = "`pp_session=; ...; Max-Age=0`"))),
+        SessionErrors, WriteErrors,
+    ))]
 pub async fn logout(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> {
     let user = ctx.auth(&req).await?;
     let hash = user.token_hash;
@@ -148,32 +256,45 @@ pub async fn logout(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError>
     Ok(r)
 }
 
-fn account_json(ctx: &Ctx, id: u32) -> Result<serde_json::Value, ApiError> {
+fn account_of(ctx: &Ctx, id: u32) -> Result<Account, ApiError> {
     let u = ctx.app.store.user(id)?.ok_or_else(|| ApiError::not_found("user"))?;
-    let mut v = user_json(&u);
-    v["created_ms"] = json!(u.created_ms);
-    Ok(v)
+    Ok(Account { id: u.id, username: u.name, role: u.role.into(), created_ms: u.created_ms })
 }
 
-/// `GET /account`.
+/// The logged-in account
+#[utoipa::path(get, path = "/account", tag = "auth", security(("cookie" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The account", body = Account),
+        (status = 404, description = "`not_found`: the account no longer exists", body = ErrorBody),
+        SessionErrors, ReadErrors,
+    ))]
 pub async fn account(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> {
     let me = ctx.auth(&req).await?;
-    Ok(json(StatusCode::OK, &account_json(ctx, me.id)?))
+    Ok(json(StatusCode::OK, &account_of(ctx, me.id)?))
 }
 
-/// `GET /session`: `{"user": account}` when the request has a valid session, `{"user": null}`
-/// otherwise, and `{"user": null, "banned": {"reason", "until_ms"}}` for a banned user's
-/// session (200 in every case, so a page can ask without logging a failed request).
+/// The logged-in account, or null
+///
+/// `{"user": account}` when the request has a valid session, `{"user": null}` otherwise, and
+/// `{"user": null, "banned": {"reason", "until_ms"}}` for a banned user's session (200 in
+/// every case, so a page can ask without logging a failed request).
+#[utoipa::path(get, path = "/session", tag = "auth", security((), ("cookie" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The account or null (and the ban, for a banned user)", body = SessionInfo),
+        (status = 403, description = "`banned`: the client address is banned (reason in `message`, end in `until_ms`)", body = ErrorBody),
+        (status = 404, description = "`not_found`: the session's account no longer exists", body = ErrorBody),
+        ReadErrors,
+    ))]
 pub async fn session(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> {
-    let body = match ctx.auth(&req).await {
-        Ok(me) => json!({ "user": account_json(ctx, me.id)? }),
-        Err(e) if e.status == StatusCode::UNAUTHORIZED => json!({ "user": null }),
+    let info = match ctx.auth(&req).await {
+        Ok(me) => SessionInfo { user: Some(account_of(ctx, me.id)?), banned: None },
+        Err(e) if e.status == StatusCode::UNAUTHORIZED => SessionInfo { user: None, banned: None },
         Err(e) if e.code == "banned" => {
-            json!({ "user": null, "banned": { "reason": e.message, "until_ms": e.until_ms.flatten() } })
+            SessionInfo { user: None, banned: Some(BanInfo { reason: e.message, until_ms: e.until_ms.flatten() }) }
         }
         Err(e) => return Err(e),
     };
-    Ok(json(StatusCode::OK, &body))
+    Ok(json(StatusCode::OK, &info))
 }
 
 #[cfg(test)]

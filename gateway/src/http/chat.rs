@@ -8,26 +8,100 @@ use pixelparty_engine::now_ms;
 use pixelparty_protocol::Role;
 use pixelparty_protocol::limits::MAX_HISTORY_PAGE;
 use pixelparty_storage::{Message, Room};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::error::ApiError;
+use super::openapi::{AddressErrors, BodyErrors, ErrorBody, ReadErrors, SessionErrors, WriteErrors};
 use super::{Ctx, Resp, empty, json, json_body, path_num, query, query_num};
 
-fn room_json(r: &Room) -> Value {
-    json!({ "id": r.id, "name": r.name, "created_by": r.created_by, "created_ms": r.created_ms })
+/// A chat room.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RoomInfo {
+    /// Room id.
+    pub id: u32,
+    /// Name.
+    pub name: String,
+    /// Id of the user who created it.
+    pub created_by: u32,
+    /// When it was created, ms since the Unix epoch.
+    pub created_ms: u64,
 }
 
-fn messages_json(ctx: &Ctx, list: &[Message]) -> Result<Value, ApiError> {
+impl From<&Room> for RoomInfo {
+    fn from(r: &Room) -> Self {
+        Self { id: r.id, name: r.name.clone(), created_by: r.created_by, created_ms: r.created_ms }
+    }
+}
+
+/// A page of rooms, by id.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Rooms {
+    /// Rooms with an id above `after`, in id order.
+    pub rooms: Vec<RoomInfo>,
+}
+
+/// The body of `POST /rooms`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewRoom {
+    /// 1 to 64 bytes of UTF-8, unique.
+    #[schema(min_length = 1, max_length = 64, example = "lobby")]
+    pub name: String,
+}
+
+/// A room or direct message.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageInfo {
+    /// Sequence within its room or conversation.
+    pub seq: u64,
+    /// Author's user id.
+    pub author: u32,
+    /// Author's name (empty if the account is gone).
+    pub author_name: String,
+    /// When it was sent, ms since the Unix epoch.
+    pub time_ms: u64,
+    /// Text.
+    pub text: String,
+}
+
+/// A page of history, oldest first. Messages of users you block are left out.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Messages {
+    /// At most `limit` messages before `before`, oldest first.
+    pub messages: Vec<MessageInfo>,
+}
+
+/// A direct-message conversation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConversationInfo {
+    /// The other user's id.
+    pub peer: u32,
+    /// Their name (empty if the account is gone).
+    pub username: String,
+    /// Sequence of the latest message.
+    pub last_seq: u64,
+    /// Time of the latest message, ms since the Unix epoch.
+    pub last_ms: u64,
+}
+
+/// Your direct-message conversations.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Conversations {
+    /// At most 200 conversations.
+    pub conversations: Vec<ConversationInfo>,
+}
+
+fn messages_of(ctx: &Ctx, list: &[Message]) -> Result<Messages, ApiError> {
     let mut names = std::collections::HashMap::new();
     let mut out = Vec::with_capacity(list.len());
     for m in list {
         if let std::collections::hash_map::Entry::Vacant(slot) = names.entry(m.author) {
             slot.insert(ctx.app.store.user(m.author)?.map(|u| u.name).unwrap_or_default());
         }
-        out.push(json!({ "seq": m.seq, "author": m.author, "author_name": names[&m.author], "time_ms": m.time_ms, "text": m.text }));
+        let author_name = names[&m.author].clone();
+        out.push(MessageInfo { seq: m.seq, author: m.author, author_name, time_ms: m.time_ms, text: m.text.clone() });
     }
-    Ok(json!({ "messages": out }))
+    Ok(Messages { messages: out })
 }
 
 fn page_args(req: &Request<Incoming>) -> Result<(u64, usize), ApiError> {
@@ -40,21 +114,38 @@ fn page_args(req: &Request<Incoming>) -> Result<(u64, usize), ApiError> {
     Ok((before, limit))
 }
 
-/// `GET /rooms?after=&limit=`.
+/// List rooms
+#[utoipa::path(get, path = "/rooms", tag = "rooms",
+    params(
+        ("after" = Option<u32>, Query, description = "Rooms with an id above this (default 0)"),
+        ("limit" = Option<usize>, Query, description = "Most rooms (default 200, clamped to 1..=1000)"),
+    ),
+    responses(
+        (status = 200, description = "Rooms in id order", body = Rooms),
+        (status = 400, description = "`invalid_argument`: a query parameter is not a number of its range", body = ErrorBody),
+        AddressErrors, ReadErrors,
+    ))]
 pub async fn list_rooms(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> {
     let q = query(&req);
     let after = query_num(&q, "after", 0u32)?;
     let limit = query_num(&q, "limit", 200usize)?.clamp(1, 1000);
-    let rooms: Vec<Value> = ctx.app.store.rooms(after, limit)?.iter().map(room_json).collect();
-    Ok(json(StatusCode::OK, &json!({ "rooms": rooms })))
+    let rooms = ctx.app.store.rooms(after, limit)?.iter().map(RoomInfo::from).collect();
+    Ok(json(StatusCode::OK, &Rooms { rooms }))
 }
 
-#[derive(Deserialize)]
-struct NewRoom {
-    name: String,
-}
-
-/// `POST /rooms {name}`.
+/// Create a room
+///
+/// Limited per user (`limits.room_creates_per_user_per_hour`, administrators exempt) and in
+/// total (`limits.max_rooms`).
+#[utoipa::path(post, path = "/rooms", tag = "rooms", security(("cookie" = []), ("bearer" = [])),
+    request_body = NewRoom,
+    responses(
+        (status = 201, description = "Created", body = RoomInfo),
+        (status = 409, description = "`conflict`: the name is taken; `room_limit`: the server holds its maximum number of rooms", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: too many rooms created; see `Retry-After`", body = ErrorBody,
+            headers(("retry-after" = u64, description = "Seconds to wait"))),
+        BodyErrors, SessionErrors, WriteErrors,
+    ))]
 pub async fn create_room(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> {
     let me = ctx.auth(&req).await?;
     let r: NewRoom = json_body(req, &ctx.app.config.server).await?;
@@ -68,7 +159,7 @@ pub async fn create_room(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiE
         return Err(ApiError::new(StatusCode::CONFLICT, "room_limit", "the server holds its maximum number of rooms"));
     }
     let room = ctx.app.write(move |tx| tx.create_room(&r.name, id, now)).await?;
-    Ok(json(StatusCode::CREATED, &room_json(&room)))
+    Ok(json(StatusCode::CREATED, &RoomInfo::from(&room)))
 }
 
 /// The users `me` blocks, whose messages history leaves out (as the engine does).
@@ -76,7 +167,21 @@ fn blocked_by(ctx: &Ctx, me: u32) -> Result<Vec<u32>, ApiError> {
     Ok(ctx.app.store.blocks_of(me, pixelparty_engine::MAX_BLOCKS)?.into_iter().map(|r| r.user).collect())
 }
 
-/// `GET /rooms/{id}/messages?before=&limit=`.
+/// Room history
+///
+/// Anyone logged in may read a room's history, member or not.
+#[utoipa::path(get, path = "/rooms/{id}/messages", tag = "rooms", security(("cookie" = []), ("bearer" = [])),
+    params(
+        ("id" = u32, Path, example = 1, description = "Room id"),
+        ("before" = Option<u64>, Query, description = "Messages with a sequence below this (default: the newest)"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 50, description = "Most messages (default 50)"),
+    ),
+    responses(
+        (status = 200, description = "A page, oldest first", body = Messages),
+        (status = 400, description = "`invalid_argument`: a path or query parameter is not a number of its range", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such room", body = ErrorBody),
+        SessionErrors, ReadErrors,
+    ))]
 pub async fn room_messages(req: Request<Incoming>, ctx: &Ctx, id: &str) -> Result<Resp, ApiError> {
     let me = ctx.auth(&req).await?;
     let room: u32 = path_num(id, "room id")?;
@@ -84,10 +189,21 @@ pub async fn room_messages(req: Request<Incoming>, ctx: &Ctx, id: &str) -> Resul
     let (before, limit) = page_args(&req)?;
     let blocks = blocked_by(ctx, me.id)?;
     let page = ctx.app.store.room_history(room, before, limit, |m| !blocks.contains(&m.author))?;
-    Ok(json(StatusCode::OK, &messages_json(ctx, &page)?))
+    Ok(json(StatusCode::OK, &messages_of(ctx, &page)?))
 }
 
-/// `DELETE /rooms/{id}/messages/{seq}` (author or admin).
+/// Delete a room message
+///
+/// By its author or an administrator. Live members get a tombstone; history leaves it out.
+#[utoipa::path(delete, path = "/rooms/{id}/messages/{seq}", tag = "rooms", security(("cookie" = []), ("bearer" = [])),
+    params(("id" = u32, Path, example = 1, description = "Room id"), ("seq" = u64, Path, description = "Message sequence")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "`invalid_argument`: a path parameter is not a number of its range", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such room or message", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: the room's home shard refused for now", body = ErrorBody),
+        SessionErrors, WriteErrors,
+    ))]
 pub async fn delete_room_message(req: Request<Incoming>, ctx: &Ctx, id: &str, seq: &str) -> Result<Resp, ApiError> {
     let me = ctx.auth(&req).await?;
     let (room, seq) = (path_num(id, "room id")?, path_num(seq, "sequence")?);
@@ -117,19 +233,34 @@ pub fn refusal(r: &pixelparty_engine::msg::Refusal) -> ApiError {
     e
 }
 
-/// `GET /conversations`.
+/// Your direct-message conversations
+#[utoipa::path(get, path = "/conversations", tag = "direct messages", security(("cookie" = []), ("bearer" = [])),
+    responses((status = 200, description = "Conversations", body = Conversations), SessionErrors, ReadErrors))]
 pub async fn conversations(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> {
     let me = ctx.auth(&req).await?;
     let list = ctx.app.store.conversations(me.id, 200)?;
     let mut out = Vec::with_capacity(list.len());
     for c in list {
         let name = ctx.app.store.user(c.peer)?.map(|u| u.name).unwrap_or_default();
-        out.push(json!({ "peer": c.peer, "username": name, "last_seq": c.last_seq, "last_ms": c.last_ms }));
+        out.push(ConversationInfo { peer: c.peer, username: name, last_seq: c.last_seq, last_ms: c.last_ms });
     }
-    Ok(json(StatusCode::OK, &json!({ "conversations": out })))
+    Ok(json(StatusCode::OK, &Conversations { conversations: out }))
 }
 
-/// `GET /conversations/{user_id}/messages?before=&limit=`.
+/// Direct-message history with a user
+#[utoipa::path(get, path = "/conversations/{user_id}/messages", tag = "direct messages",
+    security(("cookie" = []), ("bearer" = [])),
+    params(
+        ("user_id" = u32, Path, example = 2, description = "The other user's id"),
+        ("before" = Option<u64>, Query, description = "Messages with a sequence below this (default: the newest)"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 50, description = "Most messages (default 50)"),
+    ),
+    responses(
+        (status = 200, description = "A page, oldest first", body = Messages),
+        (status = 400, description = "`invalid_argument`: a path or query parameter is not a number of its range", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such user", body = ErrorBody),
+        SessionErrors, ReadErrors,
+    ))]
 pub async fn direct_messages(req: Request<Incoming>, ctx: &Ctx, peer: &str) -> Result<Resp, ApiError> {
     let me = ctx.auth(&req).await?;
     let peer: u32 = path_num(peer, "user id")?;
@@ -137,10 +268,21 @@ pub async fn direct_messages(req: Request<Incoming>, ctx: &Ctx, peer: &str) -> R
     let (before, limit) = page_args(&req)?;
     let blocks = blocked_by(ctx, me.id)?;
     let page = ctx.app.store.direct_history(me.id, peer, before, limit, |m| !blocks.contains(&m.author))?;
-    Ok(json(StatusCode::OK, &messages_json(ctx, &page)?))
+    Ok(json(StatusCode::OK, &messages_of(ctx, &page)?))
 }
 
-/// `DELETE /conversations/{user_id}/messages/{seq}` (author only).
+/// Delete your direct message
+///
+/// Only its author may; both users' live sessions are told.
+#[utoipa::path(delete, path = "/conversations/{user_id}/messages/{seq}", tag = "direct messages",
+    security(("cookie" = []), ("bearer" = [])),
+    params(("user_id" = u32, Path, example = 2, description = "The other user's id"), ("seq" = u64, Path, description = "Message sequence")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "`invalid_argument`: a path parameter is not a number of its range", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such message", body = ErrorBody),
+        SessionErrors, WriteErrors,
+    ))]
 pub async fn delete_direct_message(req: Request<Incoming>, ctx: &Ctx, peer: &str, seq: &str) -> Result<Resp, ApiError> {
     let me = ctx.auth(&req).await?;
     let (peer, seq): (u32, u64) = (path_num(peer, "user id")?, path_num(seq, "sequence")?);

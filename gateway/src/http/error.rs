@@ -1,10 +1,31 @@
 //! HTTP errors: a status, a stable snake-case code (the protocol's error names where one
 //! fits), a human message, and a `Retry-After` when waiting helps. Rendered as
-//! `{"error": code, "message": message}`.
+//! [`ErrorBody`]: `{"error": code, "message": message}`, plus `until_ms` for `banned`.
 
 use hyper::StatusCode;
 use pixelparty_protocol::ErrorCode;
 use pixelparty_storage::StorageError;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The JSON body of every error response of the HTTP API and of the admin endpoint.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"error": "not_found", "message": "no such user"}))]
+pub struct ErrorBody {
+    /// Machine-readable code, snake case: `invalid_argument`, `unauthorized`, `forbidden`,
+    /// `banned`, `not_found`, `method_not_allowed`, `request_timeout`, `conflict`,
+    /// `room_limit`, `payload_too_large`, `unsupported_media_type`, `upgrade_required`,
+    /// `rate_limited`, `internal`, `outcome_unknown`, `overloaded`, `unavailable`, or the
+    /// protocol error name (PROTOCOL.md) of an engine refusal.
+    pub error: &'static str,
+    /// Human-readable detail (for `banned`: the ban's reason).
+    pub message: String,
+    /// Only with `banned`: when the ban ends, ms since the Unix epoch; `null` for a permanent
+    /// ban.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<u64>)]
+    pub until_ms: Option<Option<u64>>,
+}
 
 /// An error response.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +43,11 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    /// The JSON body of this error.
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody { error: self.code, message: self.message.clone(), until_ms: self.until_ms }
+    }
+
     /// An error with a status, code and message.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self { status, code, message: message.into(), retry_after_s: None, until_ms: None }

@@ -109,11 +109,7 @@ pub fn empty(status: StatusCode) -> Resp {
 
 /// Renders an error.
 pub fn error_response(e: &ApiError) -> Resp {
-    let mut body = serde_json::json!({ "error": e.code, "message": e.message });
-    if let Some(until) = e.until_ms {
-        body["until_ms"] = serde_json::json!(until);
-    }
-    let mut r = json(e.status, &body);
+    let mut r = json(e.status, &e.body());
     if let Some(s) = e.retry_after_s
         && let Ok(v) = HeaderValue::from_str(&s.to_string())
     {
@@ -250,153 +246,238 @@ pub async fn serve(req: Request<Incoming>, ctx: Rc<Ctx>) -> Result<Resp, Infalli
     Ok(resp)
 }
 
+/// A route of the public API (see [`ROUTES`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[expect(missing_docs, reason = "each variant is described by its row in ROUTES and its handler")]
+pub enum Route {
+    WebSocket,
+    WtTicket,
+    Signup,
+    Login,
+    Logout,
+    Account,
+    Session,
+    UserLookup,
+    Friends,
+    FriendAdd,
+    FriendRemove,
+    Blocks,
+    Block,
+    Unblock,
+    BanUser,
+    UnbanUser,
+    BanIp,
+    UnbanIp,
+    Bans,
+    Rollback,
+    Rooms,
+    CreateRoom,
+    RoomMessages,
+    DeleteRoomMessage,
+    Conversations,
+    DirectMessages,
+    DeleteDirectMessage,
+    Canvas,
+    Snapshot,
+    CanvasPng,
+    Pixel,
+    OpenApi,
+    WebClient,
+}
+
+/// Every route of the public API: method, path template as OpenAPI writes it (`{name}`
+/// matches one segment) and route. The router matches requests against this table
+/// and a test checks `GET /openapi.json` against it, both ways: a route cannot be added
+/// without its description, nor described without being served. Other `GET` paths are the
+/// web client's files.
+///
+/// As in OpenAPI, a path without `{name}` segments shadows the templates it also fits:
+/// `/users/add` is only ever `POST /users/add` (a `GET` is 405), never a lookup of a user
+/// named `add` (names are case-insensitive, so `GET /users/Add` finds that one).
+pub const ROUTES: &[(&str, &str, Route)] = &[
+    ("GET", "/ws", Route::WebSocket),
+    ("POST", "/wt/ticket", Route::WtTicket),
+    ("POST", "/signup", Route::Signup),
+    ("POST", "/login", Route::Login),
+    ("POST", "/logout", Route::Logout),
+    ("GET", "/account", Route::Account),
+    ("GET", "/session", Route::Session),
+    ("GET", "/users/{username}", Route::UserLookup),
+    ("GET", "/friends", Route::Friends),
+    ("POST", "/users/add", Route::FriendAdd),
+    ("POST", "/users/remove", Route::FriendRemove),
+    ("GET", "/blocks", Route::Blocks),
+    ("POST", "/users/block", Route::Block),
+    ("POST", "/users/unblock", Route::Unblock),
+    ("POST", "/users/ban", Route::BanUser),
+    ("POST", "/users/unban", Route::UnbanUser),
+    ("POST", "/bans/ip", Route::BanIp),
+    ("POST", "/bans/ip/remove", Route::UnbanIp),
+    ("GET", "/bans", Route::Bans),
+    ("POST", "/canvas/rollback", Route::Rollback),
+    ("GET", "/rooms", Route::Rooms),
+    ("POST", "/rooms", Route::CreateRoom),
+    ("GET", "/rooms/{id}/messages", Route::RoomMessages),
+    ("DELETE", "/rooms/{id}/messages/{seq}", Route::DeleteRoomMessage),
+    ("GET", "/conversations", Route::Conversations),
+    ("GET", "/conversations/{user_id}/messages", Route::DirectMessages),
+    ("DELETE", "/conversations/{user_id}/messages/{seq}", Route::DeleteDirectMessage),
+    ("GET", "/canvas", Route::Canvas),
+    ("GET", "/canvas/snapshot", Route::Snapshot),
+    ("GET", "/canvas.png", Route::CanvasPng),
+    ("GET", "/canvas/pixel", Route::Pixel),
+    ("GET", "/openapi.json", Route::OpenApi),
+    ("GET", "/", Route::WebClient),
+];
+
+/// Most `{name}` segments in a path template of [`ROUTES`].
+const MAX_PARAMS: usize = 2;
+
+/// What the router makes of a method and a path.
+#[derive(Debug, PartialEq, Eq)]
+enum Matched<'p> {
+    /// A route, with the path's `{name}` segments in order (unused ones empty).
+    Route(Route, [&'p str; MAX_PARAMS]),
+    /// The path is a route's, for other methods: these.
+    OtherMethods(Vec<&'static str>),
+    /// No route has this path.
+    None,
+}
+
+/// The path's `{name}` segments if `template` matches `segments`.
+fn match_template<'p>(template: &str, segments: &[&'p str]) -> Option<[&'p str; MAX_PARAMS]> {
+    let parts: Vec<&str> = template.trim_matches('/').split('/').collect();
+    if parts.len() != segments.len() {
+        return None;
+    }
+    let mut params = [""; MAX_PARAMS];
+    let mut n = 0;
+    for (part, seg) in parts.iter().zip(segments) {
+        if part.starts_with('{') {
+            *params.get_mut(n)? = seg;
+            n += 1;
+        } else if part != seg {
+            return None;
+        }
+    }
+    Some(params)
+}
+
+/// Finds the route of `method` and `segments` (the path without its outer slashes, split).
+fn find<'p>(method: &Method, segments: &[&'p str]) -> Matched<'p> {
+    let fits = |template: &str| match_template(template, segments).is_some();
+    let concrete = ROUTES.iter().any(|(_, t, _)| !t.contains('{') && fits(t));
+    let mut others = Vec::new();
+    for &(m, template, route) in ROUTES.iter().filter(|(_, t, _)| !(concrete && t.contains('{'))) {
+        if let Some(params) = match_template(template, segments) {
+            if m.eq_ignore_ascii_case(method.as_str()) {
+                return Matched::Route(route, params);
+            }
+            others.push(m);
+        }
+    }
+    if others.is_empty() { Matched::None } else { Matched::OtherMethods(others) }
+}
+
+/// 405 with the `Allow` header that RFC 9110 asks for.
+fn method_not_allowed(methods: &[&str]) -> Resp {
+    let e = ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this path");
+    let mut r = error_response(&e);
+    let allow = methods.iter().map(|m| m.to_ascii_uppercase()).collect::<Vec<_>>().join(", ");
+    if let Ok(v) = HeaderValue::from_str(&allow) {
+        r.headers_mut().insert(header::ALLOW, v);
+    }
+    r
+}
+
+/// A refused WebSocket upgrade. A 426 names the protocol to upgrade to, as RFC 9110 (section
+/// 15.5.22) requires, and the WebSocket version this server speaks (RFC 6455, section 4.4).
+fn websocket_refusal(e: &ApiError) -> Resp {
+    let mut r = error_response(e);
+    if e.status == StatusCode::UPGRADE_REQUIRED {
+        r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        r.headers_mut().insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        r.headers_mut().insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+    }
+    r
+}
+
 async fn route(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> {
     let path = req.uri().path().to_owned();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let method = req.method().clone();
-    match (&method, segments.as_slice()) {
-        (&Method::GET, ["ws"]) => crate::ws::upgrade::upgrade(req, ctx).await,
-        (&Method::POST, ["wt", "ticket"]) => canvas::wt_ticket(req, ctx).await,
-        (&Method::POST, ["signup"]) => auth::signup(req, ctx).await,
-        (&Method::POST, ["login"]) => auth::login(req, ctx).await,
-        (&Method::POST, ["logout"]) => auth::logout(req, ctx).await,
-        (&Method::GET, ["account"]) => auth::account(req, ctx).await,
-        (&Method::GET, ["session"]) => auth::session(req, ctx).await,
-        (&Method::GET, ["users", name]) => social::lookup(req, ctx, name).await,
-        (&Method::GET, ["friends"]) => social::friends(req, ctx).await,
-        (&Method::POST, ["users", "add"]) => social::add(req, ctx).await,
-        (&Method::POST, ["users", "remove"]) => social::remove(req, ctx).await,
-        (&Method::GET, ["blocks"]) => social::blocks(req, ctx).await,
-        (&Method::POST, ["users", "block"]) => social::block(req, ctx, true).await,
-        (&Method::POST, ["users", "unblock"]) => social::block(req, ctx, false).await,
-        (&Method::POST, ["users", "ban"]) => moderation::ban_user(req, ctx, true).await,
-        (&Method::POST, ["users", "unban"]) => moderation::ban_user(req, ctx, false).await,
-        (&Method::POST, ["bans", "ip"]) => moderation::ban_ip(req, ctx, true).await,
-        (&Method::POST, ["bans", "ip", "remove"]) => moderation::ban_ip(req, ctx, false).await,
-        (&Method::GET, ["bans"]) => moderation::list_bans(req, ctx).await,
-        (&Method::POST, ["canvas", "rollback"]) => moderation::rollback(req, ctx).await,
-        (&Method::GET, ["rooms"]) => chat::list_rooms(req, ctx).await,
-        (&Method::POST, ["rooms"]) => chat::create_room(req, ctx).await,
-        (&Method::GET, ["rooms", id, "messages"]) => chat::room_messages(req, ctx, id).await,
-        (&Method::DELETE, ["rooms", id, "messages", seq]) => chat::delete_room_message(req, ctx, id, seq).await,
-        (&Method::GET, ["conversations"]) => chat::conversations(req, ctx).await,
-        (&Method::GET, ["conversations", peer, "messages"]) => chat::direct_messages(req, ctx, peer).await,
-        (&Method::DELETE, ["conversations", peer, "messages", seq]) => {
-            chat::delete_direct_message(req, ctx, peer, seq).await
-        }
-        (&Method::GET, ["canvas"]) => canvas::info(ctx),
-        (&Method::GET, ["canvas", "snapshot"]) => canvas::snapshot(req, ctx),
-        (&Method::GET, ["canvas.png"]) => canvas::png(req, ctx).await,
-        (&Method::GET, ["canvas", "pixel"]) => canvas::pixel(req, ctx),
-        (&Method::GET, ["openapi.json"]) => Ok(openapi::document()),
-        (&Method::GET, _) => web::asset(&path),
-        _ if known_path(&segments) => {
-            Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this path"))
-        }
-        _ => Err(ApiError::not_found("no such route")),
+    let (route, [a, b]) = match find(req.method(), &segments) {
+        Matched::Route(route, params) => (route, params),
+        Matched::OtherMethods(methods) => return Ok(method_not_allowed(&methods)),
+        Matched::None if req.method() == Method::GET => return web::asset(&path),
+        Matched::None => return Err(ApiError::not_found("no such route")),
+    };
+    match route {
+        Route::WebSocket => crate::ws::upgrade::upgrade(req, ctx).await.or_else(|e| Ok(websocket_refusal(&e))),
+        Route::WtTicket => canvas::wt_ticket(req, ctx).await,
+        Route::Signup => auth::signup(req, ctx).await,
+        Route::Login => auth::login(req, ctx).await,
+        Route::Logout => auth::logout(req, ctx).await,
+        Route::Account => auth::account(req, ctx).await,
+        Route::Session => auth::session(req, ctx).await,
+        Route::UserLookup => social::lookup(req, ctx, a).await,
+        Route::Friends => social::friends(req, ctx).await,
+        Route::FriendAdd => social::add(req, ctx).await,
+        Route::FriendRemove => social::remove(req, ctx).await,
+        Route::Blocks => social::blocks(req, ctx).await,
+        Route::Block => social::block(req, ctx).await,
+        Route::Unblock => social::unblock(req, ctx).await,
+        Route::BanUser => moderation::ban_user(req, ctx).await,
+        Route::UnbanUser => moderation::unban_user(req, ctx).await,
+        Route::BanIp => moderation::ban_ip(req, ctx).await,
+        Route::UnbanIp => moderation::unban_ip(req, ctx).await,
+        Route::Bans => moderation::list_bans(req, ctx).await,
+        Route::Rollback => moderation::rollback(req, ctx).await,
+        Route::Rooms => chat::list_rooms(req, ctx).await,
+        Route::CreateRoom => chat::create_room(req, ctx).await,
+        Route::RoomMessages => chat::room_messages(req, ctx, a).await,
+        Route::DeleteRoomMessage => chat::delete_room_message(req, ctx, a, b).await,
+        Route::Conversations => chat::conversations(req, ctx).await,
+        Route::DirectMessages => chat::direct_messages(req, ctx, a).await,
+        Route::DeleteDirectMessage => chat::delete_direct_message(req, ctx, a, b).await,
+        Route::Canvas => canvas::info(ctx),
+        Route::Snapshot => canvas::snapshot(req, ctx),
+        Route::CanvasPng => canvas::png(req, ctx).await,
+        Route::Pixel => canvas::pixel(req, ctx),
+        Route::OpenApi => Ok(openapi::document()),
+        Route::WebClient => web::asset(&path),
     }
 }
 
-/// Every route of the public API as `(method, pattern)`: the labels of the HTTP latency
-/// histogram, a bounded set (patterns, never raw paths). `GET /*` is every other `GET` (the
-/// web client's files, or 404); the last entry, every request that no route takes.
-pub const ROUTES: &[(&str, &str)] = &[
-    ("GET", "/ws"),
-    ("POST", "/wt/ticket"),
-    ("POST", "/signup"),
-    ("POST", "/login"),
-    ("POST", "/logout"),
-    ("GET", "/account"),
-    ("GET", "/session"),
-    ("GET", "/users/:name"),
-    ("GET", "/friends"),
-    ("POST", "/users/add"),
-    ("POST", "/users/remove"),
-    ("GET", "/blocks"),
-    ("POST", "/users/block"),
-    ("POST", "/users/unblock"),
-    ("POST", "/users/ban"),
-    ("POST", "/users/unban"),
-    ("POST", "/bans/ip"),
-    ("POST", "/bans/ip/remove"),
-    ("GET", "/bans"),
-    ("POST", "/canvas/rollback"),
-    ("GET", "/rooms"),
-    ("POST", "/rooms"),
-    ("GET", "/rooms/:id/messages"),
-    ("DELETE", "/rooms/:id/messages/:seq"),
-    ("GET", "/conversations"),
-    ("GET", "/conversations/:peer/messages"),
-    ("DELETE", "/conversations/:peer/messages/:seq"),
-    ("GET", "/canvas"),
-    ("GET", "/canvas/snapshot"),
-    ("GET", "/canvas.png"),
-    ("GET", "/canvas/pixel"),
-    ("GET", "/openapi.json"),
-    ("GET", "/*"),
-    ("other", "other"),
-];
-
-/// The index in [`ROUTES`] of the route `route` takes for this method and path. Keep it in
-/// step with `route`, arm for arm (a route missing here is only counted as `other`).
-pub fn route_index(method: &Method, path: &str) -> usize {
-    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let pattern = match (method, segments.as_slice()) {
-        (&Method::GET, ["ws"]) => "/ws",
-        (&Method::POST, ["wt", "ticket"]) => "/wt/ticket",
-        (&Method::POST, ["signup"]) => "/signup",
-        (&Method::POST, ["login"]) => "/login",
-        (&Method::POST, ["logout"]) => "/logout",
-        (&Method::GET, ["account"]) => "/account",
-        (&Method::GET, ["session"]) => "/session",
-        (&Method::GET, ["users", _]) => "/users/:name",
-        (&Method::GET, ["friends"]) => "/friends",
-        (&Method::POST, ["users", "add"]) => "/users/add",
-        (&Method::POST, ["users", "remove"]) => "/users/remove",
-        (&Method::GET, ["blocks"]) => "/blocks",
-        (&Method::POST, ["users", "block"]) => "/users/block",
-        (&Method::POST, ["users", "unblock"]) => "/users/unblock",
-        (&Method::POST, ["users", "ban"]) => "/users/ban",
-        (&Method::POST, ["users", "unban"]) => "/users/unban",
-        (&Method::POST, ["bans", "ip"]) => "/bans/ip",
-        (&Method::POST, ["bans", "ip", "remove"]) => "/bans/ip/remove",
-        (&Method::GET, ["bans"]) => "/bans",
-        (&Method::POST, ["canvas", "rollback"]) => "/canvas/rollback",
-        (&Method::GET | &Method::POST, ["rooms"]) => "/rooms",
-        (&Method::GET, ["rooms", _, "messages"]) => "/rooms/:id/messages",
-        (&Method::DELETE, ["rooms", _, "messages", _]) => "/rooms/:id/messages/:seq",
-        (&Method::GET, ["conversations"]) => "/conversations",
-        (&Method::GET, ["conversations", _, "messages"]) => "/conversations/:peer/messages",
-        (&Method::DELETE, ["conversations", _, "messages", _]) => "/conversations/:peer/messages/:seq",
-        (&Method::GET, ["canvas"]) => "/canvas",
-        (&Method::GET, ["canvas", "snapshot"]) => "/canvas/snapshot",
-        (&Method::GET, ["canvas.png"]) => "/canvas.png",
-        (&Method::GET, ["canvas", "pixel"]) => "/canvas/pixel",
-        (&Method::GET, ["openapi.json"]) => "/openapi.json",
-        (&Method::GET, _) => "/*",
-        _ => "other",
-    };
-    let method = if pattern == "other" { "other" } else { method.as_str() };
-    ROUTES.iter().position(|r| *r == (method, pattern)).unwrap_or(ROUTES.len() - 1)
+/// The labels of the HTTP latency histogram, in the order of [`route_index`]: every route of
+/// [`ROUTES`] as `(method, pattern)`, then `GET /*` for every other `GET` (the web client's
+/// files, or 404) and `other` for every request that no route takes. A bounded set: patterns,
+/// never raw paths. Patterns write a `{name}` segment of the template as `:name`, which every
+/// Prometheus text parser reads (some stumble on braces in label values).
+pub fn route_labels() -> impl Iterator<Item = (&'static str, &'static str)> {
+    static LABELS: std::sync::LazyLock<Vec<(&'static str, String)>> = std::sync::LazyLock::new(|| {
+        let pattern = |template: &str| {
+            template
+                .split('/')
+                .map(|s| {
+                    s.strip_prefix('{').and_then(|s| s.strip_suffix('}')).map_or(s.to_owned(), |n| format!(":{n}"))
+                })
+                .collect::<Vec<_>>()
+                .join("/")
+        };
+        let routes = ROUTES.iter().map(|&(method, template, _)| (method, pattern(template)));
+        routes.chain([("GET", "/*".to_owned()), ("other", "other".to_owned())]).collect()
+    });
+    LABELS.iter().map(|(method, pattern)| (*method, pattern.as_str()))
 }
 
-fn known_path(segments: &[&str]) -> bool {
-    matches!(
-        segments.first().copied(),
-        Some(
-            "ws" | "signup"
-                | "login"
-                | "logout"
-                | "account"
-                | "users"
-                | "friends"
-                | "blocks"
-                | "bans"
-                | "rooms"
-                | "conversations"
-                | "canvas"
-        )
-    )
+/// The index in [`route_labels`] of the route a request with this method and path takes.
+pub fn route_index(method: &Method, path: &str) -> usize {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match find(method, &segments) {
+        Matched::Route(route, _) => ROUTES.iter().position(|r| r.2 == route).unwrap_or(ROUTES.len() + 1),
+        Matched::None if method == Method::GET => ROUTES.len(),
+        Matched::OtherMethods(_) | Matched::None => ROUTES.len() + 1,
+    }
 }
 
 /// Parses a numeric path segment.
@@ -409,6 +490,45 @@ mod tests {
     use super::*;
 
     #[test]
+    fn routing() {
+        let find = |m: Method, p: &'static str| find(&m, &p.trim_matches('/').split('/').collect::<Vec<_>>());
+        assert_eq!(find(Method::GET, "/canvas"), Matched::Route(Route::Canvas, ["", ""]));
+        assert_eq!(find(Method::GET, "/"), Matched::Route(Route::WebClient, ["", ""]));
+        assert_eq!(find(Method::GET, "/users/bob"), Matched::Route(Route::UserLookup, ["bob", ""]));
+        assert_eq!(find(Method::GET, "/users/Add"), Matched::Route(Route::UserLookup, ["Add", ""]));
+        assert_eq!(find(Method::POST, "/users/add"), Matched::Route(Route::FriendAdd, ["", ""]));
+        assert_eq!(find(Method::DELETE, "/rooms/7/messages/9"), Matched::Route(Route::DeleteRoomMessage, ["7", "9"]));
+        // A concrete path shadows the templates it fits, as in OpenAPI.
+        assert_eq!(find(Method::PUT, "/users/add"), Matched::OtherMethods(vec!["POST"]));
+        assert_eq!(find(Method::GET, "/users/add"), Matched::OtherMethods(vec!["POST"]));
+        assert_eq!(find(Method::PUT, "/users/bob"), Matched::OtherMethods(vec!["GET"]));
+        assert_eq!(find(Method::GET, "/signup"), Matched::OtherMethods(vec!["POST"]));
+        assert_eq!(find(Method::GET, "/app.js"), Matched::None);
+        assert_eq!(find(Method::POST, "/rooms/7"), Matched::None);
+    }
+
+    #[test]
+    fn route_templates_fit_the_matcher() {
+        for (method, template, _) in ROUTES {
+            assert!(matches!(*method, "GET" | "POST" | "DELETE"), "{method} {template}");
+            assert!(template.starts_with('/'), "{template}");
+            assert!(template.matches('{').count() <= MAX_PARAMS, "{template}");
+        }
+    }
+
+    #[test]
+    fn route_index_names_the_route_taken() {
+        let labels: Vec<_> = route_labels().collect();
+        let label = |m: Method, p: &str| labels[route_index(&m, p)];
+        assert_eq!(label(Method::GET, "/rooms/7/messages"), ("GET", "/rooms/:id/messages"));
+        assert_eq!(label(Method::POST, "/rooms"), ("POST", "/rooms"));
+        assert_eq!(label(Method::GET, "/users/add"), ("other", "other"), "405");
+        assert_eq!(label(Method::GET, "/app.js"), ("GET", "/*"));
+        assert_eq!(label(Method::PUT, "/nowhere"), ("other", "other"));
+        assert_eq!(labels.len(), ROUTES.len() + 2);
+    }
+
+    #[test]
     fn percent_decoding() {
         assert_eq!(percent_decode("a%20b+c"), "a b c");
         assert_eq!(percent_decode("%zz"), "%zz");
@@ -418,18 +538,19 @@ mod tests {
 
     #[test]
     fn every_route_pattern_is_reachable_and_raw_paths_map_to_patterns() {
-        for (i, (method, pattern)) in ROUTES.iter().enumerate() {
+        let labels: Vec<_> = route_labels().collect();
+        for (i, (method, pattern)) in labels.iter().enumerate() {
             if *method == "other" {
                 continue;
             }
-            let path = pattern.replace(":id", "7").replace(":seq", "9").replace(":peer", "3").replace(":name", "bob");
-            let path = path.replace('*', "app.js");
+            let path = pattern.replace(":id", "7").replace(":seq", "9").replace(":user_id", "3");
+            let path = path.replace(":username", "bob").replace('*', "app.js");
             let method: Method = method.parse().unwrap();
             assert_eq!(route_index(&method, &path), i, "{method} {path}");
         }
-        let other = ROUTES.len() - 1;
-        assert_eq!(ROUTES[route_index(&Method::GET, "/rooms/42/messages")], ("GET", "/rooms/:id/messages"));
-        assert_eq!(ROUTES[route_index(&Method::GET, "/no/such/thing")], ("GET", "/*"));
+        let other = labels.len() - 1;
+        assert_eq!(labels[route_index(&Method::GET, "/rooms/42/messages")], ("GET", "/rooms/:id/messages"));
+        assert_eq!(labels[route_index(&Method::GET, "/no/such/thing")], ("GET", "/*"));
         assert_eq!(route_index(&Method::PUT, "/signup"), other);
         assert_eq!(route_index(&"BREW".parse().unwrap(), "/coffee"), other);
     }

@@ -7,34 +7,102 @@ use ipnet::IpNet;
 use pixelparty_engine::{Target, now_ms};
 use pixelparty_protocol::CloseReason;
 use pixelparty_storage::Ban;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::error::ApiError;
+use super::openapi::{AdminErrors, BodyErrors, ErrorBody, ReadErrors, WriteErrors};
+use super::social::UsernameBody;
 use super::{Ctx, Resp, empty, json, json_body};
 use crate::app::App;
+use crate::rollback::RollbackReport;
 
-#[derive(Deserialize)]
-struct BanUser {
-    username: String,
+/// The body of a user ban.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct BanUserRequest {
+    /// The user's name (any case).
+    #[schema(example = "spammer")]
+    pub username: String,
+    /// Shown to the user (first 200 characters; default `banned`).
     #[serde(default)]
-    reason: String,
-    duration_s: Option<u64>,
+    pub reason: String,
+    /// How long, seconds; absent or `null` for ever.
+    pub duration_s: Option<u64>,
 }
 
-#[derive(Deserialize)]
-struct BanIp {
-    cidr: String,
+/// The body of an address ban.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct BanIpRequest {
+    /// An address (`192.0.2.7`, `2001:db8::1`) or a CIDR range (`10.0.0.0/8`, `2001:db8::/32`).
+    #[schema(example = "192.0.2.0/24")]
+    pub cidr: String,
+    /// Shown to clients from the range (first 200 characters; default `banned`).
     #[serde(default)]
-    reason: String,
-    duration_s: Option<u64>,
+    pub reason: String,
+    /// How long, seconds; absent or `null` for ever.
+    pub duration_s: Option<u64>,
 }
 
-#[derive(Deserialize)]
-struct Rollback {
-    username: String,
-    from_ms: u64,
-    to_ms: u64,
+/// The body naming an address ban to lift.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CidrBody {
+    /// The address or range, as banned.
+    #[schema(example = "192.0.2.0/24")]
+    pub cidr: String,
+}
+
+/// The body of a rollback.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RollbackRequest {
+    /// Whose pixels.
+    pub username: String,
+    /// Start of the range, ms since the Unix epoch (inclusive).
+    pub from_ms: u64,
+    /// End of the range, ms since the Unix epoch; after `from_ms`.
+    pub to_ms: u64,
+}
+
+/// A user ban.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserBanInfo {
+    /// User id.
+    pub id: u32,
+    /// Name (empty if the account is gone).
+    pub username: String,
+    /// Reason.
+    pub reason: String,
+    /// Id of the administrator who banned (0: the admin endpoint).
+    pub by: u32,
+    /// When, ms since the Unix epoch.
+    pub created_ms: u64,
+    /// When it ends, ms since the Unix epoch; `null`: never.
+    #[schema(required = true)]
+    pub expires_ms: Option<u64>,
+}
+
+/// An address ban.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NetBanInfo {
+    /// The range, `address/prefix`.
+    pub cidr: String,
+    /// Reason.
+    pub reason: String,
+    /// Id of the administrator who banned (0: the admin endpoint).
+    pub by: u32,
+    /// When, ms since the Unix epoch.
+    pub created_ms: u64,
+    /// When it ends, ms since the Unix epoch; `null`: never.
+    #[schema(required = true)]
+    pub expires_ms: Option<u64>,
+}
+
+/// The bans in force.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Bans {
+    /// User bans (at most 10000).
+    pub users: Vec<UserBanInfo>,
+    /// Address bans.
+    pub ips: Vec<NetBanInfo>,
 }
 
 /// Parses `1.2.3.4`, `10.0.0.0/8`, `::1` or `2001:db8::/32`.
@@ -104,48 +172,108 @@ pub async fn set_net_ban(
     Ok(())
 }
 
-/// `POST /users/ban {username, reason, duration_s?}` and `POST /users/unban {username}`.
-pub async fn ban_user(req: Request<Incoming>, ctx: &Ctx, on: bool) -> Result<Resp, ApiError> {
+/// Ban a user (ADMIN)
+///
+/// Ends their live sessions at once (closed with `banned`); their requests get 403 `banned`
+/// until the ban ends.
+#[utoipa::path(post, path = "/users/ban", tag = "moderation", security(("cookie" = []), ("bearer" = [])),
+    request_body = BanUserRequest,
+    responses(
+        (status = 204, description = "Banned"),
+        (status = 404, description = "`not_found`: no such user", body = ErrorBody),
+        BodyErrors, AdminErrors, WriteErrors,
+    ))]
+pub async fn ban_user(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> {
     let me = ctx.auth(&req).await?;
     me.require_admin()?;
-    let b: BanUser = json_body(req, &ctx.app.config.server).await?;
-    if on && b.username.eq_ignore_ascii_case(&me.name) {
+    let b: BanUserRequest = json_body(req, &ctx.app.config.server).await?;
+    if b.username.eq_ignore_ascii_case(&me.name) {
         return Err(ApiError::invalid("you cannot ban yourself"));
     }
-    set_user_ban(&ctx.app, me.id, &b.username, on.then_some((b.reason, b.duration_s))).await?;
+    set_user_ban(&ctx.app, me.id, &b.username, Some((b.reason, b.duration_s))).await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
-/// `POST /bans/ip {cidr, reason, duration_s?}` and `POST /bans/ip/remove {cidr}`.
-pub async fn ban_ip(req: Request<Incoming>, ctx: &Ctx, on: bool) -> Result<Resp, ApiError> {
+/// Lift a user ban (ADMIN)
+#[utoipa::path(post, path = "/users/unban", tag = "moderation", security(("cookie" = []), ("bearer" = [])),
+    request_body = UsernameBody,
+    responses(
+        (status = 204, description = "Not banned (any more)"),
+        (status = 404, description = "`not_found`: no such user", body = ErrorBody),
+        BodyErrors, AdminErrors, WriteErrors,
+    ))]
+pub async fn unban_user(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> {
+    let me = ctx.auth(&req).await?;
+    me.require_admin()?;
+    let b: UsernameBody = json_body(req, &ctx.app.config.server).await?;
+    set_user_ban(&ctx.app, me.id, &b.username, None).await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+/// Ban an address or a CIDR range (ADMIN)
+///
+/// New connections from the range get a fixed 403 `banned` at accept; its live sessions end
+/// at once. A range that holds your own address is refused.
+#[utoipa::path(post, path = "/bans/ip", tag = "moderation", security(("cookie" = []), ("bearer" = [])),
+    request_body = BanIpRequest,
+    responses(
+        (status = 204, description = "Banned"),
+        (status = 409, description = "`conflict`: too many address bans", body = ErrorBody),
+        BodyErrors, AdminErrors, WriteErrors,
+    ))]
+pub async fn ban_ip(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> {
     let me = ctx.auth(&req).await?;
     me.require_admin()?;
     let client = ctx.client_ip(&req);
-    let b: BanIp = json_body(req, &ctx.app.config.server).await?;
-    if on && parse_net(&b.cidr)?.contains(&client) {
+    let b: BanIpRequest = json_body(req, &ctx.app.config.server).await?;
+    if parse_net(&b.cidr)?.contains(&client) {
         return Err(ApiError::invalid("that range holds your own address"));
     }
-    set_net_ban(&ctx.app, me.id, &b.cidr, on.then_some((b.reason, b.duration_s))).await?;
+    set_net_ban(&ctx.app, me.id, &b.cidr, Some((b.reason, b.duration_s))).await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
-/// The bans as JSON (shared with the admin endpoint).
-pub fn bans_json(app: &App) -> Result<serde_json::Value, ApiError> {
+/// Lift an address ban (ADMIN)
+#[utoipa::path(post, path = "/bans/ip/remove", tag = "moderation", security(("cookie" = []), ("bearer" = [])),
+    request_body = CidrBody,
+    responses(
+        (status = 204, description = "Not banned (any more)"),
+        BodyErrors, AdminErrors, WriteErrors,
+    ))]
+pub async fn unban_ip(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> {
+    let me = ctx.auth(&req).await?;
+    me.require_admin()?;
+    let b: CidrBody = json_body(req, &ctx.app.config.server).await?;
+    set_net_ban(&ctx.app, me.id, &b.cidr, None).await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+/// The bans in force (shared with the admin endpoint).
+pub fn bans_json(app: &App) -> Result<Bans, ApiError> {
     let mut users = Vec::new();
     for (id, b) in app.store.user_bans(10_000)? {
-        let name = app.store.user(id)?.map(|u| u.name).unwrap_or_default();
-        users.push(json!({ "id": id, "username": name, "reason": b.reason, "by": b.by, "created_ms": b.created_ms, "expires_ms": b.expires_ms }));
+        let username = app.store.user(id)?.map(|u| u.name).unwrap_or_default();
+        let (reason, by, created_ms, expires_ms) = (b.reason, b.by, b.created_ms, b.expires_ms);
+        users.push(UserBanInfo { id, username, reason, by, created_ms, expires_ms });
     }
-    let ips: Vec<_> = app
+    let ips = app
         .store
         .net_bans()?
         .into_iter()
-        .map(|b| json!({ "cidr": b.net.to_string(), "reason": b.ban.reason, "by": b.ban.by, "created_ms": b.ban.created_ms, "expires_ms": b.ban.expires_ms }))
+        .map(|b| NetBanInfo {
+            cidr: b.net.to_string(),
+            reason: b.ban.reason,
+            by: b.ban.by,
+            created_ms: b.ban.created_ms,
+            expires_ms: b.ban.expires_ms,
+        })
         .collect();
-    Ok(json!({ "users": users, "ips": ips }))
+    Ok(Bans { users, ips })
 }
 
-/// `GET /bans`.
+/// User and address bans (ADMIN)
+#[utoipa::path(get, path = "/bans", tag = "moderation", security(("cookie" = []), ("bearer" = [])),
+    responses((status = 200, description = "The bans in force", body = Bans), AdminErrors, ReadErrors))]
 pub async fn list_bans(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> {
     ctx.auth(&req).await?.require_admin()?;
     Ok(json(StatusCode::OK, &bans_json(&ctx.app)?))
@@ -158,7 +286,7 @@ pub async fn run_rollback(
     username: &str,
     from_ms: u64,
     to_ms: u64,
-) -> Result<crate::rollback::RollbackReport, ApiError> {
+) -> Result<RollbackReport, ApiError> {
     if from_ms >= to_ms {
         return Err(ApiError::invalid("from_ms must be before to_ms"));
     }
@@ -174,11 +302,23 @@ pub async fn run_rollback(
     Ok(rx.await.map_err(|_| ApiError::internal("rollback failed"))??)
 }
 
-/// `POST /canvas/rollback {username, from_ms, to_ms}`.
+/// Roll back a user's pixels in a time range (ADMIN)
+///
+/// Restores each pixel the user painted in the range to its colour before, only where the
+/// pixel still holds that user's update (a compare-and-set at the tile's home shard: nobody's
+/// later paint is overwritten). The inspector shows a restored pixel as
+/// `restored_by_rollback_of` that user.
+#[utoipa::path(post, path = "/canvas/rollback", tag = "moderation", security(("cookie" = []), ("bearer" = [])),
+    request_body = RollbackRequest,
+    responses(
+        (status = 200, description = "What the rollback did", body = RollbackReport),
+        (status = 404, description = "`not_found`: no such user", body = ErrorBody),
+        BodyErrors, AdminErrors, WriteErrors,
+    ))]
 pub async fn rollback(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> {
     let me = ctx.auth(&req).await?;
     me.require_admin()?;
-    let r: Rollback = json_body(req, &ctx.app.config.server).await?;
+    let r: RollbackRequest = json_body(req, &ctx.app.config.server).await?;
     let report = run_rollback(&ctx.app, me.id, &r.username, r.from_ms, r.to_ms).await?;
     Ok(json(StatusCode::OK, &report))
 }

@@ -5,107 +5,243 @@ use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use pixelparty_engine::now_ms;
 use pixelparty_storage::{FriendOutcome, Relation, Removed, User};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use super::auth::user_json;
+use super::auth::UserInfo;
 use super::error::ApiError;
+use super::openapi::{BodyErrors, ErrorBody, ReadErrors, SessionErrors, WriteErrors};
 use super::{Ctx, Resp, empty, json, json_body};
 
 /// Most entries a list returns.
 const LIST_MAX: usize = 1000;
 
-#[derive(Deserialize)]
-struct Target {
-    username: String,
+/// A body naming a user.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct UsernameBody {
+    /// The user's name (any case).
+    #[schema(example = "bob")]
+    pub username: String,
+}
+
+/// Another user and since when they are a friend, a request or blocked.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Contact {
+    /// User id.
+    pub id: u32,
+    /// Name (empty if the account is gone).
+    pub username: String,
+    /// Since when, ms since the Unix epoch.
+    pub since_ms: u64,
+}
+
+/// Friends and pending friend requests.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Friends {
+    /// Friends (at most 1000).
+    pub friends: Vec<Contact>,
+    /// Requests to you, waiting for your answer.
+    pub incoming: Vec<Contact>,
+    /// Your requests, waiting for theirs.
+    pub outgoing: Vec<Contact>,
+}
+
+/// The users you block.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Blocks {
+    /// Blocked users (at most 1000).
+    pub blocks: Vec<Contact>,
+}
+
+/// What a friend request did.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FriendStatus {
+    /// Your request waits for their answer.
+    Requested,
+    /// They had asked you: you are friends now.
+    Friends,
+}
+
+/// The answer of `POST /users/add`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FriendRequested {
+    /// What happened.
+    pub status: FriendStatus,
+}
+
+/// A relation between two users that can end.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RelationKind {
+    /// A friendship.
+    Friend,
+    /// Their request to you.
+    Incoming,
+    /// Your request to them.
+    Outgoing,
+}
+
+impl From<Removed> for RelationKind {
+    fn from(r: Removed) -> Self {
+        match r {
+            Removed::Friend => Self::Friend,
+            Removed::Incoming => Self::Incoming,
+            Removed::Outgoing => Self::Outgoing,
+        }
+    }
+}
+
+/// The answer of `POST /users/remove`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RelationRemoved {
+    /// What ended: unfriended, declined or cancelled.
+    pub removed: RelationKind,
+}
+
+/// The answer of `POST /users/block`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Blocked {
+    /// The friendship or request the block ended, or `null`.
+    #[schema(required = true)]
+    pub ended: Option<RelationKind>,
 }
 
 async fn target(req: Request<Incoming>, ctx: &Ctx) -> Result<(super::AuthUser, User), ApiError> {
     let me = ctx.auth(&req).await?;
-    let t: Target = json_body(req, &ctx.app.config.server).await?;
+    let t: UsernameBody = json_body(req, &ctx.app.config.server).await?;
     let other = ctx.app.store.user_by_name(&t.username)?.ok_or_else(|| ApiError::not_found("no such user"))?;
     Ok((me, other))
 }
 
-fn relations(ctx: &Ctx, list: Vec<Relation>) -> Result<Vec<Value>, ApiError> {
+fn relations(ctx: &Ctx, list: Vec<Relation>) -> Result<Vec<Contact>, ApiError> {
     list.into_iter()
         .map(|r| {
-            let name = ctx.app.store.user(r.user)?.map(|u| u.name).unwrap_or_default();
-            Ok(json!({ "id": r.user, "username": name, "since_ms": r.since_ms }))
+            let username = ctx.app.store.user(r.user)?.map(|u| u.name).unwrap_or_default();
+            Ok(Contact { id: r.user, username, since_ms: r.since_ms })
         })
         .collect()
 }
 
-/// `GET /users/{username}`.
+/// Look up a user by name
+///
+/// Names are case-insensitive. A name that is also a path here (`add`, `remove`, `block`,
+/// `unblock`, `ban`, `unban`) is that route, not a lookup: find such a user with another
+/// capitalisation (`/users/Add`).
+#[utoipa::path(get, path = "/users/{username}", tag = "social", operation_id = "lookup_user",
+    security(("cookie" = []), ("bearer" = [])),
+    params(("username" = String, Path, description = "The user's name (any case)")),
+    responses(
+        (status = 200, description = "The user", body = UserInfo),
+        (status = 404, description = "`not_found`: no such user", body = ErrorBody),
+        SessionErrors, ReadErrors,
+    ))]
 pub async fn lookup(req: Request<Incoming>, ctx: &Ctx, name: &str) -> Result<Resp, ApiError> {
     ctx.auth(&req).await?;
     let u = ctx.app.store.user_by_name(name)?.ok_or_else(|| ApiError::not_found("no such user"))?;
-    Ok(json(StatusCode::OK, &user_json(&u)))
+    Ok(json(StatusCode::OK, &UserInfo::from(&u)))
 }
 
-/// `GET /friends`: friends and pending requests both ways.
+/// Friends and pending requests both ways
+#[utoipa::path(get, path = "/friends", tag = "social", security(("cookie" = []), ("bearer" = [])),
+    responses((status = 200, description = "Friends and requests", body = Friends), SessionErrors, ReadErrors))]
 pub async fn friends(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> {
     let me = ctx.auth(&req).await?;
     let s = &ctx.app.store;
     Ok(json(
         StatusCode::OK,
-        &json!({
-            "friends": relations(ctx, s.friends_of(me.id, LIST_MAX)?)?,
-            "incoming": relations(ctx, s.incoming_requests(me.id, LIST_MAX)?)?,
-            "outgoing": relations(ctx, s.outgoing_requests(me.id, LIST_MAX)?)?,
-        }),
+        &Friends {
+            friends: relations(ctx, s.friends_of(me.id, LIST_MAX)?)?,
+            incoming: relations(ctx, s.incoming_requests(me.id, LIST_MAX)?)?,
+            outgoing: relations(ctx, s.outgoing_requests(me.id, LIST_MAX)?)?,
+        },
     ))
 }
 
-/// `POST /users/add {username}`: send a friend request, or accept theirs.
+/// Send a friend request, or accept theirs
+#[utoipa::path(post, path = "/users/add", tag = "social", operation_id = "add_friend",
+    security(("cookie" = []), ("bearer" = [])), request_body = UsernameBody,
+    responses(
+        (status = 200, description = "Requested, or friends now", body = FriendRequested),
+        (status = 404, description = "`not_found`: no such user", body = ErrorBody),
+        (status = 409, description = "`conflict`: already friends, a request already pending, or a block between you", body = ErrorBody),
+        BodyErrors, SessionErrors, WriteErrors,
+    ))]
 pub async fn add(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> {
     let (me, other) = target(req, ctx).await?;
     let (a, b, now) = (me.id, other.id, now_ms());
     let outcome = ctx.app.write(move |tx| tx.request_friend(a, b, now)).await?;
     let status = match outcome {
-        FriendOutcome::Requested => "requested",
-        FriendOutcome::BecameFriends => "friends",
+        FriendOutcome::Requested => FriendStatus::Requested,
+        FriendOutcome::BecameFriends => FriendStatus::Friends,
     };
-    Ok(json(StatusCode::OK, &json!({ "status": status })))
+    Ok(json(StatusCode::OK, &FriendRequested { status }))
 }
 
-/// `POST /users/remove {username}`: unfriend, decline or cancel.
+/// Unfriend, decline or cancel
+#[utoipa::path(post, path = "/users/remove", tag = "social", operation_id = "remove_friend",
+    security(("cookie" = []), ("bearer" = [])), request_body = UsernameBody,
+    responses(
+        (status = 200, description = "What ended", body = RelationRemoved),
+        (status = 404, description = "`not_found`: no such user, or no friendship or request with them", body = ErrorBody),
+        BodyErrors, SessionErrors, WriteErrors,
+    ))]
 pub async fn remove(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> {
     let (me, other) = target(req, ctx).await?;
     let (a, b) = (me.id, other.id);
     let removed = ctx.app.write(move |tx| tx.remove_relation(a, b)).await?;
-    Ok(json(StatusCode::OK, &json!({ "removed": removed_name(removed) })))
+    Ok(json(StatusCode::OK, &RelationRemoved { removed: removed.into() }))
 }
 
-/// `GET /blocks`.
+/// The users you block
+#[utoipa::path(get, path = "/blocks", tag = "social", security(("cookie" = []), ("bearer" = [])),
+    responses((status = 200, description = "Blocked users", body = Blocks), SessionErrors, ReadErrors))]
 pub async fn blocks(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> {
     let me = ctx.auth(&req).await?;
     let list = relations(ctx, ctx.app.store.blocks_of(me.id, LIST_MAX)?)?;
-    Ok(json(StatusCode::OK, &json!({ "blocks": list })))
+    Ok(json(StatusCode::OK, &Blocks { blocks: list }))
 }
 
-/// `POST /users/block {username}` → `{"ended": "friend" | "incoming" | "outgoing" | null}`:
-/// a block ends any friendship or request between the two (said in `ended`, so a client can
-/// tell its user), and unblocking does not bring it back. `POST /users/unblock {username}` →
-/// 204.
-pub async fn block(req: Request<Incoming>, ctx: &Ctx, on: bool) -> Result<Resp, ApiError> {
+/// Block a user
+///
+/// Their messages disappear from your live sessions and history at once. A block ends any
+/// friendship or request between the two, said in `ended` so a client can tell its user;
+/// unblocking does not bring it back.
+#[utoipa::path(post, path = "/users/block", tag = "social", security(("cookie" = []), ("bearer" = [])),
+    request_body = UsernameBody,
+    responses(
+        (status = 200, description = "Blocked", body = Blocked),
+        (status = 404, description = "`not_found`: no such user", body = ErrorBody),
+        BodyErrors, SessionErrors, WriteErrors,
+    ))]
+pub async fn block(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> {
+    set_block(req, ctx, true).await
+}
+
+/// Unblock a user
+///
+/// Unblocking a user who is not blocked succeeds too.
+#[utoipa::path(post, path = "/users/unblock", tag = "social", security(("cookie" = []), ("bearer" = [])),
+    request_body = UsernameBody,
+    responses(
+        (status = 204, description = "Not blocked (any more)"),
+        (status = 404, description = "`not_found`: no such user", body = ErrorBody),
+        BodyErrors, SessionErrors, WriteErrors,
+    ))]
+pub async fn unblock(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> {
+    set_block(req, ctx, false).await
+}
+
+async fn set_block(req: Request<Incoming>, ctx: &Ctx, on: bool) -> Result<Resp, ApiError> {
     let (me, other) = target(req, ctx).await?;
     let (a, b, now) = (me.id, other.id, now_ms());
     let resp = if on {
-        let ended = ctx.app.write(move |tx| tx.block(a, b, now)).await?.map(removed_name);
-        json(StatusCode::OK, &json!({ "ended": ended }))
+        let ended = ctx.app.write(move |tx| tx.block(a, b, now)).await?.map(RelationKind::from);
+        json(StatusCode::OK, &Blocked { ended })
     } else {
         ctx.app.write(move |tx| tx.unblock(a, b)).await?;
         empty(StatusCode::NO_CONTENT)
     };
     ctx.app.engine.blocks_changed(me.id).await?;
     Ok(resp)
-}
-
-fn removed_name(r: Removed) -> &'static str {
-    match r {
-        Removed::Friend => "friend",
-        Removed::Incoming => "incoming",
-        Removed::Outgoing => "outgoing",
-    }
 }
