@@ -173,8 +173,8 @@ export class Social {
   }
 
   async block(username) {
-    await this.ctx.api.block(username);
-    notify(`${username} blocked: their messages are hidden.`);
+    const r = await this.ctx.api.block(username);
+    notify(blockNotice(username, r?.ended ?? null));
     await this.refresh();
   }
 
@@ -351,5 +351,19 @@ export class Social {
     const c = this.active === null ? null : this.convs.get(this.active);
     this.els.dmOlder.hidden = !c || !c.loaded || c.log.exhausted;
     this.els.dmOlder.disabled = !c || c.log.loading;
+  }
+}
+
+/**
+ * What blocking someone did, in words: a block also ends a friendship or a pending request
+ * between the two (the server says which in `ended`), and unblocking does not bring it back.
+ */
+export function blockNotice(username, ended) {
+  const base = `${username} blocked: their messages are hidden.`;
+  switch (ended) {
+    case "friend": return `${base} You are no longer friends (unblocking will not change that).`;
+    case "incoming": return `${base} Their friend request was declined.`;
+    case "outgoing": return `${base} Your friend request to them was withdrawn.`;
+    default: return base;
   }
 }

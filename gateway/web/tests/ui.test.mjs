@@ -249,3 +249,11 @@ describe("bans and rollbacks in words", () => {
     assert.equal(historyWho({}), "?");
   });
 });
+
+test("blocking says what it ended (a block is a clean break)", async () => {
+  const { blockNotice } = await import("../social.js");
+  assert.match(blockNotice("bob", "friend"), /bob blocked.*no longer friends/);
+  assert.match(blockNotice("bob", "incoming"), /request was declined/);
+  assert.match(blockNotice("bob", "outgoing"), /request to them was withdrawn/);
+  assert.equal(blockNotice("bob", null), "bob blocked: their messages are hidden.");
+});
