@@ -345,8 +345,10 @@ describe("web client end to end", { concurrency: 1 }, () => {
         return s.includes("banned") && s.includes(why);
       }, reason);
       await b.waitForFunction(() => window.pixelparty.state.connection === "disconnected");
+      // ...and until when (the API's until_ms; this ban is permanent).
+      await b.waitForFunction(() => document.getElementById("closed-reason-text").textContent.includes("permanent"));
       const state = await b.evaluate(() => window.pixelparty.state.closed);
-      assert.deepEqual(state, { reason: "banned", message: reason });
+      assert.deepEqual(state, { reason: "banned", message: `${reason} — permanent` });
       assert.equal(await b.getAttribute("#closed-reason", "data-reason"), "banned");
       const text = await b.textContent("#closed-reason-text");
       assert.ok(!text.includes("reconnecting"), `banner promises no reconnect: ${text}`);
