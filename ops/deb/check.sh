@@ -404,10 +404,9 @@ http() {
 }
 json_field() { python3 -c 'import json,sys; d=json.loads(sys.argv[1]); [d := d[k] for k in sys.argv[2:]]; print(d)' "$@" 2>/dev/null; }
 
-# The public listener is checked through an address that is not loopback, when there is one:
-# it proves the 0.0.0.0 bind, and that the admin port is NOT reachable there.
-HOST_IP=$(ip -4 -o addr show scope global 2>/dev/null | awk '{print $4}' | cut -d/ -f1 | head -1)
-PUBLIC_HOST=${HOST_IP:-127.0.0.1}
+# Traffic goes to loopback only (this workplace's rule for tests: 127.0.0.0/8). The binds
+# themselves (public on 0.0.0.0, admin on 127.0.0.1 only) are proved from the socket table.
+PUBLIC_HOST=127.0.0.1
 
 # --- first start ---------------------------------------------------------------------------
 
@@ -427,12 +426,6 @@ udp=$(ss -Hlnup 2>/dev/null | grep "pid=$SVC_PID," | awk '{print $4}' | sort -u 
 echo "     the service's sockets: TCP $listeners; UDP $udp"
 check "TCP listeners exactly 0.0.0.0:$PUBLIC_PORT (public) and 127.0.0.1:$ADMIN_PORT (admin); UDP 0.0.0.0:$WT_PORT (WebTransport)" \
   bash -c "[ '$listeners' = '0.0.0.0:$PUBLIC_PORT 127.0.0.1:$ADMIN_PORT ' ] && [ '$udp' = '0.0.0.0:$WT_PORT ' ]"
-if [ -n "$HOST_IP" ]; then
-  check "the admin port is not reachable on $HOST_IP (connection refused)" bash -c \
-    "! curl -sS -m 3 -o /dev/null http://$HOST_IP:$ADMIN_PORT/healthz 2>/dev/null"
-else
-  echo "note: no non-loopback IPv4 address here: public listener reached on 127.0.0.1 only"
-fi
 
 USERNAME="debcheck_$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')"
 PASSWORD="pw-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
