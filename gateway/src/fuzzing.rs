@@ -88,8 +88,8 @@ pub fn ws_reader(data: &[u8]) {
     }
 }
 
-/// A masked client frame, as a browser would send it.
-fn client_frame(first: u8, payload: &[u8]) -> Vec<u8> {
+/// A masked client frame as a browser would send it (`first`: FIN, RSV and opcode bits).
+pub(crate) fn client_frame(first: u8, payload: &[u8]) -> Vec<u8> {
     let mask = [0x37, 0xfa, 0x21, 0x3d];
     let mut f = vec![first];
     match payload.len() {
