@@ -60,6 +60,16 @@ async fn the_public_document_describes_exactly_the_routed_routes() {
     let header = |name: &str| r.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
     assert_eq!(r.status, 426);
     assert_eq!((header("upgrade"), header("sec-websocket-version")), (Some("websocket".into()), Some("13".into())));
+    // An upgrade in another WebSocket version: 426 naming the one spoken (RFC 6455 4.4), not 400.
+    let upgrade = [
+        ("connection", "Upgrade"),
+        ("upgrade", "websocket"),
+        ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ("sec-websocket-version", "8"),
+    ];
+    let r = t.api.raw("GET", "/ws", &upgrade, Vec::new()).await.unwrap();
+    let header = |name: &str| r.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    assert_eq!((r.status, header("sec-websocket-version")), (426, Some("13".into())));
 }
 
 #[tokio::test(flavor = "current_thread")]

@@ -74,7 +74,7 @@ pub struct PublicApi;
         ("connection" = Option<String>, Header, description = "`upgrade` (without it and `upgrade` and `sec-websocket-key`: 426)"),
         ("upgrade" = Option<String>, Header, description = "`websocket`"),
         ("sec-websocket-key" = Option<String>, Header, description = "The RFC 6455 key"),
-        ("sec-websocket-version" = Option<String>, Header, description = "`13` (else 400)"),
+        ("sec-websocket-version" = Option<String>, Header, description = "`13` (else 426 naming the version spoken)"),
     ),
     responses(
         (status = 101, description = "Switching protocols: the binary protocol follows",
@@ -82,8 +82,7 @@ pub struct PublicApi;
                 ("upgrade" = String, description = "`websocket`"),
                 ("sec-websocket-accept" = String, description = "RFC 6455 accept key"),
             )),
-        (status = 400, description = "`invalid_argument`: `Sec-WebSocket-Version` is not 13", body = ErrorBody),
-        (status = 426, description = "`upgrade_required`: not a WebSocket upgrade request", body = ErrorBody,
+        (status = 426, description = "`upgrade_required`: not a WebSocket upgrade request, or a `Sec-WebSocket-Version` other than 13 (RFC 6455 4.4: the answer names the version spoken)", body = ErrorBody,
             headers(
                 ("upgrade" = String, description = "`websocket`"),
                 ("sec-websocket-version" = String, description = "`13`"),

@@ -81,7 +81,12 @@ pub fn handshake_accept<B>(req: &Request<B>) -> Result<String, ApiError> {
         return Err(ApiError::new(StatusCode::UPGRADE_REQUIRED, "upgrade_required", "this is a WebSocket endpoint"));
     };
     if req.headers().get(header::SEC_WEBSOCKET_VERSION).and_then(|v| v.to_str().ok()) != Some("13") {
-        return Err(ApiError::invalid("Sec-WebSocket-Version must be 13"));
+        // RFC 6455 4.4: 426 with the version spoken (`websocket_refusal` adds the headers).
+        return Err(ApiError::new(
+            StatusCode::UPGRADE_REQUIRED,
+            "upgrade_required",
+            "Sec-WebSocket-Version must be 13",
+        ));
     }
     Ok(tungstenite::handshake::derive_accept_key(key.as_bytes()))
 }
