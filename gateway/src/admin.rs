@@ -134,8 +134,32 @@ fn ready(app: &App) -> bool {
     !app.store.is_poisoned() && app.accepting.load(Ordering::Acquire)
 }
 
+/// Every route of the admin endpoint, `(method, path)`: the document lists exactly these (a
+/// test checks both ways), and a known path with another method answers 405 with `Allow`.
+pub const ADMIN_ROUTES: &[(&str, &str)] = &[
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/openapi.json"),
+    ("GET", "/metrics"),
+    ("GET", "/stats"),
+    ("POST", "/snapshot"),
+    ("GET", "/bans"),
+    ("POST", "/bans/user"),
+    ("POST", "/unbans/user"),
+    ("POST", "/bans/ip"),
+    ("POST", "/unbans/ip"),
+    ("POST", "/kick"),
+    ("POST", "/rollback"),
+    ("POST", "/users/role"),
+    ("GET", "/audit"),
+];
+
 async fn route(req: Request<Incoming>, app: &Arc<App>) -> Result<Resp, ApiError> {
     let path = req.uri().path().to_owned();
+    let methods: Vec<&str> = ADMIN_ROUTES.iter().filter(|(_, p)| *p == path).map(|(m, _)| *m).collect();
+    if !methods.is_empty() && !methods.contains(&req.method().as_str()) {
+        return Ok(crate::http::method_not_allowed(&methods));
+    }
     let server = &app.config.server;
     match (req.method(), path.as_str()) {
         (&Method::GET, "/healthz") => return Ok(text(StatusCode::OK, "ok\n".into(), "text/plain")),

@@ -380,7 +380,7 @@ fn find<'p>(method: &Method, segments: &[&'p str]) -> Matched<'p> {
 }
 
 /// 405 with the `Allow` header that RFC 9110 asks for.
-fn method_not_allowed(methods: &[&str]) -> Resp {
+pub fn method_not_allowed(methods: &[&str]) -> Resp {
     let e = ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this path");
     let mut r = error_response(&e);
     let allow = methods.iter().map(|m| m.to_ascii_uppercase()).collect::<Vec<_>>().join(", ");
