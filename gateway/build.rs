@@ -1,5 +1,5 @@
-//! Embeds the web client (`web/`, minus tests and npm files) into the binary: generates a
-//! table of `(path, bytes, content type)` included at compile time.
+//! Embeds the web client (`web/`, minus tests, npm files and its Markdown docs) into the
+//! binary: generates a table of `(path, bytes, content type)` included at compile time.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -27,6 +27,7 @@ fn walk(dir: &Path, root: &Path, out: &mut Vec<String>) {
         if matches!(rel.split('/').next(), Some("tests" | "node_modules" | "e2e"))
             || rel.starts_with("package")
             || rel.starts_with('.')
+            || rel.ends_with(".md")
         {
             continue;
         }

@@ -39,6 +39,7 @@ mod tests {
     fn serves_the_codec_and_not_the_tests() {
         assert!(ASSETS.iter().any(|(p, _, _)| *p == "codec.js"));
         assert!(ASSETS.iter().all(|(p, _, _)| !p.starts_with("tests/") && !p.starts_with("package")));
+        assert!(ASSETS.iter().all(|(p, _, _)| !p.ends_with(".md")), "the client's README is not served");
         assert!(asset("/codec.js").is_ok());
         assert!(asset("/nope.js").is_err());
     }
