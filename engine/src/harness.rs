@@ -185,21 +185,9 @@ impl Harness {
     ) -> (Arc<crate::restore::RestoreTally>, crossbeam_channel::Receiver<()>) {
         let (tally, done) = crate::restore::RestoreTally::new(restores.len());
         let g = self.shared.config.geometry;
-        for &(x, y, colour, guard_seq) in restores {
-            let loc = g.locate(u32::from(x), u32::from(y)).expect("restore on the canvas");
-            let cmd = crate::msg::PaintCmd {
-                origin: None,
-                user: crate::restore::restore_user(rolled_back),
-                x,
-                y,
-                colour,
-                charged: false,
-                restore: Some(crate::msg::Restoring { guard_seq, tally: tally.clone() }),
-                tile: loc.tile,
-                offset: loc.offset,
-                received_ms: 0,
-            };
-            let home = crate::routing::tile_home(loc.tile, self.shards.len());
+        for &restore in restores {
+            let cmd = crate::restore::restore_cmd(&g, rolled_back, restore, &tally).expect("restore on the canvas");
+            let home = crate::routing::tile_home(cmd.tile, self.shards.len());
             self.shared.mesh.send(home, crate::msg::ShardMsg::Restore(vec![cmd])).expect("inbox has room");
         }
         (tally, done)

@@ -114,8 +114,31 @@ impl RestoreTally {
 }
 
 /// The `user` field of a restore's journal record: the rolled-back user, flagged.
-pub(crate) fn restore_user(rolled_back: u32) -> u32 {
+fn restore_user(rolled_back: u32) -> u32 {
     PixelRecord::ROLLBACK | rolled_back
+}
+
+/// The command restoring `(x, y)` to `colour` if it still holds `guard_seq`, for the tile's
+/// home shard (`None` off the canvas), counted in `tally`.
+pub(crate) fn restore_cmd(
+    geometry: &pixelparty_protocol::Geometry,
+    rolled_back: u32,
+    (x, y, colour, guard_seq): (u16, u16, u8, u64),
+    tally: &std::sync::Arc<RestoreTally>,
+) -> Option<PaintCmd> {
+    let loc = geometry.locate(u32::from(x), u32::from(y))?;
+    Some(PaintCmd {
+        origin: None,
+        user: restore_user(rolled_back),
+        x,
+        y,
+        colour,
+        charged: false,
+        restore: Some(crate::msg::Restoring { guard_seq, tally: tally.clone() }),
+        tile: loc.tile,
+        offset: loc.offset,
+        received_ms: 0,
+    })
 }
 
 impl Shard {

@@ -17,7 +17,7 @@ use pixelparty_storage::Store;
 
 use crate::config::EngineConfig;
 use crate::conn::{Close, Target, UserCtx};
-use crate::msg::{ConnId, PaintCmd, Restoring, ShardMsg, ShardStats, TileCopy};
+use crate::msg::{ConnId, PaintCmd, ShardMsg, ShardStats, TileCopy};
 use crate::restore::{RestoreOutcome, RestoreReport, RestoreTally};
 use crate::routing::{ShardId, tile_home};
 use crate::shard::{Shard, Shared};
@@ -374,24 +374,13 @@ impl EngineHandle {
         let shards = self.shared.config.shards;
         let (tally, done) = RestoreTally::new(restores.len());
         let mut per_shard: Vec<Vec<PaintCmd>> = vec![Vec::new(); shards];
-        for &(x, y, colour, guard_seq) in restores {
-            let Some(loc) = g.locate(u32::from(x), u32::from(y)) else {
+        for &restore in restores {
+            let Some(cmd) = crate::restore::restore_cmd(&g, rolled_back, restore, &tally) else {
                 tally.resolve(RestoreOutcome::Refused);
                 continue;
             };
-            let home = tile_home(loc.tile, shards);
-            per_shard[home].push(PaintCmd {
-                origin: None,
-                user: crate::restore::restore_user(rolled_back),
-                x,
-                y,
-                colour,
-                charged: false,
-                restore: Some(Restoring { guard_seq, tally: tally.clone() }),
-                tile: loc.tile,
-                offset: loc.offset,
-                received_ms: 0,
-            });
+            let home = tile_home(cmd.tile, shards);
+            per_shard[home].push(cmd);
             if per_shard[home].len() == RESTORE_CHUNK {
                 self.send_restores(home, std::mem::take(&mut per_shard[home]), &tally);
             }

@@ -18,12 +18,16 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use pixelparty_protocol::CloseReason;
-use serde::Deserialize;
 use serde_json::json;
 
 use crate::app::{App, sha256};
 use crate::http::error::ApiError;
-use crate::http::moderation::{bans_json, run_rollback, set_net_ban, set_user_ban};
+// The bodies are the documented types (one definition for the handler and the document).
+use crate::admin_openapi::{KickRequest, SetRole};
+use crate::http::auth::RoleName;
+use crate::http::moderation::{
+    BanIpRequest, BanUserRequest, RollbackRequest, bans_json, run_rollback, set_net_ban, set_user_ban,
+};
 use crate::http::{Resp, error_response, json, json_body, query, query_num};
 
 /// The running admin endpoint.
@@ -85,42 +89,6 @@ fn authorized(req: &Request<Incoming>, app: &App) -> bool {
         req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
     // Compare hashes so the comparison time does not depend on how much of the token matches.
     token.is_some_and(|t| sha256(t.trim().as_bytes()) == app.admin_token_hash)
-}
-
-#[derive(Deserialize)]
-struct UserBan {
-    username: String,
-    #[serde(default)]
-    reason: String,
-    duration_s: Option<u64>,
-}
-
-#[derive(Deserialize)]
-struct NetBan {
-    cidr: String,
-    #[serde(default)]
-    reason: String,
-    duration_s: Option<u64>,
-}
-
-#[derive(Deserialize)]
-struct Kick {
-    username: String,
-    #[serde(default)]
-    message: String,
-}
-
-#[derive(Deserialize)]
-struct Rollback {
-    username: String,
-    from_ms: u64,
-    to_ms: u64,
-}
-
-#[derive(Deserialize)]
-struct SetRole {
-    username: String,
-    role: String,
 }
 
 fn text(status: StatusCode, body: String, content_type: &'static str) -> Resp {
@@ -194,27 +162,27 @@ async fn route(req: Request<Incoming>, app: &Arc<App>) -> Result<Resp, ApiError>
         }
         (Method::GET, "/bans") => Ok(json(StatusCode::OK, &bans_json(app)?)),
         (Method::POST, "/bans/user") => {
-            let b: UserBan = json_body(req, server).await?;
+            let b: BanUserRequest = json_body(req, server).await?;
             set_user_ban(app, 0, &b.username, Some((b.reason, b.duration_s))).await?;
             Ok(json(StatusCode::OK, &json!({ "banned": b.username })))
         }
         (Method::POST, "/unbans/user") => {
-            let b: UserBan = json_body(req, server).await?;
+            let b: BanUserRequest = json_body(req, server).await?;
             set_user_ban(app, 0, &b.username, None).await?;
             Ok(json(StatusCode::OK, &json!({ "unbanned": b.username })))
         }
         (Method::POST, "/bans/ip") => {
-            let b: NetBan = json_body(req, server).await?;
+            let b: BanIpRequest = json_body(req, server).await?;
             set_net_ban(app, 0, &b.cidr, Some((b.reason, b.duration_s))).await?;
             Ok(json(StatusCode::OK, &json!({ "banned": b.cidr })))
         }
         (Method::POST, "/unbans/ip") => {
-            let b: NetBan = json_body(req, server).await?;
+            let b: BanIpRequest = json_body(req, server).await?;
             set_net_ban(app, 0, &b.cidr, None).await?;
             Ok(json(StatusCode::OK, &json!({ "unbanned": b.cidr })))
         }
         (Method::POST, "/kick") => {
-            let k: Kick = json_body(req, server).await?;
+            let k: KickRequest = json_body(req, server).await?;
             let user = app.store.user_by_name(&k.username)?.ok_or_else(|| ApiError::not_found("no such user"))?;
             let message = if k.message.is_empty() { "kicked by an administrator".to_owned() } else { k.message };
             app.engine.kick(user.id, CloseReason::Kicked, &message).await;
@@ -227,16 +195,15 @@ async fn route(req: Request<Incoming>, app: &Arc<App>) -> Result<Resp, ApiError>
             Ok(json(StatusCode::OK, &json!({ "kicked": k.username })))
         }
         (Method::POST, "/rollback") => {
-            let r: Rollback = json_body(req, server).await?;
+            let r: RollbackRequest = json_body(req, server).await?;
             let report = run_rollback(app, 0, &r.username, r.from_ms, r.to_ms).await?;
             Ok(json(StatusCode::OK, &report))
         }
         (Method::POST, "/users/role") => {
             let r: SetRole = json_body(req, server).await?;
-            let role = match r.role.as_str() {
-                "admin" => pixelparty_storage::Role::Admin,
-                "user" => pixelparty_storage::Role::User,
-                _ => return Err(ApiError::invalid("role must be admin or user")),
+            let role = match r.role {
+                RoleName::Admin => pixelparty_storage::Role::Admin,
+                RoleName::User => pixelparty_storage::Role::User,
             };
             let user = app.store.user_by_name(&r.username)?.ok_or_else(|| ApiError::not_found("no such user"))?;
             let (id, now) = (user.id, pixelparty_engine::now_ms());
@@ -244,7 +211,7 @@ async fn route(req: Request<Incoming>, app: &Arc<App>) -> Result<Resp, ApiError>
             // Live sessions carry the role they connected with: end them, so that a demoted
             // admin keeps no admin power and a promoted user reconnects with it.
             app.engine.kick(id, CloseReason::Kicked, "your role changed; reconnect").await;
-            Ok(json(StatusCode::OK, &json!({ "username": r.username, "role": r.role })))
+            Ok(json(StatusCode::OK, &r))
         }
         (Method::GET, "/audit") => {
             let q = query(&req);

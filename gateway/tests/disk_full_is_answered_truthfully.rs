@@ -65,7 +65,7 @@ struct Node {
 }
 
 impl Node {
-    fn start(config: &Path) -> Self {
+    fn start(config: &Path, http_port: u16) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_pixelparty"))
             .args(["serve", "--config"])
             .arg(config)
@@ -74,18 +74,10 @@ impl Node {
             .spawn()
             .expect("server binary starts");
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let text = std::fs::read_to_string(config).unwrap();
-        let port: u16 = text
-            .lines()
-            .find_map(|l| l.strip_prefix("http = \"127.0.0.1:"))
-            .unwrap()
-            .trim_end_matches('"')
-            .parse()
-            .unwrap();
         // The server prints this once it listens.
         assert!(lines.any(|l| l.is_ok_and(|l| l.contains("pixelparty is running"))), "server did not start");
         std::thread::spawn(move || for _ in lines {}); // keep its stdout drained
-        Self { child: Some(child), http: SocketAddr::from(([127, 0, 0, 1], port)) }
+        Self { child: Some(child), http: SocketAddr::from(([127, 0, 0, 1], http_port)) }
     }
 
     /// Waits for the process to exit by itself (killing it after `limit`); its status code,
@@ -149,7 +141,7 @@ async fn a_full_disk_is_answered_truthfully_and_the_server_restarts_clean() {
     )
     .unwrap();
 
-    let node = Node::start(&config);
+    let node = Node::start(&config, http_port);
     let api = Api::new(node.http);
     let alice = api.signup("alice", PASSWORD).await.unwrap();
     let room = api.create_room(&alice.token, "full").await.unwrap();
@@ -198,7 +190,7 @@ async fn a_full_disk_is_answered_truthfully_and_the_server_restarts_clean() {
 
     // Space freed; a restart replays the journal and serves again.
     mount.grow(64);
-    let node = Node::start(&config);
+    let node = Node::start(&config, http_port);
     let api = Api::new(node.http);
     let alice = api.login("alice", PASSWORD).await.unwrap();
     let mut stored: HashMap<String, u64> = HashMap::new();

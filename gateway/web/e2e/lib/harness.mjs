@@ -78,6 +78,15 @@ export function missingRequirement() {
 
 export const IN_CI = process.env.CI === "true";
 
+/** Skips (locally) or fails (CI=true) test `t` when Chromium or the server binary is missing; true when skipped. */
+export function gate(t) {
+  const missing = missingRequirement();
+  if (!missing) return false;
+  if (IN_CI) throw new Error(`e2e prerequisites missing in CI: ${missing}`);
+  t.skip(missing);
+  return true;
+}
+
 /** A port that was free a moment ago (bind 0, read it, close). */
 export function freePort() {
   return new Promise((res, rej) => {

@@ -10,7 +10,7 @@ import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
 
 import {
-  Server, Browser, signUp, loggedInAs, WEB_FROM_DISK, screenshot, docScreenshot, uniqueName, missingRequirement, IN_CI,
+  Server, Browser, signUp, loggedInAs, WEB_FROM_DISK, screenshot, docScreenshot, uniqueName, missingRequirement, IN_CI, gate,
   PHONE, until,
 } from "../lib/harness.mjs";
 import { formatZoom, MIN_PAINT_SCALE, PAINT_ZOOM } from "../../status.js";
@@ -18,12 +18,6 @@ import { formatZoom, MIN_PAINT_SCALE, PAINT_ZOOM } from "../../status.js";
 const TEST_TIMEOUT_MS = 60_000;
 const missing = missingRequirement();
 
-function gate(t) {
-  if (!missing) return false;
-  if (IN_CI) throw new Error(`e2e prerequisites missing in CI: ${missing}`);
-  t.skip(missing);
-  return true;
-}
 
 let server = null;
 let browser = null;

@@ -7,7 +7,7 @@ import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
 
 import {
-  Server, Browser, signUp, loggedInAs, networkQuiet, WEB_FROM_DISK, screenshot, uniqueName, missingRequirement, IN_CI, SCREENSHOT_DIR, PASSWORD,
+  Server, Browser, signUp, loggedInAs, networkQuiet, WEB_FROM_DISK, screenshot, uniqueName, missingRequirement, IN_CI, gate, SCREENSHOT_DIR, PASSWORD,
   freeUdpPort,
 } from "../lib/harness.mjs";
 
@@ -16,13 +16,6 @@ const TEST_TIMEOUT_MS = 60_000;
 const missing = missingRequirement();
 if (missing && !IN_CI) console.log(`e2e tests skipped: ${missing}`);
 
-/** Skips (locally) or fails (CI=true) a test when Chromium or the server binary is missing. */
-function gate(t) {
-  if (!missing) return false;
-  if (IN_CI) throw new Error(`e2e prerequisites missing in CI: ${missing}`);
-  t.skip(missing);
-  return true;
-}
 
 let server = null;
 /** Chromium with --disable-quic (tests 1–5, as before). */
