@@ -20,6 +20,7 @@
 //! - [`fuzzing`]: entry points of the record-decoder fuzz target and its smoke test.
 
 pub mod accounts;
+pub mod backend;
 pub mod canvas;
 pub mod chat;
 mod codec;
