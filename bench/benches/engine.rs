@@ -222,9 +222,9 @@ fn chat_run(rooms: u32, members_per_room_per_shard: usize) {
     let dir = tempfile::tempdir().unwrap();
     let s = store(dir.path());
     for r in 0..rooms {
-        s.run(move |tx| tx.create_room(&format!("room{r}"), 1, 0)).unwrap();
+        s.wait(move |b| b.create_room(format!("room{r}"), 1, 0)).unwrap();
     }
-    s.run(|tx| tx.create_user("sender", "x", StoreRole::User, 0)).unwrap();
+    s.wait(|b| b.create_user("sender".into(), "x".into(), StoreRole::User, 0)).unwrap();
     let mut config = EngineConfig::new(Geometry::new(256, 256, 4, 256).unwrap());
     config.shards = SHARDS;
     config.chat_interval_ms = 0;

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use pixelparty_bench::timing::si;
 use pixelparty_protocol::Geometry;
-use pixelparty_storage::{Durability, Message, PixelRecord, Store, StoreConfig};
+use pixelparty_storage::{Durability, Fjall, Message, PixelRecord, StoreConfig};
 
 const SUBMITTERS: u64 = 2;
 const BATCH: u64 = 1000;
@@ -22,10 +22,10 @@ fn run_for() -> Duration {
     Duration::from_secs(std::env::var("STORAGE_BENCH_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(4))
 }
 
-fn open(path: &std::path::Path, durability: Durability) -> Store {
+fn open(path: &std::path::Path, durability: Durability) -> Fjall {
     let mut config = StoreConfig::new(path);
     config.durability = durability;
-    Store::open(config).unwrap()
+    Fjall::open(config).unwrap()
 }
 
 fn batch(first: u64, g: &Geometry) -> Vec<PixelRecord> {
@@ -48,7 +48,7 @@ fn batch(first: u64, g: &Geometry) -> Vec<PixelRecord> {
 /// Appends batches from `SUBMITTERS` threads for [`run_for`], each thread keeping up to 4
 /// batches in flight (like a shard that keeps serving while its ticks are being made
 /// durable). Returns acknowledged updates per second.
-fn append(durability: Durability, g: Geometry) -> (f64, Store, tempfile::TempDir) {
+fn append(durability: Durability, g: Geometry) -> (f64, Fjall, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path(), durability);
     let next = Arc::new(AtomicU64::new(1));
@@ -94,7 +94,7 @@ trait RunLater {
     ) -> Result<(), pixelparty_storage::StorageError>;
 }
 
-impl RunLater for Store {
+impl RunLater for Fjall {
     /// Submits, waiting (briefly) while the writer queue is full.
     fn run_later(
         &self,

@@ -29,12 +29,23 @@ pub struct UserCtx {
     pub expires_ms: u64,
     /// The client's address, for address bans (unspecified when unknown).
     pub addr: IpAddr,
+    /// The users this user blocks, sorted, as read by whoever authenticated the session (the
+    /// shard never reads the store to connect; later changes come as `BlocksChanged`).
+    pub blocks: Arc<[u32]>,
 }
 
 impl UserCtx {
     /// A user with no login session, expiry or address attached (tests, tools).
     pub fn new(id: u32, name: impl Into<Arc<str>>, role: Role) -> Self {
-        Self { id, name: name.into(), role, session: 0, expires_ms: u64::MAX, addr: IpAddr::V4(Ipv4Addr::UNSPECIFIED) }
+        Self {
+            id,
+            name: name.into(),
+            role,
+            session: 0,
+            expires_ms: u64::MAX,
+            addr: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            blocks: Arc::from([]),
+        }
     }
 
     /// The key of a login session: the first 8 bytes of its token's hash (never 0).
@@ -107,6 +118,8 @@ pub(crate) struct Conn {
     pub(crate) deferred: u16,
     pub(crate) subs: Vec<(u32, Sub)>,
     pub(crate) rooms: Vec<u32>,
+    /// Rooms joined whose history page is being read, with the room frames held meanwhile.
+    pub(crate) joining: Vec<(u32, Vec<Bytes>)>,
     /// Users this session's user blocks, sorted.
     pub(crate) blocks: Arc<[u32]>,
     pub(crate) queue: VecDeque<Bytes>,
@@ -128,6 +141,7 @@ impl Conn {
             deferred: 0,
             subs: Vec::new(),
             rooms: Vec::new(),
+            joining: Vec::new(),
             blocks,
             queue: VecDeque::new(),
             queued_bytes: 0,

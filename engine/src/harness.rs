@@ -18,6 +18,7 @@ use pixelparty_storage::Store;
 
 use crate::config::EngineConfig;
 use crate::conn::{Close, UserCtx};
+use crate::mesh::Completion;
 use crate::msg::ConnId;
 use crate::shard::{Shard, Shared};
 
@@ -86,8 +87,17 @@ impl Harness {
     }
 
     /// Opens a session without sending anything.
-    pub fn connect_raw(&mut self, shard: usize, user: UserCtx) -> ClientId {
+    pub fn connect_raw(&mut self, shard: usize, mut user: UserCtx) -> ClientId {
         let id = user.id;
+        // As the gateway does: the session starts with the user's blocks.
+        user.blocks = self
+            .shared
+            .store
+            .wait(move |b| b.blocks_of(id, crate::MAX_BLOCKS))
+            .expect("store")
+            .into_iter()
+            .map(|r| r.user)
+            .collect();
         let conn = self.shards[shard].connect(user);
         self.clients.push(Client {
             shard,
@@ -147,8 +157,14 @@ impl Harness {
     /// Tells every shard that `user`'s block list changed (as the gateway does after a
     /// block or unblock), reading it from the store.
     pub fn blocks_changed(&mut self, user: u32) {
-        let blocks: Arc<[u32]> =
-            self.shared.store.blocks_of(user, crate::MAX_BLOCKS).expect("store").into_iter().map(|r| r.user).collect();
+        let blocks: Arc<[u32]> = self
+            .shared
+            .store
+            .wait(move |b| b.blocks_of(user, crate::MAX_BLOCKS))
+            .expect("store")
+            .into_iter()
+            .map(|r| r.user)
+            .collect();
         for s in 0..self.shards.len() {
             let msg = crate::msg::ShardMsg::BlocksChanged { user, blocks: blocks.clone() };
             self.shared.mesh.send(s, msg).expect("inbox has room");
@@ -222,11 +238,23 @@ impl Harness {
             if progress {
                 continue;
             }
-            // Nothing moved: wait for the store, else tick, else done.
-            if let Some(i) = self.shards.iter().position(|s| s.tick.in_flight() > 0 || s.direct_in_flight > 0) {
-                let done =
-                    self.shared.mesh.recv_done_timeout(i, COMPLETION_WAIT).expect("storage completion within 20 s");
-                self.shards[i].complete(done, self.now_ms);
+            // Nothing moved: wait for the store, else tick, else done. Every outstanding answer
+            // is collected first and applied in the order it was asked, so runs are repeatable
+            // whatever order the store's threads finish in.
+            if let Some(i) = self.shards.iter().position(|s| s.tick.in_flight() > 0 || s.asks_in_flight > 0) {
+                let outstanding = self.shards[i].tick.in_flight() + self.shards[i].asks_in_flight;
+                let mut answers: Vec<Completion> = (0..outstanding)
+                    .map(|_| {
+                        self.shared.mesh.recv_done_timeout(i, COMPLETION_WAIT).expect("storage completion within 20 s")
+                    })
+                    .collect();
+                answers.sort_by_key(|c| match c {
+                    Completion::Tick { batch, .. } => (0, *batch),
+                    Completion::Storage(r) => (1, r.seq),
+                });
+                for done in answers {
+                    self.shards[i].complete(done, self.now_ms);
+                }
                 continue;
             }
             let mut ticked = false;

@@ -13,6 +13,9 @@ use crate::rooms::{HomeRoom, presence_change};
 use crate::shard::Shard;
 use crate::tick::{PendingDelete, PendingPost};
 
+/// Most room requests waiting while their room is loaded from the store.
+const MAX_WAITING_FOR_ROOM: usize = 1024;
+
 impl Shard {
     fn refuse_remote(&mut self, conn: ConnRef, req: u32, r: Refusal) {
         self.answer(Origin::Session(conn, req), Err(r));
@@ -65,31 +68,69 @@ impl Shard {
         self.send(conn.shard, ShardMsg::Replay { conn: conn.conn, tile, payload });
     }
 
-    /// The room's home state, loaded from the store on first use; `None` if there is no such
-    /// room.
-    fn home_room(&mut self, room: u32) -> Result<Option<&mut HomeRoom>, Refusal> {
-        if !self.rooms.contains_key(&room) {
-            let internal = |e: pixelparty_storage::StorageError| {
-                tracing::error!(error = %e, room, "loading a room");
-                Refusal::new(ErrorCode::Internal, "storage error")
-            };
-            if self.store().room(room).map_err(internal)?.is_none() {
-                return Ok(None);
-            }
-            let last = self.store().room_last_seq(room).map_err(internal)?;
-            self.rooms.insert(room, HomeRoom::new(room, last, self.config().shards));
+    /// Whether `msg` (a join, a room message deletion, a who) can be handled now: true when
+    /// its room is loaded. Otherwise the message waits while the room is loaded from the
+    /// store, and is handled (or refused, when there is no such room) once it is.
+    pub(crate) fn room_ready(&mut self, msg: &mut Option<ShardMsg>) -> bool {
+        let room = match msg {
+            Some(
+                ShardMsg::Join { room, .. } | ShardMsg::DeleteRoomMessage { room, .. } | ShardMsg::Who { room, .. },
+            ) => *room,
+            _ => return true,
+        };
+        if self.rooms.contains_key(&room) {
+            return true;
         }
-        Ok(self.rooms.get_mut(&room))
+        let Some(msg) = msg.take() else { return true };
+        if let Some(waiting) = self.loading_rooms.get_mut(&room) {
+            if waiting.len() >= MAX_WAITING_FOR_ROOM {
+                self.refuse_room_msg(msg, crate::asks::busy());
+            } else {
+                waiting.push(msg);
+            }
+            return false;
+        }
+        self.ask(
+            move |b| {
+                let (exists, last) = (b.room(room), b.room_last_seq(room));
+                Box::pin(async move { if exists.await?.is_some() { Ok(Some(last.await?)) } else { Ok(None) } })
+            },
+            move |s: &mut Shard, loaded, now_ms| {
+                let waiting = s.loading_rooms.remove(&room).unwrap_or_default();
+                let refusal = match loaded {
+                    Ok(Some(last)) => {
+                        let shards = s.config().shards;
+                        s.rooms.entry(room).or_insert_with(|| HomeRoom::new(room, last, shards));
+                        for msg in waiting {
+                            s.on_message(msg, now_ms);
+                        }
+                        return;
+                    }
+                    Ok(None) => Refusal::new(ErrorCode::NotFound, "no such room"),
+                    Err(e) => Refusal::read_failed(&e, "loading a room"),
+                };
+                for msg in waiting {
+                    s.refuse_room_msg(msg, refusal.clone());
+                }
+            },
+        );
+        self.loading_rooms.insert(room, vec![msg]);
+        false
+    }
+
+    fn refuse_room_msg(&mut self, msg: ShardMsg, r: Refusal) {
+        match msg {
+            ShardMsg::Join { room, conn, req, .. } => self.send_join_error(conn, req, room, r),
+            ShardMsg::DeleteRoomMessage { origin, .. } => self.answer(origin, Err(r)),
+            ShardMsg::Who { conn, req, .. } => self.refuse_remote(conn, req, r),
+            other => tracing::error!(?other, "not a room request"),
+        }
     }
 
     pub(crate) fn home_join(&mut self, room: u32, conn: ConnRef, req: u32, user: u32, name: Arc<str>) {
         let max = self.config().max_room_members;
-        let home = match self.home_room(room) {
-            Ok(Some(r)) => r,
-            Ok(None) => {
-                return self.send_join_error(conn, req, room, Refusal::new(ErrorCode::NotFound, "no such room"));
-            }
-            Err(r) => return self.send_join_error(conn, req, room, r),
+        let Some(home) = self.rooms.get_mut(&room) else {
+            return self.send_join_error(conn, req, room, Refusal::new(ErrorCode::NotFound, "no such room"));
         };
         if home.sessions() >= max {
             return self.send_join_error(conn, req, room, Refusal::new(ErrorCode::RoomFull, "room is full"));
@@ -144,35 +185,29 @@ impl Shard {
         self.tick.posts.push(PendingPost { room, seq, conn, req, user, name, text, time_ms: now_ms });
     }
 
+    /// Reads the message (only its author or an admin may delete it); the deletion then
+    /// waits for the next tick.
     pub(crate) fn home_delete(&mut self, room: u32, seq: u64, origin: Origin, user: u32, admin: bool) {
-        match self.home_room(room) {
-            Ok(Some(_)) => {}
-            Ok(None) => return self.answer(origin, Err(Refusal::new(ErrorCode::NotFound, "no such room"))),
-            Err(r) => return self.answer(origin, Err(r)),
-        }
-        match self.store().room_message(room, seq) {
-            Ok(Some(m)) if !m.deleted && (m.author == user || admin) => {
-                self.tick.deletes.push(PendingDelete { room, seq, origin, by_admin: m.author != user });
-            }
-            Ok(Some(m)) if !m.deleted => {
-                self.answer(
+        self.ask(
+            move |b| b.room_message(room, seq),
+            move |s: &mut Shard, found, _now| match found {
+                Ok(Some(m)) if !m.deleted && (m.author == user || admin) => {
+                    s.tick.deletes.push(PendingDelete { room, seq, origin, by_admin: m.author != user });
+                }
+                Ok(Some(m)) if !m.deleted => s.answer(
                     origin,
                     Err(Refusal::new(ErrorCode::Forbidden, "only the author or an admin may delete it")),
-                );
-            }
-            Ok(_) => self.answer(origin, Err(Refusal::new(ErrorCode::NotFound, "no such message"))),
-            Err(e) => {
-                tracing::error!(error = %e, "reading a room message");
-                self.answer(origin, Err(Refusal::new(ErrorCode::Internal, "storage error")));
-            }
-        }
+                ),
+                Ok(_) => s.answer(origin, Err(Refusal::new(ErrorCode::NotFound, "no such message"))),
+                Err(e) => s.answer(origin, Err(Refusal::read_failed(&e, "reading a room message"))),
+            },
+        );
     }
 
     pub(crate) fn home_who(&mut self, room: u32, conn: ConnRef, req: u32) {
-        let result = match self.home_room(room) {
-            Ok(Some(home)) => Ok((0, home.presence_snapshot())),
-            Ok(None) => Err(Refusal::new(ErrorCode::NotFound, "no such room")),
-            Err(r) => Err(r),
+        let result = match self.rooms.get(&room) {
+            Some(home) => Ok((0, home.presence_snapshot())),
+            None => Err(Refusal::new(ErrorCode::NotFound, "no such room")),
         };
         let msg = match result {
             Ok((value, then)) => ShardMsg::Done { conn: conn.conn, req, result: Ok(value), then },

@@ -24,6 +24,7 @@
 //! - [`snapshot`]: canvas snapshots for HTTP and for the store.
 //! - [`metrics`]: the counters and histograms behind `/metrics`.
 
+pub mod asks;
 mod cmd;
 pub mod config;
 mod conn;

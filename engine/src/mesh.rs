@@ -14,7 +14,7 @@ use crate::msg::ShardMsg;
 use crate::routing::ShardId;
 
 /// A storage outcome reported back to the shard that submitted the write, in submission
-/// order. Each shard bounds how many it has outstanding, so the queue never overflows.
+/// any order. Each shard bounds how many it has outstanding, so the queue never overflows.
 #[derive(Debug)]
 pub enum Completion {
     /// A tick batch (pixels, room messages, deletions) is durable, or failed.
@@ -24,15 +24,9 @@ pub enum Completion {
         /// Durable, or why not (see [`crate::msg::Refusal::store_failed`]).
         result: Result<(), crate::msg::Refusal>,
     },
-    /// A direct-message write (send or delete) finished: answer the session.
-    Direct {
-        /// The session.
-        conn: crate::msg::ConnId,
-        /// Its request id.
-        req: u32,
-        /// Ack value or why not.
-        result: Result<u64, crate::msg::Refusal>,
-    },
+    /// The answer to one of the shard's storage requests, ready to apply
+    /// (see [`crate::asks`]).
+    Storage(crate::asks::Resume),
 }
 
 /// One shard's receiving side, shared by every sender.

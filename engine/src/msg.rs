@@ -70,10 +70,38 @@ impl Refusal {
         }
     }
 
+    /// A read the request needed failed: `unavailable` or `overloaded` when the store is
+    /// out of reach or saturated, otherwise `internal`. Nothing was applied.
+    pub fn read_failed(e: &pixelparty_storage::StorageError, what: &'static str) -> Self {
+        tracing::error!(error = %e, what, "storage read failed");
+        if e.is_poisoned() || e.is_closed() || e.is_overloaded() {
+            Self::store_refused(e)
+        } else {
+            Self::new(ErrorCode::Internal, "storage error")
+        }
+    }
+
     /// Whether the request certainly was not applied (so a cooldown it took goes back).
     pub fn not_applied(&self) -> bool {
         self.code != ErrorCode::OutcomeUnknown
     }
+}
+
+/// A direct message on its way to its conversation's home shard.
+#[derive(Debug)]
+pub struct DirectPost {
+    /// Sender.
+    pub from: u32,
+    /// Recipient.
+    pub to: u32,
+    /// Sender's name.
+    pub name: Arc<str>,
+    /// Text (checked).
+    pub text: Box<str>,
+    /// The sending session.
+    pub conn: ConnRef,
+    /// Its request id.
+    pub req: u32,
 }
 
 /// Who gets the answer to a request handled by a home shard: a session (by request id) or a
@@ -120,6 +148,9 @@ pub struct PaintCmd {
 pub struct Restoring {
     /// The sequence the pixel must still be at.
     pub guard_seq: u64,
+    /// Set once the store said the pixel was still at `guard_seq`: the tile's sequence when
+    /// it was asked (what came after is in the tile's ring or on its way).
+    pub store_checked: Option<u64>,
     /// Where the outcome is counted.
     pub tally: Arc<crate::restore::RestoreTally>,
 }
@@ -227,6 +258,8 @@ pub enum ShardMsg {
         /// User name.
         name: Arc<str>,
     },
+    /// A checked direct message for its conversation's home shard to store.
+    DirectPost(DirectPost),
     /// The result of a join: the room's published sequence and its presence snapshot.
     JoinDone {
         /// The session.

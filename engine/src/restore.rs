@@ -134,7 +134,7 @@ pub(crate) fn restore_cmd(
         y,
         colour,
         charged: false,
-        restore: Some(crate::msg::Restoring { guard_seq, tally: tally.clone() }),
+        restore: Some(crate::msg::Restoring { guard_seq, store_checked: None, tally: tally.clone() }),
         tile: loc.tile,
         offset: loc.offset,
         received_ms: 0,
@@ -150,16 +150,47 @@ impl Shard {
                 resolve(&cmd, RestoreOutcome::Refused);
                 continue;
             }
-            self.tick.paints.push(cmd);
+            let Some(guard) = cmd.restore.as_ref().filter(|r| r.store_checked.is_none()).map(|r| r.guard_seq) else {
+                self.tick.paints.push(cmd);
+                continue;
+            };
+            let tile_seq = match self.tiles.get(&cmd.tile) {
+                Some(t) if t.changed_since(cmd.offset, guard).is_none() => t.seq,
+                _ => {
+                    self.tick.paints.push(cmd);
+                    continue;
+                }
+            };
+            // The tile's ring no longer reaches back to the guard (e.g. after a restart): ask
+            // the store whether the pixel still holds it, then queue the restore.
+            let (x, y) = (cmd.x, cmd.y);
+            self.ask(
+                move |b| b.pixel_history(x, y, u64::MAX, 1),
+                move |s: &mut Shard, latest, _now| {
+                    let mut cmd = cmd;
+                    match latest {
+                        Ok(latest) if latest.first().is_some_and(|r| r.seq == guard) => {
+                            if let Some(r) = cmd.restore.as_mut() {
+                                r.store_checked = Some(tile_seq);
+                            }
+                            s.home_restore(vec![cmd]);
+                        }
+                        Ok(_) => resolve(&cmd, RestoreOutcome::PaintedOver),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "reading a pixel's history for a rollback");
+                            resolve(&cmd, RestoreOutcome::Uncertain);
+                        }
+                    }
+                },
+            );
         }
     }
 
     /// Removes from `paints` (this tick's, in order) the restores that must not happen: the
     /// pixel changed after the guard earlier in this batch, in a batch on its way to the store
     /// (only a paint newer than the guard counts: the guard itself may still be on its way),
-    /// or applied. Applied updates are judged by the tile's ring while it reaches back to the
-    /// guard, else by the store (everything applied is durable there; a read error leaves
-    /// the pixel alone as uncertain).
+    /// or applied. Applied updates are judged by the tile's ring: from the guard, or, for a
+    /// restore the store vouched for ([`Shard::home_restore`]), from when it was asked.
     pub(crate) fn decide_restores(&self, paints: &mut Vec<PaintCmd>) {
         if paints.iter().all(|c| c.restore.is_none()) {
             return;
@@ -175,11 +206,11 @@ impl Shard {
             let outcome = if seen.contains(&key) || in_flight.get(&key).is_some_and(|&s| s > r.guard_seq) {
                 Some(RestoreOutcome::PaintedOver)
             } else {
-                match self.tiles.get(&cmd.tile).map(|t| t.changed_since(cmd.offset, r.guard_seq)) {
+                let since = r.store_checked.unwrap_or(r.guard_seq);
+                match self.tiles.get(&cmd.tile).map(|t| t.changed_since(cmd.offset, since)) {
                     Some(Some(false)) => None,
                     Some(Some(true)) => Some(RestoreOutcome::PaintedOver),
-                    Some(None) => self.changed_in_store(cmd, r.guard_seq),
-                    None => Some(RestoreOutcome::Uncertain),
+                    Some(None) | None => Some(RestoreOutcome::Uncertain),
                 }
             };
             match outcome {
@@ -193,21 +224,6 @@ impl Shard {
                 }
             }
         });
-    }
-}
-
-impl Shard {
-    /// The store's word on whether the pixel changed after `guard_seq` (for when the tile's
-    /// ring no longer reaches back that far, e.g. after a restart).
-    fn changed_in_store(&self, cmd: &PaintCmd, guard_seq: u64) -> Option<RestoreOutcome> {
-        match self.store().pixel_history(cmd.x, cmd.y, u64::MAX, 1) {
-            Ok(latest) if latest.first().is_some_and(|r| r.seq == guard_seq) => None,
-            Ok(_) => Some(RestoreOutcome::PaintedOver),
-            Err(e) => {
-                tracing::warn!(error = %e, "reading a pixel's history for a rollback");
-                Some(RestoreOutcome::Uncertain)
-            }
-        }
     }
 }
 

@@ -1,4 +1,5 @@
-//! Pure routing: which shard is the home of a tile, a room or a user.
+//! Pure routing: which shard is the home of a tile, a room or a direct
+//! conversation.
 //!
 //! Plain functions of the id and the shard count, so every shard (and every test) computes the
 //! same answer without asking anyone.
@@ -18,6 +19,12 @@ pub fn room_home(room: u32, shards: usize) -> ShardId {
     (shards - 1) - (room as usize % shards)
 }
 
+/// Home shard of the direct conversation between `a` and `b` (the same both ways).
+pub fn direct_home(a: u32, b: u32, shards: usize) -> ShardId {
+    let (lo, hi) = (u64::from(a.min(b)), u64::from(a.max(b)));
+    ((lo << 32 | hi) % shards as u64) as usize
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -29,6 +36,8 @@ mod tests {
             for id in 0..800u32 {
                 assert!(tile_home(id, shards) < shards);
                 seen[room_home(id, shards)] += 1;
+                assert_eq!(direct_home(id, id / 3, shards), direct_home(id / 3, id, shards));
+                assert!(direct_home(id, id + 1, shards) < shards);
             }
             let (min, max) = (seen.iter().min().unwrap(), seen.iter().max().unwrap());
             assert!(max - min <= 1, "{seen:?}");

@@ -61,8 +61,8 @@ impl std::error::Error for StartError {}
 pub fn build(config: EngineConfig, store: Store) -> Result<(Arc<Shared>, Vec<Shard>), StartError> {
     config.validate().map_err(StartError::Config)?;
     let g = config.geometry;
-    store.run(move |tx| tx.init_canvas(&g)).map_err(StartError::Storage)?;
-    let recovered = store.recover_canvas(&g).map_err(StartError::Storage)?;
+    store.wait(move |b| b.init_canvas(g)).map_err(StartError::Storage)?;
+    let recovered = store.wait(move |b| b.recover_canvas(g)).map_err(StartError::Storage)?;
     tracing::info!(
         tiles = g.tile_count(),
         last_seq = recovered.last_seq,
@@ -130,6 +130,11 @@ impl LocalShard {
     /// Closes a session from the transport side (idle timeout, transport error).
     pub fn close(&self, conn: ConnId, reason: CloseReason, message: &str) {
         self.with(|s| s.close(conn, reason, message, false));
+    }
+
+    /// Replaces a session's block list (sorted) with one read after it connected.
+    pub fn set_blocks(&self, conn: ConnId, blocks: Arc<[u32]>) {
+        self.with(|s| s.set_blocks(conn, blocks));
     }
 }
 
@@ -339,8 +344,14 @@ impl EngineHandle {
 
     /// Tells every shard the user's block list (read from the store).
     pub async fn blocks_changed(&self, user: u32) -> Result<(), pixelparty_storage::StorageError> {
-        let blocks: Arc<[u32]> =
-            self.shared.store.blocks_of(user, crate::MAX_BLOCKS)?.into_iter().map(|r| r.user).collect();
+        let blocks: Arc<[u32]> = self
+            .shared
+            .store
+            .call(move |b| b.blocks_of(user, crate::MAX_BLOCKS))
+            .await?
+            .into_iter()
+            .map(|r| r.user)
+            .collect();
         self.broadcast(|| ShardMsg::BlocksChanged { user, blocks: blocks.clone() }).await;
         Ok(())
     }

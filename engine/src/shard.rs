@@ -53,9 +53,9 @@ impl Shared {
     /// Builds the shared state; `last_seq` is the highest pixel sequence recovered.
     pub fn new(config: EngineConfig, store: Store, last_seq: u64) -> Self {
         let shards = config.shards;
-        // Each shard keeps at most `max_ticks_in_flight` batches and `max_direct_in_flight`
-        // direct-message writes outstanding; completions never overflow.
-        let completions = config.max_ticks_in_flight + MAX_DIRECT_IN_FLIGHT;
+        // Each shard keeps at most `max_ticks_in_flight` batches and `MAX_ASKS_IN_FLIGHT`
+        // other storage requests outstanding; completions never overflow.
+        let completions = config.max_ticks_in_flight + crate::asks::MAX_ASKS_IN_FLIGHT;
         Self {
             mesh: Mesh::new(shards, config.inbox_capacity, completions),
             next_seq: AtomicU64::new(last_seq + 1),
@@ -68,9 +68,6 @@ impl Shared {
         }
     }
 }
-
-/// Most direct-message writes a shard keeps outstanding at the store.
-pub const MAX_DIRECT_IN_FLIGHT: usize = 1024;
 
 /// Most requests one session keeps waiting at home shards (room posts, room deletes, `Who`);
 /// more are refused with `RateLimited` until answers come back.
@@ -109,11 +106,20 @@ pub struct Shard {
     pub(crate) user_conns: HashMap<u32, Vec<ConnId>>,
     /// Tiles this shard is home for.
     pub(crate) tiles: HashMap<u32, OwnedTile>,
+    /// Direct messages waiting to be stored, per conversation this shard is home for (the
+    /// front one is at the store).
+    pub(crate) directs: HashMap<(u32, u32), VecDeque<crate::msg::DirectPost>>,
+    /// Rooms being loaded from the store, with the requests waiting for them.
+    pub(crate) loading_rooms: HashMap<u32, Vec<ShardMsg>>,
     /// Rooms this shard is home for (loaded on first use).
     pub(crate) rooms: HashMap<u32, HomeRoom>,
     pub(crate) tick: TickState,
-    /// Direct-message writes outstanding at the store.
-    pub(crate) direct_in_flight: usize,
+    /// Storage requests outstanding (other than tick batches).
+    pub(crate) asks_in_flight: usize,
+    /// The number of the next ask.
+    pub(crate) next_ask: u64,
+    /// Asks that could not be made, answered (with an error) on the next turn.
+    pub(crate) asks_refused: VecDeque<crate::asks::Resume>,
     /// Messages for other shards (and for this one, handled in order with the inbox).
     outgoing: Vec<VecDeque<ShardMsg>>,
     pending_outbound: usize,
@@ -142,7 +148,11 @@ impl Shard {
             tiles: tiles.into_iter().map(|(t, data, seq)| (t, OwnedTile::new(data, seq))).collect(),
             rooms: HashMap::new(),
             tick: TickState::default(),
-            direct_in_flight: 0,
+            asks_in_flight: 0,
+            next_ask: 0,
+            asks_refused: VecDeque::new(),
+            directs: HashMap::new(),
+            loading_rooms: HashMap::new(),
             outgoing: (0..shards).map(|_| VecDeque::new()).collect(),
             pending_outbound: 0,
             shutting_down: false,
@@ -198,14 +208,10 @@ impl Shard {
     }
 
     /// Opens a session for an authenticated user. Its first frame must be `Hello`.
-    pub fn connect(&mut self, user: UserCtx) -> ConnId {
-        let blocks: Arc<[u32]> = match self.store().blocks_of(user.id, crate::MAX_BLOCKS) {
-            Ok(list) if list.is_empty() => self.no_blocks.clone(),
-            Ok(list) => list.into_iter().map(|r| r.user).collect(),
-            Err(e) => {
-                tracing::error!(error = %e, user = user.id, "reading blocks");
-                self.no_blocks.clone()
-            }
+    pub fn connect(&mut self, mut user: UserCtx) -> ConnId {
+        let blocks = match std::mem::take(&mut user.blocks) {
+            list if list.is_empty() => self.no_blocks.clone(),
+            list => list,
         };
         let user_id = user.id;
         self.next_expiry_ms = self.next_expiry_ms.min(user.expires_ms);
@@ -226,6 +232,13 @@ impl Shard {
         self.live += 1;
         ShardMetrics::add(&self.metrics().sessions_opened, 1);
         id
+    }
+
+    /// Replaces a session's block list (sorted).
+    pub fn set_blocks(&mut self, id: ConnId, blocks: Arc<[u32]>) {
+        if let Some(c) = self.conn_mut(id) {
+            c.blocks = blocks;
+        }
     }
 
     /// Ends a session (the transport is gone): leaves its rooms and drops its subscriptions.
@@ -518,7 +531,7 @@ impl Shard {
 
     /// Whether messages wait in this shard's own queues (for itself or full inboxes).
     pub fn has_pending(&self) -> bool {
-        self.pending_outbound > 0
+        self.pending_outbound > 0 || !self.asks_refused.is_empty()
     }
 
     /// Handles up to `max` messages: storage completions first, then messages to itself, then
@@ -528,6 +541,8 @@ impl Shard {
         while handled < max {
             if let Some(done) = self.shared.mesh.try_recv_done(self.id) {
                 self.on_completion(done, now_ms);
+            } else if let Some(refused) = self.asks_refused.pop_front() {
+                refused.run(self, now_ms);
             } else if let Some(msg) = self.outgoing[self.id].pop_front() {
                 self.pending_outbound -= 1;
                 self.on_message(msg, now_ms);
@@ -549,17 +564,19 @@ impl Shard {
     fn on_completion(&mut self, done: Completion, now_ms: u64) {
         match done {
             Completion::Tick { batch, result } => self.on_durable(batch, result, now_ms),
-            Completion::Direct { conn, req, result } => {
-                self.direct_in_flight -= 1;
-                match result {
-                    Ok(seq) => self.ack(conn, req, seq),
-                    Err(r) => self.refuse(conn, req, &r),
-                }
+            Completion::Storage(resume) => {
+                self.asks_in_flight -= 1;
+                resume.run(self, now_ms);
             }
         }
     }
 
-    fn on_message(&mut self, msg: ShardMsg, now_ms: u64) {
+    pub(crate) fn on_message(&mut self, msg: ShardMsg, now_ms: u64) {
+        let mut slot = Some(msg);
+        if !self.room_ready(&mut slot) {
+            return; // Waits for its room to load.
+        }
+        let Some(msg) = slot else { return };
         match msg {
             ShardMsg::Paint(cmd) => self.home_paint(cmd),
             ShardMsg::Restore(list) => self.home_restore(list),
@@ -577,6 +594,7 @@ impl Shard {
             ShardMsg::Replay { conn, tile, payload } => self.on_replay(conn, tile, payload),
             ShardMsg::Tiles(frames) => self.on_tiles(&frames),
             ShardMsg::Join { room, conn, req, user, name } => self.home_join(room, conn, req, user, name),
+            ShardMsg::DirectPost(post) => self.home_direct(post, now_ms),
             ShardMsg::JoinDone { conn, req, room, result } => self.on_join_done(conn, req, room, result),
             ShardMsg::Leave { room, conn, user } => self.home_leave(room, conn, user),
             ShardMsg::Post { room, conn, req, user, name, text } => {

@@ -108,7 +108,7 @@ impl Snapshotter {
             tiles[c.tile as usize] = c.data;
         }
         let mut stored = vec![0; count];
-        match engine.shared().store.tile_snapshot_seqs() {
+        match engine.shared().store.wait(|b| b.tile_snapshot_seqs()) {
             Ok(list) => {
                 for (tile, seq) in list {
                     if let Some(s) = stored.get_mut(tile as usize) {
@@ -181,15 +181,15 @@ impl Snapshotter {
         let store = self.engine.shared().store.clone();
         if count > 0 {
             let seqs: Vec<(u32, u64)> = changed.iter().map(|t| (t.tile, t.seq)).collect();
-            store.run(move |tx| tx.save_tiles(&changed))?;
+            store.wait(move |b| b.save_tiles(changed))?;
             for (t, seq) in seqs {
                 persisted[t as usize] = seq;
             }
         }
-        if let Some(retention) = store.config().journal_retention {
+        if let Some(retention) = store.journal_retention() {
             let before = now_ms().saturating_sub(retention.as_millis() as u64);
             let geometry = snap.geometry;
-            let pruned = store.run(move |tx| tx.prune_journal(&geometry, before, 10_000))?;
+            let pruned = store.wait(move |b| b.prune_journal(geometry, before, 10_000))?;
             if pruned > 0 {
                 tracing::info!(pruned, "journal pruned past retention");
             }

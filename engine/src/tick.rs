@@ -1,11 +1,11 @@
 //! The tick: everything a home shard accepted since the last tick (paints, room posts,
 //! deletions) goes to the store as one job; when the store reports it durable, the shard
-//! applies it and publishes: one `Pixels` frame per changed tile, shared by every interested
+//! applies it and publishes (in submission order, whatever order the answers come in): one `Pixels` frame per changed tile, shared by every interested
 //! shard; room frames to member shards; acks to the sessions that asked.
 //!
 //! Paints get their global sequences here, one contiguous range per batch (a single atomic
-//! add), so journal blocks never interleave. Batches complete in submission order, so tiles
-//! and rooms publish in sequence order.
+//! add), so journal blocks never interleave. Batches are applied in submission order, so
+//! tiles and rooms publish in sequence order.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -15,7 +15,7 @@ use bytes::{Bytes, BytesMut};
 use pixelparty_protocol::limits::MAX_PIXELS_PER_FRAME;
 use pixelparty_protocol::server::{Deleted, Pixels, RoomMessage};
 use pixelparty_protocol::{ConvKind, PixelUpdate, PixelsHead, ServerFrame};
-use pixelparty_storage::{AuditAction, Message, PixelRecord};
+use pixelparty_storage::{Message, PixelRecord, RoomDelete, TickWrite};
 
 use crate::mesh::Completion;
 use crate::metrics::ShardMetrics;
@@ -51,6 +51,8 @@ struct Batch {
     paints: Vec<(PaintCmd, u64)>,
     posts: Vec<PendingPost>,
     deletes: Vec<PendingDelete>,
+    /// The store's answer, once it came (answers may come out of order).
+    result: Option<Result<(), Refusal>>,
 }
 
 /// What a shard has accepted but not yet made durable.
@@ -115,33 +117,18 @@ impl Shard {
             }
         }
         let deletes = std::mem::take(&mut self.tick.deletes);
-        let doomed: Vec<(u32, u64, bool)> = deletes.iter().map(|d| (d.room, d.seq, d.by_admin)).collect();
+        let write = TickWrite {
+            pixels: records,
+            messages,
+            deletes: deletes.iter().map(|d| RoomDelete { room: d.room, seq: d.seq, by_admin: d.by_admin }).collect(),
+            now_ms,
+        };
 
         let id = self.tick.next_batch;
         self.tick.next_batch += 1;
         let (shared, shard) = (self.shared.clone(), self.id);
-        let submitted = self.store().submit(
-            move |tx| {
-                tx.append_pixels(&records)?;
-                for (room, list) in &messages {
-                    tx.append_room_messages(*room, list)?;
-                }
-                for (room, seq, by_admin) in doomed {
-                    match tx.delete_room_message(room, seq) {
-                        Ok(m) if by_admin => tx.audit(
-                            0,
-                            AuditAction::DeleteMessage,
-                            &format!("room {room} seq {seq}"),
-                            &format!("author {}", m.author),
-                            now_ms,
-                        ),
-                        Ok(_) => {}
-                        Err(e) if e.is_not_found() => {}
-                        Err(e) => return Err(e),
-                    }
-                }
-                Ok(())
-            },
+        let submitted = self.store().request(
+            move |b| b.commit_tick(write),
             move |result| {
                 let result = result.map_err(|e| {
                     tracing::error!(error = %e, shard, "tick batch failed");
@@ -150,7 +137,7 @@ impl Shard {
                 shared.mesh.complete(shard, Completion::Tick { batch: id, result });
             },
         );
-        let batch = Batch { id, submitted_ms: now_ms, paints, posts, deletes };
+        let batch = Batch { id, submitted_ms: now_ms, paints, posts, deletes, result: None };
         match submitted {
             Ok(()) => self.tick.in_flight.push_back(batch),
             Err(e) => {
@@ -161,12 +148,22 @@ impl Shard {
     }
 
     /// The store finished batch `id`: publish it, or refuse everything in it.
+    /// Batches are applied in submission order: an answer that comes before an older batch's
+    /// waits for it (a backend may commit concurrent batches in any order).
     pub(crate) fn on_durable(&mut self, id: u64, result: Result<(), Refusal>, now_ms: u64) {
-        let Some(batch) = self.tick.in_flight.pop_front() else {
-            tracing::error!(batch = id, "completion without a batch in flight");
+        let Some(batch) = self.tick.in_flight.iter_mut().find(|b| b.id == id && b.result.is_none()) else {
+            tracing::error!(batch = id, "completion without its batch in flight");
             return;
         };
-        debug_assert_eq!(batch.id, id, "batches complete in order");
+        batch.result = Some(result);
+        while self.tick.in_flight.front().is_some_and(|b| b.result.is_some()) {
+            let Some(mut batch) = self.tick.in_flight.pop_front() else { break };
+            let result = batch.result.take().unwrap_or(Ok(()));
+            self.finish_batch(batch, result, now_ms);
+        }
+    }
+
+    fn finish_batch(&mut self, batch: Batch, result: Result<(), Refusal>, now_ms: u64) {
         self.metrics().storage_batch_ms.observe(now_ms.saturating_sub(batch.submitted_ms));
         if let Err(r) = result {
             ShardMetrics::add(&self.metrics().storage_errors, 1);
@@ -196,8 +193,14 @@ impl Shard {
         self.send_paint_results(results);
         // Posts of this batch hold the newest sequences of their rooms: hand them back, unless
         // they may be stored (then a later post must not take the same sequence).
+        // Only when no newer post of the room is on its way (a later batch, or this tick's),
+        // or that post's sequence would be taken twice.
         if r.not_applied() {
             for p in &batch.posts {
+                let newer = self.tick.in_flight.iter().flat_map(|b| &b.posts).chain(&self.tick.posts);
+                if newer.clone().any(|q| q.room == p.room) {
+                    continue;
+                }
                 if let Some(room) = self.rooms.get_mut(&p.room) {
                     room.last_seq = room.last_seq.min(p.seq - 1);
                 }

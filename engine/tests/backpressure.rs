@@ -62,7 +62,7 @@ fn stalled_room_member_is_closed_as_slow_consumer() {
     config.outbound_reserve_bytes = 4096;
     let (_dir, mut h) = harness(config);
     users(&h, &["a", "b", "c"]);
-    h.store().run(|tx| tx.create_room("r", 1, 0)).unwrap();
+    h.store().wait(|b| b.create_room("r".into(), 1, 0)).unwrap();
     let (sender, fast, slow) = (h.connect(0, user(1, "a")), h.connect(1, user(2, "b")), h.connect(2, user(3, "c")));
     for s in [sender, fast, slow] {
         h.send(s, &ClientFrame::JoinRoom(RoomRequest { req: 1, room: 1 }));

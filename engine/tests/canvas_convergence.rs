@@ -119,7 +119,7 @@ fn observers_converge_during_a_paint_storm() {
         .map(|(_, c)| c)
         .collect();
     let mut journal: Vec<u8> =
-        h.store().pixel_history(5, 5, u64::MAX, 10_000).unwrap().into_iter().map(|r| r.colour).collect();
+        h.store().wait(|b| b.pixel_history(5, 5, u64::MAX, 10_000)).unwrap().into_iter().map(|r| r.colour).collect();
     journal.reverse();
     assert!(journal.len() > 50, "the hot pixel was painted often");
     assert_eq!(seen, journal, "updates of one pixel arrive in the order they were applied");

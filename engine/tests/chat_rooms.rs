@@ -31,7 +31,7 @@ fn room_seqs(got: &[Got], room: u32) -> Vec<u64> {
 fn room_messages_arrive_in_order_without_gaps_with_history_and_presence() {
     let (_dir, mut h) = harness(config());
     users(&h, &["ann", "bob", "cy", "dee"]);
-    h.store().run(|tx| tx.create_room("general", 1, 0)).unwrap();
+    h.store().wait(|b| b.create_room("general".into(), 1, 0)).unwrap();
     let (a, b, c) = (h.connect(0, user(1, "ann")), h.connect(1, user(2, "bob")), h.connect(2, user(3, "cy")));
     for (i, &s) in [a, b, c].iter().enumerate() {
         join(&mut h, s, 1, 100 + i as u32);
@@ -84,7 +84,7 @@ fn room_messages_arrive_in_order_without_gaps_with_history_and_presence() {
 fn blocks_and_deletes_are_honoured_live_and_in_history() {
     let (_dir, mut h) = harness(config());
     users(&h, &["ann", "bob", "cy", "root"]);
-    h.store().run(|tx| tx.create_room("general", 1, 0)).unwrap();
+    h.store().wait(|b| b.create_room("general".into(), 1, 0)).unwrap();
     let (a, b, c) = (h.connect(0, user(1, "ann")), h.connect(1, user(2, "bob")), h.connect(2, user(3, "cy")));
     let root = h.connect(0, admin(4, "root"));
     for &s in &[a, b, c, root] {
@@ -92,7 +92,7 @@ fn blocks_and_deletes_are_honoured_live_and_in_history() {
     }
     h.drive();
     // cy blocks ann.
-    h.store().run(|tx| tx.block(3, 1, 0)).unwrap();
+    h.store().wait(|b| b.block(3, 1, 0)).unwrap();
     h.blocks_changed(3);
     h.drive();
     for s in [a, b, c, root] {
@@ -111,7 +111,7 @@ fn blocks_and_deletes_are_honoured_live_and_in_history() {
     both.sort_unstable();
     assert_eq!(both, vec![1, 2]);
     let (ann_seq, bob_seq) = {
-        let m1 = h.store().room_message(1, 1).unwrap().unwrap();
+        let m1 = h.store().wait(|b| b.room_message(1, 1)).unwrap().unwrap();
         if m1.author == 1 { (1, 2) } else { (2, 1) }
     };
     h.send(
@@ -157,8 +157,8 @@ fn blocks_and_deletes_are_honoured_live_and_in_history() {
 fn direct_messages_only_between_friends_reach_every_session() {
     let (_dir, mut h) = harness(config());
     users(&h, &["ann", "bob", "cy"]);
-    h.store().run(|tx| tx.request_friend(1, 2, 0)).unwrap();
-    h.store().run(|tx| tx.accept_friend(2, 1, 0)).unwrap();
+    h.store().wait(|b| b.request_friend(1, 2, 0)).unwrap();
+    h.store().wait(|b| b.accept_friend(2, 1, 0)).unwrap();
     let (a1, a2, b, c) = (
         h.connect(0, user(1, "ann")),
         h.connect(2, user(1, "ann")),
@@ -193,7 +193,7 @@ fn direct_messages_only_between_friends_reach_every_session() {
     assert!(h.take(a2).contains(&Got::Deleted { kind: ConvKind::Direct, conv: 2, seq: 1 }));
 
     // Blocking ends the friendship; messages are refused.
-    h.store().run(|tx| tx.block(2, 1, 0)).unwrap();
+    h.store().wait(|b| b.block(2, 1, 0)).unwrap();
     h.send(a1, &ClientFrame::SendDirect(SendDirect { req: 6, to: 2, text: "?" }));
     h.drive();
     assert!(errors(&h.take(a1)).contains(&(6, ErrorCode::Blocked)));
@@ -208,14 +208,14 @@ fn direct_messages_only_between_friends_reach_every_session() {
 fn direct_history_outlives_the_friendship() {
     let (_dir, mut h) = harness(config());
     users(&h, &["ann", "bob", "cy"]);
-    h.store().run(|tx| tx.request_friend(1, 2, 0)).unwrap();
-    h.store().run(|tx| tx.accept_friend(2, 1, 0)).unwrap();
+    h.store().wait(|b| b.request_friend(1, 2, 0)).unwrap();
+    h.store().wait(|b| b.accept_friend(2, 1, 0)).unwrap();
     let a = h.connect(0, user(1, "ann"));
     h.drive();
     h.take(a);
     h.send(a, &ClientFrame::SendDirect(SendDirect { req: 1, to: 2, text: "hi bob" }));
     h.drive();
-    h.store().run(|tx| tx.remove_relation(2, 1)).unwrap();
+    h.store().wait(|b| b.remove_relation(2, 1)).unwrap();
     let history = |req, conv| {
         ClientFrame::History(HistoryRequest { req, kind: ConvKind::Direct, conv, before: u64::MAX, limit: 10 })
     };

@@ -60,8 +60,8 @@ fn room_limits_and_slow_mode() {
     config.chat_interval_ms = 1000;
     let (_dir, mut h) = harness(config);
     users(&h, &["a", "b"]);
-    h.store().run(|tx| tx.create_room("one", 1, 0)).unwrap();
-    h.store().run(|tx| tx.create_room("two", 1, 0)).unwrap();
+    h.store().wait(|b| b.create_room("one".into(), 1, 0)).unwrap();
+    h.store().wait(|b| b.create_room("two".into(), 1, 0)).unwrap();
     let (a, b) = (h.connect(0, user(1, "a")), h.connect(1, user(2, "b")));
     h.send(a, &ClientFrame::JoinRoom(RoomRequest { req: 1, room: 1 }));
     h.send(a, &ClientFrame::JoinRoom(RoomRequest { req: 2, room: 2 }));
@@ -279,7 +279,7 @@ fn catch_ups_are_paced_by_the_reader() {
 fn requests_in_flight_per_session_are_bounded() {
     let (_dir, mut h) = harness(config());
     users(&h, &["u"]);
-    h.store().run(|tx| tx.create_room("r", 1, 0)).unwrap();
+    h.store().wait(|b| b.create_room("r".into(), 1, 0)).unwrap();
     let c = h.connect(1, user(1, "u"));
     h.drive();
     h.take(c);

@@ -43,7 +43,7 @@ fn a_restore_never_overwrites_a_later_paint() {
     assert_eq!(report, RestoreReport { restored: 1, painted_over: 1, ..RestoreReport::default() });
     assert_eq!(colour_at(&mut h, 5, 5), 0, "restored");
     assert_eq!(colour_at(&mut h, 6, 5), 4, "the artist's later paint stays");
-    let latest = h.store().pixel_history(5, 5, u64::MAX, 1).unwrap().remove(0);
+    let latest = h.store().wait(|b| b.pixel_history(5, 5, u64::MAX, 1)).unwrap().remove(0);
     assert_eq!((latest.painter(), latest.rolled_back()), (None, Some(1)), "journaled as restored by rollback of 1");
 }
 

@@ -52,7 +52,9 @@ fn a_tile_known_only_from_the_journal_survives_pruning_and_a_restart() {
         // A paint made durable, then a crash before any snapshot: only the journal has it.
         let store = open(dir.path(), None);
         let rec = PixelRecord { seq: 1, x: 3, y: 4, colour: 9, user: 1, time_ms: 1 };
-        store.run(move |tx| tx.append_pixels(&[rec])).unwrap();
+        store
+            .wait(move |b| b.commit_tick(pixelparty_storage::TickWrite { pixels: vec![rec], ..Default::default() }))
+            .unwrap();
     }
     {
         // Restart with a retention that has long passed for that paint.
@@ -60,13 +62,13 @@ fn a_tile_known_only_from_the_journal_survives_pruning_and_a_restart() {
         let engine = idle_engine(store.clone());
         let snapshotter = Snapshotter::new(engine.handle()).unwrap();
         assert_eq!(snapshotter.latest().seqs[0], 1, "recovered from the journal");
-        store.settle_index().unwrap();
+        store.fjall().unwrap().settle_index().unwrap();
         snapshotter.persist().unwrap();
-        assert!(store.tile_snapshot_seqs().unwrap().contains(&(0, 1)), "the recovered tile is written");
+        assert!(store.wait(|b| b.tile_snapshot_seqs()).unwrap().contains(&(0, 1)), "the recovered tile is written");
         engine.shutdown(CloseReason::Shutdown);
     }
     let store = open(dir.path(), None);
-    let c = store.recover_canvas(&config().geometry).unwrap();
+    let c = store.wait(|b| b.recover_canvas(config().geometry)).unwrap();
     assert_eq!(get_pixel(&c.tiles[0], 4, 4 * 32 + 3), 9, "the pixel is still there after pruning and a restart");
 }
 

@@ -37,8 +37,8 @@ fn a_failed_write_is_outcome_unknown_and_later_ones_unavailable() {
     let geometry: Geometry = config.geometry;
     let mut h = Harness::new(config, open(dir.path()));
     users(&h, &["ann", "bob"]);
-    h.store().run(|tx| tx.request_friend(1, 2, 0)).unwrap();
-    h.store().run(|tx| tx.accept_friend(2, 1, 0)).unwrap();
+    h.store().wait(|b| b.request_friend(1, 2, 0)).unwrap();
+    h.store().wait(|b| b.accept_friend(2, 1, 0)).unwrap();
     let ann = h.connect(0, user(1, "ann"));
     let old = h.connect_raw(1, user(2, "bob"));
     h.send(old, &ClientFrame::Hello(Hello { version: 1, kind: ClientKind::Bot, agent: "v1" }));
@@ -47,7 +47,7 @@ fn a_failed_write_is_outcome_unknown_and_later_ones_unavailable() {
     h.take(old);
 
     // The write reaches the journal, then the store fails: nobody can say it was not applied.
-    h.store().inject_failure(FailPoint::AfterCommit);
+    h.store().fjall().unwrap().inject_failure(FailPoint::AfterCommit);
     h.send(ann, &ClientFrame::Paint(Paint { req: 1, x: 3, y: 3, colour: 5 }));
     h.drive();
     assert_eq!(codes(&h.take(ann)), vec![(1, ErrorCode::OutcomeUnknown)]);
@@ -79,7 +79,7 @@ fn a_failed_write_is_outcome_unknown_and_later_ones_unavailable() {
     // have been a lie.
     drop(h);
     let store = open(dir.path());
-    let canvas = store.recover_canvas(&geometry).unwrap();
+    let canvas = store.wait(|b| b.recover_canvas(geometry)).unwrap();
     let loc = geometry.locate(3, 3).unwrap();
     let colour = pixelparty_protocol::canvas::get_pixel(&canvas.tiles[loc.tile as usize], geometry.bpp(), loc.offset);
     assert_eq!(colour, 5);

@@ -99,7 +99,7 @@ fn text(status: StatusCode, body: String, content_type: &'static str) -> Resp {
 }
 
 fn ready(app: &App) -> bool {
-    !app.store.is_poisoned() && app.accepting.load(Ordering::Acquire)
+    app.store.is_ready() && app.accepting.load(Ordering::Acquire)
 }
 
 /// Every route of the admin endpoint, `(method, path)`: the document lists exactly these (a
@@ -149,7 +149,7 @@ async fn route(req: Request<Incoming>, app: &Arc<App>) -> Result<Resp, ApiError>
             let body = app.metrics.encode().map_err(|_| ApiError::internal("metrics encoding failed"))?;
             Ok(text(StatusCode::OK, body, crate::metrics::CONTENT_TYPE))
         }
-        (Method::GET, "/stats") => stats(app),
+        (Method::GET, "/stats") => stats(app).await,
         (Method::POST, "/snapshot") => {
             let app2 = app.clone();
             let (tx, rx) = tokio::sync::oneshot::channel();
@@ -160,7 +160,7 @@ async fn route(req: Request<Incoming>, app: &Arc<App>) -> Result<Resp, ApiError>
             let written = rx.await.map_err(|_| ApiError::internal("snapshot failed"))??;
             Ok(json(StatusCode::OK, &json!({ "tiles_written": written, "version": app.snapshots.latest().version })))
         }
-        (Method::GET, "/bans") => Ok(json(StatusCode::OK, &bans_json(app)?)),
+        (Method::GET, "/bans") => Ok(json(StatusCode::OK, &bans_json(app).await?)),
         (Method::POST, "/bans/user") => {
             let b: BanUserRequest = json_body(req, server).await?;
             set_user_ban(app, 0, &b.username, Some((b.reason, b.duration_s))).await?;
@@ -183,15 +183,18 @@ async fn route(req: Request<Incoming>, app: &Arc<App>) -> Result<Resp, ApiError>
         }
         (Method::POST, "/kick") => {
             let k: KickRequest = json_body(req, server).await?;
-            let user = app.store.user_by_name(&k.username)?.ok_or_else(|| ApiError::not_found("no such user"))?;
+            let user = app.user_named(&k.username).await?;
             let message = if k.message.is_empty() { "kicked by an administrator".to_owned() } else { k.message };
             app.engine.kick(user.id, CloseReason::Kicked, &message).await;
             let (id, now) = (user.id, pixelparty_engine::now_ms());
-            app.write(move |tx| {
-                tx.audit(0, pixelparty_storage::AuditAction::Kick, &id.to_string(), &message, now);
-                Ok(())
-            })
-            .await?;
+            let entry = pixelparty_storage::AuditDraft {
+                actor: 0,
+                action: pixelparty_storage::AuditAction::Kick,
+                target: id.to_string(),
+                detail: message,
+                time_ms: now,
+            };
+            app.db(move |b| b.audit(entry)).await?;
             Ok(json(StatusCode::OK, &json!({ "kicked": k.username })))
         }
         (Method::POST, "/rollback") => {
@@ -205,9 +208,9 @@ async fn route(req: Request<Incoming>, app: &Arc<App>) -> Result<Resp, ApiError>
                 RoleName::Admin => pixelparty_storage::Role::Admin,
                 RoleName::User => pixelparty_storage::Role::User,
             };
-            let user = app.store.user_by_name(&r.username)?.ok_or_else(|| ApiError::not_found("no such user"))?;
+            let user = app.user_named(&r.username).await?;
             let (id, now) = (user.id, pixelparty_engine::now_ms());
-            app.write(move |tx| tx.set_role(id, role, 0, now)).await?;
+            app.db(move |b| b.set_role(id, role, 0, now)).await?;
             // Live sessions carry the role they connected with: end them, so that a demoted
             // admin keeps no admin power and a promoted user reconnects with it.
             app.engine.kick(id, CloseReason::Kicked, "your role changed; reconnect").await;
@@ -218,8 +221,8 @@ async fn route(req: Request<Incoming>, app: &Arc<App>) -> Result<Resp, ApiError>
             let before = query_num(&q, "before", u64::MAX)?;
             let limit = query_num(&q, "limit", 100usize)?.clamp(1, 1000);
             let entries: Vec<_> = app
-                .store
-                .audit_log(before, limit)?
+                .db(move |b| b.audit_log(before, limit))
+                .await?
                 .into_iter()
                 .map(|e| json!({ "seq": e.seq, "time_ms": e.time_ms, "actor": e.actor, "action": e.action.name(), "target": e.target, "detail": e.detail }))
                 .collect();
@@ -229,7 +232,8 @@ async fn route(req: Request<Incoming>, app: &Arc<App>) -> Result<Resp, ApiError>
     }
 }
 
-fn stats(app: &App) -> Result<Resp, ApiError> {
+async fn stats(app: &App) -> Result<Resp, ApiError> {
+    let users = app.db(|b| b.user_count()).await?;
     let shards = app.engine.stats(Duration::from_secs(2)).ok_or_else(|| ApiError::internal("shards did not answer"))?;
     let list: Vec<_> = shards
         .iter()
@@ -245,7 +249,7 @@ fn stats(app: &App) -> Result<Resp, ApiError> {
         &json!({
             "connections": app.connections.load(Ordering::Relaxed),
             "sessions": shards.iter().map(|s| s.sessions).sum::<usize>(),
-            "users": app.store.user_count()?,
+            "users": users,
             "snapshot_version": snap.version,
             "last_seq": app.engine.shared().next_seq.load(Ordering::Relaxed).saturating_sub(1),
             "store_poisoned": app.store.is_poisoned(),

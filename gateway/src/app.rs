@@ -6,11 +6,10 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use pixelparty_engine::{EngineHandle, Snapshotter};
+use pixelparty_engine::{ConnId, EngineHandle, Snapshotter};
 use pixelparty_protocol::Role;
-use pixelparty_storage::{StorageError, Store, Tx};
+use pixelparty_storage::{Backend, Op, Store};
 use sha2::{Digest, Sha256};
-use tokio::sync::oneshot;
 
 use crate::bans::BanCache;
 use crate::config::Config;
@@ -114,29 +113,65 @@ impl App {
         }
     }
 
-    /// Runs a write on the store's writer without blocking the calling event loop.
-    pub async fn write<T, F>(&self, f: F) -> Result<T, ApiError>
+    /// Runs one store operation on the store's runtime and awaits it: the calling event loop
+    /// never waits on storage I/O.
+    pub async fn db<T, F>(&self, f: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Tx<'_>) -> Result<T, StorageError> + Send + 'static,
+        F: FnOnce(&Arc<dyn Backend>) -> Op<T>,
     {
-        let (tx, rx) = oneshot::channel();
-        self.store.submit(f, move |r| {
-            let _ = tx.send(r);
-        })?;
-        rx.await.map_err(|_| ApiError::internal("store closed"))?.map_err(ApiError::from)
+        self.store.call(f).await.map_err(ApiError::from)
+    }
+
+    /// The names of users by id (an empty name for an unknown id), in one store operation.
+    pub async fn names(&self, ids: impl IntoIterator<Item = u32>) -> Result<HashMap<u32, String>, ApiError> {
+        let mut ids: Vec<u32> = ids.into_iter().collect();
+        ids.sort_unstable();
+        ids.dedup();
+        self.db(move |b| {
+            let b = b.clone();
+            Box::pin(async move {
+                let mut names = HashMap::with_capacity(ids.len());
+                for id in ids {
+                    names.insert(id, b.user(id).await?.map(|u| u.name).unwrap_or_default());
+                }
+                Ok(names)
+            })
+        })
+        .await
+    }
+
+    /// A user by name, or 404.
+    pub async fn user_named(&self, name: &str) -> Result<pixelparty_storage::User, ApiError> {
+        let name = name.to_owned();
+        self.db(move |b| b.user_by_name(name)).await?.ok_or_else(|| ApiError::not_found("no such user"))
+    }
+
+    /// The users `user` blocks, sorted (what a live session starts with).
+    pub async fn blocks_of(&self, user: u32) -> Result<Arc<[u32]>, ApiError> {
+        let list = self.db(move |b| b.blocks_of(user, pixelparty_engine::MAX_BLOCKS)).await?;
+        let mut ids: Vec<u32> = list.into_iter().map(|r| r.user).collect();
+        ids.sort_unstable();
+        Ok(ids.into())
     }
 
     /// The user behind a login session's token hash at `now`: 401 when the session is
     /// unknown, revoked or expired, 403 `banned` (reason and end) while the user is banned.
     /// Shared by HTTP, the WebSocket upgrade and WebTransport.
-    pub fn authenticate(&self, token_hash: [u8; 32], now: u64) -> Result<AuthUser, ApiError> {
+    pub async fn authenticate(&self, token_hash: [u8; 32], now: u64) -> Result<AuthUser, ApiError> {
         let session = self
-            .store
-            .session(&token_hash, now)?
+            .db(move |b| b.session(token_hash, now))
+            .await?
             .ok_or_else(|| ApiError::unauthorized("session expired or unknown"))?;
-        let user = self.store.user(session.user)?.ok_or_else(|| ApiError::unauthorized("no such user"))?;
-        if let Some(ban) = self.store.user_ban(user.id, now)? {
+        let id = session.user;
+        let (user, ban) = self
+            .db(move |b| {
+                let (user, ban) = (b.user(id), b.user_ban(id, now));
+                Box::pin(async move { Ok((user.await?, ban.await?)) })
+            })
+            .await?;
+        let user = user.ok_or_else(|| ApiError::unauthorized("no such user"))?;
+        if let Some(ban) = ban {
             return Err(ApiError::banned(ban.reason, ban.expires_ms));
         }
         let role = match user.role {
@@ -147,23 +182,37 @@ impl App {
     }
 
     /// Checks again, once a live session is registered with the engine, what was checked
-    /// before the upgrade: a logout or a ban that came in between was broadcast before the
-    /// session existed and missed it. (Those write the store, or the ban cache, before they
-    /// broadcast, so one of the two always catches them.) The reason to end it, if any.
-    pub fn recheck(&self, token_hash: [u8; 32], addr: IpAddr) -> Option<(pixelparty_protocol::CloseReason, String)> {
+    /// before the upgrade: a logout, a ban or a block that came in between was broadcast
+    /// before the session existed and missed it. (Those write the store, or the ban cache,
+    /// before they broadcast, so one of the two always catches them.) Ends the session if it
+    /// must end, and hands the engine the user's blocks as they are now.
+    pub async fn recheck(
+        &self,
+        shard: &pixelparty_engine::LocalShard,
+        conn: ConnId,
+        user: u32,
+        token_hash: [u8; 32],
+        addr: IpAddr,
+    ) {
         use pixelparty_protocol::CloseReason;
         let now = pixelparty_engine::now_ms();
-        if let Some(ban) = self.bans.find(addr, now) {
-            return Some((CloseReason::Banned, ban.ban.reason));
+        let end = match self.bans.find(addr, now) {
+            Some(ban) => Some((CloseReason::Banned, ban.ban.reason)),
+            None => match self.authenticate(token_hash, now).await {
+                Ok(_) => None,
+                Err(e) if e.code == "banned" => Some((CloseReason::Banned, e.message)),
+                Err(e) if e.status == hyper::StatusCode::UNAUTHORIZED => {
+                    Some((CloseReason::SessionRevoked, "logged out".to_owned()))
+                }
+                // A storage error: keep the session (ends still arrive as messages).
+                Err(_) => None,
+            },
+        };
+        if let Some((reason, message)) = end {
+            return shard.close(conn, reason, &message);
         }
-        match self.authenticate(token_hash, now) {
-            Ok(_) => None,
-            Err(e) if e.code == "banned" => Some((CloseReason::Banned, e.message)),
-            Err(e) if e.status == hyper::StatusCode::UNAUTHORIZED => {
-                Some((CloseReason::SessionRevoked, "logged out".to_owned()))
-            }
-            // A storage error: keep the session (ends still arrive as messages).
-            Err(_) => None,
+        if let Ok(blocks) = self.blocks_of(user).await {
+            shard.set_blocks(conn, blocks);
         }
     }
 

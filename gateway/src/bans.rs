@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use parking_lot::RwLock;
-use pixelparty_storage::{NetBan, Store};
+use pixelparty_storage::NetBan;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -76,11 +76,9 @@ pub struct BanCache {
 }
 
 impl BanCache {
-    /// Reloads the list from the store.
-    pub fn reload(&self, store: &Store) -> Result<(), pixelparty_storage::StorageError> {
-        let list = store.net_bans()?;
+    /// Replaces the list (as just read from the store).
+    pub fn set(&self, list: Vec<NetBan>) {
         *self.bans.write() = Arc::new(list);
-        Ok(())
     }
 
     /// The ban in force on `addr` at `now_ms`, if any.

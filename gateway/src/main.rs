@@ -268,7 +268,7 @@ fn serve(args: &ServeArgs) -> Result<()> {
     let has_admin = server
         .app
         .store
-        .users(0, 100_000)
+        .wait(|b| b.users(0, 100_000))
         .map(|u| u.iter().any(|u| u.role == pixelparty_storage::Role::Admin))
         .unwrap_or(true);
     if !has_admin {
@@ -410,15 +410,16 @@ fn user(cmd: UserCommand) -> Result<()> {
             let store = open_store(&config)?;
             let role = if admin { pixelparty_storage::Role::Admin } else { pixelparty_storage::Role::User };
             let now = pixelparty_engine::now_ms();
-            let user = store.run(move |tx| tx.create_user(&username, &hash, role, now)).context("creating the user")?;
+            let user = store.wait(move |b| b.create_user(username, hash, role, now)).context("creating the user")?;
             println!("created user {} (id {}, {:?})", user.name, user.id, user.role);
         }
         UserCommand::Promote { username, common } => {
             let config = common.load()?;
             let store = open_store(&config)?;
-            let user = store.user_by_name(&username)?.ok_or_else(|| anyhow!("no user {username}"))?;
+            let name = username.clone();
+            let user = store.wait(move |b| b.user_by_name(name))?.ok_or_else(|| anyhow!("no user {username}"))?;
             let now = pixelparty_engine::now_ms();
-            store.run(move |tx| tx.set_role(user.id, pixelparty_storage::Role::Admin, 0, now))?;
+            store.wait(move |b| b.set_role(user.id, pixelparty_storage::Role::Admin, 0, now))?;
             println!("{username} is now an ADMIN");
         }
     }
@@ -429,7 +430,8 @@ fn export_png(out: PathBuf, args: &DataArgs) -> Result<()> {
     let config = args.load()?;
     let engine = config.engine().map_err(|e| anyhow!(e))?;
     let store = open_store(&config)?;
-    let recovered = store.recover_canvas(&engine.geometry)?;
+    let geometry = engine.geometry;
+    let recovered = store.wait(move |b| b.recover_canvas(geometry))?;
     let snap = pixelparty_engine::CanvasSnapshot {
         version: 0,
         taken_ms: pixelparty_engine::now_ms(),

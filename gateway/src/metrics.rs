@@ -133,12 +133,14 @@ impl Metrics {
             ),
             registry,
         };
-        metrics.registry.register_with_unit(
-            "storage_fsync_duration",
-            "Duration of each fsync of the store's journal",
-            Unit::Seconds,
-            sources.store.writer_stats().fsync_seconds.clone(),
-        );
+        if let Some(fjall) = sources.store.fjall() {
+            metrics.registry.register_with_unit(
+                "storage_fsync_duration",
+                "Duration of each fsync of the store's journal",
+                Unit::Seconds,
+                fjall.writer_stats().fsync_seconds.clone(),
+            );
+        }
         metrics.registry.register_collector(Box::new(HttpCollector(metrics.http.clone())));
         metrics.registry.register_collector(Box::new(EngineCollector(sources.engine)));
         metrics.registry.register_collector(Box::new(ProcessCollector {
@@ -333,40 +335,34 @@ struct ProcessCollector {
 
 impl Collector for ProcessCollector {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> fmt::Result {
-        let w = self.store.writer_stats();
-        let counters = [
-            ("storage_jobs", "Store writer jobs committed.", w.jobs.load(Ordering::Relaxed)),
-            (
-                "storage_group_commits",
-                "Store writer group commits (one fsync each in sync mode).",
-                w.groups.load(Ordering::Relaxed),
-            ),
-        ];
-        for (name, help, value) in counters {
-            ConstCounter::new(value).encode(encoder.encode_descriptor(name, help, None, MetricType::Counter)?)?;
+        if let Some(w) = self.store.fjall().map(|f| f.writer_stats()) {
+            let counters = [
+                ("storage_jobs", "Store writer jobs committed.", w.jobs.load(Ordering::Relaxed)),
+                (
+                    "storage_group_commits",
+                    "Store writer group commits (one fsync each in sync mode).",
+                    w.groups.load(Ordering::Relaxed),
+                ),
+            ];
+            for (name, help, value) in counters {
+                ConstCounter::new(value).encode(encoder.encode_descriptor(name, help, None, MetricType::Counter)?)?;
+            }
         }
-        let (l0, tables) = self.store.pixel_index_tables();
-        let gauges = [
+        let mut gauges = vec![
             (
                 "connections",
                 "Open client connections (HTTP, WebSocket, WebTransport).",
                 self.connections.load(Ordering::Relaxed) as u64,
             ),
-            ("storage_queue_depth", "Jobs waiting for the store's writer.", self.store.writer_queue_len() as u64),
-            (
-                "storage_index_tail",
-                "Pixel updates committed but not yet in the pixel index (held in memory).",
-                self.store.index_tail_len() as u64,
-            ),
-            ("storage_index_l0_tables", "Level-0 tables of the pixel index.", l0 as u64),
-            ("storage_index_tables", "Tables of the pixel index.", tables as u64),
             (
                 "storage_poisoned",
                 "1 when the store refuses writes after a failed write or fsync.",
                 u64::from(self.store.is_poisoned()),
             ),
+            ("storage_ready", "1 when the store can serve requests.", u64::from(self.store.is_ready())),
             ("snapshot_version", "Version of the canvas snapshot served over HTTP.", self.snapshots.latest().version),
         ];
+        gauges.extend(self.store.gauges());
         for (name, help, value) in gauges {
             ConstGauge::new(value).encode(encoder.encode_descriptor(name, help, None, MetricType::Gauge)?)?;
         }

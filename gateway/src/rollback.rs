@@ -10,10 +10,11 @@
 //! [`ROUNDS`] times; the report counts what really happened.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use pixelparty_engine::EngineHandle;
-use pixelparty_storage::{AuditAction, StorageError, Store};
+use pixelparty_storage::{AuditAction, AuditDraft, Backend, StorageError, Store};
 use serde::Serialize;
 
 /// Most updates one rollback examines.
@@ -45,19 +46,21 @@ pub struct RollbackReport {
 }
 
 /// The restores a rollback would do now.
-pub fn plan(store: &Store, user: u32, from_ms: u64, to_ms: u64) -> Result<Vec<Restore>, StorageError> {
-    let updates = store.user_pixels(user, from_ms, to_ms, MAX_ROLLBACK)?;
+pub async fn plan(store: Arc<dyn Backend>, user: u32, from_ms: u64, to_ms: u64) -> Result<Vec<Restore>, StorageError> {
+    let updates = store.user_pixels(user, from_ms, to_ms, MAX_ROLLBACK).await?;
     let mut seen = HashSet::new();
     let mut restores = Vec::new();
     for first in &updates {
         if !seen.insert((first.x, first.y)) {
             continue; // Only the user's first update of a pixel in the range matters.
         }
-        let Some(latest) = store.pixel_history(first.x, first.y, u64::MAX, 1)?.into_iter().next() else { continue };
+        let Some(latest) = store.pixel_history(first.x, first.y, u64::MAX, 1).await?.into_iter().next() else {
+            continue;
+        };
         if latest.painter() != Some(user) || !(from_ms..to_ms).contains(&latest.time_ms) {
             continue; // Painted over (or already restored) since: leave it.
         }
-        let before = store.pixel_history(first.x, first.y, first.seq, 1)?.into_iter().next();
+        let before = store.pixel_history(first.x, first.y, first.seq, 1).await?.into_iter().next();
         restores.push((first.x, first.y, before.map_or(0, |r| r.colour), latest.seq));
     }
     Ok(restores)
@@ -74,7 +77,7 @@ pub fn run(
 ) -> Result<RollbackReport, StorageError> {
     let mut report = RollbackReport::default();
     for round in 0..ROUNDS {
-        let restores = plan(store, user, from_ms, to_ms)?;
+        let restores = store.wait(move |b| Box::pin(plan(b.clone(), user, from_ms, to_ms)))?;
         if round == 0 {
             report.planned = restores.len();
         }
@@ -98,9 +101,7 @@ pub fn run(
         "{from_ms}..{to_ms}: {} restored, {} painted over, {} not restored",
         report.restored, report.painted_over, report.not_restored
     );
-    store.run(move |tx| {
-        tx.audit(actor, AuditAction::Rollback, &user.to_string(), &detail, now);
-        Ok(())
-    })?;
+    let entry = AuditDraft { actor, action: AuditAction::Rollback, target: user.to_string(), detail, time_ms: now };
+    store.wait(move |b| b.audit(entry))?;
     Ok(report)
 }

@@ -173,7 +173,7 @@ impl Server {
             dummy_hash,
             wt,
         ));
-        app.bans.reload(&store).map_err(|e| e.to_string())?;
+        app.bans.set(store.wait(|b| b.net_bans()).map_err(|e| e.to_string())?);
         let _ = app_tx.send(Some(app.clone()));
 
         let stop = Arc::new(AtomicBool::new(false));
@@ -224,7 +224,7 @@ impl Server {
         if let Some(engine) = self.engine.take() {
             engine.shutdown(CloseReason::Shutdown);
         }
-        if let Err(e) = self.app.store.flush() {
+        if let Err(e) = self.app.store.wait(|b| b.flush()) {
             tracing::error!(error = %e, "final flush");
         }
     }

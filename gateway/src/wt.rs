@@ -267,12 +267,14 @@ fn query_param<'a>(path: &'a str, key: &str) -> Option<&'a str> {
 
 /// The session's user from a ticket or a token, with the login session and the address it
 /// will end with (see [`App::authenticate`]).
-fn authenticate(app: &App, wt: &WtState, path: &str, addr: std::net::IpAddr) -> Option<(UserCtx, [u8; 32])> {
+async fn authenticate(app: &App, wt: &WtState, path: &str, addr: std::net::IpAddr) -> Option<(UserCtx, [u8; 32])> {
     let token_hash = match query_param(path, "ticket") {
         Some(ticket) => wt.redeem(ticket)?,
         None => sha256(query_param(path, "token")?.as_bytes()),
     };
-    Some((app.authenticate(token_hash, now_ms()).ok()?.session_ctx(addr), token_hash))
+    let user = app.authenticate(token_hash, now_ms()).await.ok()?;
+    let blocks = app.blocks_of(user.id).await.ok()?;
+    Some((user.session_ctx(addr, blocks), token_hash))
 }
 
 async fn accept(shard: LocalShard, app: Arc<App>, wt: Arc<WtState>, incoming: IncomingSession) {
@@ -296,7 +298,7 @@ async fn accept(shard: LocalShard, app: Arc<App>, wt: Arc<WtState>, incoming: In
     if path.split('?').next() != Some("/wt") {
         return request.not_found().await;
     }
-    let Some((user, token_hash)) = authenticate(&app, &wt, &path, ip) else {
+    let Some((user, token_hash)) = authenticate(&app, &wt, &path, ip).await else {
         app.metrics.ws_refused.inc();
         return request.forbidden().await;
     };
@@ -325,10 +327,11 @@ async fn run(
     token_hash: [u8; 32],
 ) {
     let write_timeout = Duration::from_millis(app.config.server.write_timeout_ms);
-    let addr = user.addr;
+    let (addr, user_id) = (user.addr, user.id);
     let id = shard.connect(user);
-    if let Some((reason, message)) = app.recheck(token_hash, addr) {
-        shard.close(id, reason, &message); // see App::recheck
+    {
+        let (shard, app) = (shard.clone(), app.clone());
+        tokio::task::spawn_local(async move { app.recheck(&shard, id, user_id, token_hash, addr).await });
     }
     let mut chunk = vec![0u8; 16 * 1024];
     let mut pending: Vec<u8> = Vec::new();

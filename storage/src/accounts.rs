@@ -155,13 +155,13 @@ impl Tx<'_> {
 
 #[cfg(test)]
 mod tests {
-    use crate::testing::temp_store;
+    use crate::testing::temp_fjall;
 
     use super::*;
 
     #[test]
     fn names_are_unique_case_insensitively_and_ids_dense() {
-        let (_dir, store) = temp_store();
+        let (_dir, store) = temp_fjall();
         let a = store.run(|tx| tx.create_user("Alice", "h1", Role::User, 1)).unwrap();
         let b = store.run(|tx| tx.create_user("bob", "h2", Role::Admin, 2)).unwrap();
         assert_eq!((a.id, b.id), (1, 2));
@@ -178,7 +178,7 @@ mod tests {
 
     #[test]
     fn oversized_names_are_looked_up_without_reaching_the_store() {
-        let (_dir, store) = temp_store();
+        let (_dir, store) = temp_fjall();
         // 'İ' lowercases to three bytes: folded, this name would be a ~98 KB key, over the
         // LSM's key limit.
         let huge = "İ".repeat(32_700);
@@ -189,7 +189,7 @@ mod tests {
 
     #[test]
     fn sessions_expire_and_revoke() {
-        let (_dir, store) = temp_store();
+        let (_dir, store) = temp_fjall();
         let u = store.run(|tx| tx.create_user("u", "h", Role::User, 0)).unwrap();
         let (t1, t2) = ([1u8; 32], [2u8; 32]);
         store.run(move |tx| tx.create_session(t1, u.id, 100, 50)).unwrap();
@@ -205,7 +205,7 @@ mod tests {
 
     #[test]
     fn roles_change_with_audit() {
-        let (_dir, store) = temp_store();
+        let (_dir, store) = temp_fjall();
         let u = store.run(|tx| tx.create_user("u", "h", Role::User, 0)).unwrap();
         store.run(move |tx| tx.set_role(u.id, Role::Admin, 0, 5)).unwrap();
         assert_eq!(store.user(u.id).unwrap().unwrap().role, Role::Admin);

@@ -346,7 +346,7 @@ impl Tx<'_> {
 mod tests {
     use pixelparty_protocol::canvas::get_pixel;
 
-    use crate::testing::temp_store;
+    use crate::testing::temp_fjall;
 
     use super::*;
 
@@ -356,7 +356,7 @@ mod tests {
 
     #[test]
     fn geometry_is_fixed_once_set() {
-        let (_dir, store) = temp_store();
+        let (_dir, store) = temp_fjall();
         let g = Geometry::new(64, 64, 4, 16).unwrap();
         store.run(move |tx| tx.init_canvas(&g)).unwrap();
         store.run(move |tx| tx.init_canvas(&g)).unwrap();
@@ -367,7 +367,7 @@ mod tests {
 
     #[test]
     fn recovery_applies_journal_after_each_tiles_snapshot() {
-        let (_dir, store) = temp_store();
+        let (_dir, store) = temp_fjall();
         let g = Geometry::new(32, 16, 4, 16).unwrap(); // two tiles
         let batch =
             vec![rec(1, 0, 0, 1, 1, 10), rec(2, 20, 0, 2, 1, 10), rec(3, 0, 0, 3, 2, 11), rec(4, 21, 1, 4, 2, 12)];
@@ -389,7 +389,7 @@ mod tests {
 
     #[test]
     fn inspector_and_user_ranges() {
-        let (_dir, store) = temp_store();
+        let (_dir, store) = temp_fjall();
         store.run(|tx| tx.append_pixels(&[rec(1, 5, 5, 1, 7, 100), rec(2, 5, 5, 2, 8, 100)])).unwrap();
         store.run(|tx| tx.append_pixels(&[rec(3, 6, 5, 3, 7, 200)])).unwrap();
         store.run(|tx| tx.append_pixels(&[rec(4, 5, 5, 4, 7, 300)])).unwrap();
@@ -404,7 +404,7 @@ mod tests {
 
     #[test]
     fn pruning_keeps_what_snapshots_do_not_cover() {
-        let (_dir, store) = temp_store();
+        let (_dir, store) = temp_fjall();
         let g = Geometry::new(16, 16, 4, 16).unwrap();
         store.run(|tx| tx.append_pixels(&[rec(1, 0, 0, 1, 1, 10), rec(2, 1, 0, 1, 1, 10)])).unwrap();
         store.run(|tx| tx.append_pixels(&[rec(3, 2, 0, 1, 1, 20)])).unwrap();
@@ -426,7 +426,7 @@ mod tests {
     /// once another tile's snapshot passed it, and the next start lost the pixel.
     #[test]
     fn pruning_never_drops_the_only_record_of_an_unsnapshotted_tile() {
-        let (_dir, store) = temp_store();
+        let (_dir, store) = temp_fjall();
         let g = Geometry::new(32, 16, 4, 16).unwrap(); // tiles 0 and 1
         store.run(move |tx| tx.init_canvas(&g)).unwrap();
         store.run(|tx| tx.append_pixels(&[rec(1, 3, 3, 7, 1, 10)])).unwrap(); // tile 0
@@ -445,7 +445,7 @@ mod tests {
     /// snapshot.
     #[test]
     fn an_idle_tile_does_not_hold_back_pruning() {
-        let (_dir, store) = temp_store();
+        let (_dir, store) = temp_fjall();
         let g = Geometry::new(32, 16, 4, 16).unwrap();
         store.run(move |tx| tx.init_canvas(&g)).unwrap();
         store.run(|tx| tx.append_pixels(&[rec(1, 20, 0, 5, 2, 10)])).unwrap(); // tile 1, then idle

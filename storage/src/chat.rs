@@ -234,7 +234,7 @@ impl Tx<'_> {
 #[cfg(test)]
 mod tests {
     use crate::records::Role;
-    use crate::testing::temp_store;
+    use crate::testing::temp_fjall;
 
     use super::*;
 
@@ -244,7 +244,7 @@ mod tests {
 
     #[test]
     fn rooms_are_unique() {
-        let (_dir, store) = temp_store();
+        let (_dir, store) = temp_fjall();
         let r = store.run(|tx| tx.create_room("General", 1, 0)).unwrap();
         assert_eq!(r.id, 1);
         assert!(store.run(|tx| tx.create_room("general", 1, 0)).unwrap_err().is_conflict());
@@ -257,7 +257,7 @@ mod tests {
 
     #[test]
     fn history_pages_skip_deleted_and_hidden() {
-        let (_dir, store) = temp_store();
+        let (_dir, store) = temp_fjall();
         let messages: Vec<Message> = (1..=10).map(|i| msg(i, (i % 2) as u32 + 1, &format!("m{i}"))).collect();
         store.run(move |tx| tx.append_room_messages(7, &messages)).unwrap();
         assert_eq!(store.room_last_seq(7).unwrap(), 10);
@@ -276,7 +276,7 @@ mod tests {
 
     #[test]
     fn direct_messages_sequence_per_pair() {
-        let (_dir, store) = temp_store();
+        let (_dir, store) = temp_fjall();
         for n in ["a", "b", "c"] {
             store.run(move |tx| tx.create_user(n, "h", Role::User, 0)).unwrap();
         }

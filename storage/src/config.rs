@@ -59,6 +59,8 @@ pub struct StoreConfig {
     /// index in one ingestion (see [`index`](crate::index)); up to about three times this
     /// many are held at once (about 32 bytes each).
     pub index_tail_max: usize,
+    /// The store's runtime (threads, operations in flight).
+    pub runtime: crate::store::RuntimeConfig,
 }
 
 impl StoreConfig {
@@ -73,6 +75,7 @@ impl StoreConfig {
             journal_retention: Some(Duration::from_secs(7 * 24 * 3600)),
             history_scan_max: 2000,
             index_tail_max: 256 * 1024,
+            runtime: crate::store::RuntimeConfig::default(),
         }
     }
 }

@@ -57,6 +57,11 @@ impl StorageError {
         Self::new(Kind::Corrupt { keyspace, reason })
     }
 
+    /// Too much work in flight: try again shortly. Nothing was applied.
+    pub fn overloaded() -> Self {
+        Self::new(Kind::Overloaded)
+    }
+
     pub(crate) fn poisoned() -> Self {
         Self::new(Kind::Poisoned)
     }

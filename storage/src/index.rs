@@ -332,13 +332,13 @@ pub(crate) fn run_indexer(db: Arc<Db>, jobs: Receiver<IndexJob>, poisoned: Arc<s
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Durability, Store, StoreConfig};
+    use crate::{Durability, Fjall, StoreConfig};
 
     fn rec(seq: u64, x: u16, y: u16) -> PixelRecord {
         PixelRecord { seq, x, y, colour: (seq % 16) as u8, user: 1, time_ms: seq }
     }
 
-    fn seqs(store: &Store, x: u16, y: u16, before: u64, limit: usize) -> Vec<u64> {
+    fn seqs(store: &Fjall, x: u16, y: u16, before: u64, limit: usize) -> Vec<u64> {
         store.pixel_history(x, y, before, limit).unwrap().iter().map(|r| r.seq).collect()
     }
 
@@ -348,7 +348,7 @@ mod tests {
         let mut config = StoreConfig::new(dir.path());
         config.durability = Durability::None;
         config.index_tail_max = 4;
-        let store = Store::open(config).unwrap();
+        let store = Fjall::open(config).unwrap();
         // Pixel (5, 5) painted at every third sequence, neighbours in between.
         for first in (1..=60u64).step_by(3) {
             let block = vec![rec(first, 5, 5), rec(first + 1, 4, 5), rec(first + 2, 5, 6)];
@@ -374,7 +374,7 @@ mod tests {
         let store = {
             let mut config = StoreConfig::new(dir.path());
             config.durability = Durability::None;
-            Store::open(config).unwrap()
+            Fjall::open(config).unwrap()
         };
         store.run(|tx| tx.append_pixels(&[rec(1, 1, 1), rec(2, 2, 2)])).unwrap();
         store.run(|tx| tx.append_pixels(&[rec(3, 1, 1)])).unwrap();
@@ -390,7 +390,7 @@ mod tests {
 
     #[test]
     fn settling_from_the_writer_thread_is_refused_not_a_deadlock() {
-        let (_dir, store) = crate::testing::temp_store();
+        let (_dir, store) = crate::testing::temp_fjall();
         let (tx, rx) = crossbeam_channel::bounded(1);
         let inner = store.clone();
         store
@@ -407,7 +407,7 @@ mod tests {
 
     #[test]
     fn small_blocks_are_merged_in_the_tail() {
-        let (_dir, store) = crate::testing::temp_store();
+        let (_dir, store) = crate::testing::temp_fjall();
         for seq in 1..=2000u64 {
             let block = vec![rec(seq, (seq % 7) as u16, 1)];
             store.run(move |tx| tx.append_pixels(&block)).unwrap();

@@ -1,21 +1,24 @@
-//! pixelparty's durable state on fjall, an embedded LSM store: accounts, sessions, the social
-//! graph, moderation, rooms and messages, and the canvas journal with tile snapshots.
+//! pixelparty's durable state: accounts, sessions, the social graph, moderation, rooms and
+//! messages, and the canvas journal with tile snapshots.
 //!
 //! It knows records, not wire frames, and offers narrow domain operations rather than a
-//! key-value API, so another backend could implement the same operations. Reads are methods of
-//! [`Db`] (reachable from a [`Store`] by deref) and run on the caller's thread. Writes are
-//! methods of [`Tx`], run on the store's single writer thread through [`Store::run`]
-//! (blocking) or [`Store::submit`] (completion callback); the writer group-commits per the
-//! [`Durability`] mode and poisons the store after a failed write or fsync.
+//! key-value API: the [`Backend`] trait, implemented by the embedded fjall backend ([`Fjall`],
+//! the zero-setup default) and by PostgreSQL. Everyone else holds a [`Store`], which runs each
+//! operation on its own runtime so that no caller's thread ever waits on storage I/O: event
+//! loops await the answer or get a completion callback. The fjall backend reads on the store's
+//! runtime and writes on its single writer thread, which group-commits per the [`Durability`]
+//! mode and poisons the store after a failed write or fsync.
 //!
 //! # Layout
+//! - [`backend`]: the [`Backend`] operations.
+//! - [`store`]: [`Store`], the runtime that drives them, bounds on work in flight.
 //! - [`config`]: [`StoreConfig`], [`Durability`].
-//! - [`store`]: [`Store`], job submission.
-//! - `writer`: the writer thread, group commit, poisoning.
-//! - `db`: the database and its keyspaces.
-//! - [`index`]: the pixel index, written in bulk by the indexer thread.
+//! - [`fjall`]: the embedded backend's handle; `fjall_ops` its [`Backend`] operations;
+//!   `writer` its writer thread (group commit, poisoning); `db` its keyspaces; [`index`] its
+//!   pixel index, written in bulk by the indexer thread.
+//! - [`accounts`], [`social`], [`moderation`], [`chat`], [`canvas`]: the fjall domain
+//!   operations ([`Db`] reads, [`Tx`] writes) and the rules both backends share.
 //! - [`records`]: the record types and their versioned encodings.
-//! - [`accounts`], [`social`], [`moderation`], [`chat`], [`canvas`]: the domain operations.
 //! - [`error`]: the error type, [`StorageError`].
 //! - [`fuzzing`]: entry points of the record-decoder fuzz target and its smoke test.
 
@@ -27,6 +30,8 @@ mod codec;
 pub mod config;
 mod db;
 pub mod error;
+pub mod fjall;
+mod fjall_ops;
 pub mod fuzzing;
 pub mod index;
 pub mod moderation;
@@ -37,13 +42,15 @@ pub mod store;
 pub mod testing;
 mod writer;
 
+pub use backend::{AuditDraft, Backend, Hidden, Op, RoomDelete, TickWrite};
 pub use canvas::{RecoveredCanvas, TileSnapshot};
 pub use config::{Durability, StoreConfig};
 pub use db::Db;
 pub use error::StorageError;
+pub use fjall::Fjall;
 pub use records::{
     AuditAction, AuditEntry, Ban, Conversation, Message, NetBan, PixelRecord, Relation, Role, Room, Session, User,
 };
 pub use social::{FriendOutcome, Removed};
-pub use store::Store;
+pub use store::{RuntimeConfig, Store};
 pub use writer::{Tx, WriterStats};

@@ -137,7 +137,7 @@ impl Tx<'_> {
 #[cfg(test)]
 mod tests {
     use crate::records::Role;
-    use crate::testing::temp_store;
+    use crate::testing::temp_fjall;
 
     use super::*;
 
@@ -147,7 +147,7 @@ mod tests {
 
     #[test]
     fn user_bans_expire_and_lift() {
-        let (_dir, store) = temp_store();
+        let (_dir, store) = temp_fjall();
         let u = store.run(|tx| tx.create_user("u", "h", Role::User, 0)).unwrap();
         store.run(move |tx| tx.create_session([7; 32], u.id, 0, 1000)).unwrap();
         store.run(move |tx| tx.ban_user(u.id, &ban("spam", Some(100)))).unwrap();
@@ -163,7 +163,7 @@ mod tests {
 
     #[test]
     fn net_bans_match_ranges_of_both_families() {
-        let (_dir, store) = temp_store();
+        let (_dir, store) = temp_fjall();
         store.run(|tx| tx.ban_net("10.1.0.0/16".parse().unwrap(), &ban("abuse", None))).unwrap();
         store.run(|tx| tx.ban_net("2001:db8::/32".parse().unwrap(), &ban("v6", None))).unwrap();
         store.run(|tx| tx.ban_net("127.0.0.9/32".parse().unwrap(), &ban("one", None))).unwrap();

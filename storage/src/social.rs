@@ -188,11 +188,11 @@ impl Tx<'_> {
 #[cfg(test)]
 mod tests {
     use crate::records::Role;
-    use crate::testing::temp_store;
+    use crate::testing::temp_fjall;
 
     use super::*;
 
-    fn users(store: &crate::Store, n: u32) {
+    fn users(store: &crate::Fjall, n: u32) {
         for i in 0..n {
             store.run(move |tx| tx.create_user(&format!("u{i}"), "h", Role::User, 0)).unwrap();
         }
@@ -200,7 +200,7 @@ mod tests {
 
     #[test]
     fn request_accept_remove() {
-        let (_dir, store) = temp_store();
+        let (_dir, store) = temp_fjall();
         users(&store, 3);
         assert_eq!(store.run(|tx| tx.request_friend(1, 2, 10)).unwrap(), FriendOutcome::Requested);
         assert!(store.run(|tx| tx.request_friend(1, 2, 11)).unwrap_err().is_conflict());
@@ -218,7 +218,7 @@ mod tests {
 
     #[test]
     fn crossing_requests_make_friends() {
-        let (_dir, store) = temp_store();
+        let (_dir, store) = temp_fjall();
         users(&store, 2);
         store.run(|tx| tx.request_friend(1, 2, 0)).unwrap();
         assert_eq!(store.run(|tx| tx.request_friend(2, 1, 0)).unwrap(), FriendOutcome::BecameFriends);
@@ -227,7 +227,7 @@ mod tests {
 
     #[test]
     fn blocking_ends_friendship_and_refuses_requests() {
-        let (_dir, store) = temp_store();
+        let (_dir, store) = temp_fjall();
         users(&store, 2);
         store.run(|tx| tx.request_friend(1, 2, 0)).unwrap();
         store.run(|tx| tx.accept_friend(2, 1, 0)).unwrap();

@@ -1,197 +1,213 @@
-//! [`Store`]: the handle every other crate holds. Reads go straight to [`Db`]; writes are jobs
-//! for the writer thread, either awaited ([`Store::run`]) or completed by callback
-//! ([`Store::submit`]) so that an event loop never blocks on an fsync.
+//! [`Store`]: the handle every other crate holds, whatever the backend. It runs every
+//! [`Backend`] operation on the store's own runtime (`store-io` threads), so the thread that
+//! asks never does the I/O: an event loop either awaits the answer ([`Store::call`]) or gets it
+//! as a callback ([`Store::request`]); threads outside any runtime may block for it
+//! ([`Store::wait`]). Operations in flight are bounded.
 
+use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
+use std::time::Duration;
 
-use crossbeam_channel::{Sender, TrySendError};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::backend::{Backend, Op};
 use crate::config::StoreConfig;
-use crate::db::{Db, names};
 use crate::error::{Kind, Result, StorageError};
-use crate::index::IndexFeed;
-use crate::writer::{Counters, Finish, Job, Tx, Writer, WriterStats};
+use crate::fjall::Fjall;
 
-/// The durable store. Cheap to clone; the writer thread stops when the last clone is dropped,
-/// after making everything durable.
+/// The store. Cheap to clone; the backend is closed (everything made durable) when the last
+/// clone is dropped.
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<Inner>,
 }
 
 struct Inner {
-    db: Arc<Db>,
-    jobs: Option<Sender<Job>>,
-    writer: Option<JoinHandle<()>>,
-    poisoned: Arc<AtomicBool>,
-    stats: Arc<WriterStats>,
+    backend: Arc<dyn Backend>,
+    /// The embedded backend, when that is the one (its writer statistics and test hooks).
+    fjall: Option<Fjall>,
+    runtime: Option<tokio::runtime::Runtime>,
+    handle: tokio::runtime::Handle,
+    permits: Arc<Semaphore>,
+    /// Waits this long before every operation (a test double for a distant database).
+    delay: Option<Duration>,
+    journal_retention: Option<Duration>,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        drop(self.jobs.take());
-        let Some(handle) = self.writer.take() else { return };
-        // The last handle can be dropped by a completion callback on the writer itself; it
-        // then finishes its loop (the queue is closed) without waiting for itself.
-        if handle.thread().id() == std::thread::current().id() {
-            return;
-        }
-        if handle.join().is_err() {
-            tracing::error!("store writer thread panicked");
+        // Dropping a runtime blocks; this may run on one of its own threads (a completion
+        // holding the last handle), where that would panic.
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
         }
     }
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("db", &self.inner.db).finish_non_exhaustive()
+        f.debug_struct("Store").field("fjall", &self.inner.fjall).finish_non_exhaustive()
     }
 }
 
-impl std::ops::Deref for Store {
-    type Target = Db;
-    fn deref(&self) -> &Db {
-        &self.inner.db
+/// Options of the store's runtime, shared by every backend.
+#[derive(Debug, Clone, Copy)]
+pub struct RuntimeConfig {
+    /// Threads of the `store-io` runtime.
+    pub threads: usize,
+    /// Most operations in flight; beyond it [`Store::request`] answers overloaded and
+    /// [`Store::call`] waits its turn.
+    pub in_flight_max: usize,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self { threads: 2, in_flight_max: 4096 }
     }
 }
 
 impl Store {
-    /// Opens (or creates) the store and starts its writer thread.
+    /// Opens the embedded (fjall) store at `config.path`.
     pub fn open(config: StoreConfig) -> Result<Self> {
-        if config.writer_queue == 0 || config.group_max == 0 || config.index_tail_max == 0 {
-            return Err(StorageError::invalid("writer_queue, group_max and index_tail_max must be positive"));
+        let (runtime, retention) = (config.runtime, config.journal_retention);
+        let fjall = Fjall::open(config)?;
+        Self::with_backend(Arc::new(fjall.clone()), Some(fjall), runtime, retention)
+    }
+
+    /// A store over any backend (PostgreSQL, or a test double).
+    pub fn with_backend(
+        backend: Arc<dyn Backend>,
+        fjall: Option<Fjall>,
+        config: RuntimeConfig,
+        journal_retention: Option<Duration>,
+    ) -> Result<Self> {
+        if config.threads == 0 || config.in_flight_max == 0 {
+            return Err(StorageError::invalid("store threads and in_flight_max must be positive"));
         }
-        let durability = config.durability;
-        let group_max = config.group_max;
-        let (tx, rx) = crossbeam_channel::bounded(config.writer_queue);
-        let index_tail_max = config.index_tail_max;
-        let db = Arc::new(Db::open(config)?);
-        db.reload_index_tail()?;
-        let counters = Counters {
-            next_user: db.last_u32(&db.users, names::USERS)? + 1,
-            next_room: db.last_u32(&db.rooms, names::ROOMS)? + 1,
-            next_audit: db.last_u64(&db.audit, names::AUDIT)? + 1,
-            unrotated: Vec::new(),
-        };
-        let poisoned = Arc::new(AtomicBool::new(false));
-        let stats = Arc::new(WriterStats::default());
-        // One sealed tail queued while another is ingested; then the writer waits.
-        let (index_tx, index_rx) = crossbeam_channel::bounded(1);
-        let indexer = {
-            let (db, poisoned) = (db.clone(), poisoned.clone());
-            std::thread::Builder::new()
-                .name("store-indexer".into())
-                .spawn(move || crate::index::run_indexer(db, index_rx, poisoned))?
-        };
-        let writer = Writer {
-            db: db.clone(),
-            jobs: rx,
-            counters,
-            poisoned: poisoned.clone(),
-            durability,
-            group_max,
-            stats: stats.clone(),
-            index: IndexFeed { jobs: index_tx, tail_max: index_tail_max, poisoned: poisoned.clone() },
-            indexer,
-        };
-        let handle = std::thread::Builder::new().name("store-writer".into()).spawn(move || writer.run())?;
-        Ok(Self { inner: Arc::new(Inner { db, jobs: Some(tx), writer: Some(handle), poisoned, stats }) })
-    }
-
-    /// Whether an earlier failure made the store refuse writes.
-    pub fn is_poisoned(&self) -> bool {
-        self.inner.poisoned.load(Ordering::Acquire)
-    }
-
-    /// Writer counters (jobs, group commits, fsync durations).
-    pub fn writer_stats(&self) -> &WriterStats {
-        &self.inner.stats
-    }
-
-    /// Jobs queued for the writer right now.
-    pub fn writer_queue_len(&self) -> usize {
-        self.inner.jobs.as_ref().map_or(0, Sender::len)
-    }
-
-    fn job<T, F, D>(f: F, done: D) -> Job
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut Tx<'_>) -> Result<T> + Send + 'static,
-        D: FnOnce(Result<T>) + Send + 'static,
-    {
-        Box::new(move |tx: &mut Tx<'_>| {
-            let result = f(tx);
-            let commit = result.is_ok();
-            let finish: Finish = Box::new(move |durable: Result<()>| done(durable.and(result)));
-            (commit, finish)
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(config.threads)
+            .thread_name("store-io")
+            .enable_all()
+            .build()?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                backend,
+                fjall,
+                handle: runtime.handle().clone(),
+                runtime: Some(runtime),
+                permits: Arc::new(Semaphore::new(config.in_flight_max)),
+                delay: None,
+                journal_retention,
+            }),
         })
     }
 
-    /// Queues `f` for the writer without waiting. `done` runs on the writer thread once the
-    /// job's writes are durable per the configured mode (or failed); keep it short (hand the
-    /// result to another thread). Fails at once with an overloaded error when the queue is full.
-    pub fn submit<T, F, D>(&self, f: F, done: D) -> Result<()>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut Tx<'_>) -> Result<T> + Send + 'static,
-        D: FnOnce(Result<T>) + Send + 'static,
-    {
-        if self.is_poisoned() {
-            return Err(StorageError::poisoned());
-        }
-        let jobs = self.inner.jobs.as_ref().ok_or_else(|| StorageError::new(Kind::Closed))?;
-        match jobs.try_send(Self::job(f, done)) {
-            Ok(()) => Ok(()),
-            Err(TrySendError::Full(_)) => Err(StorageError::new(Kind::Overloaded)),
-            Err(TrySendError::Disconnected(_)) => Err(StorageError::new(Kind::Closed)),
-        }
+    /// The same store with every operation delayed by `delay` (tests: a distant database).
+    #[must_use]
+    pub fn delayed(self, delay: Duration) -> Self {
+        let inner = match Arc::try_unwrap(self.inner) {
+            Ok(mut inner) => {
+                inner.delay = Some(delay);
+                inner
+            }
+            Err(shared) => Inner {
+                backend: shared.backend.clone(),
+                fjall: shared.fjall.clone(),
+                runtime: None,
+                handle: shared.handle.clone(),
+                permits: shared.permits.clone(),
+                delay: Some(delay),
+                journal_retention: shared.journal_retention,
+            },
+        };
+        Self { inner: Arc::new(inner) }
     }
 
-    /// Runs `f` on the writer and waits until its writes are durable per the configured mode.
-    /// Waits for room when the queue is full. Not for event-loop threads.
-    pub fn run<T, F>(&self, f: F) -> Result<T>
+    fn task<T, F>(&self, f: F, permit: OwnedSemaphorePermit) -> impl Future<Output = Result<T>> + Send + 'static
     where
         T: Send + 'static,
-        F: FnOnce(&mut Tx<'_>) -> Result<T> + Send + 'static,
+        F: FnOnce(&Arc<dyn Backend>) -> Op<T>,
     {
-        if self.is_poisoned() {
-            return Err(StorageError::poisoned());
+        Self::run(f(&self.inner.backend), permit, self.inner.delay)
+    }
+
+    async fn run<T>(op: Op<T>, permit: OwnedSemaphorePermit, delay: Option<Duration>) -> Result<T> {
+        if let Some(d) = delay {
+            tokio::time::sleep(d).await;
         }
+        let out = op.await;
+        drop(permit);
+        out
+    }
+
+    /// Runs one operation on the store's runtime and awaits its answer (from any runtime).
+    pub async fn call<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Arc<dyn Backend>) -> Op<T>,
+    {
+        let permit = self.inner.permits.clone().acquire_owned().await.map_err(|_| StorageError::new(Kind::Closed))?;
+        let task = self.task(f, permit);
+        self.inner.handle.spawn(task).await.map_err(|_| StorageError::new(Kind::Closed))?
+    }
+
+    /// Starts one operation on the store's runtime; `done` runs there with its answer (keep it
+    /// short: hand the answer to another thread). Fails at once, without calling `done`, when
+    /// too many operations are in flight.
+    pub fn request<T, F, D>(&self, f: F, done: D) -> Result<()>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Arc<dyn Backend>) -> Op<T>,
+        D: FnOnce(Result<T>) + Send + 'static,
+    {
+        let permit = self.inner.permits.clone().try_acquire_owned().map_err(|_| StorageError::new(Kind::Overloaded))?;
+        let task = self.task(f, permit);
+        self.inner.handle.spawn(async move { done(task.await) });
+        Ok(())
+    }
+
+    /// Runs one operation and blocks this thread for its answer: for start-up, the command
+    /// line, background threads and tests, never for an event loop.
+    pub fn wait<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Arc<dyn Backend>) -> Op<T>,
+    {
         let (tx, rx) = crossbeam_channel::bounded(1);
-        let job = Self::job(f, move |r| {
-            let _ = tx.send(r);
+        let op = f(&self.inner.backend);
+        let (permits, delay) = (self.inner.permits.clone(), self.inner.delay);
+        self.inner.handle.spawn(async move {
+            let out = match permits.acquire_owned().await {
+                Ok(permit) => Self::run(op, permit, delay).await,
+                Err(_) => Err(StorageError::new(Kind::Closed)),
+            };
+            let _ = tx.send(out);
         });
-        let jobs = self.inner.jobs.as_ref().ok_or_else(|| StorageError::new(Kind::Closed))?;
-        jobs.send(job).map_err(|_| StorageError::new(Kind::Closed))?;
         rx.recv().map_err(|_| StorageError::new(Kind::Closed))?
     }
 
-    /// Waits until every pixel update committed so far is in the pixel index proper (not only
-    /// in its in-memory tail). Reads never need this; it is for tests and orderly shutdown.
-    pub fn settle_index(&self) -> Result<()> {
-        if self.inner.writer.as_ref().is_some_and(|w| w.thread().id() == std::thread::current().id()) {
-            // From a completion callback: the writer would wait for itself.
-            return Err(StorageError::invalid("settle_index called on the store's writer thread"));
-        }
-        let done = self.run(|tx| Ok(tx.settle_index()))?;
-        done.recv().map_err(|_| StorageError::new(Kind::Closed))?;
-        if self.is_poisoned() {
-            return Err(StorageError::poisoned());
-        }
-        Ok(())
+    /// How long the canvas journal keeps updates that tile snapshots cover (`None`: forever).
+    pub fn journal_retention(&self) -> Option<Duration> {
+        self.inner.journal_retention
     }
 
-    /// Pixel updates held in the index's in-memory tail (committed, not yet ingested).
-    pub fn index_tail_len(&self) -> usize {
-        self.index_tail.len()
+    /// Whether the backend refuses writes for good (the process must restart).
+    pub fn is_poisoned(&self) -> bool {
+        self.inner.backend.is_poisoned()
     }
 
-    /// Makes every write submitted so far durable (fsync), whatever the mode.
-    pub fn flush(&self) -> Result<()> {
-        self.run(|_| Ok(()))?;
-        self.database.persist(fjall::PersistMode::SyncAll)?;
-        Ok(())
+    /// Whether the backend can serve requests now.
+    pub fn is_ready(&self) -> bool {
+        self.inner.backend.is_ready()
+    }
+
+    /// Backend gauges for `/metrics`.
+    pub fn gauges(&self) -> Vec<(&'static str, &'static str, u64)> {
+        self.inner.backend.gauges()
+    }
+
+    /// The embedded backend, when that is the one (writer statistics, test hooks).
+    pub fn fjall(&self) -> Option<&Fjall> {
+        self.inner.fjall.as_ref()
     }
 }

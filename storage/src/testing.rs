@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use crate::{Durability, Store, StoreConfig};
+use crate::{Durability, Fjall, Store, StoreConfig};
 
 /// A failure the store can be told to fake once, for tests of what callers make of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,20 +26,31 @@ impl FailPoints {
     }
 }
 
-impl Store {
+impl Fjall {
     /// Makes the store fake `point` once (tests only).
     pub fn inject_failure(&self, point: FailPoint) {
         self.fail_points.0.fetch_or(point as u8, Ordering::AcqRel);
     }
 }
 
-/// A store in a fresh temporary directory (`none` durability: tests need no fsync). Keep the
-/// directory alive as long as the store.
-pub fn temp_store() -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().expect("temporary directory");
+fn temp_config(dir: &tempfile::TempDir) -> StoreConfig {
     let mut config = StoreConfig::new(dir.path().join("db"));
     config.durability = Durability::None;
     config.cache_bytes = 4 * 1024 * 1024;
-    let store = Store::open(config).expect("open store");
+    config
+}
+
+/// An embedded store in a fresh temporary directory (`none` durability: tests need no
+/// fsync), behind the [`Store`] seam. Keep the directory alive as long as the store.
+pub fn temp_store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let store = Store::open(temp_config(&dir)).expect("open store");
+    (dir, store)
+}
+
+/// Like [`temp_store`], the fjall backend itself (for tests of its internals).
+pub fn temp_fjall() -> (tempfile::TempDir, Fjall) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let store = Fjall::open(temp_config(&dir)).expect("open store");
     (dir, store)
 }

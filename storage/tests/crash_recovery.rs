@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use pixelparty_protocol::Geometry;
 use pixelparty_protocol::canvas::set_pixel;
-use pixelparty_storage::{Durability, Message, PixelRecord, Store, StoreConfig, TileSnapshot};
+use pixelparty_storage::{Durability, Fjall, Message, PixelRecord, StoreConfig, TileSnapshot};
 
 const CHILD_ENV: &str = "PIXELPARTY_CRASH_CHILD_DIR";
 const ROUNDS: usize = 5;
@@ -23,14 +23,14 @@ fn geometry() -> Geometry {
     Geometry::new(64, 64, 4, 16).unwrap()
 }
 
-fn open(dir: &std::path::Path) -> Store {
+fn open(dir: &std::path::Path) -> Fjall {
     let mut config = StoreConfig::new(dir);
     config.durability = Durability::Sync;
     config.cache_bytes = 4 << 20;
     // A small index tail: the pixel index is ingested every few hundred updates, so kills land
     // before, during and after ingestions.
     config.index_tail_max = 64;
-    Store::open(config).unwrap()
+    Fjall::open(config).unwrap()
 }
 
 /// A tiny deterministic generator (no dependency on a clock or OS randomness in the child).
@@ -115,7 +115,7 @@ fn crash_child() {
     }
 }
 
-fn full_replay(store: &Store, g: &Geometry) -> (Vec<Vec<u8>>, Vec<u64>) {
+fn full_replay(store: &Fjall, g: &Geometry) -> (Vec<Vec<u8>>, Vec<u64>) {
     let mut tiles = vec![vec![0u8; g.tile_bytes()]; g.tile_count() as usize];
     let mut seqs = vec![0u64; g.tile_count() as usize];
     let journal = store.journal_after(0, usize::MAX).unwrap();
@@ -176,7 +176,7 @@ fn acknowledged_writes_survive_sigkill() {
                 .unwrap_or_else(|| panic!("round {round}: acknowledged pixel {seq} lost"));
             assert_eq!((r.x, r.y, r.colour), (*x, *y, *c), "round {round}: pixel {seq} changed");
         }
-        let indexed = |store: &Store| {
+        let indexed = |store: &Fjall| {
             for (seq, (x, y, c)) in &acked_pixels {
                 let h = store.pixel_history(*x, *y, seq + 1, 1).unwrap();
                 assert_eq!(

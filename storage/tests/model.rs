@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use pixelparty_storage::testing::temp_store;
+use pixelparty_storage::testing::temp_fjall;
 use pixelparty_storage::{FriendOutcome, Removed, Role, StorageError};
 use proptest::prelude::*;
 
@@ -196,7 +196,7 @@ impl Model {
     }
 }
 
-fn run(store: &pixelparty_storage::Store, op: &Op) -> Outcome {
+fn run(store: &pixelparty_storage::Fjall, op: &Op) -> Outcome {
     let ban = pixelparty_storage::Ban { reason: "r".into(), by: 0, created_ms: 1, expires_ms: None };
     match *op {
         Op::CreateUser(i) => outcome(store.run(move |tx| tx.create_user(NAMES[i], "h", Role::User, 1)).map(|u| u.id)),
@@ -218,7 +218,7 @@ proptest! {
 
     #[test]
     fn store_matches_model(ops in proptest::collection::vec(op(), 1..80)) {
-        let (_dir, store) = temp_store();
+        let (_dir, store) = temp_fjall();
         let mut model = Model::default();
         for (i, op) in ops.iter().enumerate() {
             prop_assert_eq!(run(&store, op), model.apply(op), "step {} {:?}", i, op);

@@ -4,15 +4,15 @@
 
 use pixelparty_protocol::Geometry;
 use pixelparty_protocol::canvas::{get_pixel, set_pixel};
-use pixelparty_storage::{Durability, PixelRecord, Store, StoreConfig, TileSnapshot};
+use pixelparty_storage::{Durability, Fjall, PixelRecord, StoreConfig, TileSnapshot};
 
 const UPDATES: u64 = 200_000;
 const SNAPSHOT_AT: u64 = 50_000;
 
-fn open(path: &std::path::Path) -> Store {
+fn open(path: &std::path::Path) -> Fjall {
     let mut config = StoreConfig::new(path);
     config.durability = Durability::None;
-    Store::open(config).unwrap()
+    Fjall::open(config).unwrap()
 }
 
 #[test]

@@ -3,13 +3,16 @@
 
 use bytes::Bytes;
 use pixelparty_protocol::client::RoomRequest;
-use pixelparty_protocol::server::{HistoryEntry, HistoryPage};
-use pixelparty_protocol::{ConvKind, ErrorCode, List, ServerFrame};
+use pixelparty_protocol::{CloseReason, ConvKind, ErrorCode, ServerFrame};
 
+use crate::cmd::history::{PageQuery, page_frame};
 use crate::metrics::ShardMetrics;
 use crate::msg::{ConnId, Refusal, ShardMsg};
 use crate::routing::room_home;
 use crate::shard::{Shard, encode, remove_from};
+
+/// Most room frames held for a session while its join's history page is read.
+const MAX_HELD_WHILE_JOINING: usize = 1024;
 
 impl Shard {
     pub(crate) fn on_join(&mut self, id: ConnId, r: RoomRequest) {
@@ -49,12 +52,73 @@ impl Shard {
                 return self.refuse(id, req, &r);
             }
         };
+        // A member from now on, but what the room publishes meanwhile waits until the
+        // history page is delivered, so the session sees the room in sequence order.
+        conn.joining.push((room, Vec::new()));
+        let (me, hidden) = (conn.user.id, conn.blocks.clone());
         self.room_members.entry(room).or_default().push(id);
+        let q = PageQuery {
+            me,
+            kind: ConvKind::Room,
+            conv: room,
+            before: published.saturating_add(1),
+            limit: self.config().history_on_join,
+            check_exists: false,
+        };
+        self.ask(
+            move |b| q.op(b, hidden),
+            move |s: &mut Shard, page, _now| {
+                let page = match page {
+                    Ok(Some(page)) => page_frame(req, ConvKind::Room, room, &page),
+                    Ok(None) => Bytes::new(),
+                    Err(e) => {
+                        let r = Refusal::read_failed(&e, "reading history on join");
+                        encode(&ServerFrame::Error(pixelparty_protocol::server::Error {
+                            req,
+                            code: r.code,
+                            retry_after_ms: r.retry_after_ms,
+                            message: "history unavailable",
+                        }))
+                    }
+                };
+                s.joined(id, req, room, published, page, presence);
+            },
+        );
+    }
+
+    /// The join's history page came: ack, page, presence, then what the room published
+    /// meanwhile.
+    fn joined(&mut self, id: ConnId, req: u32, room: u32, published: u64, page: Bytes, presence: Bytes) {
+        let Some(conn) = self.conn_mut(id) else { return };
+        let Some(at) = conn.joining.iter().position(|(r, _)| *r == room) else { return };
+        let (_, held) = conn.joining.swap_remove(at);
+        if !conn.rooms.contains(&room) {
+            return; // Left meanwhile.
+        }
         self.ack(id, req, published);
-        let limit = self.config().history_on_join;
-        let page = self.history_frame(id, req, ConvKind::Room, room, published.saturating_add(1), limit);
-        self.push_reliable(id, page);
+        if !page.is_empty() {
+            self.push_reliable(id, page);
+        }
         self.push_reliable(id, presence);
+        for frame in held {
+            if !self.push_reliable(id, frame) {
+                return;
+            }
+        }
+    }
+
+    /// Holds a room frame for a session whose join page is not delivered yet; true when held
+    /// (or when holding too many closed the session).
+    fn hold_while_joining(&mut self, id: ConnId, room: u32, frame: &Bytes) -> bool {
+        let Some(conn) = self.conn_mut(id) else { return false };
+        let Some((_, held)) = conn.joining.iter_mut().find(|(r, _)| *r == room) else { return false };
+        if held.len() < MAX_HELD_WHILE_JOINING {
+            held.push(frame.clone());
+            return true;
+        }
+        ShardMetrics::add(&self.metrics().slow_consumers, 1);
+        self.close(id, CloseReason::SlowConsumer, "room too busy to join", false);
+        true
     }
 
     pub(crate) fn on_leave(&mut self, id: ConnId, r: RoomRequest) {
@@ -91,62 +155,14 @@ impl Shard {
             if author != 0 && self.conn(id).is_none_or(|c| c.blocks_user(author)) {
                 continue;
             }
+            if self.hold_while_joining(id, room, &frame) {
+                continue;
+            }
             if self.push_reliable(id, frame.clone()) && author != 0 {
                 delivered += 1;
             }
         }
         self.room_members.insert(room, list);
         ShardMetrics::add(&self.metrics().chat_delivered, delivered);
-    }
-
-    /// A `HistoryPage` frame of messages before `before` that the session may see.
-    pub(crate) fn history_frame(
-        &mut self,
-        id: ConnId,
-        req: u32,
-        kind: ConvKind,
-        conv: u32,
-        before: u64,
-        limit: usize,
-    ) -> Bytes {
-        let Some(conn) = self.conn(id) else {
-            return Bytes::new();
-        };
-        let (me, blocks) = (conn.user.id, conn.blocks.clone());
-        let visible = |m: &pixelparty_storage::Message| blocks.binary_search(&m.author).is_err();
-        let page = match kind {
-            ConvKind::Room => self.store().room_history(conv, before, limit, visible),
-            ConvKind::Direct => self.store().direct_history(me, conv, before, limit, visible),
-        };
-        let page = match page {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::error!(error = %e, "reading history");
-                return encode(&ServerFrame::Error(pixelparty_protocol::server::Error {
-                    req,
-                    code: ErrorCode::Internal,
-                    retry_after_ms: 0,
-                    message: "history unavailable",
-                }));
-            }
-        };
-        let mut names: std::collections::HashMap<u32, String> = std::collections::HashMap::new();
-        let store = self.store();
-        for m in &page {
-            names.entry(m.author).or_insert_with(|| {
-                store.user(m.author).ok().flatten().map_or_else(|| format!("user{}", m.author), |u| u.name)
-            });
-        }
-        let entries: Vec<HistoryEntry<'_>> = page
-            .iter()
-            .map(|m| HistoryEntry {
-                seq: m.seq,
-                author: m.author,
-                time_ms: m.time_ms,
-                author_name: &names[&m.author],
-                text: &m.text,
-            })
-            .collect();
-        encode(&ServerFrame::HistoryPage(HistoryPage { req, kind, conv, entries: List::Items(&entries) }))
     }
 }

@@ -1,10 +1,12 @@
 //! `SendRoom` and `SendDirect` at the session's shard, and the delivery of direct messages.
 //!
 //! Room messages go to the room's home shard, which sequences them. Direct messages are
-//! sequenced by the store's single writer; its completion (on the writer thread, in commit
-//! order) hands the encoded frame to every shard, so both users' sessions anywhere see a
-//! conversation in sequence order, and acknowledges the sender.
+//! checked against the store from the sender's shard, then stored one at a time per
+//! conversation by the conversation's home shard, which hands each stored message to every
+//! shard before the next: both users' sessions anywhere see a conversation in sequence
+//! order.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -14,11 +16,13 @@ use pixelparty_protocol::{ConvKind, ErrorCode, ServerFrame};
 use pixelparty_storage::chat::check_text;
 
 use crate::limiter::Decision;
-use crate::mesh::Completion;
 use crate::metrics::ShardMetrics;
-use crate::msg::{ConnId, Refusal, ShardMsg};
-use crate::routing::room_home;
-use crate::shard::{MAX_DIRECT_IN_FLIGHT, Shard, Shared, encode};
+use crate::msg::{ConnId, DirectPost, Origin, Refusal, ShardMsg};
+use crate::routing::{direct_home, room_home};
+use crate::shard::{Shard, Shared, encode};
+
+/// Most direct messages of one conversation waiting at its home shard.
+const MAX_DIRECT_QUEUE: usize = 256;
 
 impl Shard {
     /// Checks shared by both kinds of message: text, overload, slow mode.
@@ -66,75 +70,96 @@ impl Shard {
         self.send_request(id, room_home(m.room, self.config().shards), msg);
     }
 
-    fn direct_allowed(&self, from: u32, to: u32) -> Result<(), Refusal> {
-        let store = self.store();
-        let internal = |e: pixelparty_storage::StorageError| {
-            tracing::error!(error = %e, "checking a direct message");
-            Refusal::new(ErrorCode::Internal, "storage error")
-        };
-        if from == to {
-            return Err(Refusal::new(ErrorCode::InvalidArgument, "cannot message yourself"));
-        }
-        if store.user(to).map_err(internal)?.is_none() {
-            return Err(Refusal::new(ErrorCode::NotFound, "no such user"));
-        }
-        if store.blocked_either(from, to).map_err(internal)? {
-            return Err(Refusal::new(ErrorCode::Blocked, "one of you blocks the other"));
-        }
-        if !store.are_friends(from, to).map_err(internal)? {
-            return Err(Refusal::new(ErrorCode::NotFriends, "direct messages are between friends"));
-        }
-        Ok(())
-    }
-
+    /// A direct message: the store checks that the two may talk, then the conversation's
+    /// home shard stores it (see [`Shard::home_direct`]).
     pub(crate) fn on_send_direct(&mut self, id: ConnId, m: SendDirect<'_>, now_ms: u64) {
         let Some(conn) = self.conn(id) else { return };
-        let (from, name) = (conn.user.id, conn.user.name.clone());
-        if let Err(r) = self.direct_allowed(from, m.to) {
-            return self.refuse(id, m.req, &r);
+        let (from, to, req) = (conn.user.id, m.to, m.req);
+        if from == to {
+            return self.refuse(id, req, &Refusal::new(ErrorCode::InvalidArgument, "cannot message yourself"));
         }
-        if self.direct_in_flight >= MAX_DIRECT_IN_FLIGHT {
-            ShardMetrics::add(&self.metrics().overloaded, 1);
-            return self.refuse(
-                id,
-                m.req,
-                &Refusal { code: ErrorCode::Overloaded, retry_after_ms: 100, message: "server busy" },
-            );
-        }
-        if !self.check_message(id, m.req, m.text, now_ms) {
+        if !self.admit_remote(id, req, true) || !self.check_message(id, req, m.text, now_ms) {
             return;
         }
-        let (to, req, text, origin) = (m.to, m.req, m.text.to_owned(), self.id);
-        let shared = self.shared.clone();
-        let submitted = self.store().submit(
-            move |tx| tx.append_direct(from, to, now_ms, &text),
-            move |result| {
-                let result = result.map(|stored| {
-                    let frame = encode(&ServerFrame::DirectMessage(DirectMessage {
-                        from,
-                        to,
-                        seq: stored.seq,
-                        time_ms: stored.time_ms,
-                        from_name: &name,
-                        text: &stored.text,
-                    }));
-                    broadcast_from_writer(&shared, || ShardMsg::Direct { from, to, frame: frame.clone() });
-                    stored.seq
-                });
-                let result = result.map_err(|e| {
-                    tracing::error!(error = %e, "storing a direct message");
-                    Refusal::store_failed(&e)
-                });
-                shared.mesh.complete(origin, Completion::Direct { conn: id, req, result });
+        let text: Box<str> = m.text.into();
+        self.ask(
+            move |b| {
+                let (exists, blocked, friends) = (b.user(to), b.blocked_either(from, to), b.are_friends(from, to));
+                Box::pin(async move { Ok((exists.await?.is_some(), blocked.await?, friends.await?)) })
+            },
+            move |s: &mut Shard, checks, _now| {
+                let refusal = match checks {
+                    Ok((false, _, _)) => Refusal::new(ErrorCode::NotFound, "no such user"),
+                    Ok((_, true, _)) => Refusal::new(ErrorCode::Blocked, "one of you blocks the other"),
+                    Ok((_, _, false)) => Refusal::new(ErrorCode::NotFriends, "direct messages are between friends"),
+                    Ok(_) => {
+                        let Some(conn) = s.conn(id) else { return };
+                        let msg = ShardMsg::DirectPost(DirectPost {
+                            from,
+                            to,
+                            name: conn.user.name.clone(),
+                            text,
+                            conn: s.conn_ref(id),
+                            req,
+                        });
+                        return s.send_request(id, direct_home(from, to, s.config().shards), msg);
+                    }
+                    Err(e) => Refusal::read_failed(&e, "checking a direct message"),
+                };
+                s.refuse(id, req, &refusal);
             },
         );
-        match submitted {
-            Ok(()) => {
-                self.direct_in_flight += 1;
-                ShardMetrics::add(&self.metrics().direct_messages, 1);
-            }
-            Err(e) => self.refuse(id, req, &Refusal::store_refused(&e)),
+    }
+
+    /// At the conversation's home shard: queues a direct message. The store appends one
+    /// message of a conversation at a time, and every shard hears of each in turn, so both
+    /// users' sessions anywhere see a conversation in sequence order.
+    pub(crate) fn home_direct(&mut self, post: DirectPost, now_ms: u64) {
+        let key = pixelparty_storage::chat::conversation_pair(post.from, post.to);
+        let queue = self.directs.entry(key).or_default();
+        if queue.len() >= MAX_DIRECT_QUEUE {
+            let origin = Origin::Session(post.conn, post.req);
+            return self.answer(origin, Err(crate::asks::busy()));
         }
+        queue.push_back(post);
+        if queue.len() == 1 {
+            self.append_next_direct(key, now_ms);
+        }
+    }
+
+    fn append_next_direct(&mut self, key: (u32, u32), now_ms: u64) {
+        let Some(post) = self.directs.get(&key).and_then(|q| q.front()) else {
+            self.directs.remove(&key);
+            return;
+        };
+        let (from, to, text) = (post.from, post.to, post.text.to_string());
+        self.ask(
+            move |b| b.append_direct(from, to, now_ms, text),
+            move |s: &mut Shard, stored, now_ms| {
+                let Some(post) = s.directs.get_mut(&key).and_then(VecDeque::pop_front) else { return };
+                let origin = Origin::Session(post.conn, post.req);
+                match stored {
+                    Ok(stored) => {
+                        let frame = encode(&ServerFrame::DirectMessage(DirectMessage {
+                            from,
+                            to,
+                            seq: stored.seq,
+                            time_ms: stored.time_ms,
+                            from_name: &post.name,
+                            text: &stored.text,
+                        }));
+                        broadcast_from_writer(&s.shared, || ShardMsg::Direct { from, to, frame: frame.clone() });
+                        ShardMetrics::add(&s.metrics().direct_messages, 1);
+                        s.answer(origin, Ok(stored.seq));
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "storing a direct message");
+                        s.answer(origin, Err(Refusal::store_failed(&e)));
+                    }
+                }
+                s.append_next_direct(key, now_ms);
+            },
+        );
     }
 
     /// A direct message for the local sessions of its two users.

@@ -26,7 +26,7 @@ pub fn harness(config: EngineConfig) -> (tempfile::TempDir, Harness) {
 pub fn users(h: &Harness, names: &[&str]) {
     for n in names {
         let n = n.to_string();
-        h.store().run(move |tx| tx.create_user(&n, "hash", Role::User, 0)).unwrap();
+        h.store().wait(move |b| b.create_user(n, "hash".into(), Role::User, 0)).unwrap();
     }
 }
 

@@ -142,7 +142,7 @@ async fn start_session(ctx: &Ctx, user: &User, status: StatusCode) -> Result<Res
     let token = new_token()?;
     let ttl_s = ctx.app.config.auth.session_ttl_hours * 3600;
     let (hash, id, now) = (sha256(token.as_bytes()), user.id, now_ms());
-    ctx.app.write(move |tx| tx.create_session(hash, id, now, ttl_s * 1000)).await?;
+    ctx.app.db(move |b| b.create_session(hash, id, now, ttl_s * 1000)).await?;
     let mut r = json(status, &LoggedIn { user: user.into(), token: token.clone() });
     if let Some(c) = session_cookie(ctx, &token, ttl_s) {
         r.headers_mut().insert(header::SET_COOKIE, c);
@@ -173,12 +173,13 @@ pub async fn signup(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError>
         return Err(ApiError::invalid("password must be 8-256 bytes"));
     }
     ctx.app.signup_ip.check(client, now_ms()).map_err(ApiError::rate_limited)?;
-    if ctx.app.store.user_by_name(&c.username)?.is_some() {
+    let name = c.username.clone();
+    if ctx.app.db(move |b| b.user_by_name(name)).await?.is_some() {
         return Err(ApiError::conflict("username taken"));
     }
     let hash = ctx.app.hasher.hash(c.password).await.map_err(hash_error)?;
     let (name, now) = (c.username, now_ms());
-    let user = ctx.app.write(move |tx| tx.create_user(&name, &hash, Role::User, now)).await?;
+    let user = ctx.app.db(move |b| b.create_user(name, hash, Role::User, now)).await?;
     ctx.app.metrics.signups.inc();
     tracing::info!(user = user.id, name = %user.name, "signed up");
     start_session(ctx, &user, StatusCode::CREATED).await
@@ -217,14 +218,16 @@ pub async fn login(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> 
         m.logins_limited.inc();
         return Err(ApiError::rate_limited(wait));
     }
-    let user = ctx.app.store.user_by_name(&c.username)?;
+    let name = c.username.clone();
+    let user = ctx.app.db(move |b| b.user_by_name(name)).await?;
     let stored = user.as_ref().map_or_else(|| ctx.app.dummy_hash.clone(), |u| u.password_hash.clone());
     let ok = ctx.app.hasher.verify(c.password, stored).await.map_err(hash_error)?;
     let Some(user) = user.filter(|_| ok) else {
         m.logins_failed.inc();
         return Err(ApiError::unauthorized("wrong username or password"));
     };
-    if let Some(ban) = ctx.app.store.user_ban(user.id, now)? {
+    let id = user.id;
+    if let Some(ban) = ctx.app.db(move |b| b.user_ban(id, now)).await? {
         m.logins_banned.inc();
         return Err(ApiError::banned(ban.reason, ban.expires_ms));
     }
@@ -245,7 +248,7 @@ pub async fn login(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> 
 pub async fn logout(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> {
     let user = ctx.auth(&req).await?;
     let hash = user.token_hash;
-    ctx.app.write(move |tx| tx.revoke_session(hash)).await?;
+    ctx.app.db(move |b| b.revoke_session(hash)).await?;
     // Live sessions opened with this token end too (the user's other logins stay).
     let target = Target::Session { user: user.id, session: UserCtx::session_key(&hash) };
     ctx.app.engine.end_sessions(target, CloseReason::SessionRevoked, "logged out").await;
@@ -256,8 +259,8 @@ pub async fn logout(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError>
     Ok(r)
 }
 
-fn account_of(ctx: &Ctx, id: u32) -> Result<Account, ApiError> {
-    let u = ctx.app.store.user(id)?.ok_or_else(|| ApiError::not_found("user"))?;
+async fn account_of(ctx: &Ctx, id: u32) -> Result<Account, ApiError> {
+    let u = ctx.app.db(move |b| b.user(id)).await?.ok_or_else(|| ApiError::not_found("user"))?;
     Ok(Account { id: u.id, username: u.name, role: u.role.into(), created_ms: u.created_ms })
 }
 
@@ -270,7 +273,7 @@ fn account_of(ctx: &Ctx, id: u32) -> Result<Account, ApiError> {
     ))]
 pub async fn account(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> {
     let me = ctx.auth(&req).await?;
-    Ok(json(StatusCode::OK, &account_of(ctx, me.id)?))
+    Ok(json(StatusCode::OK, &account_of(ctx, me.id).await?))
 }
 
 /// The logged-in account, or null
@@ -287,7 +290,7 @@ pub async fn account(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError
     ))]
 pub async fn session(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> {
     let info = match ctx.auth(&req).await {
-        Ok(me) => SessionInfo { user: Some(account_of(ctx, me.id)?), banned: None },
+        Ok(me) => SessionInfo { user: Some(account_of(ctx, me.id).await?), banned: None },
         Err(e) if e.status == StatusCode::UNAUTHORIZED => SessionInfo { user: None, banned: None },
         Err(e) if e.code == "banned" => {
             SessionInfo { user: None, banned: Some(BanInfo { reason: e.message, until_ms: e.until_ms.flatten() }) }

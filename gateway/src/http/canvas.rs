@@ -268,17 +268,17 @@ pub async fn png(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> {
         (status = 400, description = "`invalid_argument`: x or y missing, not a number, or off the canvas", body = ErrorBody),
         AddressErrors, ReadErrors,
     ))]
-pub fn pixel(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> {
+pub async fn pixel(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> {
     let q = query(&req);
     let (x, y): (u32, u32) = (query_num(&q, "x", u32::MAX)?, query_num(&q, "y", u32::MAX)?);
     let g = ctx.app.engine.shared().config.geometry;
     let loc = g.locate(x, y).ok_or_else(|| ApiError::invalid("x and y must be on the canvas"))?;
     let snap = ctx.app.snapshots.latest();
     let colour = pixelparty_protocol::canvas::get_pixel(&snap.snapshot.tiles[loc.tile as usize], g.bpp(), loc.offset);
-    let store = &ctx.app.store;
-    let history = store.pixel_history(x as u16, y as u16, u64::MAX, 10)?;
+    let history = ctx.app.db(move |b| b.pixel_history(x as u16, y as u16, u64::MAX, 10)).await?;
+    let names = ctx.app.names(history.iter().filter_map(|r| r.painter().or(r.rolled_back()))).await?;
     let mut entries = Vec::with_capacity(history.len());
-    let name_of = |id: u32| -> Result<String, ApiError> { Ok(store.user(id)?.map(|u| u.name).unwrap_or_default()) };
+    let name_of = |id: u32| -> Result<String, ApiError> { Ok(names.get(&id).cloned().unwrap_or_default()) };
     for r in &history {
         // A rollback's restore has no painter: it says whose update it undid.
         let entry = match (r.painter(), r.rolled_back()) {

@@ -91,17 +91,19 @@ pub struct Conversations {
     pub conversations: Vec<ConversationInfo>,
 }
 
-fn messages_of(ctx: &Ctx, list: &[Message]) -> Result<Messages, ApiError> {
-    let mut names = std::collections::HashMap::new();
-    let mut out = Vec::with_capacity(list.len());
-    for m in list {
-        if let std::collections::hash_map::Entry::Vacant(slot) = names.entry(m.author) {
-            slot.insert(ctx.app.store.user(m.author)?.map(|u| u.name).unwrap_or_default());
-        }
-        let author_name = names[&m.author].clone();
-        out.push(MessageInfo { seq: m.seq, author: m.author, author_name, time_ms: m.time_ms, text: m.text.clone() });
-    }
-    Ok(Messages { messages: out })
+async fn messages_of(ctx: &Ctx, list: &[Message]) -> Result<Messages, ApiError> {
+    let names = ctx.app.names(list.iter().map(|m| m.author)).await?;
+    let messages = list
+        .iter()
+        .map(|m| MessageInfo {
+            seq: m.seq,
+            author: m.author,
+            author_name: names.get(&m.author).cloned().unwrap_or_default(),
+            time_ms: m.time_ms,
+            text: m.text.clone(),
+        })
+        .collect();
+    Ok(Messages { messages })
 }
 
 fn page_args(req: &Request<Incoming>) -> Result<(u64, usize), ApiError> {
@@ -129,7 +131,7 @@ pub async fn list_rooms(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiEr
     let q = query(&req);
     let after = query_num(&q, "after", 0u32)?;
     let limit = query_num(&q, "limit", 200usize)?.clamp(1, 1000);
-    let rooms = ctx.app.store.rooms(after, limit)?.iter().map(RoomInfo::from).collect();
+    let rooms = ctx.app.db(move |b| b.rooms(after, limit)).await?.iter().map(RoomInfo::from).collect();
     Ok(json(StatusCode::OK, &Rooms { rooms }))
 }
 
@@ -155,16 +157,11 @@ pub async fn create_room(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiE
     }
     // Checked before the write, so concurrent creations may pass it together: the bound is
     // exceeded at most by the store's queue.
-    if ctx.app.store.room_count()? >= ctx.app.config.limits.max_rooms {
+    if ctx.app.db(|b| b.room_count()).await? >= ctx.app.config.limits.max_rooms {
         return Err(ApiError::new(StatusCode::CONFLICT, "room_limit", "the server holds its maximum number of rooms"));
     }
-    let room = ctx.app.write(move |tx| tx.create_room(&r.name, id, now)).await?;
+    let room = ctx.app.db(move |b| b.create_room(r.name, id, now)).await?;
     Ok(json(StatusCode::CREATED, &RoomInfo::from(&room)))
-}
-
-/// The users `me` blocks, whose messages history leaves out (as the engine does).
-fn blocked_by(ctx: &Ctx, me: u32) -> Result<Vec<u32>, ApiError> {
-    Ok(ctx.app.store.blocks_of(me, pixelparty_engine::MAX_BLOCKS)?.into_iter().map(|r| r.user).collect())
 }
 
 /// Room history
@@ -185,11 +182,18 @@ fn blocked_by(ctx: &Ctx, me: u32) -> Result<Vec<u32>, ApiError> {
 pub async fn room_messages(req: Request<Incoming>, ctx: &Ctx, id: &str) -> Result<Resp, ApiError> {
     let me = ctx.auth(&req).await?;
     let room: u32 = path_num(id, "room id")?;
-    ctx.app.store.room(room)?.ok_or_else(|| ApiError::not_found("no such room"))?;
     let (before, limit) = page_args(&req)?;
-    let blocks = blocked_by(ctx, me.id)?;
-    let page = ctx.app.store.room_history(room, before, limit, |m| !blocks.contains(&m.author))?;
-    Ok(json(StatusCode::OK, &messages_of(ctx, &page)?))
+    // Blocked authors are left out, as the engine does.
+    let hidden = ctx.app.blocks_of(me.id).await?;
+    let page = ctx
+        .app
+        .db(move |b| {
+            let (exists, page) = (b.room(room), b.room_history(room, before, limit, hidden));
+            Box::pin(async move { if exists.await?.is_some() { Ok(Some(page.await?)) } else { Ok(None) } })
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such room"))?;
+    Ok(json(StatusCode::OK, &messages_of(ctx, &page).await?))
 }
 
 /// Delete a room message
@@ -238,12 +242,18 @@ pub fn refusal(r: &pixelparty_engine::msg::Refusal) -> ApiError {
     responses((status = 200, description = "Conversations", body = Conversations), SessionErrors, ReadErrors))]
 pub async fn conversations(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> {
     let me = ctx.auth(&req).await?;
-    let list = ctx.app.store.conversations(me.id, 200)?;
-    let mut out = Vec::with_capacity(list.len());
-    for c in list {
-        let name = ctx.app.store.user(c.peer)?.map(|u| u.name).unwrap_or_default();
-        out.push(ConversationInfo { peer: c.peer, username: name, last_seq: c.last_seq, last_ms: c.last_ms });
-    }
+    let id = me.id;
+    let list = ctx.app.db(move |b| b.conversations(id, 200)).await?;
+    let mut names = ctx.app.names(list.iter().map(|c| c.peer)).await?;
+    let out = list
+        .into_iter()
+        .map(|c| ConversationInfo {
+            peer: c.peer,
+            username: names.remove(&c.peer).unwrap_or_default(),
+            last_seq: c.last_seq,
+            last_ms: c.last_ms,
+        })
+        .collect();
     Ok(json(StatusCode::OK, &Conversations { conversations: out }))
 }
 
@@ -264,11 +274,17 @@ pub async fn conversations(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, Ap
 pub async fn direct_messages(req: Request<Incoming>, ctx: &Ctx, peer: &str) -> Result<Resp, ApiError> {
     let me = ctx.auth(&req).await?;
     let peer: u32 = path_num(peer, "user id")?;
-    ctx.app.store.user(peer)?.ok_or_else(|| ApiError::not_found("no such user"))?;
     let (before, limit) = page_args(&req)?;
-    let blocks = blocked_by(ctx, me.id)?;
-    let page = ctx.app.store.direct_history(me.id, peer, before, limit, |m| !blocks.contains(&m.author))?;
-    Ok(json(StatusCode::OK, &messages_of(ctx, &page)?))
+    let (hidden, id) = (ctx.app.blocks_of(me.id).await?, me.id);
+    let page = ctx
+        .app
+        .db(move |b| {
+            let (exists, page) = (b.user(peer), b.direct_history(id, peer, before, limit, hidden));
+            Box::pin(async move { if exists.await?.is_some() { Ok(Some(page.await?)) } else { Ok(None) } })
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such user"))?;
+    Ok(json(StatusCode::OK, &messages_of(ctx, &page).await?))
 }
 
 /// Delete your direct message
@@ -286,13 +302,13 @@ pub async fn direct_messages(req: Request<Incoming>, ctx: &Ctx, peer: &str) -> R
 pub async fn delete_direct_message(req: Request<Incoming>, ctx: &Ctx, peer: &str, seq: &str) -> Result<Resp, ApiError> {
     let me = ctx.auth(&req).await?;
     let (peer, seq): (u32, u64) = (path_num(peer, "user id")?, path_num(seq, "sequence")?);
-    match ctx.app.store.direct_message(me.id, peer, seq)? {
+    let id = me.id;
+    match ctx.app.db(move |b| b.direct_message(id, peer, seq)).await? {
         Some(m) if !m.deleted && m.author == me.id => {}
         Some(m) if !m.deleted => return Err(ApiError::forbidden("only the author may delete it")),
         _ => return Err(ApiError::not_found("no such message")),
     }
-    let id = me.id;
-    ctx.app.write(move |tx| tx.delete_direct(id, peer, seq)).await?;
+    ctx.app.db(move |b| b.delete_direct(id, peer, seq)).await?;
     ctx.app.engine.direct_deleted(me.id, peer, seq).await;
     Ok(empty(StatusCode::NO_CONTENT))
 }

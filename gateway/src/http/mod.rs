@@ -76,11 +76,12 @@ pub struct AuthUser {
 impl AuthUser {
     /// The engine's view of this user on a live session from `addr`: it ends when the login
     /// session is revoked or expires, or when the address is banned.
-    pub fn session_ctx(&self, addr: std::net::IpAddr) -> pixelparty_engine::UserCtx {
+    pub fn session_ctx(&self, addr: std::net::IpAddr, blocks: Arc<[u32]>) -> pixelparty_engine::UserCtx {
         pixelparty_engine::UserCtx {
             session: pixelparty_engine::UserCtx::session_key(&self.token_hash),
             expires_ms: self.expires_ms,
             addr,
+            blocks,
             ..pixelparty_engine::UserCtx::new(self.id, self.name.as_str(), self.role)
         }
     }
@@ -220,7 +221,7 @@ impl Ctx {
     /// The authenticated user, or 401 (no or unknown session) / 403 (banned).
     pub async fn auth(&self, req: &Request<Incoming>) -> Result<AuthUser, ApiError> {
         let token = token_of(req).ok_or_else(|| ApiError::unauthorized("log in first"))?;
-        self.app.authenticate(sha256(token.as_bytes()), pixelparty_engine::now_ms())
+        self.app.authenticate(sha256(token.as_bytes()), pixelparty_engine::now_ms()).await
     }
 }
 
@@ -442,7 +443,7 @@ async fn route(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> {
         Route::Canvas => canvas::info(ctx),
         Route::Snapshot => canvas::snapshot(req, ctx),
         Route::CanvasPng => canvas::png(req, ctx).await,
-        Route::Pixel => canvas::pixel(req, ctx),
+        Route::Pixel => canvas::pixel(req, ctx).await,
         Route::OpenApi => Ok(openapi::document()),
         Route::WebClient => web::asset(&path),
     }

@@ -126,19 +126,18 @@ pub async fn set_user_ban(
     username: &str,
     ban: Option<(String, Option<u64>)>,
 ) -> Result<(), ApiError> {
-    let user = app.store.user_by_name(username)?.ok_or_else(|| ApiError::not_found("no such user"))?;
-    let id = user.id;
+    let id = app.user_named(username).await?.id;
     match ban {
         Some((reason, duration_s)) => {
             let record = ban_record(reason, actor, duration_s);
             let message = record.reason.clone();
-            app.write(move |tx| tx.ban_user(id, &record)).await?;
+            app.db(move |b| b.ban_user(id, record)).await?;
             app.engine.kick(id, CloseReason::Banned, &message).await;
             tracing::info!(user = id, actor, "user banned");
         }
         None => {
             let now = now_ms();
-            app.write(move |tx| tx.unban_user(id, actor, now)).await?;
+            app.db(move |b| b.unban_user(id, actor, now)).await?;
         }
     }
     Ok(())
@@ -156,8 +155,8 @@ pub async fn set_net_ban(
         Some((reason, duration_s)) => {
             let record = ban_record(reason, actor, duration_s);
             let message = record.reason.clone();
-            app.write(move |tx| tx.ban_net(net, &record)).await?;
-            app.bans.reload(&app.store)?;
+            app.db(move |b| b.ban_net(net, record)).await?;
+            app.bans.set(app.db(|b| b.net_bans()).await?);
             // Live sessions from the range end too, not only new connections.
             app.engine.end_sessions(Target::Net(net), CloseReason::Banned, &message).await;
             tracing::info!(%net, actor, "address range banned");
@@ -165,10 +164,10 @@ pub async fn set_net_ban(
         }
         None => {
             let now = now_ms();
-            app.write(move |tx| tx.unban_net(net, actor, now)).await?;
+            app.db(move |b| b.unban_net(net, actor, now)).await?;
         }
     }
-    app.bans.reload(&app.store)?;
+    app.bans.set(app.db(|b| b.net_bans()).await?);
     Ok(())
 }
 
@@ -249,16 +248,21 @@ pub async fn unban_ip(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiErro
 }
 
 /// The bans in force (shared with the admin endpoint).
-pub fn bans_json(app: &App) -> Result<Bans, ApiError> {
+pub async fn bans_json(app: &App) -> Result<Bans, ApiError> {
+    let (user_bans, net_bans) = app
+        .db(|b| {
+            let (u, n) = (b.user_bans(10_000), b.net_bans());
+            Box::pin(async move { Ok((u.await?, n.await?)) })
+        })
+        .await?;
+    let mut names = app.names(user_bans.iter().map(|(id, _)| *id)).await?;
     let mut users = Vec::new();
-    for (id, b) in app.store.user_bans(10_000)? {
-        let username = app.store.user(id)?.map(|u| u.name).unwrap_or_default();
+    for (id, b) in user_bans {
+        let username = names.remove(&id).unwrap_or_default();
         let (reason, by, created_ms, expires_ms) = (b.reason, b.by, b.created_ms, b.expires_ms);
         users.push(UserBanInfo { id, username, reason, by, created_ms, expires_ms });
     }
-    let ips = app
-        .store
-        .net_bans()?
+    let ips = net_bans
         .into_iter()
         .map(|b| NetBanInfo {
             cidr: b.net.to_string(),
@@ -276,7 +280,7 @@ pub fn bans_json(app: &App) -> Result<Bans, ApiError> {
     responses((status = 200, description = "The bans in force", body = Bans), AdminErrors, ReadErrors))]
 pub async fn list_bans(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> {
     ctx.auth(&req).await?.require_admin()?;
-    Ok(json(StatusCode::OK, &bans_json(&ctx.app)?))
+    Ok(json(StatusCode::OK, &bans_json(&ctx.app).await?))
 }
 
 /// Runs a rollback off the event loop; shared with the admin endpoint.
@@ -290,7 +294,7 @@ pub async fn run_rollback(
     if from_ms >= to_ms {
         return Err(ApiError::invalid("from_ms must be before to_ms"));
     }
-    let user = app.store.user_by_name(username)?.ok_or_else(|| ApiError::not_found("no such user"))?;
+    let user = app.user_named(username).await?;
     let (tx, rx) = tokio::sync::oneshot::channel();
     let app2 = app.clone();
     std::thread::Builder::new()

@@ -110,17 +110,16 @@ pub struct Blocked {
 async fn target(req: Request<Incoming>, ctx: &Ctx) -> Result<(super::AuthUser, User), ApiError> {
     let me = ctx.auth(&req).await?;
     let t: UsernameBody = json_body(req, &ctx.app.config.server).await?;
-    let other = ctx.app.store.user_by_name(&t.username)?.ok_or_else(|| ApiError::not_found("no such user"))?;
+    let other = ctx.app.user_named(&t.username).await?;
     Ok((me, other))
 }
 
-fn relations(ctx: &Ctx, list: Vec<Relation>) -> Result<Vec<Contact>, ApiError> {
-    list.into_iter()
-        .map(|r| {
-            let username = ctx.app.store.user(r.user)?.map(|u| u.name).unwrap_or_default();
-            Ok(Contact { id: r.user, username, since_ms: r.since_ms })
-        })
-        .collect()
+async fn relations(ctx: &Ctx, list: Vec<Relation>) -> Result<Vec<Contact>, ApiError> {
+    let mut names = ctx.app.names(list.iter().map(|r| r.user)).await?;
+    Ok(list
+        .into_iter()
+        .map(|r| Contact { id: r.user, username: names.remove(&r.user).unwrap_or_default(), since_ms: r.since_ms })
+        .collect())
 }
 
 /// Look up a user by name
@@ -138,7 +137,7 @@ fn relations(ctx: &Ctx, list: Vec<Relation>) -> Result<Vec<Contact>, ApiError> {
     ))]
 pub async fn lookup(req: Request<Incoming>, ctx: &Ctx, name: &str) -> Result<Resp, ApiError> {
     ctx.auth(&req).await?;
-    let u = ctx.app.store.user_by_name(name)?.ok_or_else(|| ApiError::not_found("no such user"))?;
+    let u = ctx.app.user_named(name).await?;
     Ok(json(StatusCode::OK, &UserInfo::from(&u)))
 }
 
@@ -147,13 +146,20 @@ pub async fn lookup(req: Request<Incoming>, ctx: &Ctx, name: &str) -> Result<Res
     responses((status = 200, description = "Friends and requests", body = Friends), SessionErrors, ReadErrors))]
 pub async fn friends(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> {
     let me = ctx.auth(&req).await?;
-    let s = &ctx.app.store;
+    let id = me.id;
+    let (friends, incoming, outgoing) = ctx
+        .app
+        .db(move |b| {
+            let f = (b.friends_of(id, LIST_MAX), b.incoming_requests(id, LIST_MAX), b.outgoing_requests(id, LIST_MAX));
+            Box::pin(async move { Ok((f.0.await?, f.1.await?, f.2.await?)) })
+        })
+        .await?;
     Ok(json(
         StatusCode::OK,
         &Friends {
-            friends: relations(ctx, s.friends_of(me.id, LIST_MAX)?)?,
-            incoming: relations(ctx, s.incoming_requests(me.id, LIST_MAX)?)?,
-            outgoing: relations(ctx, s.outgoing_requests(me.id, LIST_MAX)?)?,
+            friends: relations(ctx, friends).await?,
+            incoming: relations(ctx, incoming).await?,
+            outgoing: relations(ctx, outgoing).await?,
         },
     ))
 }
@@ -170,7 +176,7 @@ pub async fn friends(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError
 pub async fn add(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> {
     let (me, other) = target(req, ctx).await?;
     let (a, b, now) = (me.id, other.id, now_ms());
-    let outcome = ctx.app.write(move |tx| tx.request_friend(a, b, now)).await?;
+    let outcome = ctx.app.db(move |s| s.request_friend(a, b, now)).await?;
     let status = match outcome {
         FriendOutcome::Requested => FriendStatus::Requested,
         FriendOutcome::BecameFriends => FriendStatus::Friends,
@@ -189,7 +195,7 @@ pub async fn add(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> {
 pub async fn remove(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> {
     let (me, other) = target(req, ctx).await?;
     let (a, b) = (me.id, other.id);
-    let removed = ctx.app.write(move |tx| tx.remove_relation(a, b)).await?;
+    let removed = ctx.app.db(move |s| s.remove_relation(a, b)).await?;
     Ok(json(StatusCode::OK, &RelationRemoved { removed: removed.into() }))
 }
 
@@ -198,7 +204,8 @@ pub async fn remove(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError>
     responses((status = 200, description = "Blocked users", body = Blocks), SessionErrors, ReadErrors))]
 pub async fn blocks(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> {
     let me = ctx.auth(&req).await?;
-    let list = relations(ctx, ctx.app.store.blocks_of(me.id, LIST_MAX)?)?;
+    let id = me.id;
+    let list = relations(ctx, ctx.app.db(move |b| b.blocks_of(id, LIST_MAX)).await?).await?;
     Ok(json(StatusCode::OK, &Blocks { blocks: list }))
 }
 
@@ -236,10 +243,10 @@ async fn set_block(req: Request<Incoming>, ctx: &Ctx, on: bool) -> Result<Resp, 
     let (me, other) = target(req, ctx).await?;
     let (a, b, now) = (me.id, other.id, now_ms());
     let resp = if on {
-        let ended = ctx.app.write(move |tx| tx.block(a, b, now)).await?.map(RelationKind::from);
+        let ended = ctx.app.db(move |s| s.block(a, b, now)).await?.map(RelationKind::from);
         json(StatusCode::OK, &Blocked { ended })
     } else {
-        ctx.app.write(move |tx| tx.unblock(a, b)).await?;
+        ctx.app.db(move |s| s.unblock(a, b)).await?;
         empty(StatusCode::NO_CONTENT)
     };
     ctx.app.engine.blocks_changed(me.id).await?;

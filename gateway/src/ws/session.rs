@@ -62,10 +62,11 @@ pub(super) fn run(
     // when it ended).
     let slot = stream.peer_addr().ok().map(|peer| app.hold(peer.ip()));
     let _ = stream.set_nodelay(true);
-    let addr = user.addr;
+    let (addr, user_id) = (user.addr, user.id);
     let conn = shard.connect(user);
-    if let Some((reason, message)) = app.recheck(token_hash, addr) {
-        shard.close(conn, reason, &message);
+    {
+        let (shard, app) = (shard.clone(), app.clone());
+        tokio::task::spawn_local(async move { app.recheck(&shard, conn, user_id, token_hash, addr).await });
     }
     let mut reader = WsReader::default();
     let mut act = Actions::default();

@@ -50,7 +50,8 @@ pub async fn upgrade(mut req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiE
         return Err(refused(ApiError::banned(ban.ban.reason, ban.ban.expires_ms)));
     }
     let token_hash = user.token_hash;
-    let user = user.session_ctx(ctx.client_ip(&req));
+    let blocks = ctx.app.blocks_of(user.id).await.map_err(refused)?;
+    let user = user.session_ctx(ctx.client_ip(&req), blocks);
     let (shard, app) = (ctx.shard.clone(), ctx.app.clone());
     let on_upgrade = hyper::upgrade::on(&mut req);
     tokio::task::spawn_local(async move {
