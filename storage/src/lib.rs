@@ -1,5 +1,6 @@
-//! pixelparty's durable state on fjall, an embedded LSM store: accounts, sessions, the social
-//! graph, moderation, rooms and messages, and the canvas journal with tile snapshots.
+//! pixelparty's durable state on fjall, an embedded LSM store (or, behind the same
+//! [`Backend`](backend::Backend) operations, on PostgreSQL: [`pg`]): accounts, sessions, the
+//! social graph, moderation, rooms and messages, and the canvas journal with tile snapshots.
 //!
 //! It knows records, not wire frames, and offers narrow domain operations rather than a
 //! key-value API, so another backend could implement the same operations. Reads are methods of
@@ -18,6 +19,8 @@
 //! - [`accounts`], [`social`], [`moderation`], [`chat`], [`canvas`]: the domain operations.
 //! - [`error`]: the error type, [`StorageError`].
 //! - [`fuzzing`]: entry points of the record-decoder fuzz target and its smoke test.
+//! - [`backend`]: the [`Backend`](backend::Backend) trait, the operations every backend offers.
+//! - [`pg`]: the PostgreSQL backend, [`PgStore`](pg::PgStore).
 
 pub mod accounts;
 pub mod backend;
@@ -30,6 +33,7 @@ pub mod error;
 pub mod fuzzing;
 pub mod index;
 pub mod moderation;
+pub mod pg;
 pub mod records;
 pub mod social;
 pub mod store;
@@ -39,6 +43,7 @@ mod writer;
 
 pub use canvas::{RecoveredCanvas, TileSnapshot};
 pub use config::{Durability, StoreConfig};
+pub use pg::{PgConfig, PgStore};
 pub use db::Db;
 pub use error::StorageError;
 pub use records::{
