@@ -61,7 +61,7 @@ pub struct RecoveredCanvas {
 }
 
 /// The pure part of recovery, shared by every backend: tile snapshots first, then the journal
-/// from [`Replay::from_seq`] on, in sequence order, in as many pieces as the backend reads it.
+/// from [`Replay::first_needed_seq`] on, in sequence order, in as many pieces as the backend reads it.
 /// A record is applied only to a tile whose snapshot (or last applied record) is older.
 #[derive(Debug)]
 pub(crate) struct Replay<'g> {
@@ -93,7 +93,7 @@ impl<'g> Replay<'g> {
     }
 
     /// The first journal sequence the replay needs (every older one is in every snapshot).
-    pub(crate) fn from_seq(&self) -> u64 {
+    pub(crate) fn first_needed_seq(&self) -> u64 {
         self.tile_seqs.iter().copied().min().unwrap_or(0).saturating_add(1)
     }
 
@@ -117,7 +117,12 @@ impl<'g> Replay<'g> {
 
     /// The recovered canvas.
     pub(crate) fn finish(self) -> RecoveredCanvas {
-        RecoveredCanvas { tiles: self.tiles, tile_seqs: self.tile_seqs, last_seq: self.last_seq, replayed: self.replayed }
+        RecoveredCanvas {
+            tiles: self.tiles,
+            tile_seqs: self.tile_seqs,
+            last_seq: self.last_seq,
+            replayed: self.replayed,
+        }
     }
 }
 
@@ -241,7 +246,7 @@ impl Db {
     /// Rebuilds the canvas: latest tile snapshots plus the journal after them.
     pub fn recover_canvas(&self, geometry: &Geometry) -> Result<RecoveredCanvas> {
         let mut replay = Replay::new(geometry, self.tile_snapshots()?)?;
-        for block in self.blocks_from(replay.from_seq())? {
+        for block in self.blocks_from(replay.first_needed_seq())? {
             replay.apply(&block?)?;
         }
         Ok(replay.finish())

@@ -43,9 +43,9 @@ mod writer;
 
 pub use canvas::{RecoveredCanvas, TileSnapshot};
 pub use config::{Durability, StoreConfig};
-pub use pg::{PgConfig, PgStore};
 pub use db::Db;
 pub use error::StorageError;
+pub use pg::{PgConfig, PgStore};
 pub use records::{
     AuditAction, AuditEntry, Ban, Conversation, Message, NetBan, PixelRecord, Relation, Role, Room, Session, User,
 };

@@ -21,8 +21,7 @@ use pixelparty_storage::{Message, PgConfig, PgStore, PixelRecord, Role};
 use tokio_postgres::NoTls;
 
 /// Admin connections tried in order.
-const ADMIN_URLS: [&str; 2] =
-    ["postgres://postgres@127.0.0.1:5432/test", "postgres://root@127.0.0.1:5432/test"];
+const ADMIN_URLS: [&str; 2] = ["postgres://postgres@127.0.0.1:5432/test", "postgres://root@127.0.0.1:5432/test"];
 
 /// A fresh database, dropped with this value.
 struct TestDb {
@@ -234,7 +233,14 @@ async fn recovery_streams_the_journal_in_pages() {
     let total = 230_000u64;
     for first in (1..=total).step_by(25_000) {
         let pixels = (first..(first + 25_000).min(total + 1))
-            .map(|s| PixelRecord { seq: s, x: (s % 256) as u16, y: ((s / 256) % 256) as u16, colour: (s % 16) as u8, user: 1, time_ms: s })
+            .map(|s| PixelRecord {
+                seq: s,
+                x: (s % 256) as u16,
+                y: ((s / 256) % 256) as u16,
+                colour: (s % 16) as u8,
+                user: 1,
+                time_ms: s,
+            })
             .collect();
         store.commit_tick(TickWrite { pixels, ..TickWrite::default() }).await.unwrap();
     }
@@ -307,4 +313,24 @@ async fn statements_are_bounded_by_the_timeout() {
     tx.rollback().await.unwrap();
     assert!(store.user_by_name("bob".into()).await.unwrap().is_none());
     store.create_user("bob".into(), "h".into(), Role::User, 0).await.unwrap();
+}
+
+#[tokio::test]
+async fn pruning_pages_through_a_long_journal() {
+    let Some(db) = TestDb::create().await else { return };
+    let store = db.store().await;
+    let g = pixelparty_protocol::Geometry::new(256, 256, 4, 256).unwrap(); // one tile
+    store.init_canvas(g).await.unwrap();
+    let total = 25_000u64;
+    let pixels = (1..=total)
+        .map(|s| PixelRecord { seq: s, x: (s % 256) as u16, y: (s / 256) as u16, colour: 1, user: 1, time_ms: s })
+        .collect();
+    store.commit_tick(TickWrite { pixels, ..TickWrite::default() }).await.unwrap();
+    let tile = store.recover_canvas(g).await.unwrap().tiles.remove(0);
+    store.save_tiles(vec![pixelparty_storage::TileSnapshot { tile: 0, seq: total, data: tile }]).await.unwrap();
+    assert_eq!(store.prune_journal(g, u64::MAX, 22_000).await.unwrap(), 22_000, "several pages, at most max");
+    assert_eq!(store.journal_after(0, 1).await.unwrap()[0].seq, 22_001);
+    assert_eq!(store.prune_journal(g, 24_000, usize::MAX).await.unwrap(), 1_999, "older than before_ms only");
+    assert_eq!(store.prune_journal(g, u64::MAX, usize::MAX).await.unwrap(), 1_001);
+    assert_eq!(store.last_journal_seq().await.unwrap(), 0);
 }

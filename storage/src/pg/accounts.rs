@@ -6,7 +6,7 @@ use deadpool_postgres::GenericClient;
 use pixelparty_protocol::limits::MAX_NAME_BYTES;
 use tokio_postgres::Row;
 
-use super::error::{col, to_i64, u32_of, u64_of, u8_of};
+use super::error::{col, to_i64, u8_of, u32_of, u64_of};
 use super::sql::{Global, execute, lock, query, query_one, query_opt};
 use crate::accounts::{TOKEN_HASH_LEN, fold_name};
 use crate::error::{Result, StorageError};
@@ -114,7 +114,8 @@ pub(crate) async fn set_role<C: GenericClient>(c: &C, user: u32, role: Role, act
 }
 
 pub(crate) async fn set_password_hash<C: GenericClient>(c: &C, user: u32, password_hash: String) -> Result<()> {
-    let n = execute(c, "UPDATE users SET password_hash = $2 WHERE id = $1", &[&i64::from(user), &password_hash]).await?;
+    let n =
+        execute(c, "UPDATE users SET password_hash = $2 WHERE id = $1", &[&i64::from(user), &password_hash]).await?;
     if n == 0 {
         return Err(StorageError::not_found("user"));
     }

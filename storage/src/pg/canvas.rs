@@ -11,11 +11,11 @@ use tokio_postgres::types::Type;
 
 use super::error::{below, col, limit, statement, to_i64, u8_of, u16_of, u32_of, u64_of};
 use super::sql::{Global, execute, lock, query, query_one, query_opt};
+use crate::RecoveredCanvas;
 use crate::backend::{AuditDraft, TickWrite};
 use crate::canvas::{Replay, TileSnapshot};
 use crate::error::{Result, StorageError};
 use crate::records::{AuditAction, PixelRecord};
-use crate::RecoveredCanvas;
 
 /// Journal rows one recovery query reads (the journal is streamed in pages of this many).
 pub(crate) const RECOVER_PAGE: usize = 100_000;
@@ -99,7 +99,11 @@ pub(crate) async fn tile_snapshots<C: GenericClient>(c: &C) -> Result<Vec<TileSn
         for row in &rows {
             let tile: i64 = col(row, 0)?;
             after = tile;
-            out.push(TileSnapshot { tile: u32_of(tile, "tiles")?, seq: u64_of(col(row, 1)?, "tiles")?, data: col(row, 2)? });
+            out.push(TileSnapshot {
+                tile: u32_of(tile, "tiles")?,
+                seq: u64_of(col(row, 1)?, "tiles")?,
+                data: col(row, 2)?,
+            });
         }
         if rows.len() < TILE_PAGE {
             return Ok(out);
@@ -130,7 +134,7 @@ pub(crate) async fn tile_snapshot_seqs<C: GenericClient>(c: &C) -> Result<Vec<(u
 pub(crate) async fn recover_canvas<C: GenericClient>(c: &C, geometry: Geometry) -> Result<RecoveredCanvas> {
     let mut replay = Replay::new(&geometry, tile_snapshots(c).await?)?;
     let sql = format!("SELECT {PIXEL_COLUMNS} FROM journal WHERE seq >= $1 ORDER BY seq LIMIT $2");
-    let Ok(mut from) = i64::try_from(replay.from_seq()) else { return Ok(replay.finish()) };
+    let Ok(mut from) = i64::try_from(replay.first_needed_seq()) else { return Ok(replay.finish()) };
     loop {
         let page = pixels_of(&query(c, &sql, &[&from, &limit(RECOVER_PAGE)]).await?)?;
         replay.apply(&page)?;
@@ -166,7 +170,8 @@ pub(crate) async fn pixel_history<C: GenericClient>(
     max: usize,
 ) -> Result<Vec<PixelRecord>> {
     let Some(last) = below(before) else { return Ok(Vec::new()) };
-    let sql = format!("SELECT {PIXEL_COLUMNS} FROM journal WHERE x = $1 AND y = $2 AND seq <= $3 ORDER BY seq DESC LIMIT $4");
+    let sql =
+        format!("SELECT {PIXEL_COLUMNS} FROM journal WHERE x = $1 AND y = $2 AND seq <= $3 ORDER BY seq DESC LIMIT $4");
     pixels_of(&query(c, &sql, &[&i32::from(x), &i32::from(y), &last, &limit(max)]).await?)
 }
 
@@ -195,7 +200,12 @@ pub(crate) async fn save_tiles<C: GenericClient>(c: &C, snapshots: Vec<TileSnaps
 /// Deletes the longest run of the oldest journal rows, at most `max`, that are older than
 /// `before_ms` and each covered by its own tile's snapshot (as the fjall backend does per
 /// block). A tile without a snapshot covers nothing.
-pub(crate) async fn prune_journal<C: GenericClient>(c: &C, geometry: Geometry, before_ms: u64, max: usize) -> Result<usize> {
+pub(crate) async fn prune_journal<C: GenericClient>(
+    c: &C,
+    geometry: Geometry,
+    before_ms: u64,
+    max: usize,
+) -> Result<usize> {
     let mut covered = vec![0u64; geometry.tile_count() as usize];
     for (tile, seq) in tile_snapshot_seqs(c).await? {
         if let Some(slot) = covered.get_mut(tile as usize) {
@@ -208,24 +218,22 @@ pub(crate) async fn prune_journal<C: GenericClient>(c: &C, geometry: Geometry, b
             .is_some_and(|l| covered.get(l.tile as usize).is_some_and(|&c| c >= r.seq))
     };
     let sql = format!("SELECT {PIXEL_COLUMNS} FROM journal WHERE seq > $1 ORDER BY seq LIMIT $2");
-    let (mut after, mut doomed, mut last) = (-1i64, 0usize, None);
-    'pages: while doomed < max {
+    let (mut after, mut doomed) = (-1i64, 0usize);
+    while doomed < max {
         let want = (max - doomed).min(PRUNE_PAGE);
         let page = pixels_of(&query(c, &sql, &[&after, &limit(want)]).await?)?;
-        for r in &page {
-            if r.time_ms >= before_ms || !is_covered(r) {
-                break 'pages;
-            }
-            doomed += 1;
-            last = Some(r.seq);
+        let run = page.iter().take_while(|r| r.time_ms < before_ms && is_covered(r)).count();
+        // Exactly the rows examined: another tick may commit a lower sequence meanwhile (the
+        // engine's shards journal concurrently), and it is not covered yet.
+        let seqs = page[..run].iter().map(|r| to_i64(r.seq, "journal sequence")).collect::<Result<Vec<_>>>()?;
+        if !seqs.is_empty() {
+            execute(c, "DELETE FROM journal WHERE seq = ANY($1)", &[&seqs]).await?;
         }
-        match page.last() {
-            Some(r) if page.len() == want => after = to_i64(r.seq, "journal sequence")?,
+        doomed += run;
+        match seqs.last() {
+            Some(&last) if run == want => after = last,
             _ => break,
         }
-    }
-    if let Some(last) = last {
-        execute(c, "DELETE FROM journal WHERE seq <= $1", &[&to_i64(last, "journal sequence")?]).await?;
     }
     Ok(doomed)
 }
@@ -259,10 +267,8 @@ pub(crate) async fn commit_tick(tx: &deadpool_postgres::Transaction<'_>, tick: T
 }
 
 async fn copy_pixels(tx: &deadpool_postgres::Transaction<'_>, pixels: &[PixelRecord]) -> Result<()> {
-    let sink = tx
-        .copy_in("COPY journal (seq, x, y, colour, user_id, time_ms) FROM STDIN BINARY")
-        .await
-        .map_err(statement)?;
+    let sink =
+        tx.copy_in("COPY journal (seq, x, y, colour, user_id, time_ms) FROM STDIN BINARY").await.map_err(statement)?;
     let writer =
         BinaryCopyInWriter::new(sink, &[Type::INT8, Type::INT4, Type::INT4, Type::INT2, Type::INT8, Type::INT8]);
     let mut writer = std::pin::pin!(writer);

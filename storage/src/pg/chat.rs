@@ -63,7 +63,8 @@ pub(crate) async fn rooms<C: GenericClient>(c: &C, after: u32, max: usize) -> Re
 }
 
 pub(crate) async fn room_last_seq<C: GenericClient>(c: &C, room: u32) -> Result<u64> {
-    let row = query_one(c, "SELECT coalesce(max(seq), 0) FROM room_messages WHERE room = $1", &[&i64::from(room)]).await?;
+    let row =
+        query_one(c, "SELECT coalesce(max(seq), 0) FROM room_messages WHERE room = $1", &[&i64::from(room)]).await?;
     u64_of(col(&row, 0)?, "room_messages")
 }
 
@@ -106,7 +107,10 @@ pub(crate) async fn direct_message<C: GenericClient>(c: &C, a: u32, b: u32, seq:
     let Ok(seq) = i64::try_from(seq) else { return Ok(None) };
     let (lo, hi) = conversation_pair(a, b);
     let sql = "SELECT seq, author, time_ms, text, deleted FROM direct_messages WHERE lo = $1 AND hi = $2 AND seq = $3";
-    query_opt(c, sql, &[&i64::from(lo), &i64::from(hi), &seq]).await?.map(|r| message_of(&r, "direct_messages")).transpose()
+    query_opt(c, sql, &[&i64::from(lo), &i64::from(hi), &seq])
+        .await?
+        .map(|r| message_of(&r, "direct_messages"))
+        .transpose()
 }
 
 /// Like [`room_history`] for the conversation between `a` and `b`.
@@ -206,7 +210,13 @@ pub(crate) async fn delete_room_message<C: GenericClient>(c: &C, room: u32, seq:
     query_opt(c, sql, &[&i64::from(room), &seq]).await?.map(|r| message_of(&r, "room_messages")).transpose()
 }
 
-pub(crate) async fn append_direct<C: GenericClient>(c: &C, from: u32, to: u32, now_ms: u64, text: String) -> Result<Message> {
+pub(crate) async fn append_direct<C: GenericClient>(
+    c: &C,
+    from: u32,
+    to: u32,
+    now_ms: u64,
+    text: String,
+) -> Result<Message> {
     check_text(&text)?;
     let now = to_i64(now_ms, "time")?;
     let (lo, hi) = conversation_pair(from, to);

@@ -9,7 +9,7 @@
 //! configured `statement_timeout`, and every list query has a LIMIT.
 //!
 //! # Layout
-//! - [`config`]: [`PgConfig`].
+//! - `config`: [`PgConfig`].
 //! - `migrate`: the embedded schema migrations (`migrations/*.sql`), applied at connect.
 //! - `error`: PostgreSQL failures as [`StorageError`]s; checked integer conversions.
 //! - `sql`: prepared-statement helpers and the advisory locks.
@@ -43,7 +43,9 @@ pub use config::PgConfig;
 use crate::accounts::TOKEN_HASH_LEN;
 use crate::backend::{AuditDraft, Backend, Hidden, Op, TickWrite};
 use crate::error::{Result, StorageError};
-use crate::records::{AuditEntry, Ban, Conversation, Message, NetBan, PixelRecord, Relation, Role, Room, Session, User};
+use crate::records::{
+    AuditEntry, Ban, Conversation, Message, NetBan, PixelRecord, Relation, Role, Room, Session, User,
+};
 use crate::social::{FriendOutcome, Removed};
 use crate::{RecoveredCanvas, TileSnapshot};
 use social::List;
@@ -86,8 +88,7 @@ impl PgStore {
             // PostgreSQL reads 0 as "no timeout".
             return Err(StorageError::invalid("statement_timeout must be at least 1 ms"));
         }
-        let mut pg: tokio_postgres::Config =
-            config.url.parse().map_err(|_| StorageError::invalid("database url"))?;
+        let mut pg: tokio_postgres::Config = config.url.parse().map_err(|_| StorageError::invalid("database url"))?;
         if pg.get_connect_timeout().is_none() {
             pg.connect_timeout(config.statement_timeout);
         }
@@ -157,7 +158,9 @@ impl PgStore {
                 }
                 let tx = builder.start().await.map_err(error::statement)?;
                 let out = f(&tx).await?;
-                tx.commit().await.map_err(error::commit)?;
+                // A read's COMMIT that gets no answer changed nothing: not an unknown outcome.
+                let failed = if snapshot { error::statement } else { error::commit };
+                tx.commit().await.map_err(failed)?;
                 Ok(out)
             }
             .await;
@@ -180,10 +183,11 @@ impl PgStore {
 }
 
 impl Inner {
-    /// Keeps the readiness flag: lost on an unreachable server, back on any answer.
+    /// Keeps the readiness flag: lost on an unreachable server (or a COMMIT without an
+    /// answer), back on any answer.
     fn note<T>(&self, result: &Result<T>) {
         match result {
-            Err(e) if e.is_unavailable() => self.ready.store(false, Ordering::Release),
+            Err(e) if e.is_unavailable() || e.is_outcome_unknown() => self.ready.store(false, Ordering::Release),
             Ok(_) => self.ready.store(true, Ordering::Release),
             Err(_) => {}
         }

@@ -85,7 +85,8 @@ pub(crate) async fn audit_log<C: GenericClient>(c: &C, before: u64, max: usize) 
                 seq: u64_of(col(row, 0)?, "audit")?,
                 time_ms: u64_of(col(row, 1)?, "audit")?,
                 actor: u32_of(col(row, 2)?, "audit")?,
-                action: AuditAction::from_name(&action).ok_or_else(|| StorageError::corrupt("audit", "unknown action"))?,
+                action: AuditAction::from_name(&action)
+                    .ok_or_else(|| StorageError::corrupt("audit", "unknown action"))?,
                 target: col(row, 4)?,
                 detail: col(row, 5)?,
             })
@@ -95,13 +96,8 @@ pub(crate) async fn audit_log<C: GenericClient>(c: &C, before: u64, max: usize) 
 
 pub(crate) async fn audit<C: GenericClient>(c: &C, entry: &AuditDraft) -> Result<()> {
     let sql = "INSERT INTO audit (time_ms, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5)";
-    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] = [
-        &to_i64(entry.time_ms, "time")?,
-        &i64::from(entry.actor),
-        &entry.action.name(),
-        &entry.target,
-        &entry.detail,
-    ];
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] =
+        [&to_i64(entry.time_ms, "time")?, &i64::from(entry.actor), &entry.action.name(), &entry.target, &entry.detail];
     execute(c, sql, &params).await.map(drop)
 }
 
@@ -153,7 +149,8 @@ pub(crate) async fn ban_net<C: GenericClient>(c: &C, net: IpNet, ban: Ban) -> Re
             return Err(StorageError::conflict("too many address bans"));
         }
     }
-    let sql = "INSERT INTO net_bans (net, reason, by_id, created_ms, expires_ms) VALUES ($1::text::cidr, $2, $3, $4, $5)
+    let sql =
+        "INSERT INTO net_bans (net, reason, by_id, created_ms, expires_ms) VALUES ($1::text::cidr, $2, $3, $4, $5)
                ON CONFLICT (net) DO UPDATE SET reason = excluded.reason, by_id = excluded.by_id,
                created_ms = excluded.created_ms, expires_ms = excluded.expires_ms";
     execute(c, sql, &[&key, &ban.reason, &by, &created, &expires]).await?;

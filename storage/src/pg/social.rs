@@ -21,13 +21,17 @@ pub(crate) enum List {
 
 pub(crate) async fn relations<C: GenericClient>(c: &C, list: List, user: u32, max: usize) -> Result<Vec<Relation>> {
     let (sql, table) = match list {
-        List::Friends => ("SELECT friend_id, since_ms FROM friends WHERE user_id = $1 ORDER BY friend_id LIMIT $2", "friends"),
-        List::Incoming => {
-            ("SELECT from_id, since_ms FROM friend_requests WHERE to_id = $1 ORDER BY from_id LIMIT $2", "friend_requests")
+        List::Friends => {
+            ("SELECT friend_id, since_ms FROM friends WHERE user_id = $1 ORDER BY friend_id LIMIT $2", "friends")
         }
-        List::Outgoing => {
-            ("SELECT to_id, since_ms FROM friend_requests WHERE from_id = $1 ORDER BY to_id LIMIT $2", "friend_requests")
-        }
+        List::Incoming => (
+            "SELECT from_id, since_ms FROM friend_requests WHERE to_id = $1 ORDER BY from_id LIMIT $2",
+            "friend_requests",
+        ),
+        List::Outgoing => (
+            "SELECT to_id, since_ms FROM friend_requests WHERE from_id = $1 ORDER BY to_id LIMIT $2",
+            "friend_requests",
+        ),
         List::Blocks => ("SELECT blocked, since_ms FROM blocks WHERE blocker = $1 ORDER BY blocked LIMIT $2", "blocks"),
     };
     query(c, sql, &[&i64::from(user), &limit(max)])

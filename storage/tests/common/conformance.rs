@@ -8,7 +8,9 @@ use std::sync::Arc;
 use pixelparty_protocol::Geometry;
 use pixelparty_protocol::canvas::{get_pixel, set_pixel};
 use pixelparty_storage::backend::{AuditDraft, Backend, Hidden, RoomDelete, TickWrite};
-use pixelparty_storage::{AuditAction, Ban, FriendOutcome, Message, PixelRecord, Relation, Removed, Role, TileSnapshot};
+use pixelparty_storage::{
+    AuditAction, Ban, FriendOutcome, Message, PixelRecord, Relation, Removed, Role, TileSnapshot,
+};
 
 fn none() -> Hidden {
     Arc::from(Vec::new())
@@ -67,7 +69,10 @@ pub async fn accounts_and_sessions(b: &dyn Backend) {
     assert_eq!(b.user(1).await.unwrap().unwrap().role, Role::Admin);
     let log = b.audit_log(u64::MAX, 10).await.unwrap();
     assert_eq!(log.len(), 1);
-    assert_eq!((log[0].action, log[0].actor, log[0].target.as_str(), log[0].detail.as_str()), (AuditAction::SetRole, 0, "1", "admin"));
+    assert_eq!(
+        (log[0].action, log[0].actor, log[0].target.as_str(), log[0].detail.as_str()),
+        (AuditAction::SetRole, 0, "1", "admin")
+    );
     assert_eq!(log[0].time_ms, 5);
     assert!(b.set_role(99, Role::Admin, 0, 5).await.unwrap_err().is_not_found());
     b.set_password_hash(2, "new".into()).await.unwrap();
@@ -257,7 +262,10 @@ pub async fn rooms_and_history(b: &dyn Backend) {
     let log = b.audit_log(u64::MAX, 10).await.unwrap();
     assert_eq!(log.len(), 1, "only the administrator's deletion of a message that existed is audited");
     let e = &log[0];
-    assert_eq!((e.actor, e.action, e.target.as_str(), e.detail.as_str(), e.time_ms), (0, AuditAction::DeleteMessage, "room 7 seq 4", "author 1", 200));
+    assert_eq!(
+        (e.actor, e.action, e.target.as_str(), e.detail.as_str(), e.time_ms),
+        (0, AuditAction::DeleteMessage, "room 7 seq 4", "author 1", 200)
+    );
 
     // A tick posts and deletes in order: a message posted and deleted in one tick is gone.
     b.commit_tick(TickWrite {
@@ -323,7 +331,8 @@ pub async fn canvas_journal(b: &dyn Backend) {
     assert_eq!(b.last_journal_seq().await.unwrap(), 0);
     assert_eq!(b.recover_canvas(g).await.unwrap().last_seq, 0);
 
-    tick(b, vec![rec(1, 0, 0, 1, 1, 10), rec(2, 20, 0, 2, 1, 10), rec(3, 0, 0, 3, 2, 11), rec(4, 21, 1, 4, 2, 12)]).await;
+    tick(b, vec![rec(1, 0, 0, 1, 1, 10), rec(2, 20, 0, 2, 1, 10), rec(3, 0, 0, 3, 2, 11), rec(4, 21, 1, 4, 2, 12)])
+        .await;
     assert_eq!(b.last_journal_seq().await.unwrap(), 4);
     assert_eq!(b.journal_entry(3).await.unwrap(), Some(rec(3, 0, 0, 3, 2, 11)));
     assert!(b.journal_entry(5).await.unwrap().is_none());
