@@ -20,7 +20,7 @@
 //! - [`error`]: the error type, [`StorageError`].
 //! - [`fuzzing`]: entry points of the record-decoder fuzz target and its smoke test.
 //! - [`backend`]: the [`Backend`](backend::Backend) trait, the operations every backend offers.
-//! - [`pg`]: the PostgreSQL backend, [`PgStore`](pg::PgStore).
+//! - [`pg`]: the PostgreSQL backend, [`PgStore`].
 
 pub mod accounts;
 pub mod backend;
