@@ -60,6 +60,72 @@ pub struct RecoveredCanvas {
     pub replayed: u64,
 }
 
+/// The pure part of recovery, shared by every backend: tile snapshots first, then the journal
+/// from [`Replay::first_needed_seq`] on, in sequence order, in as many pieces as the backend reads it.
+/// A record is applied only to a tile whose snapshot (or last applied record) is older.
+#[derive(Debug)]
+pub(crate) struct Replay<'g> {
+    geometry: &'g Geometry,
+    tiles: Vec<Vec<u8>>,
+    tile_seqs: Vec<u64>,
+    last_seq: u64,
+    replayed: u64,
+}
+
+impl<'g> Replay<'g> {
+    /// Starts from the stored snapshots (checked against the geometry).
+    pub(crate) fn new(geometry: &'g Geometry, snapshots: Vec<TileSnapshot>) -> Result<Self> {
+        let count = geometry.tile_count() as usize;
+        let mut tiles = vec![vec![0u8; geometry.tile_bytes()]; count];
+        let mut tile_seqs = vec![0u64; count];
+        for snap in snapshots {
+            let slot = tiles
+                .get_mut(snap.tile as usize)
+                .ok_or_else(|| StorageError::corrupt(names::TILES, "tile id beyond canvas"))?;
+            if snap.data.len() != geometry.tile_bytes() {
+                return Err(StorageError::corrupt(names::TILES, "tile snapshot has the wrong size"));
+            }
+            *slot = snap.data;
+            tile_seqs[snap.tile as usize] = snap.seq;
+        }
+        let last_seq = tile_seqs.iter().copied().max().unwrap_or(0);
+        Ok(Self { geometry, tiles, tile_seqs, last_seq, replayed: 0 })
+    }
+
+    /// The first journal sequence the replay needs (every older one is in every snapshot).
+    pub(crate) fn first_needed_seq(&self) -> u64 {
+        self.tile_seqs.iter().copied().min().unwrap_or(0).saturating_add(1)
+    }
+
+    /// Applies the next journal records (ascending, after those applied so far).
+    pub(crate) fn apply(&mut self, records: &[PixelRecord]) -> Result<()> {
+        let geometry = self.geometry;
+        for rec in records {
+            let loc = geometry
+                .locate(u32::from(rec.x), u32::from(rec.y))
+                .ok_or_else(|| StorageError::corrupt(names::JOURNAL, "pixel outside the canvas"))?;
+            let t = loc.tile as usize;
+            if rec.seq > self.tile_seqs[t] {
+                set_pixel(&mut self.tiles[t], geometry.bpp(), loc.offset, rec.colour);
+                self.tile_seqs[t] = rec.seq;
+                self.replayed += 1;
+            }
+            self.last_seq = self.last_seq.max(rec.seq);
+        }
+        Ok(())
+    }
+
+    /// The recovered canvas.
+    pub(crate) fn finish(self) -> RecoveredCanvas {
+        RecoveredCanvas {
+            tiles: self.tiles,
+            tile_seqs: self.tile_seqs,
+            last_seq: self.last_seq,
+            replayed: self.replayed,
+        }
+    }
+}
+
 pub(crate) fn encode_block(records: &[PixelRecord]) -> Vec<u8> {
     let mut v = Enc::new().u32(records.len() as u32).done();
     v.reserve(records.len() * PixelRecord::BLOCK_LEN);
@@ -179,37 +245,11 @@ impl Db {
 
     /// Rebuilds the canvas: latest tile snapshots plus the journal after them.
     pub fn recover_canvas(&self, geometry: &Geometry) -> Result<RecoveredCanvas> {
-        let count = geometry.tile_count() as usize;
-        let mut tiles = vec![vec![0u8; geometry.tile_bytes()]; count];
-        let mut tile_seqs = vec![0u64; count];
-        for snap in self.tile_snapshots()? {
-            let slot = tiles
-                .get_mut(snap.tile as usize)
-                .ok_or_else(|| StorageError::corrupt(names::TILES, "tile id beyond canvas"))?;
-            if snap.data.len() != geometry.tile_bytes() {
-                return Err(StorageError::corrupt(names::TILES, "tile snapshot has the wrong size"));
-            }
-            *slot = snap.data;
-            tile_seqs[snap.tile as usize] = snap.seq;
+        let mut replay = Replay::new(geometry, self.tile_snapshots()?)?;
+        for block in self.blocks_from(replay.first_needed_seq())? {
+            replay.apply(&block?)?;
         }
-        let oldest = tile_seqs.iter().copied().min().unwrap_or(0);
-        let mut last_seq = tile_seqs.iter().copied().max().unwrap_or(0);
-        let mut replayed = 0;
-        for block in self.blocks_from(oldest.saturating_add(1))? {
-            for rec in block? {
-                let loc = geometry
-                    .locate(u32::from(rec.x), u32::from(rec.y))
-                    .ok_or_else(|| StorageError::corrupt(names::JOURNAL, "pixel outside the canvas"))?;
-                let t = loc.tile as usize;
-                if rec.seq > tile_seqs[t] {
-                    set_pixel(&mut tiles[t], geometry.bpp(), loc.offset, rec.colour);
-                    tile_seqs[t] = rec.seq;
-                    replayed += 1;
-                }
-                last_seq = last_seq.max(rec.seq);
-            }
-        }
-        Ok(RecoveredCanvas { tiles, tile_seqs, last_seq, replayed })
+        Ok(replay.finish())
     }
 
     /// The first journal sequence at or after `time_ms` (via the time index), if any.

@@ -26,7 +26,11 @@ pub(crate) enum Kind {
     Overloaded,
     /// The store is closed.
     Closed,
-    /// An error from fjall or the file system.
+    /// The database could not be reached, or refused the statement for now (connection lost
+    /// before COMMIT was sent, statement timeout, server shutting down, deadlock): the
+    /// operation was not applied and may be retried.
+    Unavailable(String),
+    /// An error from fjall, the file system or the database.
     Io(String),
 }
 
@@ -74,10 +78,19 @@ impl StorageError {
         Self::new(Kind::CommitFailed(cause.to_string()))
     }
 
+    pub(crate) fn unavailable(cause: impl fmt::Display) -> Self {
+        Self::new(Kind::Unavailable(cause.to_string()))
+    }
+
+    pub(crate) fn io(cause: impl fmt::Display) -> Self {
+        Self::new(Kind::Io(cause.to_string()))
+    }
+
     /// The write may or may not have been applied: the store failed while writing it (an
     /// I/O error in its commit, or after it was committed and before it was durable). A
-    /// restart may replay it. Read it back before retrying. (Any other error of a write means
-    /// it was not applied: a job's own error never commits anything.)
+    /// restart may replay it. With PostgreSQL: COMMIT was sent and no answer came. Read it
+    /// back before retrying. (Any other error of a write means it was not applied: a job's
+    /// own error never commits anything.)
     pub fn is_outcome_unknown(&self) -> bool {
         matches!(self.kind, Kind::Unsynced | Kind::CommitFailed(_))
     }
@@ -117,6 +130,12 @@ impl StorageError {
         matches!(self.kind, Kind::Closed)
     }
 
+    /// The database could not be reached or refused the statement for now (PostgreSQL
+    /// backend): the operation was not applied; retry later.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self.kind, Kind::Unavailable(_))
+    }
+
     /// A short machine-readable detail (`"user name"`, `"friend request"`).
     pub fn detail(&self) -> &'static str {
         match &self.kind {
@@ -127,6 +146,7 @@ impl StorageError {
             Kind::CommitFailed(_) => "commit failed",
             Kind::Overloaded => "overloaded",
             Kind::Closed => "closed",
+            Kind::Unavailable(_) => "unavailable",
             Kind::Io(_) => "io",
         }
     }
@@ -146,6 +166,7 @@ impl fmt::Display for StorageError {
             Kind::CommitFailed(e) => write!(f, "committing a write failed part way ({e}); outcome unknown"),
             Kind::Overloaded => write!(f, "store writer queue is full"),
             Kind::Closed => write!(f, "store is closed"),
+            Kind::Unavailable(e) => write!(f, "database unavailable ({e}); not applied"),
             Kind::Io(e) => write!(f, "storage i/o error: {e}"),
         }
     }

@@ -16,6 +16,7 @@
 //! - [`fjall`]: the embedded backend's handle; `fjall_ops` its [`Backend`] operations;
 //!   `writer` its writer thread (group commit, poisoning); `db` its keyspaces; [`index`] its
 //!   pixel index, written in bulk by the indexer thread.
+//! - [`pg`]: the PostgreSQL backend, [`PgStore`].
 //! - [`accounts`], [`social`], [`moderation`], [`chat`], [`canvas`]: the fjall domain
 //!   operations ([`Db`] reads, [`Tx`] writes) and the rules both backends share.
 //! - [`records`]: the record types and their versioned encodings.
@@ -35,6 +36,7 @@ mod fjall_ops;
 pub mod fuzzing;
 pub mod index;
 pub mod moderation;
+pub mod pg;
 pub mod records;
 pub mod social;
 pub mod store;
@@ -48,6 +50,7 @@ pub use config::{Durability, StoreConfig};
 pub use db::Db;
 pub use error::StorageError;
 pub use fjall::Fjall;
+pub use pg::{PgConfig, PgStore};
 pub use records::{
     AuditAction, AuditEntry, Ban, Conversation, Message, NetBan, PixelRecord, Relation, Role, Room, Session, User,
 };

@@ -17,18 +17,22 @@ pub enum Role {
 }
 
 impl Role {
-    fn to_u8(self) -> u8 {
+    pub(crate) fn to_u8(self) -> u8 {
         match self {
             Self::User => 0,
             Self::Admin => 1,
         }
     }
-    fn from_u8(d: &Dec<'_>, v: u8) -> Result<Self> {
+    /// The role stored as `v`, if any.
+    pub(crate) fn from_code(v: u8) -> Option<Self> {
         match v {
-            0 => Ok(Self::User),
-            1 => Ok(Self::Admin),
-            _ => Err(d.bad("unknown role")),
+            0 => Some(Self::User),
+            1 => Some(Self::Admin),
+            _ => None,
         }
+    }
+    fn from_u8(d: &Dec<'_>, v: u8) -> Result<Self> {
+        Self::from_code(v).ok_or_else(|| d.bad("unknown role"))
     }
 }
 
@@ -194,6 +198,11 @@ impl AuditAction {
         Self::Rollback,
         Self::DeleteMessage,
     ];
+
+    /// The action whose [`AuditAction::name`] is `name`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.name() == name)
+    }
 
     /// Stable name.
     pub fn name(self) -> &'static str {

@@ -1,0 +1,336 @@
+//! The PostgreSQL backend against a real server: the conformance suite (`common/conformance.rs`)
+//! plus what only this backend has (migrations racing, atomic ticks through COPY, concurrent
+//! writers, failures mapped to error kinds).
+//!
+//! Each test creates its own database (`pp_<random>`, dropped at the end, even after a panic),
+//! so the tests run in parallel. The server is PostgreSQL at 127.0.0.1:5432 with trust
+//! authentication, as user `postgres` or `root`, through database `test` (override with
+//! `PIXELPARTY_PG_ADMIN_URL`). When no server answers, each test says why and passes, except
+//! under `CI=true`, where it fails.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use common::conformance;
+use pixelparty_storage::backend::{Backend, TickWrite};
+use pixelparty_storage::{Message, PgConfig, PgStore, PixelRecord, Role};
+use tokio_postgres::NoTls;
+
+/// Admin connections tried in order.
+const ADMIN_URLS: [&str; 2] = ["postgres://postgres@127.0.0.1:5432/test", "postgres://root@127.0.0.1:5432/test"];
+
+/// A fresh database, dropped with this value.
+struct TestDb {
+    admin_url: String,
+    name: String,
+}
+
+impl TestDb {
+    /// A new database, or `None` (after saying why) when no server answers outside CI.
+    async fn create() -> Option<Self> {
+        let urls: Vec<String> = match std::env::var("PIXELPARTY_PG_ADMIN_URL") {
+            Ok(url) => vec![url],
+            Err(_) => ADMIN_URLS.iter().map(|s| s.to_string()).collect(),
+        };
+        let mut reasons = Vec::new();
+        for admin_url in urls {
+            match tokio_postgres::connect(&admin_url, NoTls).await {
+                Ok((client, connection)) => {
+                    tokio::spawn(connection);
+                    let name = unique_name();
+                    client.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
+                    return Some(Self { admin_url, name });
+                }
+                Err(e) => reasons.push(format!("{admin_url}: {e}")),
+            }
+        }
+        let why = format!("no PostgreSQL server for the backend tests ({})", reasons.join("; "));
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("{why}");
+        }
+        eprintln!("skipped: {why}");
+        None
+    }
+
+    fn url(&self) -> String {
+        let (base, _) = self.admin_url.rsplit_once('/').unwrap();
+        format!("{base}/{}", self.name)
+    }
+
+    fn config(&self) -> PgConfig {
+        let mut config = PgConfig::new(self.url());
+        config.pool_size = 4;
+        config.history_scan_max = 16;
+        config
+    }
+
+    async fn store(&self) -> PgStore {
+        PgStore::connect(self.config()).await.unwrap()
+    }
+
+    /// A plain client on the test database, to look at the tables.
+    async fn client(&self) -> tokio_postgres::Client {
+        let (client, connection) = tokio_postgres::connect(&self.url(), NoTls).await.unwrap();
+        tokio::spawn(connection);
+        client
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        // Drop runs inside the test's runtime (maybe while it unwinds): a thread of its own.
+        let dropped = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                let (client, connection) = tokio_postgres::connect(&admin_url, NoTls).await.unwrap();
+                tokio::spawn(connection);
+                client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.unwrap();
+            });
+        })
+        .join();
+        if dropped.is_err() {
+            eprintln!("could not drop test database {}", self.name);
+        }
+    }
+}
+
+fn unique_name() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64;
+    format!("pp_{}_{:x}_{}", std::process::id(), nanos, NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// One conformance check against a fresh PostgreSQL backend.
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {$(
+        #[tokio::test]
+        async fn $name() {
+            let Some(db) = TestDb::create().await else { return };
+            let store = db.store().await;
+            conformance::$name(&store).await;
+        }
+    )*};
+}
+
+conformance!(
+    accounts_and_sessions,
+    social_graph,
+    bans_and_audit,
+    rooms_and_history,
+    direct_messages,
+    canvas_journal,
+    prune_journal,
+    commit_tick_is_all_or_nothing,
+    backend_state,
+);
+
+#[tokio::test]
+async fn history_scan_is_bounded() {
+    let Some(db) = TestDb::create().await else { return };
+    let store = db.store().await;
+    conformance::history_scan_is_bounded(&store, store.config().history_scan_max).await;
+}
+
+#[tokio::test]
+async fn migrations_race_safely_and_run_once() {
+    let Some(db) = TestDb::create().await else { return };
+    let (a, b) = tokio::join!(PgStore::connect(db.config()), PgStore::connect(db.config()));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let c = db.store().await;
+    let client = db.client().await;
+    let rows = client.query("SELECT version FROM schema_migrations", &[]).await.unwrap();
+    assert_eq!(rows.iter().map(|r| r.get::<_, i32>(0)).collect::<Vec<_>>(), [1]);
+    // All three share the schema.
+    a.create_user("ann".into(), "h".into(), Role::User, 0).await.unwrap();
+    assert!(b.user_by_name("ANN".into()).await.unwrap().is_some());
+    assert_eq!(c.user_count().await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn a_database_from_a_newer_build_is_refused() {
+    let Some(db) = TestDb::create().await else { return };
+    drop(db.store().await);
+    db.client().await.execute("INSERT INTO schema_migrations (version) VALUES (999)", &[]).await.unwrap();
+    assert!(PgStore::connect(db.config()).await.unwrap_err().is_corrupt());
+}
+
+#[tokio::test]
+async fn a_tick_that_fails_part_way_leaves_nothing() {
+    let Some(db) = TestDb::create().await else { return };
+    let store = db.store().await;
+    let pixel = |seq| PixelRecord { seq, x: 1, y: 1, colour: 1, user: 1, time_ms: 1 };
+    let late = Message { seq: 1, author: 1, time_ms: u64::MAX, text: "t".into(), deleted: false };
+    // The pixels are copied before the message is refused (a time PostgreSQL cannot hold).
+    let tick = TickWrite { pixels: vec![pixel(1), pixel(2)], messages: vec![(1, vec![late])], ..TickWrite::default() };
+    assert!(store.commit_tick(tick).await.unwrap_err().is_invalid());
+    assert_eq!(store.last_journal_seq().await.unwrap(), 0);
+    // A sequence already journaled fails the whole tick too.
+    store.commit_tick(TickWrite { pixels: vec![pixel(1)], ..TickWrite::default() }).await.unwrap();
+    let again = TickWrite {
+        pixels: vec![pixel(2), pixel(1)].into_iter().rev().collect(),
+        messages: vec![(1, vec![Message { seq: 1, author: 1, time_ms: 1, text: "t".into(), deleted: false }])],
+        ..TickWrite::default()
+    };
+    assert!(store.commit_tick(again).await.unwrap_err().is_conflict());
+    assert_eq!(store.last_journal_seq().await.unwrap(), 1);
+    assert_eq!(store.room_last_seq(1).await.unwrap(), 0);
+    assert!(store.is_ready(), "a refused write says nothing about the server");
+}
+
+#[tokio::test]
+async fn concurrent_writers_keep_ids_names_and_sequences_exact() {
+    let Some(db) = TestDb::create().await else { return };
+    let store = Arc::new(db.store().await);
+    let mut tasks = Vec::new();
+    for i in 0..12u32 {
+        let store = store.clone();
+        // Names collide in pairs (case-insensitively).
+        let name = if i % 2 == 0 { format!("user{}", i / 2) } else { format!("USER{}", i / 2) };
+        tasks.push(tokio::spawn(async move { store.create_user(name, "h".into(), Role::User, 0).await }));
+    }
+    let mut created = Vec::new();
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(u) => created.push(u.id),
+            Err(e) => assert!(e.is_conflict(), "{e}"),
+        }
+    }
+    created.sort_unstable();
+    assert_eq!(created, (1..=6).collect::<Vec<_>>(), "one of each pair, ids dense");
+
+    let mut tasks = Vec::new();
+    for i in 0..20u32 {
+        let store = store.clone();
+        let (from, to) = if i % 2 == 0 { (1, 2) } else { (2, 1) };
+        tasks.push(tokio::spawn(async move { store.append_direct(from, to, u64::from(i), format!("m{i}")).await }));
+    }
+    let mut seqs: Vec<u64> = Vec::new();
+    for t in tasks {
+        seqs.push(t.await.unwrap().unwrap().seq);
+    }
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=20).collect::<Vec<_>>());
+
+    let (a, b) = tokio::join!(store.request_friend(3, 4, 0), store.request_friend(4, 3, 0));
+    let mut outcomes = [a.unwrap(), b.unwrap()].map(|o| format!("{o:?}"));
+    outcomes.sort();
+    assert_eq!(outcomes, ["BecameFriends", "Requested"]);
+    assert!(store.are_friends(3, 4).await.unwrap());
+}
+
+#[tokio::test]
+async fn recovery_streams_the_journal_in_pages() {
+    let Some(db) = TestDb::create().await else { return };
+    let store = db.store().await;
+    let g = pixelparty_protocol::Geometry::new(256, 256, 4, 64).unwrap();
+    store.init_canvas(g).await.unwrap();
+    // More than one recovery page (100k rows), in ticks of 25k.
+    let total = 230_000u64;
+    for first in (1..=total).step_by(25_000) {
+        let pixels = (first..(first + 25_000).min(total + 1))
+            .map(|s| PixelRecord {
+                seq: s,
+                x: (s % 256) as u16,
+                y: ((s / 256) % 256) as u16,
+                colour: (s % 16) as u8,
+                user: 1,
+                time_ms: s,
+            })
+            .collect();
+        store.commit_tick(TickWrite { pixels, ..TickWrite::default() }).await.unwrap();
+    }
+    let c = store.recover_canvas(g).await.unwrap();
+    assert_eq!(c.last_seq, total);
+    assert_eq!(c.replayed, total);
+    // The last update of each pixel wins.
+    let last = store.journal_after(total - 1, 1).await.unwrap()[0];
+    let loc = g.locate(u32::from(last.x), u32::from(last.y)).unwrap();
+    assert_eq!(pixelparty_protocol::canvas::get_pixel(&c.tiles[loc.tile as usize], 4, loc.offset), last.colour);
+    assert_eq!(c.tile_seqs[loc.tile as usize], total);
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_unavailable() {
+    // Nothing listens on port 1.
+    let mut config = PgConfig::new("postgres://postgres@127.0.0.1:1/test");
+    config.statement_timeout = Duration::from_secs(2);
+    let e = PgStore::connect(config).await.unwrap_err();
+    assert!(e.is_unavailable(), "{e}");
+    assert!(!e.is_outcome_unknown());
+}
+
+#[tokio::test]
+async fn a_lost_server_is_unavailable_then_ready_again() {
+    let Some(db) = TestDb::create().await else { return };
+    let store = db.store().await;
+    store.create_user("ann".into(), "h".into(), Role::User, 0).await.unwrap();
+    // Every connection of the pool is killed by the server (as a restart would).
+    let admin = db.client().await;
+    let kill = format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}' AND pid <> pg_backend_pid()",
+        db.name
+    );
+    admin.batch_execute(&kill).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The pooled connection is dead: the first operation fails as unavailable (not applied),
+    // or succeeds on a fresh connection if the pool noticed first.
+    match store.create_user("bob".into(), "h".into(), Role::User, 0).await {
+        Ok(_) => {}
+        Err(e) => {
+            assert!(e.is_unavailable(), "{e}");
+            assert!(!store.is_ready());
+        }
+    }
+    // Readiness comes back on its own.
+    for _ in 0..50 {
+        if store.is_ready() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(store.is_ready());
+    assert!(store.user_by_name("ann".into()).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn statements_are_bounded_by_the_timeout() {
+    let Some(db) = TestDb::create().await else { return };
+    let mut config = db.config();
+    config.statement_timeout = Duration::from_millis(300);
+    let store = PgStore::connect(config).await.unwrap();
+    store.create_user("ann".into(), "h".into(), Role::User, 0).await.unwrap();
+    // Another session holds the users lock: create_user waits, then times out (not applied).
+    let mut other = db.client().await;
+    let tx = other.transaction().await.unwrap();
+    tx.execute("LOCK TABLE users IN EXCLUSIVE MODE", &[]).await.unwrap();
+    let e = store.create_user("bob".into(), "h".into(), Role::User, 0).await.unwrap_err();
+    assert!(e.is_unavailable(), "{e}");
+    tx.rollback().await.unwrap();
+    assert!(store.user_by_name("bob".into()).await.unwrap().is_none());
+    store.create_user("bob".into(), "h".into(), Role::User, 0).await.unwrap();
+}
+
+#[tokio::test]
+async fn pruning_pages_through_a_long_journal() {
+    let Some(db) = TestDb::create().await else { return };
+    let store = db.store().await;
+    let g = pixelparty_protocol::Geometry::new(256, 256, 4, 256).unwrap(); // one tile
+    store.init_canvas(g).await.unwrap();
+    let total = 25_000u64;
+    let pixels = (1..=total)
+        .map(|s| PixelRecord { seq: s, x: (s % 256) as u16, y: (s / 256) as u16, colour: 1, user: 1, time_ms: s })
+        .collect();
+    store.commit_tick(TickWrite { pixels, ..TickWrite::default() }).await.unwrap();
+    let tile = store.recover_canvas(g).await.unwrap().tiles.remove(0);
+    store.save_tiles(vec![pixelparty_storage::TileSnapshot { tile: 0, seq: total, data: tile }]).await.unwrap();
+    assert_eq!(store.prune_journal(g, u64::MAX, 22_000).await.unwrap(), 22_000, "several pages, at most max");
+    assert_eq!(store.journal_after(0, 1).await.unwrap()[0].seq, 22_001);
+    assert_eq!(store.prune_journal(g, 24_000, usize::MAX).await.unwrap(), 1_999, "older than before_ms only");
+    assert_eq!(store.prune_journal(g, u64::MAX, usize::MAX).await.unwrap(), 1_001);
+    assert_eq!(store.last_journal_seq().await.unwrap(), 0);
+}
