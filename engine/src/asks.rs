@@ -20,12 +20,16 @@ pub const MAX_ASKS_IN_FLIGHT: usize = 1024;
 
 /// An answer from the store with what the shard does with it.
 pub struct Resume {
-    /// The ask's number on its shard (the order it was asked in).
-    pub(crate) seq: u64,
+    seq: u64,
     then: Box<dyn FnOnce(&mut Shard, u64) + Send>,
 }
 
 impl Resume {
+    /// The ask's number on its shard (the order it was asked in).
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
     pub(crate) fn run(self, shard: &mut Shard, now_ms: u64) {
         (self.then)(shard, now_ms);
     }

@@ -250,7 +250,7 @@ impl Harness {
                     .collect();
                 answers.sort_by_key(|c| match c {
                     Completion::Tick { batch, .. } => (0, *batch),
-                    Completion::Storage(r) => (1, r.seq),
+                    Completion::Storage(r) => (1, r.seq()),
                 });
                 for done in answers {
                     self.shards[i].complete(done, self.now_ms);

@@ -225,11 +225,28 @@ pub struct StorageSection {
     pub cache_mb: u64,
     /// Days of canvas journal kept for the inspector and rollback (0: forever).
     pub journal_retention_days: u64,
+    /// `fjall` (embedded, in `server.data_dir`) or `postgres` (at `postgres_url`).
+    pub backend: String,
+    /// PostgreSQL connection string (`postgres://user@host:port/db`), for `backend = "postgres"`.
+    pub postgres_url: String,
+    /// Most connections to PostgreSQL.
+    pub pool_size: usize,
+    /// Longest one PostgreSQL statement may run, in milliseconds (also how long a request
+    /// waits for a connection).
+    pub statement_timeout_ms: u64,
 }
 
 impl Default for StorageSection {
     fn default() -> Self {
-        Self { durability: "sync".into(), cache_mb: 64, journal_retention_days: 7 }
+        Self {
+            durability: "sync".into(),
+            cache_mb: 64,
+            journal_retention_days: 7,
+            backend: "fjall".into(),
+            postgres_url: String::new(),
+            pool_size: 16,
+            statement_timeout_ms: 5000,
+        }
     }
 }
 
@@ -341,6 +358,24 @@ impl Config {
         c.cache_bytes = s.cache_mb * 1024 * 1024;
         c.journal_retention =
             (s.journal_retention_days > 0).then(|| Duration::from_secs(s.journal_retention_days * 86_400));
+        c.postgres = match s.backend.as_str() {
+            "fjall" => None,
+            "postgres" if s.postgres_url.is_empty() => {
+                return Err("storage.backend = \"postgres\" needs storage.postgres_url (or --postgres-url)".into());
+            }
+            "postgres" => {
+                if s.pool_size == 0 || s.statement_timeout_ms == 0 {
+                    return Err("storage.pool_size and storage.statement_timeout_ms must be positive".into());
+                }
+                let mut pg = pixelparty_storage::PgConfig::new(s.postgres_url.clone());
+                pg.pool_size = s.pool_size;
+                pg.statement_timeout = Duration::from_millis(s.statement_timeout_ms);
+                pg.history_scan_max = c.history_scan_max;
+                pg.journal_retention = c.journal_retention;
+                Some(pg)
+            }
+            other => return Err(format!("storage.backend must be fjall or postgres, not {other:?}")),
+        };
         Ok(c)
     }
 

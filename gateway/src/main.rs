@@ -47,11 +47,19 @@ struct DataArgs {
     /// Data directory of a stopped server.
     #[arg(long, env = "PIXELPARTY_DATA")]
     data: Option<PathBuf>,
+    /// The server's PostgreSQL, when it keeps its data there.
+    #[arg(long, env = "PIXELPARTY_POSTGRES_URL")]
+    postgres_url: Option<String>,
 }
 
 impl DataArgs {
     fn load(&self) -> Result<Config> {
-        load_config(&ServeArgs { config: self.config.clone(), data: self.data.clone(), ..ServeArgs::default() })
+        load_config(&ServeArgs {
+            config: self.config.clone(),
+            data: self.data.clone(),
+            postgres_url: self.postgres_url.clone(),
+            ..ServeArgs::default()
+        })
     }
 }
 
@@ -80,6 +88,9 @@ struct ServeArgs {
     /// Durability: sync (ack after fsync), interval:<ms>, or none.
     #[arg(long, env = "PIXELPARTY_DURABILITY")]
     durability: Option<String>,
+    /// Keep the data in PostgreSQL at this URL (sets storage.backend = "postgres").
+    #[arg(long, env = "PIXELPARTY_POSTGRES_URL")]
+    postgres_url: Option<String>,
     /// Paint cooldown in milliseconds (0: none).
     #[arg(long, env = "PIXELPARTY_COOLDOWN_MS")]
     cooldown_ms: Option<u32>,
@@ -227,6 +238,10 @@ fn load_config(args: &ServeArgs) -> Result<Config> {
     }
     if let Some(v) = &args.durability {
         c.storage.durability = v.clone();
+    }
+    if let Some(v) = &args.postgres_url {
+        c.storage.backend = "postgres".into();
+        c.storage.postgres_url = v.clone();
     }
     if let Some(v) = args.cooldown_ms {
         c.canvas.cooldown_ms = v;

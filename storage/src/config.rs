@@ -35,7 +35,8 @@ impl Durability {
     }
 }
 
-/// Options of [`Store::open`](crate::Store::open).
+/// Options of [`Store::open`](crate::Store::open): the embedded store at `path`, or PostgreSQL
+/// when `postgres` is set.
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
     /// Directory of the database (created if missing).
@@ -61,6 +62,8 @@ pub struct StoreConfig {
     pub index_tail_max: usize,
     /// The store's runtime (threads, operations in flight).
     pub runtime: crate::store::RuntimeConfig,
+    /// Keep the data in PostgreSQL instead of the embedded store at `path` (`None`: fjall).
+    pub postgres: Option<crate::PgConfig>,
 }
 
 impl StoreConfig {
@@ -76,6 +79,7 @@ impl StoreConfig {
             history_scan_max: 2000,
             index_tail_max: 256 * 1024,
             runtime: crate::store::RuntimeConfig::default(),
+            postgres: None,
         }
     }
 }

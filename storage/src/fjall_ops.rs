@@ -48,13 +48,32 @@ fn visible(hidden: &Hidden) -> impl Fn(&Message) -> bool + '_ {
 }
 
 /// Writes one tick: pixels, room messages, then deletions (a missing message is skipped; an
-/// administrator's deletion is audited).
+/// administrator's deletion is audited). A message posted and deleted in the same tick is
+/// stored deleted (the writer's reads do not see the tick's own unwritten messages).
 pub(crate) fn commit_tick(tx: &mut Tx<'_>, tick: &TickWrite) -> Result<()> {
     tx.append_pixels(&tick.pixels)?;
+    let mut same_tick = Vec::new();
     for (room, list) in &tick.messages {
-        tx.append_room_messages(*room, list)?;
+        let mut list = list.clone();
+        for m in &mut list {
+            if let Some(d) = tick.deletes.iter().find(|d| d.room == *room && d.seq == m.seq) {
+                same_tick.push((*d, m.author));
+                m.text.clear();
+                m.deleted = true;
+            }
+        }
+        tx.append_room_messages(*room, &list)?;
+    }
+    for (d, author) in same_tick {
+        if d.by_admin {
+            let target = format!("room {} seq {}", d.room, d.seq);
+            tx.audit(0, AuditAction::DeleteMessage, &target, &format!("author {author}"), tick.now_ms);
+        }
     }
     for d in &tick.deletes {
+        if tick.messages.iter().any(|(room, list)| *room == d.room && list.iter().any(|m| m.seq == d.seq)) {
+            continue; // Done above.
+        }
         match tx.delete_room_message(d.room, d.seq) {
             Ok(m) if d.by_admin => tx.audit(
                 0,

@@ -14,6 +14,7 @@ use crate::backend::{Backend, Op};
 use crate::config::StoreConfig;
 use crate::error::{Kind, Result, StorageError};
 use crate::fjall::Fjall;
+use crate::pg::PgStore;
 
 /// The store. Cheap to clone; the backend is closed (everything made durable) when the last
 /// clone is dropped.
@@ -67,29 +68,56 @@ impl Default for RuntimeConfig {
 }
 
 impl Store {
-    /// Opens the embedded (fjall) store at `config.path`.
+    /// Opens the store `config` names: PostgreSQL when `config.postgres` is set (connecting
+    /// and migrating its schema first), else the embedded fjall store at `config.path`.
     pub fn open(config: StoreConfig) -> Result<Self> {
-        let (runtime, retention) = (config.runtime, config.journal_retention);
-        let fjall = Fjall::open(config)?;
-        Self::with_backend(Arc::new(fjall.clone()), Some(fjall), runtime, retention)
+        let (settings, retention) = (config.runtime, config.journal_retention);
+        let runtime = Self::runtime(settings)?;
+        match config.postgres.clone() {
+            Some(pg) => {
+                // Connected on the store's own runtime (its pool's tasks live there), from a
+                // thread of its own so that a caller inside another runtime may open a store.
+                let handle = runtime.handle().clone();
+                let connected = std::thread::scope(|s| s.spawn(|| handle.block_on(PgStore::connect(pg))).join());
+                let pg = connected.map_err(|_| StorageError::invalid("connecting to PostgreSQL panicked"))??;
+                Ok(Self::assemble(Arc::new(pg), None, runtime, settings, retention))
+            }
+            None => {
+                let fjall = Fjall::open(config)?;
+                Ok(Self::assemble(Arc::new(fjall.clone()), Some(fjall), runtime, settings, retention))
+            }
+        }
     }
 
-    /// A store over any backend (PostgreSQL, or a test double).
+    /// A store over any backend (a test double, say).
     pub fn with_backend(
         backend: Arc<dyn Backend>,
         fjall: Option<Fjall>,
         config: RuntimeConfig,
         journal_retention: Option<Duration>,
     ) -> Result<Self> {
+        Ok(Self::assemble(backend, fjall, Self::runtime(config)?, config, journal_retention))
+    }
+
+    fn runtime(config: RuntimeConfig) -> Result<tokio::runtime::Runtime> {
         if config.threads == 0 || config.in_flight_max == 0 {
             return Err(StorageError::invalid("store threads and in_flight_max must be positive"));
         }
-        let runtime = tokio::runtime::Builder::new_multi_thread()
+        Ok(tokio::runtime::Builder::new_multi_thread()
             .worker_threads(config.threads)
             .thread_name("store-io")
             .enable_all()
-            .build()?;
-        Ok(Self {
+            .build()?)
+    }
+
+    fn assemble(
+        backend: Arc<dyn Backend>,
+        fjall: Option<Fjall>,
+        runtime: tokio::runtime::Runtime,
+        config: RuntimeConfig,
+        journal_retention: Option<Duration>,
+    ) -> Self {
+        Self {
             inner: Arc::new(Inner {
                 backend,
                 fjall,
@@ -99,7 +127,12 @@ impl Store {
                 delay: None,
                 journal_retention,
             }),
-        })
+        }
+    }
+
+    /// Which backend this is, for logs and `/stats`: `fjall` or `postgres`.
+    pub fn backend_name(&self) -> &'static str {
+        if self.inner.fjall.is_some() { "fjall" } else { "postgres" }
     }
 
     /// The same store with every operation delayed by `delay` (tests: a distant database).

@@ -608,9 +608,9 @@ impl Connection {
     /// Closes the session.
     pub async fn close(mut self) -> Result<(), ClientError> {
         match &mut self.transport {
-            Transport::Ws(ws) => WebSocketStream::close(ws, None)
-                .await
-                .map_err(|e| ClientError::WebSocket(e.to_string())),
+            Transport::Ws(ws) => {
+                WebSocketStream::close(ws, None).await.map_err(|e| ClientError::WebSocket(e.to_string()))
+            }
             Transport::Wt(wt) => {
                 wt.conn.close(wtransport::VarInt::from_u32(1000), b"bye");
                 // The session's own endpoint must live until the close is on the wire, or the

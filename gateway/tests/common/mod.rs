@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use pixelparty_bench::client::{Account, Api, ConnectOptions, Connection, Event};
 use pixelparty_gateway::config::Config;
 use pixelparty_gateway::server::Server;
+use pixelparty_storage::testing::{TestDb, postgres_wanted};
 use serde_json::{Value, json};
 
 pub const PASSWORD: &str = "correct horse battery";
@@ -17,10 +18,18 @@ pub struct TestServer {
     pub admin: SocketAddr,
     pub admin_token: String,
     tweak: fn(&mut Config),
+    /// The test's PostgreSQL database, when the suite runs on that backend
+    /// (`PIXELPARTY_TEST_BACKEND=postgres`); dropped after the server.
+    pg: Option<TestDb>,
 }
 
-fn config(dir: &std::path::Path, tweak: fn(&mut Config)) -> Config {
+fn config(dir: &std::path::Path, tweak: fn(&mut Config), pg: Option<&TestDb>) -> Config {
     let mut c = Config::loopback(dir);
+    if let Some(db) = pg {
+        c.storage.backend = "postgres".into();
+        c.storage.postgres_url = db.url();
+        c.storage.pool_size = 4;
+    }
     c.server.admin_token = Some("test-admin-token".into());
     c.server.snapshot_refresh_ms = 50;
     c.canvas.width = 256;
@@ -34,9 +43,15 @@ fn config(dir: &std::path::Path, tweak: fn(&mut Config)) -> Config {
     c
 }
 
+/// A server on the backend the suite runs on (see [`postgres_wanted`]).
 pub fn start(tweak: fn(&mut Config)) -> TestServer {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(config(dir.path(), tweak)).expect("server starts");
+    let pg = if postgres_wanted() {
+        Some(TestDb::create_blocking().expect("PIXELPARTY_TEST_BACKEND=postgres needs a PostgreSQL server"))
+    } else {
+        None
+    };
+    let server = Server::start(config(dir.path(), tweak, pg.as_ref())).expect("server starts");
     TestServer {
         api: Api::new(server.http_addr),
         admin: server.admin_addr,
@@ -44,6 +59,7 @@ pub fn start(tweak: fn(&mut Config)) -> TestServer {
         server: Some(server),
         dir,
         tweak,
+        pg,
     }
 }
 
@@ -59,7 +75,7 @@ impl TestServer {
     /// Stops the server and starts a new one on the same data directory.
     pub fn restart(mut self) -> Self {
         self.server.take().unwrap().shutdown();
-        let server = Server::start(config(self.dir.path(), self.tweak)).expect("server restarts");
+        let server = Server::start(config(self.dir.path(), self.tweak, self.pg.as_ref())).expect("server restarts");
         self.api = Api::new(server.http_addr);
         self.admin = server.admin_addr;
         self.server = Some(server);

@@ -378,7 +378,9 @@ pub async fn canvas_journal(b: &dyn Backend) {
 }
 
 /// Pruning drops only what every tile's own snapshot covers, oldest first, up to `max`.
-pub async fn prune_journal(b: &dyn Backend) {
+/// `settle` makes what is committed visible to pruning (fjall prunes only blocks already in
+/// its pixel index).
+pub async fn prune_journal(b: &dyn Backend, settle: &(dyn Fn() + Sync)) {
     let g = Geometry::new(32, 16, 4, 16).unwrap(); // tiles 0 and 1
     b.init_canvas(g).await.unwrap();
     tick(b, vec![rec(1, 3, 3, 7, 1, 10)]).await; // tile 0
@@ -386,6 +388,7 @@ pub async fn prune_journal(b: &dyn Backend) {
     for seq in 3..=5 {
         tick(b, vec![rec(seq, 1, 1, seq as u8, 1, 20 + seq)]).await; // tile 0
     }
+    settle();
     assert_eq!(b.prune_journal(g, u64::MAX, 100).await.unwrap(), 0, "no snapshot covers anything yet");
     let c = b.recover_canvas(g).await.unwrap();
     b.save_tiles(vec![TileSnapshot { tile: 1, seq: 2, data: c.tiles[1].clone() }]).await.unwrap();
