@@ -47,6 +47,8 @@ impl Refusal {
     pub fn store_refused(e: &pixelparty_storage::StorageError) -> Self {
         if e.is_overloaded() {
             Self { code: ErrorCode::Overloaded, retry_after_ms: 100, message: "storage busy" }
+        } else if e.is_unavailable() {
+            Self { code: ErrorCode::Unavailable, retry_after_ms: 1000, message: "storage unreachable; not applied" }
         } else {
             Self {
                 code: ErrorCode::Unavailable,
@@ -63,7 +65,7 @@ impl Refusal {
     pub fn store_failed(e: &pixelparty_storage::StorageError) -> Self {
         if e.is_outcome_unknown() {
             Self::new(ErrorCode::OutcomeUnknown, "storage failed while writing this; it may be applied: read it back")
-        } else if e.is_poisoned() || e.is_closed() || e.is_overloaded() {
+        } else if e.is_poisoned() || e.is_closed() || e.is_overloaded() || e.is_unavailable() {
             Self::store_refused(e)
         } else {
             Self::new(ErrorCode::Internal, "storage error; not applied")
@@ -74,7 +76,7 @@ impl Refusal {
     /// out of reach or saturated, otherwise `internal`. Nothing was applied.
     pub fn read_failed(e: &pixelparty_storage::StorageError, what: &'static str) -> Self {
         tracing::error!(error = %e, what, "storage read failed");
-        if e.is_poisoned() || e.is_closed() || e.is_overloaded() {
+        if e.is_poisoned() || e.is_closed() || e.is_overloaded() || e.is_unavailable() {
             Self::store_refused(e)
         } else {
             Self::new(ErrorCode::Internal, "storage error")

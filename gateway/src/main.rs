@@ -273,8 +273,19 @@ fn init_logging(format: &str) {
 fn serve(args: &ServeArgs) -> Result<()> {
     let config = load_config(args)?;
     init_logging(&config.server.log_format);
-    let server = Server::start(config.clone()).map_err(|e| anyhow!(e))?;
-    println!("pixelparty is running");
+    let store = match pixelparty_storage::Store::open(config.store().map_err(|e| anyhow!(e))?) {
+        Ok(store) => store,
+        Err(e) if e.is_unavailable() => {
+            // Say what and where, and exit for a supervisor to retry later.
+            eprintln!(
+                "error: the database is unreachable ({e}); check storage.postgres_url and that PostgreSQL runs (exit {EXIT_STORE_UNREACHABLE})"
+            );
+            std::process::exit(EXIT_STORE_UNREACHABLE);
+        }
+        Err(e) => return Err(anyhow!("opening the store: {e}")),
+    };
+    let server = Server::start_with(config.clone(), store).map_err(|e| anyhow!(e))?;
+    println!("pixelparty is running (storage: {})", server.app.store.backend_name());
     println!(
         "  web client, REST API and WebSocket: http://{}/  (API: http://{}/openapi.json)",
         server.http_addr, server.http_addr
@@ -315,6 +326,9 @@ fn serve(args: &ServeArgs) -> Result<()> {
 
 /// Exit status after a storage failure (`EX_TEMPFAIL`): restart me once the cause is fixed.
 const EXIT_STORE_FAILED: i32 = 75;
+
+/// Exit status when the database cannot be reached at start (`EX_UNAVAILABLE`).
+const EXIT_STORE_UNREACHABLE: i32 = 69;
 
 fn token_hint(config: &Config) -> String {
     if config.server.admin_token.is_some() {

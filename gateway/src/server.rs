@@ -91,8 +91,14 @@ impl Server {
     /// ones are in the returned value).
     pub fn start(config: Config) -> Result<Self, String> {
         config.validate()?;
-        let engine_config = config.engine()?;
         let store = Store::open(config.store()?).map_err(|e| format!("opening the store: {e}"))?;
+        Self::start_with(config, store)
+    }
+
+    /// Starts everything on a store already open (tests wrap the real one in a double).
+    pub fn start_with(config: Config, store: Store) -> Result<Self, String> {
+        config.validate()?;
+        let engine_config = config.engine()?;
         let token = admin_token(&config).map_err(|e| format!("admin token: {e}"))?;
         let a = &config.auth;
         let hasher =

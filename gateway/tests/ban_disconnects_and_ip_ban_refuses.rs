@@ -111,16 +111,24 @@ async fn bans_and_admin_endpoint() {
     let metrics =
         admin.raw("GET", "/metrics", &[("authorization", "Bearer test-admin-token")], Vec::new()).await.unwrap();
     let text = String::from_utf8_lossy(&metrics.body);
+    // Each backend adds its own gauges.
+    let backend = if pixelparty_storage::testing::postgres_wanted() {
+        ["pixelparty_storage_pg_pool_connections", "pixelparty_storage_pg_pool_waiting"]
+    } else {
+        ["pixelparty_storage_fsync_duration_seconds_bucket", "pixelparty_storage_index_l0_tables"]
+    };
     for name in [
         "pixelparty_paints_accepted_total",
         "pixelparty_logins_total{outcome=\"ok\"}",
         "pixelparty_shard_stalls_total",
-        "pixelparty_storage_fsync_duration_seconds_bucket",
         "pixelparty_inbox_depth",
         "pixelparty_write_timeouts_total",
-        "pixelparty_storage_index_l0_tables",
         "pixelparty_paint_ack_duration_seconds_count",
-    ] {
+        "pixelparty_storage_ready",
+    ]
+    .into_iter()
+    .chain(backend)
+    {
         assert!(text.contains(name), "metrics lack {name}");
     }
     let stats = t.admin_call("GET", "/stats", serde_json::Value::Null).await;

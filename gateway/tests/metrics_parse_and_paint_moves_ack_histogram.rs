@@ -16,7 +16,23 @@ use pixelparty_bench::client::Api;
 use prometheus_parse::{LineInfo, SampleType, Scrape, Value};
 
 /// Families `/metrics` must export, with their types.
+/// What only the embedded store exports (its writer and pixel index).
+const FJALL: &[(&str, SampleType)] = &[
+    ("pixelparty_storage_jobs_total", SampleType::Counter),
+    ("pixelparty_storage_group_commits_total", SampleType::Counter),
+    ("pixelparty_storage_queue_depth", SampleType::Gauge),
+    ("pixelparty_storage_index_l0_tables", SampleType::Gauge),
+    ("pixelparty_storage_fsync_duration_seconds", SampleType::Histogram),
+];
+
+/// What only PostgreSQL exports (its connection pool).
+const POSTGRES: &[(&str, SampleType)] = &[
+    ("pixelparty_storage_pg_pool_connections", SampleType::Gauge),
+    ("pixelparty_storage_pg_pool_waiting", SampleType::Gauge),
+];
+
 const EXPECTED: &[(&str, SampleType)] = &[
+    ("pixelparty_storage_ready", SampleType::Gauge),
     ("pixelparty_sessions_opened_total", SampleType::Counter),
     ("pixelparty_sessions_closed_total", SampleType::Counter),
     ("pixelparty_sessions", SampleType::Gauge),
@@ -32,15 +48,10 @@ const EXPECTED: &[(&str, SampleType)] = &[
     ("pixelparty_logins_total", SampleType::Counter),
     ("pixelparty_signups_total", SampleType::Counter),
     ("pixelparty_write_timeouts_total", SampleType::Counter),
-    ("pixelparty_storage_jobs_total", SampleType::Counter),
-    ("pixelparty_storage_group_commits_total", SampleType::Counter),
-    ("pixelparty_storage_queue_depth", SampleType::Gauge),
-    ("pixelparty_storage_index_l0_tables", SampleType::Gauge),
     ("pixelparty_storage_poisoned", SampleType::Gauge),
     ("pixelparty_snapshot_version", SampleType::Gauge),
     ("pixelparty_paint_ack_duration_seconds", SampleType::Histogram),
     ("pixelparty_storage_batch_duration_seconds", SampleType::Histogram),
-    ("pixelparty_storage_fsync_duration_seconds", SampleType::Histogram),
     ("pixelparty_http_request_duration_seconds", SampleType::Histogram),
     ("pixelparty_delivery_queue_bytes", SampleType::Histogram),
 ];
@@ -137,7 +148,8 @@ fn parse_strictly(text: &str) -> Metrics {
 }
 
 fn check_names_types_and_histograms(m: &Metrics) {
-    for (name, kind) in EXPECTED {
+    let backend = if pixelparty_storage::testing::postgres_wanted() { POSTGRES } else { FJALL };
+    for (name, kind) in EXPECTED.iter().chain(backend) {
         assert_eq!(m.types.get(*name), Some(kind), "{name} exported as a {kind:?}");
     }
     for name in GONE {

@@ -2,7 +2,18 @@
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use crate::{Durability, Fjall, Store, StoreConfig};
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use pixelparty_protocol::Geometry;
+
+use crate::accounts::TOKEN_HASH_LEN;
+use crate::backend::{AuditDraft, Backend, Hidden, Op, TickWrite};
+use crate::records::{
+    AuditEntry, Ban, Conversation, Message, NetBan, PixelRecord, Relation, Role, Room, Session, User,
+};
+use crate::social::{FriendOutcome, Removed};
+use crate::{Durability, Fjall, RecoveredCanvas, Store, StoreConfig, TileSnapshot};
 
 /// A failure the store can be told to fake once, for tests of what callers make of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,4 +173,225 @@ fn unique_name() -> String {
 /// (`.ci/run` runs those suites once per backend).
 pub fn postgres_wanted() -> bool {
     std::env::var("PIXELPARTY_TEST_BACKEND").is_ok_and(|v| v == "postgres")
+}
+
+/// A test double around a real backend: every operation passes through, except that each
+/// [`Backend::room_history`] waits until [`Gated::let_through`] lets it pass (a history read
+/// that is slow for as long as a test wants, without any clock).
+pub struct Gated {
+    inner: std::sync::Arc<dyn Backend>,
+    gate: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+impl Gated {
+    /// `inner` with the history gate closed.
+    pub fn new(inner: std::sync::Arc<dyn Backend>) -> Self {
+        Self { inner, gate: std::sync::Arc::new(tokio::sync::Semaphore::new(0)) }
+    }
+
+    /// Lets `n` more history reads pass (waiting ones first).
+    pub fn let_through(&self, n: usize) {
+        self.gate.add_permits(n);
+    }
+}
+
+impl Backend for Gated {
+    fn user(&self, id: u32) -> Op<Option<User>> {
+        self.inner.user(id)
+    }
+    fn user_by_name(&self, name: String) -> Op<Option<User>> {
+        self.inner.user_by_name(name)
+    }
+    fn users(&self, after: u32, limit: usize) -> Op<Vec<User>> {
+        self.inner.users(after, limit)
+    }
+    fn user_count(&self) -> Op<u32> {
+        self.inner.user_count()
+    }
+    fn session(&self, token_hash: [u8; TOKEN_HASH_LEN], now_ms: u64) -> Op<Option<Session>> {
+        self.inner.session(token_hash, now_ms)
+    }
+    fn create_user(&self, name: String, password_hash: String, role: Role, now_ms: u64) -> Op<User> {
+        self.inner.create_user(name, password_hash, role, now_ms)
+    }
+    fn set_role(&self, user: u32, role: Role, actor: u32, now_ms: u64) -> Op<User> {
+        self.inner.set_role(user, role, actor, now_ms)
+    }
+    fn set_password_hash(&self, user: u32, password_hash: String) -> Op<()> {
+        self.inner.set_password_hash(user, password_hash)
+    }
+    fn create_session(&self, token_hash: [u8; TOKEN_HASH_LEN], user: u32, now_ms: u64, ttl_ms: u64) -> Op<Session> {
+        self.inner.create_session(token_hash, user, now_ms, ttl_ms)
+    }
+    fn revoke_session(&self, token_hash: [u8; TOKEN_HASH_LEN]) -> Op<bool> {
+        self.inner.revoke_session(token_hash)
+    }
+    fn revoke_user_sessions(&self, user: u32) -> Op<usize> {
+        self.inner.revoke_user_sessions(user)
+    }
+    fn are_friends(&self, a: u32, b: u32) -> Op<bool> {
+        self.inner.are_friends(a, b)
+    }
+    fn friends_of(&self, user: u32, limit: usize) -> Op<Vec<Relation>> {
+        self.inner.friends_of(user, limit)
+    }
+    fn incoming_requests(&self, user: u32, limit: usize) -> Op<Vec<Relation>> {
+        self.inner.incoming_requests(user, limit)
+    }
+    fn outgoing_requests(&self, user: u32, limit: usize) -> Op<Vec<Relation>> {
+        self.inner.outgoing_requests(user, limit)
+    }
+    fn blocks_of(&self, user: u32, limit: usize) -> Op<Vec<Relation>> {
+        self.inner.blocks_of(user, limit)
+    }
+    fn is_blocking(&self, blocker: u32, blocked: u32) -> Op<bool> {
+        self.inner.is_blocking(blocker, blocked)
+    }
+    fn blocked_either(&self, a: u32, b: u32) -> Op<bool> {
+        self.inner.blocked_either(a, b)
+    }
+    fn request_friend(&self, from: u32, to: u32, now_ms: u64) -> Op<FriendOutcome> {
+        self.inner.request_friend(from, to, now_ms)
+    }
+    fn accept_friend(&self, me: u32, from: u32, now_ms: u64) -> Op<()> {
+        self.inner.accept_friend(me, from, now_ms)
+    }
+    fn remove_relation(&self, me: u32, other: u32) -> Op<Removed> {
+        self.inner.remove_relation(me, other)
+    }
+    fn block(&self, blocker: u32, blocked: u32, now_ms: u64) -> Op<Option<Removed>> {
+        self.inner.block(blocker, blocked, now_ms)
+    }
+    fn unblock(&self, blocker: u32, blocked: u32) -> Op<bool> {
+        self.inner.unblock(blocker, blocked)
+    }
+    fn user_ban(&self, user: u32, now_ms: u64) -> Op<Option<Ban>> {
+        self.inner.user_ban(user, now_ms)
+    }
+    fn user_bans(&self, limit: usize) -> Op<Vec<(u32, Ban)>> {
+        self.inner.user_bans(limit)
+    }
+    fn net_bans(&self) -> Op<Vec<NetBan>> {
+        self.inner.net_bans()
+    }
+    fn net_ban_for(&self, addr: IpAddr, now_ms: u64) -> Op<Option<NetBan>> {
+        self.inner.net_ban_for(addr, now_ms)
+    }
+    fn audit_log(&self, before: u64, limit: usize) -> Op<Vec<AuditEntry>> {
+        self.inner.audit_log(before, limit)
+    }
+    fn audit(&self, entry: AuditDraft) -> Op<()> {
+        self.inner.audit(entry)
+    }
+    fn ban_user(&self, user: u32, ban: Ban) -> Op<()> {
+        self.inner.ban_user(user, ban)
+    }
+    fn unban_user(&self, user: u32, actor: u32, now_ms: u64) -> Op<bool> {
+        self.inner.unban_user(user, actor, now_ms)
+    }
+    fn ban_net(&self, net: IpNet, ban: Ban) -> Op<()> {
+        self.inner.ban_net(net, ban)
+    }
+    fn unban_net(&self, net: IpNet, actor: u32, now_ms: u64) -> Op<bool> {
+        self.inner.unban_net(net, actor, now_ms)
+    }
+    fn room(&self, id: u32) -> Op<Option<Room>> {
+        self.inner.room(id)
+    }
+    fn room_count(&self) -> Op<u32> {
+        self.inner.room_count()
+    }
+    fn room_by_name(&self, name: String) -> Op<Option<Room>> {
+        self.inner.room_by_name(name)
+    }
+    fn rooms(&self, after: u32, limit: usize) -> Op<Vec<Room>> {
+        self.inner.rooms(after, limit)
+    }
+    fn room_last_seq(&self, room: u32) -> Op<u64> {
+        self.inner.room_last_seq(room)
+    }
+    fn room_message(&self, room: u32, seq: u64) -> Op<Option<Message>> {
+        self.inner.room_message(room, seq)
+    }
+    fn room_history(&self, room: u32, before: u64, limit: usize, hidden: Hidden) -> Op<Vec<Message>> {
+        let (gate, op) = (self.gate.clone(), self.inner.room_history(room, before, limit, hidden));
+        Box::pin(async move {
+            if let Ok(pass) = gate.acquire().await {
+                pass.forget();
+            }
+            op.await
+        })
+    }
+    fn direct_last_seq(&self, a: u32, b: u32) -> Op<u64> {
+        self.inner.direct_last_seq(a, b)
+    }
+    fn direct_message(&self, a: u32, b: u32, seq: u64) -> Op<Option<Message>> {
+        self.inner.direct_message(a, b, seq)
+    }
+    fn direct_history(&self, a: u32, b: u32, before: u64, limit: usize, hidden: Hidden) -> Op<Vec<Message>> {
+        self.inner.direct_history(a, b, before, limit, hidden)
+    }
+    fn conversations(&self, user: u32, limit: usize) -> Op<Vec<Conversation>> {
+        self.inner.conversations(user, limit)
+    }
+    fn create_room(&self, name: String, created_by: u32, now_ms: u64) -> Op<Room> {
+        self.inner.create_room(name, created_by, now_ms)
+    }
+    fn append_direct(&self, from: u32, to: u32, now_ms: u64, text: String) -> Op<Message> {
+        self.inner.append_direct(from, to, now_ms, text)
+    }
+    fn delete_direct(&self, a: u32, b: u32, seq: u64) -> Op<Message> {
+        self.inner.delete_direct(a, b, seq)
+    }
+    fn canvas_geometry(&self) -> Op<Option<Geometry>> {
+        self.inner.canvas_geometry()
+    }
+    fn init_canvas(&self, geometry: Geometry) -> Op<()> {
+        self.inner.init_canvas(geometry)
+    }
+    fn journal_entry(&self, seq: u64) -> Op<Option<PixelRecord>> {
+        self.inner.journal_entry(seq)
+    }
+    fn last_journal_seq(&self) -> Op<u64> {
+        self.inner.last_journal_seq()
+    }
+    fn journal_after(&self, after: u64, limit: usize) -> Op<Vec<PixelRecord>> {
+        self.inner.journal_after(after, limit)
+    }
+    fn tile_snapshots(&self) -> Op<Vec<TileSnapshot>> {
+        self.inner.tile_snapshots()
+    }
+    fn tile_snapshot_seqs(&self) -> Op<Vec<(u32, u64)>> {
+        self.inner.tile_snapshot_seqs()
+    }
+    fn recover_canvas(&self, geometry: Geometry) -> Op<RecoveredCanvas> {
+        self.inner.recover_canvas(geometry)
+    }
+    fn user_pixels(&self, user: u32, from_ms: u64, to_ms: u64, limit: usize) -> Op<Vec<PixelRecord>> {
+        self.inner.user_pixels(user, from_ms, to_ms, limit)
+    }
+    fn pixel_history(&self, x: u16, y: u16, before: u64, limit: usize) -> Op<Vec<PixelRecord>> {
+        self.inner.pixel_history(x, y, before, limit)
+    }
+    fn commit_tick(&self, tick: TickWrite) -> Op<()> {
+        self.inner.commit_tick(tick)
+    }
+    fn save_tiles(&self, snapshots: Vec<TileSnapshot>) -> Op<()> {
+        self.inner.save_tiles(snapshots)
+    }
+    fn prune_journal(&self, geometry: Geometry, before_ms: u64, max: usize) -> Op<usize> {
+        self.inner.prune_journal(geometry, before_ms, max)
+    }
+    fn flush(&self) -> Op<()> {
+        self.inner.flush()
+    }
+    fn is_poisoned(&self) -> bool {
+        self.inner.is_poisoned()
+    }
+    fn is_ready(&self) -> bool {
+        self.inner.is_ready()
+    }
+    fn gauges(&self) -> Vec<(&'static str, &'static str, u64)> {
+        self.inner.gauges()
+    }
 }

@@ -136,7 +136,7 @@ impl From<StorageError> for ApiError {
                 ErrorCode::OutcomeUnknown.name(),
                 "storage failed while writing this; it may be applied: read it back before retrying",
             )
-        } else if e.is_poisoned() || e.is_closed() {
+        } else if e.is_poisoned() || e.is_closed() || e.is_unavailable() {
             Self::unavailable()
         } else {
             tracing::error!(error = %e, "storage error");

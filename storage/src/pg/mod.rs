@@ -414,7 +414,7 @@ impl Backend for PgStore {
         let status = self.inner.pool.status();
         let n = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
         vec![
-            ("storage_pg_pool_max", "Most connections the PostgreSQL pool opens", n(status.max_size)),
+            ("storage_pg_pool_capacity", "Most connections the PostgreSQL pool opens", n(status.max_size)),
             ("storage_pg_pool_connections", "Connections the PostgreSQL pool holds", n(status.size)),
             ("storage_pg_pool_available", "Idle connections in the PostgreSQL pool", n(status.available)),
             ("storage_pg_pool_waiting", "Operations waiting for a PostgreSQL connection", n(status.waiting)),
