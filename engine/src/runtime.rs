@@ -168,7 +168,11 @@ impl Engine {
             let id = shard.id();
             let t = std::thread::Builder::new()
                 .name(format!("shard-{id}"))
-                .spawn(move || run_shard(shard, per_shard))
+                .spawn(move || {
+                    // A shard never waits on storage: `Store::wait` refuses on this thread.
+                    pixelparty_storage::store::event_loop_thread();
+                    run_shard(shard, per_shard)
+                })
                 .map_err(StartError::Thread)?;
             threads.push(t);
         }

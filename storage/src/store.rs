@@ -16,6 +16,17 @@ use crate::error::{Kind, Result, StorageError};
 use crate::fjall::Fjall;
 use crate::pg::PgStore;
 
+thread_local! {
+    /// Set on threads that must never block on storage (engine shards).
+    static EVENT_LOOP: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Marks the calling thread as an event loop: from now on [`Store::wait`] refuses on it (and
+/// panics in debug builds), so a blocking storage call on a shard thread cannot go unnoticed.
+pub fn event_loop_thread() {
+    EVENT_LOOP.with(|e| e.set(true));
+}
+
 /// The store. Cheap to clone; the backend is closed (everything made durable) when the last
 /// clone is dropped.
 #[derive(Clone)]
@@ -206,6 +217,10 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&Arc<dyn Backend>) -> Op<T>,
     {
+        if EVENT_LOOP.with(std::cell::Cell::get) {
+            debug_assert!(false, "Store::wait on an event-loop thread");
+            return Err(StorageError::invalid("Store::wait on an event-loop thread: ask, or await Store::call"));
+        }
         let (tx, rx) = crossbeam_channel::bounded(1);
         let op = f(&self.inner.backend);
         let (permits, delay) = (self.inner.permits.clone(), self.inner.delay);

@@ -1,11 +1,14 @@
 //! A random sequence of operations against the store matches an in-memory model: the same
-//! outcomes (ok, conflict, not found, invalid) and the same state afterwards.
+//! outcomes (ok, conflict, not found, invalid) and the same state afterwards, on both
+//! backends (fjall, and PostgreSQL in a fresh database per case), through the `Store` seam.
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use pixelparty_storage::testing::temp_fjall;
-use pixelparty_storage::{FriendOutcome, Removed, Role, StorageError};
+use std::sync::Arc;
+
+use pixelparty_storage::testing::{TestDb, temp_store};
+use pixelparty_storage::{FriendOutcome, Removed, Role, StorageError, Store};
 use proptest::prelude::*;
 
 const NAMES: [&str; 6] = ["ann", "Ann", "bob", "cy", "dee", "BOB"];
@@ -196,53 +199,84 @@ impl Model {
     }
 }
 
-fn run(store: &pixelparty_storage::Fjall, op: &Op) -> Outcome {
+fn run(store: &Store, op: &Op) -> Outcome {
     let ban = pixelparty_storage::Ban { reason: "r".into(), by: 0, created_ms: 1, expires_ms: None };
     match *op {
-        Op::CreateUser(i) => outcome(store.run(move |tx| tx.create_user(NAMES[i], "h", Role::User, 1)).map(|u| u.id)),
-        Op::Request(a, b) => outcome(store.run(move |tx| tx.request_friend(a, b, 1))),
-        Op::Accept(a, b) => outcome(store.run(move |tx| tx.accept_friend(a, b, 1))),
-        Op::Remove(a, b) => outcome(store.run(move |tx| tx.remove_relation(a, b))),
-        Op::Block(a, b) => outcome(store.run(move |tx| tx.block(a, b, 1))),
-        Op::Unblock(a, b) => outcome(store.run(move |tx| tx.unblock(a, b))),
-        Op::Direct(a, b, t) => outcome(store.run(move |tx| tx.append_direct(a, b, 1, &format!("t{t}"))).map(|m| m.seq)),
-        Op::DeleteDirect(a, b, s) => outcome(store.run(move |tx| tx.delete_direct(a, b, s)).map(|m| m.seq)),
-        Op::CreateRoom(i) => outcome(store.run(move |tx| tx.create_room(NAMES[i], 1, 1)).map(|r| r.id)),
-        Op::Ban(u) => outcome(store.run(move |tx| tx.ban_user(u, &ban))),
-        Op::Unban(u) => outcome(store.run(move |tx| tx.unban_user(u, 0, 2))),
+        Op::CreateUser(i) => {
+            outcome(store.wait(move |b| b.create_user(NAMES[i].into(), "h".into(), Role::User, 1)).map(|u| u.id))
+        }
+        Op::Request(a, c) => outcome(store.wait(move |b| b.request_friend(a, c, 1))),
+        Op::Accept(a, c) => outcome(store.wait(move |b| b.accept_friend(a, c, 1))),
+        Op::Remove(a, c) => outcome(store.wait(move |b| b.remove_relation(a, c))),
+        Op::Block(a, c) => outcome(store.wait(move |b| b.block(a, c, 1))),
+        Op::Unblock(a, c) => outcome(store.wait(move |b| b.unblock(a, c))),
+        Op::Direct(a, c, t) => outcome(store.wait(move |b| b.append_direct(a, c, 1, format!("t{t}"))).map(|m| m.seq)),
+        Op::DeleteDirect(a, c, s) => outcome(store.wait(move |b| b.delete_direct(a, c, s)).map(|m| m.seq)),
+        Op::CreateRoom(i) => outcome(store.wait(move |b| b.create_room(NAMES[i].into(), 1, 1)).map(|r| r.id)),
+        Op::Ban(u) => outcome(store.wait(move |b| b.ban_user(u, ban))),
+        Op::Unban(u) => outcome(store.wait(move |b| b.unban_user(u, 0, 2))),
     }
+}
+
+/// Runs `ops` on `store` and on the model: the same outcome at every step, the same state
+/// at the end.
+fn check(store: &Store, ops: &[Op]) -> Result<(), TestCaseError> {
+    let mut model = Model::default();
+    for (i, op) in ops.iter().enumerate() {
+        prop_assert_eq!(run(store, op), model.apply(op), "step {} {:?}", i, op);
+    }
+    for u in 1..=MAX_USER + 1 {
+        let ids = |v: Vec<pixelparty_storage::Relation>| v.into_iter().map(|r| r.user).collect::<Vec<_>>();
+        let expect = |set: &BTreeSet<(u32, u32)>, first: bool| {
+            set.iter()
+                .filter(|(a, b)| if first { *a == u } else { *b == u })
+                .map(|(a, b)| if first { *b } else { *a })
+                .collect::<Vec<_>>()
+        };
+        prop_assert_eq!(ids(store.wait(move |b| b.friends_of(u, 100)).unwrap()), expect(&model.friends, true));
+        prop_assert_eq!(ids(store.wait(move |b| b.outgoing_requests(u, 100)).unwrap()), expect(&model.requests, true));
+        prop_assert_eq!(ids(store.wait(move |b| b.incoming_requests(u, 100)).unwrap()), expect(&model.requests, false));
+        prop_assert_eq!(ids(store.wait(move |b| b.blocks_of(u, 100)).unwrap()), expect(&model.blocks, true));
+        prop_assert_eq!(store.wait(move |b| b.user_ban(u, 5)).unwrap().is_some(), model.bans.contains(&u));
+        for v in 1..=MAX_USER + 1 {
+            let history: Vec<(u64, u32, String)> = store
+                .wait(move |b| b.direct_history(u, v, u64::MAX, 50, Arc::from([])))
+                .unwrap()
+                .into_iter()
+                .map(|m| (m.seq, m.author, m.text))
+                .collect();
+            let expected: Vec<(u64, u32, String)> = model
+                .dms
+                .get(&Model::pair(u, v))
+                .map(|c| c.iter().filter(|m| !m.3).map(|m| (m.0, m.1, m.2.clone())).collect())
+                .unwrap_or_default();
+            let keep = expected.len().saturating_sub(50);
+            prop_assert_eq!(history, expected[keep..].to_vec());
+        }
+    }
+    let names = store.wait(|b| b.users(0, 100)).unwrap().into_iter().map(|u| u.name).collect::<Vec<_>>();
+    prop_assert_eq!(names, model.users.clone());
+    Ok(())
 }
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
     #[test]
-    fn store_matches_model(ops in proptest::collection::vec(op(), 1..80)) {
-        let (_dir, store) = temp_fjall();
-        let mut model = Model::default();
-        for (i, op) in ops.iter().enumerate() {
-            prop_assert_eq!(run(&store, op), model.apply(op), "step {} {:?}", i, op);
-        }
-        for u in 1..=MAX_USER + 1 {
-            let ids = |v: Vec<pixelparty_storage::Relation>| v.into_iter().map(|r| r.user).collect::<Vec<_>>();
-            let expect = |set: &BTreeSet<(u32, u32)>, first: bool| {
-                set.iter().filter(|(a, b)| if first { *a == u } else { *b == u }).map(|(a, b)| if first { *b } else { *a }).collect::<Vec<_>>()
-            };
-            prop_assert_eq!(ids(store.friends_of(u, 100).unwrap()), expect(&model.friends, true));
-            prop_assert_eq!(ids(store.outgoing_requests(u, 100).unwrap()), expect(&model.requests, true));
-            prop_assert_eq!(ids(store.incoming_requests(u, 100).unwrap()), expect(&model.requests, false));
-            prop_assert_eq!(ids(store.blocks_of(u, 100).unwrap()), expect(&model.blocks, true));
-            prop_assert_eq!(store.user_ban(u, 5).unwrap().is_some(), model.bans.contains(&u));
-            for v in 1..=MAX_USER + 1 {
-                let history: Vec<(u64, u32, String)> = store.direct_history(u, v, u64::MAX, 50, |_| true).unwrap()
-                    .into_iter().map(|m| (m.seq, m.author, m.text)).collect();
-                let expected: Vec<(u64, u32, String)> = model.dms.get(&Model::pair(u, v)).map(|c| {
-                    c.iter().filter(|m| !m.3).map(|m| (m.0, m.1, m.2.clone())).collect()
-                }).unwrap_or_default();
-                let keep = expected.len().saturating_sub(50);
-                prop_assert_eq!(history, expected[keep..].to_vec());
-            }
-        }
-        prop_assert_eq!(store.users(0, 100).unwrap().into_iter().map(|u| u.name).collect::<Vec<_>>(), model.users);
+    fn fjall_matches_model(ops in proptest::collection::vec(op(), 1..80)) {
+        let (_dir, store) = temp_store();
+        check(&store, &ops)?;
+    }
+}
+
+proptest! {
+    // Each case creates a database: fewer cases, the same generator.
+    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+
+    #[test]
+    fn postgres_matches_model(ops in proptest::collection::vec(op(), 1..80)) {
+        let Some(db) = TestDb::create_blocking() else { return Ok(()) };
+        let store = Store::open(db.store_config("unused")).unwrap();
+        check(&store, &ops)?;
     }
 }
