@@ -18,10 +18,13 @@ use crate::shard::Shard;
 /// Most storage requests (other than tick batches) one shard keeps outstanding.
 pub const MAX_ASKS_IN_FLIGHT: usize = 1024;
 
+/// What a shard does with an answer (captured inside), given the clock of its turn.
+type Then = Box<dyn FnOnce(&mut Shard, u64) + Send>;
+
 /// An answer from the store with what the shard does with it.
 pub struct Resume {
     seq: u64,
-    then: Box<dyn FnOnce(&mut Shard, u64) + Send>,
+    then: Then,
 }
 
 impl Resume {

@@ -80,12 +80,12 @@ async fn acknowledged_paints_and_messages_survive_a_sigkill() {
         while sent.len() < WINDOW {
             let i = next;
             next += 1;
-            let req = if i % 2 == 0 {
+            let req = if i.is_multiple_of(2) {
                 ws.paint((i as u16) % WIDTH, (i as u16) / WIDTH, 1 + (i % 15) as u8).await.unwrap()
             } else {
                 ws.say(room, &format!("m{i}")).await.unwrap()
             };
-            sent.insert(req, (i % 2 == 0, i));
+            sent.insert(req, (i.is_multiple_of(2), i));
         }
         match ws.recv().await.unwrap() {
             Event::Ack { req, value } => match sent.remove(&req) {

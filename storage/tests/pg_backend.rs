@@ -216,7 +216,16 @@ async fn a_lost_server_is_unavailable_then_ready_again() {
         db.name()
     );
     admin.batch_execute(&kill).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Until the server has ended them (a condition, polled; no fixed wait).
+    let others =
+        format!("SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND pid <> pg_backend_pid()", db.name());
+    for _ in 0..500 {
+        if admin.query_one(&others, &[]).await.unwrap().get::<_, i64>(0) == 0 {
+            break;
+        }
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     // The pooled connection is dead: the first operation fails as unavailable (not applied),
     // or succeeds on a fresh connection if the pool noticed first.
     match store.create_user("bob".into(), "h".into(), Role::User, 0).await {
@@ -226,8 +235,8 @@ async fn a_lost_server_is_unavailable_then_ready_again() {
             assert!(!store.is_ready());
         }
     }
-    // Readiness comes back on its own.
-    for _ in 0..50 {
+    // Readiness comes back on its own (the probe runs every second; polled, bounded).
+    for _ in 0..100 {
         if store.is_ready() {
             break;
         }

@@ -52,9 +52,9 @@ impl PageQuery {
             };
             let mut names = HashMap::new();
             for m in &messages {
-                if !names.contains_key(&m.author) {
+                if let std::collections::hash_map::Entry::Vacant(slot) = names.entry(m.author) {
                     let name = b.user(m.author).await?.map_or_else(|| format!("user{}", m.author), |u| u.name);
-                    names.insert(m.author, name);
+                    slot.insert(name);
                 }
             }
             Ok(Some(Page { messages, names }))
