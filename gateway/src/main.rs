@@ -35,6 +35,17 @@ enum Command {
         #[command(flatten)]
         common: DataArgs,
     },
+    /// Copy every record of a stopped server's store into an empty one (fjall to PostgreSQL or
+    /// back), then compare the two. Login sessions are not copied: users log in again.
+    Migrate {
+        /// Source: `fjall:<PATH>` (the store directory, `<data>/db`; a data directory holding
+        /// `db` also works) or a `postgres://` URL.
+        #[arg(long)]
+        from: String,
+        /// Target, which must be empty, in the same forms (a new `fjall:<PATH>` is created).
+        #[arg(long)]
+        to: String,
+    },
 }
 
 /// Where an offline command finds the data: the configuration file and the data directory
@@ -474,6 +485,42 @@ fn export_png(out: PathBuf, args: &DataArgs) -> Result<()> {
     Ok(())
 }
 
+/// Opens `fjall:<PATH>` or a `postgres://` URL for `migrate`; a source directory must exist (a
+/// mistyped one would be created empty and copied as such). The embedded store is opened
+/// without fsyncs of its own: `copy_all` flushes the target once at the end.
+fn open_migration_store(spec: &str, source: bool) -> Result<pixelparty_storage::Store> {
+    use pixelparty_storage::{Durability, PgConfig, StoreConfig};
+    let config = if spec.starts_with("postgres://") || spec.starts_with("postgresql://") {
+        StoreConfig { postgres: Some(PgConfig::new(spec)), ..StoreConfig::new(PathBuf::new()) }
+    } else if let Some(path) = spec.strip_prefix("fjall:").filter(|p| !p.is_empty()) {
+        let (path, db) = (PathBuf::from(path), std::path::Path::new(path).join("db"));
+        if source && !path.is_dir() {
+            bail!("no store at {}", path.display());
+        }
+        StoreConfig { durability: Durability::None, ..StoreConfig::new(if db.is_dir() { db } else { path }) }
+    } else {
+        bail!("a store is `fjall:<PATH>` or a postgres:// URL, not {spec:?}");
+    };
+    pixelparty_storage::Store::open(config).map_err(|e| anyhow!("opening {spec}: {e} (is a server using it?)"))
+}
+
+fn migrate(from: &str, to: &str) -> Result<()> {
+    init_logging("text");
+    let source = open_migration_store(from, true)?;
+    let target = open_migration_store(to, false)?;
+    // The copy runs on the source's runtime and drives the target's operations from there.
+    let into = target.wait(|b| Box::pin(std::future::ready(Ok(b.clone()))))?;
+    let report = source.wait(move |b| {
+        let src = b.clone();
+        Box::pin(async move { pixelparty_storage::copy::copy_all(&*src, &*into).await })
+    });
+    let report = report.map_err(|e| anyhow!("migrating {from} to {to}: {e}"))?;
+    println!("{report}");
+    report.check().map_err(|e| anyhow!("verification failed: {e}"))?;
+    println!("verified: the target's counts and checksums equal the source's");
+    Ok(())
+}
+
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -482,6 +529,7 @@ fn main() {
         Some(Command::Admin(args)) => admin(args),
         Some(Command::User(cmd)) => user(cmd),
         Some(Command::ExportPng { out, common }) => export_png(out, &common),
+        Some(Command::Migrate { from, to }) => migrate(&from, &to),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

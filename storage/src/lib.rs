@@ -19,6 +19,7 @@
 //! - [`pg`]: the PostgreSQL backend, [`PgStore`].
 //! - [`accounts`], [`social`], [`moderation`], [`chat`], [`canvas`]: the fjall domain
 //!   operations ([`Db`] reads, [`Tx`] writes) and the rules both backends share.
+//! - [`copy`]: copying a whole store into an empty one, across backends (`pixelparty migrate`).
 //! - [`records`]: the record types and their versioned encodings.
 //! - [`error`]: the error type, [`StorageError`].
 //! - [`fuzzing`]: entry points of the record-decoder fuzz target and its smoke test.
@@ -29,6 +30,7 @@ pub mod canvas;
 pub mod chat;
 mod codec;
 pub mod config;
+pub mod copy;
 mod db;
 pub mod error;
 pub mod fjall;
