@@ -210,3 +210,40 @@ async fn stops_reading(transport: TransportKind) {
     let req = talker.say(room, "still here").await.unwrap();
     talker.wait_for(ack_of(req)).await.unwrap();
 }
+
+// The same tests on PostgreSQL (a fresh database each; skipped without a server, failed
+// under CI=true).
+#[test]
+fn connections_per_address_are_capped_on_postgres() {
+    pixelparty_storage::testing::on_postgres(connections_per_address_are_capped);
+}
+
+#[test]
+fn a_trickled_body_gets_408_on_postgres() {
+    pixelparty_storage::testing::on_postgres(a_trickled_body_gets_408);
+}
+
+#[test]
+fn oversized_names_and_room_creation_limits_on_postgres() {
+    pixelparty_storage::testing::on_postgres(oversized_names_and_room_creation_limits);
+}
+
+#[test]
+fn a_role_change_ends_the_users_sessions_on_postgres() {
+    pixelparty_storage::testing::on_postgres(a_role_change_ends_the_users_sessions);
+}
+
+#[test]
+fn clients_behind_a_trusted_proxy_are_told_apart_on_postgres() {
+    pixelparty_storage::testing::on_postgres(clients_behind_a_trusted_proxy_are_told_apart);
+}
+
+#[test]
+fn a_websocket_client_that_stops_reading_is_cut_off_by_the_write_deadline_on_postgres() {
+    pixelparty_storage::testing::on_postgres(a_websocket_client_that_stops_reading_is_cut_off_by_the_write_deadline);
+}
+
+#[test]
+fn a_webtransport_client_that_stops_reading_is_cut_off_by_the_write_deadline_on_postgres() {
+    pixelparty_storage::testing::on_postgres(a_webtransport_client_that_stops_reading_is_cut_off_by_the_write_deadline);
+}

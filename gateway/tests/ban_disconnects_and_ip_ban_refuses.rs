@@ -142,3 +142,10 @@ async fn bans_and_admin_endpoint() {
         assert!(actions.contains(&a), "audit lacks {a}: {actions:?}");
     }
 }
+
+// The same tests on PostgreSQL (a fresh database each; skipped without a server, failed
+// under CI=true).
+#[test]
+fn bans_and_admin_endpoint_on_postgres() {
+    pixelparty_storage::testing::on_postgres(bans_and_admin_endpoint);
+}

@@ -117,3 +117,10 @@ async fn chat_social_block_and_delete() {
     let path = format!("/conversations/{}/messages/{dm_seq}", bob.id);
     assert_eq!(t.api.call("DELETE", &path, Some(&alice.token), None).await.unwrap().0, 204);
 }
+
+// The same tests on PostgreSQL (a fresh database each; skipped without a server, failed
+// under CI=true).
+#[test]
+fn chat_social_block_and_delete_on_postgres() {
+    pixelparty_storage::testing::on_postgres(chat_social_block_and_delete);
+}

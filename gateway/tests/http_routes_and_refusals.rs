@@ -180,3 +180,10 @@ async fn routes_answer_and_refuse_correctly() {
         assert!(doc["paths"][path].is_object(), "{path} documented");
     }
 }
+
+// The same tests on PostgreSQL (a fresh database each; skipped without a server, failed
+// under CI=true).
+#[test]
+fn routes_answer_and_refuse_correctly_on_postgres() {
+    pixelparty_storage::testing::on_postgres(routes_answer_and_refuse_correctly);
+}

@@ -255,3 +255,10 @@ async fn metrics_parse_and_a_paint_moves_the_ack_histogram() {
         });
     assert!(routes.keys().all(|r| !r.contains("12345")), "no raw path in labels: {routes:?}");
 }
+
+// The same tests on PostgreSQL (a fresh database each; skipped without a server, failed
+// under CI=true).
+#[test]
+fn metrics_parse_and_a_paint_moves_the_ack_histogram_on_postgres() {
+    pixelparty_storage::testing::on_postgres(metrics_parse_and_a_paint_moves_the_ack_histogram);
+}

@@ -60,3 +60,10 @@ async fn paint_reaches_another_client_and_the_snapshot() {
     assert_eq!(png.status, 200);
     assert_eq!(&png.body[1..4], b"PNG");
 }
+
+// The same tests on PostgreSQL (a fresh database each; skipped without a server, failed
+// under CI=true).
+#[test]
+fn paint_reaches_another_client_and_the_snapshot_on_postgres() {
+    pixelparty_storage::testing::on_postgres(paint_reaches_another_client_and_the_snapshot);
+}

@@ -53,3 +53,10 @@ async fn everything_survives_a_restart() {
     }
     assert!(seen.iter().any(|e| matches!(e, Event::Room { seq: 2, text, .. } if text == "after")), "{seen:?}");
 }
+
+// The same tests on PostgreSQL (a fresh database each; skipped without a server, failed
+// under CI=true).
+#[test]
+fn everything_survives_a_restart_on_postgres() {
+    pixelparty_storage::testing::on_postgres(everything_survives_a_restart);
+}

@@ -87,3 +87,20 @@ async fn a_banned_user_is_told_banned_with_the_reason_and_the_end() {
     let (status, account) = t.api.call("GET", "/account", Some(&carol.token), None).await.unwrap();
     assert_eq!((status, &account["until_ms"]), (403, &serde_json::Value::Null), "{account}");
 }
+
+// The same tests on PostgreSQL (a fresh database each; skipped without a server, failed
+// under CI=true).
+#[test]
+fn logout_ends_the_sessions_of_that_token_only_on_postgres() {
+    pixelparty_storage::testing::on_postgres(logout_ends_the_sessions_of_that_token_only);
+}
+
+#[test]
+fn an_address_ban_ends_live_sessions_and_refuses_with_a_403_on_postgres() {
+    pixelparty_storage::testing::on_postgres(an_address_ban_ends_live_sessions_and_refuses_with_a_403);
+}
+
+#[test]
+fn a_banned_user_is_told_banned_with_the_reason_and_the_end_on_postgres() {
+    pixelparty_storage::testing::on_postgres(a_banned_user_is_told_banned_with_the_reason_and_the_end);
+}

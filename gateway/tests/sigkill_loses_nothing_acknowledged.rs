@@ -146,3 +146,10 @@ async fn acknowledged_paints_and_messages_survive_a_sigkill() {
     server.kill().unwrap();
     server.wait().unwrap();
 }
+
+// The same tests on PostgreSQL (a fresh database each; skipped without a server, failed
+// under CI=true).
+#[test]
+fn acknowledged_paints_and_messages_survive_a_sigkill_on_postgres() {
+    pixelparty_storage::testing::on_postgres(acknowledged_paints_and_messages_survive_a_sigkill);
+}

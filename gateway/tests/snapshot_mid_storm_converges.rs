@@ -52,3 +52,10 @@ async fn snapshot_plus_cursors_converges() {
     v.ping(7).await.unwrap();
     v.wait_for(|e| matches!(e, Event::Pong { nonce: 7, .. }).then_some(())).await.unwrap();
 }
+
+// The same tests on PostgreSQL (a fresh database each; skipped without a server, failed
+// under CI=true).
+#[test]
+fn snapshot_plus_cursors_converges_on_postgres() {
+    pixelparty_storage::testing::on_postgres(snapshot_plus_cursors_converges);
+}

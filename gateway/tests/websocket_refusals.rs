@@ -45,3 +45,10 @@ async fn websocket_refusals() {
     b.ping(3).await.unwrap();
     b.wait_for(|e| matches!(e, Event::Pong { nonce: 3, .. }).then_some(())).await.unwrap();
 }
+
+// The same tests on PostgreSQL (a fresh database each; skipped without a server, failed
+// under CI=true).
+#[test]
+fn websocket_refusals_on_postgres() {
+    pixelparty_storage::testing::on_postgres(websocket_refusals);
+}

@@ -93,3 +93,10 @@ async fn webtransport_speaks_the_same_protocol() {
     let fine = ConnectOptions { source_ip: Some("127.0.0.10".parse().unwrap()), ..wt() };
     assert!(Connection::connect(t.addr(), &bob.token, fine).await.is_ok());
 }
+
+// The same tests on PostgreSQL (a fresh database each; skipped without a server, failed
+// under CI=true).
+#[test]
+fn webtransport_speaks_the_same_protocol_on_postgres() {
+    pixelparty_storage::testing::on_postgres(webtransport_speaks_the_same_protocol);
+}

@@ -168,11 +168,32 @@ fn unique_name() -> String {
     format!("pp_{}_{:x}_{}", std::process::id(), nanos, NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
-/// Which backend the integration tests of the engine and gateway run on:
-/// `PIXELPARTY_TEST_BACKEND=postgres` puts each test's data in a fresh PostgreSQL database
-/// (`.ci/run` runs those suites once per backend).
+thread_local! {
+    static ON_POSTGRES: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the integration test running on this thread keeps its data in PostgreSQL: inside
+/// [`on_postgres`], or everywhere with `PIXELPARTY_TEST_BACKEND=postgres`.
 pub fn postgres_wanted() -> bool {
-    std::env::var("PIXELPARTY_TEST_BACKEND").is_ok_and(|v| v == "postgres")
+    ON_POSTGRES.with(std::cell::Cell::get) || std::env::var("PIXELPARTY_TEST_BACKEND").is_ok_and(|v| v == "postgres")
+}
+
+/// Runs a test (a `#[test]` or `#[tokio::test]` function, which runs on the calling thread)
+/// with its data in PostgreSQL: each suite's tests run once per backend in `cargo test`.
+/// Skipped, after saying why, when no PostgreSQL server answers (failed under `CI=true`).
+pub fn on_postgres(test: fn()) {
+    if TestDb::create_blocking().is_none() {
+        return;
+    }
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            ON_POSTGRES.with(|p| p.set(false));
+        }
+    }
+    ON_POSTGRES.with(|p| p.set(true));
+    let _reset = Reset;
+    test();
 }
 
 /// A test double around a real backend: every operation passes through, except that each
