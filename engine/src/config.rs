@@ -114,32 +114,31 @@ impl EngineConfig {
     }
 
     /// Checks the relationships between settings.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         if self.shards == 0 || self.shards > MAX_SHARDS {
-            return Err(format!("shards must be 1..={MAX_SHARDS}"));
+            return Err(ConfigError::new("shards", format!("must be 1..={MAX_SHARDS}")));
         }
         if self.palette.is_empty() || self.palette.len() > self.geometry.colours() {
-            return Err(format!(
-                "palette must have 1..={} colours for {} bpp",
-                self.geometry.colours(),
-                self.geometry.bpp()
-            ));
+            let rule = format!("must have 1..={} colours for {} bpp", self.geometry.colours(), self.geometry.bpp());
+            return Err(ConfigError::new("palette", rule));
         }
         if self.tick_ms == 0 {
-            return Err("tick_ms must be positive".into());
+            return Err(ConfigError::new("tick_ms", "must be positive".into()));
         }
         if self.ring_per_tile > MAX_PIXELS_PER_FRAME {
-            return Err(format!("ring_per_tile must be at most {MAX_PIXELS_PER_FRAME}"));
+            return Err(ConfigError::new("ring_per_tile", format!("must be at most {MAX_PIXELS_PER_FRAME}")));
         }
         if self.history_on_join > MAX_HISTORY_PAGE {
-            return Err(format!("history_on_join must be at most {MAX_HISTORY_PAGE}"));
+            return Err(ConfigError::new("history_on_join", format!("must be at most {MAX_HISTORY_PAGE}")));
         }
         let tile_frame = 16 + self.geometry.tile_bytes();
         if self.outbound_max_bytes < 2 * tile_frame {
-            return Err(format!("outbound_max_bytes must hold at least two whole tiles ({} bytes)", 2 * tile_frame));
+            let rule = format!("must hold at least two whole tiles ({} bytes)", 2 * tile_frame);
+            return Err(ConfigError::new("outbound_max_bytes", rule));
         }
         if self.inbox_capacity == 0 || self.max_ticks_in_flight == 0 || self.max_pending_paints == 0 {
-            return Err("inbox_capacity, max_ticks_in_flight and max_pending_paints must be positive".into());
+            let rule = "must all be positive".into();
+            return Err(ConfigError::new("inbox_capacity, max_ticks_in_flight, max_pending_paints", rule));
         }
         Ok(())
     }
@@ -153,3 +152,30 @@ impl EngineConfig {
         u16::try_from((self.outbound_max_bytes / 2 / tile_frame).max(1)).unwrap_or(u16::MAX)
     }
 }
+
+/// A setting that breaks a rule: which, and the rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    setting: &'static str,
+    rule: String,
+}
+
+impl ConfigError {
+    /// `setting` breaks `rule`.
+    pub fn new(setting: &'static str, rule: String) -> Self {
+        Self { setting, rule }
+    }
+
+    /// The setting (or settings) at fault, as named in the configuration.
+    pub fn setting(&self) -> &'static str {
+        self.setting
+    }
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.setting, self.rule)
+    }
+}
+
+impl std::error::Error for ConfigError {}

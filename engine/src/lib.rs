@@ -44,7 +44,7 @@ pub mod snapshot;
 mod tick;
 mod tiles;
 
-pub use config::EngineConfig;
+pub use config::{ConfigError, EngineConfig};
 pub use conn::{Close, Target, UserCtx};
 pub use msg::ConnId;
 pub use runtime::{Engine, EngineHandle, LocalShard, StartError, now_ms};

@@ -37,7 +37,7 @@ const TURN_MAX: usize = 4096;
 #[derive(Debug)]
 pub enum StartError {
     /// The configuration is inconsistent.
-    Config(String),
+    Config(crate::config::ConfigError),
     /// The store failed while recovering.
     Storage(pixelparty_storage::StorageError),
     /// A thread could not be spawned.

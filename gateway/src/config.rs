@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use pixelparty_engine::ConfigError;
 use pixelparty_engine::EngineConfig;
 use pixelparty_protocol::Geometry;
 use pixelparty_storage::{Durability, StoreConfig};
@@ -294,12 +295,13 @@ impl Default for LimitsSection {
     }
 }
 
-fn parse_colour(s: &str) -> Result<[u8; 3], String> {
+fn parse_colour(s: &str) -> Result<[u8; 3], ConfigError> {
+    let bad = || ConfigError::new("canvas.palette", format!("colour {s:?} is not #RRGGBB"));
     let hex = s.strip_prefix('#').unwrap_or(s);
     if hex.len() != 6 {
-        return Err(format!("palette colour {s:?} is not #RRGGBB"));
+        return Err(bad());
     }
-    let v = u32::from_str_radix(hex, 16).map_err(|_| format!("palette colour {s:?} is not #RRGGBB"))?;
+    let v = u32::from_str_radix(hex, 16).map_err(|_| bad())?;
     Ok([(v >> 16) as u8, (v >> 8) as u8, v as u8])
 }
 
@@ -316,15 +318,17 @@ impl Config {
     }
 
     /// Reads a TOML file.
-    pub fn from_file(path: &std::path::Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
-        toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    pub fn from_file(path: &std::path::Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::new("config file", format!("reading {}: {e}", path.display())))?;
+        toml::from_str(&text).map_err(|e| ConfigError::new("config file", format!("{}: {e}", path.display())))
     }
 
     /// The engine's configuration.
-    pub fn engine(&self) -> Result<EngineConfig, String> {
+    pub fn engine(&self) -> Result<EngineConfig, ConfigError> {
         let c = &self.canvas;
-        let geometry = Geometry::new(c.width, c.height, c.bpp, c.tile_size).map_err(|e| e.to_string())?;
+        let geometry = Geometry::new(c.width, c.height, c.bpp, c.tile_size)
+            .map_err(|e| ConfigError::new("canvas", e.to_string()))?;
         let mut e = EngineConfig::new(geometry);
         if self.server.shards > 0 {
             e.shards = self.server.shards;
@@ -350,22 +354,28 @@ impl Config {
     }
 
     /// The store's configuration.
-    pub fn store(&self) -> Result<StoreConfig, String> {
+    pub fn store(&self) -> Result<StoreConfig, ConfigError> {
         let s = &self.storage;
         let mut c = StoreConfig::new(self.server.data_dir.join("db"));
-        c.durability = Durability::parse(&s.durability)
-            .ok_or_else(|| format!("storage.durability must be sync, none or interval:<ms>, not {:?}", s.durability))?;
+        c.durability = Durability::parse(&s.durability).ok_or_else(|| {
+            ConfigError::new(
+                "storage.durability",
+                format!("must be sync, none or interval:<ms>, not {:?}", s.durability),
+            )
+        })?;
         c.cache_bytes = s.cache_mb * 1024 * 1024;
         c.journal_retention =
             (s.journal_retention_days > 0).then(|| Duration::from_secs(s.journal_retention_days * 86_400));
         c.postgres = match s.backend.as_str() {
             "fjall" => None,
             "postgres" if s.postgres_url.is_empty() => {
-                return Err("storage.backend = \"postgres\" needs storage.postgres_url (or --postgres-url)".into());
+                let rule = "is needed with storage.backend = \"postgres\" (or --postgres-url)".into();
+                return Err(ConfigError::new("storage.postgres_url", rule));
             }
             "postgres" => {
                 if s.pool_size == 0 || s.statement_timeout_ms == 0 {
-                    return Err("storage.pool_size and storage.statement_timeout_ms must be positive".into());
+                    let rule = "must be positive".into();
+                    return Err(ConfigError::new("storage.pool_size, storage.statement_timeout_ms", rule));
                 }
                 let mut pg = pixelparty_storage::PgConfig::new(s.postgres_url.clone());
                 pg.pool_size = s.pool_size;
@@ -374,13 +384,15 @@ impl Config {
                 pg.journal_retention = c.journal_retention;
                 Some(pg)
             }
-            other => return Err(format!("storage.backend must be fjall or postgres, not {other:?}")),
+            other => {
+                return Err(ConfigError::new("storage.backend", format!("must be fjall or postgres, not {other:?}")));
+            }
         };
         Ok(c)
     }
 
     /// The trusted proxies as networks (a bare address is a /32 or /128).
-    pub fn trusted_proxies(&self) -> Result<Vec<ipnet::IpNet>, String> {
+    pub fn trusted_proxies(&self) -> Result<Vec<ipnet::IpNet>, ConfigError> {
         self.server
             .trusted_proxies
             .iter()
@@ -388,37 +400,42 @@ impl Config {
                 p.parse::<ipnet::IpNet>()
                     .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
                     .map(|n| n.trunc())
-                    .map_err(|_| format!("server.trusted_proxies: {p:?} is not an address or CIDR range"))
+                    .map_err(|_| {
+                        ConfigError::new("server.trusted_proxies", format!("{p:?} is not an address or CIDR range"))
+                    })
             })
             .collect()
     }
 
     /// Checks what the engine and store checks do not.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         self.engine()?;
         self.store()?;
         let a = &self.auth;
         if a.hash_concurrency == 0 || a.argon2_m_kib < 8 || a.argon2_t == 0 {
-            return Err("auth.hash_concurrency, argon2_m_kib (>= 8) and argon2_t must be positive".into());
+            let rule = "must be positive (argon2_m_kib at least 8)".into();
+            return Err(ConfigError::new("auth.hash_concurrency, auth.argon2_m_kib, auth.argon2_t", rule));
         }
         if self.server.max_connections == 0 || self.server.idle_timeout_ms < 1000 {
-            return Err("server.max_connections must be positive and idle_timeout_ms at least 1000".into());
+            let rule = "max_connections must be positive and idle_timeout_ms at least 1000".into();
+            return Err(ConfigError::new("server.max_connections, server.idle_timeout_ms", rule));
         }
         self.trusted_proxies()?;
         if self.server.max_connections_per_ip == 0
             || self.server.write_timeout_ms < 100
             || self.server.request_timeout_ms < 100
         {
-            return Err(
-                "server.max_connections_per_ip must be positive, write_timeout_ms and request_timeout_ms at least 100"
-                    .into(),
-            );
+            let rule = "max_connections_per_ip must be positive, write_timeout_ms and request_timeout_ms at least 100";
+            return Err(ConfigError::new(
+                "server.max_connections_per_ip, server.write_timeout_ms, server.request_timeout_ms",
+                rule.into(),
+            ));
         }
         if self.webtransport.cert_file.is_some() != self.webtransport.key_file.is_some() {
-            return Err("webtransport.cert_file and key_file go together".into());
+            return Err(ConfigError::new("webtransport.cert_file, webtransport.key_file", "go together".into()));
         }
         if !matches!(self.server.log_format.as_str(), "text" | "json") {
-            return Err("server.log_format must be text or json".into());
+            return Err(ConfigError::new("server.log_format", "must be text or json".into()));
         }
         Ok(())
     }

@@ -86,51 +86,130 @@ pub fn admin_token(config: &Config) -> std::io::Result<String> {
     Ok(token)
 }
 
+/// Why a server did not start.
+#[derive(Debug)]
+pub enum StartError {
+    /// A setting breaks a rule.
+    Config(pixelparty_engine::ConfigError),
+    /// The store could not be opened (an unreachable database: see
+    /// [`StorageError::is_unavailable`](pixelparty_storage::StorageError::is_unavailable)).
+    Store(pixelparty_storage::StorageError),
+    /// The engine did not start (recovery, threads).
+    Engine(pixelparty_engine::StartError),
+    /// A listener could not be bound.
+    Bind {
+        /// Which listener.
+        what: &'static str,
+        /// Where.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Another I/O failure while starting.
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The WebTransport certificate could not be made or loaded.
+    WebTransport(String),
+    /// The password hashing parameters are refused.
+    Password(String),
+    /// A part did not come up in time.
+    NotReady(&'static str),
+}
+
+impl StartError {
+    fn bind(what: &'static str, addr: SocketAddr, source: std::io::Error) -> Self {
+        Self::Bind { what, addr, source }
+    }
+
+    fn io(what: &'static str, source: std::io::Error) -> Self {
+        Self::Io { what, source }
+    }
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Config(e) => write!(f, "configuration: {e}"),
+            Self::Store(e) => write!(f, "opening the store: {e}"),
+            Self::Engine(e) => write!(f, "{e}"),
+            Self::Bind { what, addr, source } => write!(f, "binding the {what} listener on {addr}: {source}"),
+            Self::Io { what, source } => write!(f, "{what}: {source}"),
+            Self::WebTransport(e) => write!(f, "WebTransport certificate: {e}"),
+            Self::Password(e) => write!(f, "password hashing: {e}"),
+            Self::NotReady(what) => f.write_str(what),
+        }
+    }
+}
+
+impl std::error::Error for StartError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Config(e) => Some(e),
+            Self::Store(e) => Some(e),
+            Self::Engine(e) => Some(e),
+            Self::Bind { source, .. } | Self::Io { source, .. } => Some(source),
+            Self::WebTransport(_) | Self::Password(_) | Self::NotReady(_) => None,
+        }
+    }
+}
+
+impl From<pixelparty_engine::ConfigError> for StartError {
+    fn from(e: pixelparty_engine::ConfigError) -> Self {
+        Self::Config(e)
+    }
+}
+
 impl Server {
     /// Starts everything. Binds the configured addresses (port 0 picks free ports; the bound
     /// ones are in the returned value).
-    pub fn start(config: Config) -> Result<Self, String> {
+    pub fn start(config: Config) -> Result<Self, StartError> {
         config.validate()?;
-        let store = Store::open(config.store()?).map_err(|e| format!("opening the store: {e}"))?;
+        let store = Store::open(config.store()?).map_err(StartError::Store)?;
         Self::start_with(config, store)
     }
 
     /// Starts everything on a store already open (tests wrap the real one in a double).
-    pub fn start_with(config: Config, store: Store) -> Result<Self, String> {
+    pub fn start_with(config: Config, store: Store) -> Result<Self, StartError> {
         config.validate()?;
         let engine_config = config.engine()?;
-        let token = admin_token(&config).map_err(|e| format!("admin token: {e}"))?;
+        let token = admin_token(&config).map_err(|e| StartError::io("reading or writing the admin token", e))?;
         let a = &config.auth;
-        let hasher =
-            Hasher::start(a.hash_concurrency, a.hash_queue, a.argon2_m_kib, a.argon2_t).map_err(|e| e.to_string())?;
+        let hasher = Hasher::start(a.hash_concurrency, a.hash_queue, a.argon2_m_kib, a.argon2_t)
+            .map_err(|e| StartError::io("starting the password hashers", e))?;
 
         // Bind before starting the engine so a busy port fails fast; each shard binds its own
         // SO_REUSEPORT socket on the resolved address.
         let probe =
-            reuseport_listener(config.server.http).map_err(|e| format!("binding {}: {e}", config.server.http))?;
-        let http_addr = probe.local_addr().map_err(|e| e.to_string())?;
+            reuseport_listener(config.server.http).map_err(|e| StartError::bind("HTTP", config.server.http, e))?;
+        let http_addr = probe.local_addr().map_err(|e| StartError::bind("HTTP", config.server.http, e))?;
         let admin_listener = std::net::TcpListener::bind(config.server.admin)
-            .map_err(|e| format!("binding admin {}: {e}", config.server.admin))?;
-        let admin_addr = admin_listener.local_addr().map_err(|e| e.to_string())?;
-        admin_listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+            .map_err(|e| StartError::bind("admin", config.server.admin, e))?;
+        let admin_addr = admin_listener.local_addr().map_err(|e| StartError::bind("admin", config.server.admin, e))?;
+        admin_listener.set_nonblocking(true).map_err(|e| StartError::bind("admin", admin_addr, e))?;
 
         let shards = engine_config.shards;
         let listeners: Vec<std::net::TcpListener> = std::iter::once(Ok(probe))
             .chain((1..shards).map(|_| reuseport_listener(http_addr)))
             .collect::<Result<_, _>>()
-            .map_err(|e| format!("binding {http_addr}: {e}"))?;
+            .map_err(|e| StartError::bind("HTTP", http_addr, e))?;
         let listeners = Arc::new(parking_lot::Mutex::new(listeners.into_iter().map(Some).collect::<Vec<_>>()));
 
         // WebTransport: one SO_REUSEPORT UDP socket per shard on the same address.
         let (wt, wt_addr, udp) = if config.webtransport.enabled {
             let first = crate::wt::reuseport_udp(config.webtransport.bind)
-                .map_err(|e| format!("binding {} (udp): {e}", config.webtransport.bind))?;
-            let addr = first.local_addr().map_err(|e| e.to_string())?;
-            let state = Arc::new(crate::wt::WtState::new(&config.webtransport, addr)?);
+                .map_err(|e| StartError::bind("WebTransport (UDP)", config.webtransport.bind, e))?;
+            let addr =
+                first.local_addr().map_err(|e| StartError::bind("WebTransport (UDP)", config.webtransport.bind, e))?;
+            let state =
+                Arc::new(crate::wt::WtState::new(&config.webtransport, addr).map_err(StartError::WebTransport)?);
             let sockets: Vec<std::net::UdpSocket> = std::iter::once(Ok(first))
                 .chain((1..shards).map(|_| crate::wt::reuseport_udp(addr)))
                 .collect::<Result<_, _>>()
-                .map_err(|e| format!("binding {addr} (udp): {e}"))?;
+                .map_err(|e| StartError::bind("WebTransport (UDP)", addr, e))?;
             (Some(state), Some(addr), sockets.into_iter().map(Some).collect::<Vec<_>>())
         } else {
             (None, None, Vec::new())
@@ -157,17 +236,21 @@ impl Server {
                 accept_loop(listener, shard, app).await;
             }
         })
-        .map_err(|e| e.to_string())?;
+        .map_err(StartError::Engine)?;
         for _ in 0..shards {
-            ready_rx.recv_timeout(Duration::from_secs(10)).map_err(|_| "a shard did not start".to_string())?;
+            ready_rx
+                .recv_timeout(Duration::from_secs(10))
+                .map_err(|_| StartError::NotReady("a shard did not start"))?;
         }
 
         let handle = engine.handle();
-        let snapshotter =
-            Arc::new(Snapshotter::new(handle.clone()).ok_or("the shards did not answer the first snapshot")?);
+        let snapshotter = Arc::new(
+            Snapshotter::new(handle.clone())
+                .ok_or(StartError::NotReady("the shards did not answer the first snapshot"))?,
+        );
         let dummy_hash = dummy_hash(&config)?;
         if let Some(wt) = &wt {
-            crate::wt::spawn_rotation(wt.clone()).map_err(|e| e.to_string())?;
+            crate::wt::spawn_rotation(wt.clone()).map_err(|e| StartError::io("starting certificate rotation", e))?;
         }
         let app = Arc::new(App::new(
             config.clone(),
@@ -179,14 +262,18 @@ impl Server {
             dummy_hash,
             wt,
         ));
-        app.bans.set(store.wait(|b| b.net_bans()).map_err(|e| e.to_string())?);
+        app.bans.set(store.wait(|b| b.net_bans()).map_err(StartError::Store)?);
         let _ = app_tx.send(Some(app.clone()));
 
         let stop = Arc::new(AtomicBool::new(false));
         let refresh = Duration::from_millis(config.server.snapshot_refresh_ms.max(50));
         let persist = Duration::from_millis(config.server.snapshot_persist_ms.max(1000));
-        let snapshots = app.snapshots.spawn(refresh, persist, stop.clone()).map_err(|e| e.to_string())?;
-        let admin = crate::admin::spawn(admin_listener, app.clone()).map_err(|e| e.to_string())?;
+        let snapshots = app
+            .snapshots
+            .spawn(refresh, persist, stop.clone())
+            .map_err(|e| StartError::io("starting the snapshotter", e))?;
+        let admin = crate::admin::spawn(admin_listener, app.clone())
+            .map_err(|e| StartError::io("starting the admin endpoint", e))?;
         Ok(Self {
             app,
             http_addr,
@@ -238,16 +325,17 @@ impl Server {
 
 /// A hash of a random password with the configured cost, verified when a login names no
 /// user (computed here, synchronously, once at start-up).
-fn dummy_hash(config: &Config) -> Result<String, String> {
+fn dummy_hash(config: &Config) -> Result<String, StartError> {
     use argon2::password_hash::PasswordHasher;
     let a = &config.auth;
-    let params = argon2::Params::new(a.argon2_m_kib, a.argon2_t, 1, None).map_err(|e| e.to_string())?;
+    let params =
+        argon2::Params::new(a.argon2_m_kib, a.argon2_t, 1, None).map_err(|e| StartError::Password(e.to_string()))?;
     let mut secret = [0u8; 16];
-    getrandom::fill(&mut secret).map_err(|e| e.to_string())?;
+    getrandom::fill(&mut secret).map_err(|e| StartError::Password(e.to_string()))?;
     argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
         .hash_password(&secret)
         .map(|h| h.to_string())
-        .map_err(|e| e.to_string())
+        .map_err(|e| StartError::Password(e.to_string()))
 }
 
 async fn accept_loop(listener: TcpListener, shard: LocalShard, app: Arc<App>) {
