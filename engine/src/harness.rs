@@ -86,18 +86,17 @@ impl Harness {
         c
     }
 
+    /// The users `user` blocks, by id, as the store has them.
+    fn stored_blocks(&self, user: u32) -> Arc<[u32]> {
+        let list = self.shared.store.wait(move |b| b.blocks_of(user, crate::MAX_BLOCKS)).expect("store");
+        list.into_iter().map(|r| r.user).collect()
+    }
+
     /// Opens a session without sending anything.
     pub fn connect_raw(&mut self, shard: usize, mut user: UserCtx) -> ClientId {
         let id = user.id;
         // As the gateway does: the session starts with the user's blocks.
-        user.blocks = self
-            .shared
-            .store
-            .wait(move |b| b.blocks_of(id, crate::MAX_BLOCKS))
-            .expect("store")
-            .into_iter()
-            .map(|r| r.user)
-            .collect();
+        user.blocks = self.stored_blocks(id);
         let conn = self.shards[shard].connect(user);
         self.clients.push(Client {
             shard,
@@ -157,14 +156,7 @@ impl Harness {
     /// Tells every shard that `user`'s block list changed (as the gateway does after a
     /// block or unblock), reading it from the store.
     pub fn blocks_changed(&mut self, user: u32) {
-        let blocks: Arc<[u32]> = self
-            .shared
-            .store
-            .wait(move |b| b.blocks_of(user, crate::MAX_BLOCKS))
-            .expect("store")
-            .into_iter()
-            .map(|r| r.user)
-            .collect();
+        let blocks = self.stored_blocks(user);
         for s in 0..self.shards.len() {
             let msg = crate::msg::ShardMsg::BlocksChanged { user, blocks: blocks.clone() };
             self.shared.mesh.send(s, msg).expect("inbox has room");
