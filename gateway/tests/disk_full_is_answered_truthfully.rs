@@ -11,11 +11,12 @@
 //! Needs root (to mount a tmpfs); skipped with a reason otherwise, failed under `CI=true`.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod common;
+
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use pixelparty_bench::client::{Api, ClientError, ConnectOptions, Connection, Event};
@@ -66,17 +67,7 @@ struct Node {
 
 impl Node {
     fn start(config: &Path, http_port: u16) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_pixelparty"))
-            .args(["serve", "--config"])
-            .arg(config)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("server binary starts");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        // The server prints this once it listens.
-        assert!(lines.any(|l| l.is_ok_and(|l| l.contains("pixelparty is running"))), "server did not start");
-        std::thread::spawn(move || for _ in lines {}); // keep its stdout drained
+        let child = common::spawn_binary(config);
         Self { child: Some(child), http: SocketAddr::from(([127, 0, 0, 1], http_port)) }
     }
 

@@ -8,12 +8,9 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 
-use common::PASSWORD;
+use common::{PASSWORD, spawn_binary};
 use pixelparty_bench::client::{Api, ConnectOptions, Connection, Event};
 use pixelparty_storage::testing::{TestDb, postgres_wanted};
 
@@ -22,20 +19,6 @@ const ACKED_BEFORE_KILL: usize = 300;
 /// Requests kept in flight.
 const WINDOW: usize = 32;
 const WIDTH: u16 = 64;
-
-fn start(config: &Path) -> Child {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pixelparty"))
-        .args(["serve", "--config"])
-        .arg(config)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("server binary starts");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    assert!(lines.any(|l| l.is_ok_and(|l| l.contains("pixelparty is running"))), "server did not start");
-    std::thread::spawn(move || for _ in lines {});
-    child
-}
 
 #[tokio::test(flavor = "current_thread")]
 async fn acknowledged_paints_and_messages_survive_a_sigkill() {
@@ -63,7 +46,7 @@ async fn acknowledged_paints_and_messages_survive_a_sigkill() {
     .unwrap();
     let addr = SocketAddr::from(([127, 0, 0, 1], http));
 
-    let mut server = start(&config);
+    let mut server = spawn_binary(&config);
     let api = Api::new(addr);
     let ann = api.signup("ann", PASSWORD).await.unwrap();
     let room = api.create_room(&ann.token, "crash").await.unwrap();
@@ -102,7 +85,7 @@ async fn acknowledged_paints_and_messages_survive_a_sigkill() {
     server.wait().unwrap();
     drop(ws);
 
-    let mut server = start(&config);
+    let mut server = spawn_binary(&config);
     // Every acknowledged message, once, with its text, in sequence order.
     let page = api
         .ok("GET", &format!("/rooms/{room}/messages?limit=50&before=18446744073709551615"), Some(&ann.token), None)

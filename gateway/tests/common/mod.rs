@@ -127,3 +127,20 @@ pub fn error_of(req: u32) -> impl FnMut(&Event) -> Option<pixelparty_protocol::E
         _ => None,
     }
 }
+
+/// Starts the `pixelparty` binary on a configuration file and returns once it says it is
+/// running (its stdout is drained from then on; its stderr is dropped).
+pub fn spawn_binary(config: &std::path::Path) -> std::process::Child {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pixelparty"))
+        .args(["serve", "--config"])
+        .arg(config)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("server binary starts");
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    assert!(lines.any(|l| l.is_ok_and(|l| l.contains("pixelparty is running"))), "server did not start");
+    std::thread::spawn(move || for _ in lines {});
+    child
+}
