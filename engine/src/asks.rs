@@ -12,7 +12,7 @@ use pixelparty_storage::{Backend, Op, StorageError};
 
 use crate::mesh::Completion;
 use crate::metrics::ShardMetrics;
-use crate::msg::Refusal;
+use crate::msg::{ConnId, Refusal};
 use crate::shard::Shard;
 
 /// Most storage requests (other than tick batches) one shard keeps outstanding.
@@ -87,5 +87,27 @@ impl Shard {
                 }
             }
         }
+    }
+}
+
+impl Shard {
+    /// [`Shard::ask`] on behalf of a session's request: counted among the session's requests
+    /// in flight (see [`Shard::admit_remote`], which the caller checks first) until `then`
+    /// runs, so that one session cannot take its shard's whole budget of asks.
+    pub(crate) fn ask_for<T, F, K>(&mut self, id: ConnId, op: F, then: K)
+    where
+        T: Send + 'static,
+        F: FnOnce(&Arc<dyn Backend>) -> Op<T>,
+        K: FnOnce(&mut Shard, Result<T, StorageError>, u64) + Send + 'static,
+    {
+        if let Some(c) = self.conn_mut(id) {
+            c.in_flight += 1;
+        }
+        self.ask(op, move |s: &mut Shard, result, now_ms| {
+            if let Some(c) = s.conn_mut(id) {
+                c.in_flight = c.in_flight.saturating_sub(1);
+            }
+            then(s, result, now_ms);
+        });
     }
 }

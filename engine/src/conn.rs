@@ -118,10 +118,15 @@ pub(crate) struct Conn {
     pub(crate) deferred: u16,
     pub(crate) subs: Vec<(u32, Sub)>,
     pub(crate) rooms: Vec<u32>,
-    /// Rooms joined whose history page is being read, with the room frames held meanwhile.
-    pub(crate) joining: Vec<(u32, Vec<Bytes>)>,
+    /// Joins on their way to the room's home shard (room, request id).
+    pub(crate) join_reqs: Vec<(u32, u32)>,
+    /// Joins whose history page is being read (room, request id), with the room frames held
+    /// meanwhile.
+    pub(crate) joining: Vec<(u32, u32, Vec<Bytes>)>,
     /// Users this session's user blocks, sorted.
     pub(crate) blocks: Arc<[u32]>,
+    /// Whether a `BlocksChanged` replaced `blocks` (a list read before it is older).
+    pub(crate) blocks_updated: bool,
     pub(crate) queue: VecDeque<Bytes>,
     pub(crate) queued_bytes: usize,
     /// Tiles whose frames were dropped and must be announced in a `Resync`.
@@ -141,8 +146,10 @@ impl Conn {
             deferred: 0,
             subs: Vec::new(),
             rooms: Vec::new(),
+            join_reqs: Vec::new(),
             joining: Vec::new(),
             blocks,
+            blocks_updated: false,
             queue: VecDeque::new(),
             queued_bytes: 0,
             resync: Vec::new(),

@@ -62,6 +62,8 @@ pub struct Harness {
     /// The fake clock (ms since the Unix epoch).
     pub now_ms: u64,
     clients: Vec<Client>,
+    /// Apply each round of storage answers newest first (see [`Harness::reverse_answers`]).
+    answers_reversed: bool,
 }
 
 /// Longest `drive()` waits for one storage completion before failing the test.
@@ -71,7 +73,13 @@ impl Harness {
     /// Builds the engine on `store` (recovering its canvas), with the clock at a fixed epoch.
     pub fn new(config: EngineConfig, store: Store) -> Self {
         let (shared, shards) = crate::runtime::build(config, store).expect("engine builds");
-        Self { shared, shards, now_ms: 1_700_000_000_000, clients: Vec::new() }
+        Self { shared, shards, now_ms: 1_700_000_000_000, clients: Vec::new(), answers_reversed: false }
+    }
+
+    /// From now on, storage answers that are outstanding together are applied newest first
+    /// (a real store answers in any order): what clients see must not depend on it.
+    pub fn reverse_answers(&mut self) {
+        self.answers_reversed = true;
     }
 
     /// Moves the fake clock.
@@ -244,6 +252,9 @@ impl Harness {
                     Completion::Tick { batch, .. } => (0, *batch),
                     Completion::Storage(r) => (1, r.seq()),
                 });
+                if self.answers_reversed {
+                    answers.reverse();
+                }
                 for done in answers {
                     self.shards[i].complete(done, self.now_ms);
                 }

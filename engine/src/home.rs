@@ -68,14 +68,21 @@ impl Shard {
         self.send(conn.shard, ShardMsg::Replay { conn: conn.conn, tile, payload });
     }
 
-    /// Whether `msg` (a join, a room message deletion, a who) can be handled now: true when
-    /// its room is loaded. Otherwise the message waits while the room is loaded from the
-    /// store, and is handled (or refused, when there is no such room) once it is.
+    /// Whether `msg` (a join, a room message deletion, a who; a leave or a post while its
+    /// room is loading) can be handled now: true when its room is loaded. Otherwise the
+    /// message waits while the room is loaded from the store, and is handled (or refused, when
+    /// there is no such room) once it is, in the order it came.
     pub(crate) fn room_ready(&mut self, msg: &mut Option<ShardMsg>) -> bool {
         let room = match msg {
             Some(
                 ShardMsg::Join { room, .. } | ShardMsg::DeleteRoomMessage { room, .. } | ShardMsg::Who { room, .. },
             ) => *room,
+            // Only behind a load already under way (a join's): they must not overtake it.
+            Some(ShardMsg::Leave { room, .. } | ShardMsg::Post { room, .. })
+                if self.loading_rooms.contains_key(room) =>
+            {
+                *room
+            }
             _ => return true,
         };
         if self.rooms.contains_key(&room) {
@@ -122,7 +129,8 @@ impl Shard {
         match msg {
             ShardMsg::Join { room, conn, req, .. } => self.send_join_error(conn, req, room, r),
             ShardMsg::DeleteRoomMessage { origin, .. } => self.answer(origin, Err(r)),
-            ShardMsg::Who { conn, req, .. } => self.refuse_remote(conn, req, r),
+            ShardMsg::Who { conn, req, .. } | ShardMsg::Post { conn, req, .. } => self.refuse_remote(conn, req, r),
+            ShardMsg::Leave { .. } => {} // Nothing to leave.
             other => tracing::error!(?other, "not a room request"),
         }
     }

@@ -176,6 +176,8 @@ impl Shard {
                             s.home_restore(vec![cmd]);
                         }
                         Ok(_) => resolve(&cmd, RestoreOutcome::PaintedOver),
+                        // Not asked (too many at once): refused, so the next round plans it again.
+                        Err(e) if e.is_overloaded() => resolve(&cmd, RestoreOutcome::Refused),
                         Err(e) => {
                             tracing::warn!(error = %e, "reading a pixel's history for a rollback");
                             resolve(&cmd, RestoreOutcome::Uncertain);

@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use parking_lot::RwLock;
@@ -72,13 +72,24 @@ pub fn refuse(mut stream: TcpStream) {
 /// The cached list of address bans.
 #[derive(Debug, Default)]
 pub struct BanCache {
-    bans: RwLock<Arc<Vec<NetBan>>>,
+    /// The list, with the ticket of the read it came from.
+    bans: RwLock<(u64, Arc<Vec<NetBan>>)>,
+    tickets: AtomicU64,
 }
 
 impl BanCache {
-    /// Replaces the list (as just read from the store).
-    pub fn set(&self, list: Vec<NetBan>) {
-        *self.bans.write() = Arc::new(list);
+    /// A ticket to take before reading the list from the store (see [`BanCache::set`]).
+    pub fn ticket(&self) -> u64 {
+        self.tickets.fetch_add(1, Ordering::AcqRel) + 1
+    }
+
+    /// Replaces the list with one read from the store after `ticket` was taken, unless a read
+    /// started later has already replaced it (two reloads racing must not leave the older).
+    pub fn set(&self, ticket: u64, list: Vec<NetBan>) {
+        let mut bans = self.bans.write();
+        if ticket > bans.0 {
+            *bans = (ticket, Arc::new(list));
+        }
     }
 
     /// The ban in force on `addr` at `now_ms`, if any.
@@ -87,7 +98,7 @@ impl BanCache {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(addr, IpAddr::V4),
             v4 => v4,
         };
-        let bans = self.bans.read().clone();
+        let bans = self.bans.read().1.clone();
         bans.iter().find(|b| b.net.contains(&addr) && b.ban.active_at(now_ms)).cloned()
     }
 }

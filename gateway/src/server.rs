@@ -262,7 +262,8 @@ impl Server {
             dummy_hash,
             wt,
         ));
-        app.bans.set(store.wait(|b| b.net_bans()).map_err(StartError::Store)?);
+        let ticket = app.bans.ticket();
+        app.bans.set(ticket, store.wait(|b| b.net_bans()).map_err(StartError::Store)?);
         let _ = app_tx.send(Some(app.clone()));
 
         let stop = Arc::new(AtomicBool::new(false));

@@ -42,6 +42,13 @@ pub struct AuditDraft {
     pub time_ms: u64,
 }
 
+impl AuditDraft {
+    /// The entry with its free text made plain (see [`crate::chat::plain`]).
+    pub fn plain(self) -> Self {
+        Self { target: crate::chat::plain(&self.target), detail: crate::chat::plain(&self.detail), ..self }
+    }
+}
+
 /// A room message to delete in a [`TickWrite`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RoomDelete {

@@ -32,12 +32,37 @@ fn direct_key(a: u32, b: u32, seq: u64) -> Vec<u8> {
     key(&[&direct_prefix(a, b), &seq.to_be_bytes()])
 }
 
-/// Checks message text: not empty, within the protocol's limit.
+/// Whether `c` is a control character other than tab and line breaks (a NUL cannot even be
+/// stored in PostgreSQL's text).
+pub fn is_forbidden_control(c: char) -> bool {
+    c.is_control() && !matches!(c, '\t' | '\n' | '\r')
+}
+
+/// Checks message text: not blank, within the protocol's limit, no control characters but tab
+/// and line breaks.
 pub fn check_text(text: &str) -> Result<()> {
     if text.trim().is_empty() || text.len() > MAX_TEXT_BYTES {
         return Err(StorageError::invalid("message text must be 1..=2000 bytes and not blank"));
     }
+    if text.chars().any(is_forbidden_control) {
+        return Err(StorageError::invalid("message text may hold no control characters but tab and line breaks"));
+    }
     Ok(())
+}
+
+/// Checks a room name and returns it trimmed: 1..=64 bytes, no control characters.
+pub fn check_room_name(name: &str) -> Result<&str> {
+    let name = name.trim();
+    if name.is_empty() || name.len() > MAX_ROOM_NAME_BYTES || name.chars().any(char::is_control) {
+        return Err(StorageError::invalid("room name must be 1..=64 bytes without control characters"));
+    }
+    Ok(name)
+}
+
+/// Free text the server records on someone's behalf (a ban's reason, an audit detail) with
+/// its control characters (but tab and line breaks) replaced by U+FFFD.
+pub fn plain(text: &str) -> String {
+    text.chars().map(|c| if is_forbidden_control(c) { char::REPLACEMENT_CHARACTER } else { c }).collect()
 }
 
 impl Db {
@@ -167,10 +192,7 @@ impl Db {
 impl Tx<'_> {
     /// Creates a room. Fails with a conflict if the name is taken (case-insensitively).
     pub fn create_room(&mut self, name: &str, created_by: u32, now_ms: u64) -> Result<Room> {
-        let name = name.trim();
-        if name.is_empty() || name.len() > MAX_ROOM_NAME_BYTES {
-            return Err(StorageError::invalid("room name must be 1..=64 bytes"));
-        }
+        let name = check_room_name(name)?;
         let folded = fold_name(name);
         if self.room_names.contains_key(folded.as_bytes())? {
             return Err(StorageError::conflict("room name"));

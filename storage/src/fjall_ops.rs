@@ -1,5 +1,6 @@
 //! The [`Backend`] operations of the embedded fjall backend ([`Fjall`]). A read runs when its
-//! future is polled (on the [`Store`](crate::Store)'s runtime, never on the caller's thread); a
+//! future is polled, on a blocking thread of the runtime polling it (the
+//! [`Store`](crate::Store)'s, never the caller's thread); a
 //! write is queued for the writer thread when the operation is called, so writes reach the
 //! journal in the order they were issued, and its future resolves when the writer reports it
 //! durable.
@@ -24,7 +25,11 @@ impl Fjall {
         F: FnOnce(&Db) -> Result<T> + Send + 'static,
     {
         let store = self.clone();
-        Box::pin(async move { f(&store) })
+        // On the runtime's blocking threads: a long scan (a rollback plan, a history page
+        // past many hidden messages) must not hold a worker that completions need.
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || f(&store)).await.map_err(|_| StorageError::new(Kind::Closed))?
+        })
     }
 
     fn write<T, F>(&self, f: F) -> Op<T>
@@ -178,18 +183,21 @@ impl Backend for Fjall {
         self.read(move |db| db.audit_log(before, limit))
     }
     fn audit(&self, e: AuditDraft) -> Op<()> {
+        let e = e.plain();
         self.write(move |tx| {
             tx.audit(e.actor, e.action, &e.target, &e.detail, e.time_ms);
             Ok(())
         })
     }
     fn ban_user(&self, user: u32, ban: Ban) -> Op<()> {
+        let ban = ban.plain();
         self.write(move |tx| tx.ban_user(user, &ban))
     }
     fn unban_user(&self, user: u32, actor: u32, now_ms: u64) -> Op<bool> {
         self.write(move |tx| tx.unban_user(user, actor, now_ms))
     }
     fn ban_net(&self, net: IpNet, ban: Ban) -> Op<()> {
+        let ban = ban.plain();
         self.write(move |tx| tx.ban_net(net, &ban))
     }
     fn unban_net(&self, net: IpNet, actor: u32, now_ms: u64) -> Op<bool> {

@@ -110,6 +110,11 @@ pub struct Ban {
 }
 
 impl Ban {
+    /// The ban with its reason made plain (see [`crate::chat::plain`]).
+    pub fn plain(self) -> Self {
+        Self { reason: crate::chat::plain(&self.reason), ..self }
+    }
+
     /// Whether the ban is in force at `now_ms`.
     pub fn active_at(&self, now_ms: u64) -> bool {
         self.expires_ms.is_none_or(|e| now_ms < e)

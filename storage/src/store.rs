@@ -40,7 +40,11 @@ struct Inner {
     fjall: Option<Fjall>,
     runtime: Option<tokio::runtime::Runtime>,
     handle: tokio::runtime::Handle,
+    /// Operations in flight for callers that wait their turn ([`Store::call`], [`Store::wait`]).
     permits: Arc<Semaphore>,
+    /// Operations in flight for callers that cannot wait ([`Store::request`]: the engine),
+    /// apart from the others so that a crowd of waiting callers never starves them.
+    request_permits: Arc<Semaphore>,
     /// Waits this long before every operation (a test double for a distant database).
     delay: Option<Duration>,
     journal_retention: Option<Duration>,
@@ -67,14 +71,16 @@ impl std::fmt::Debug for Store {
 pub struct RuntimeConfig {
     /// Threads of the `store-io` runtime.
     pub threads: usize,
-    /// Most operations in flight; beyond it [`Store::request`] answers overloaded and
-    /// [`Store::call`] waits its turn.
+    /// Most operations in flight, for each of the two kinds of callers; beyond it
+    /// [`Store::request`] answers overloaded and [`Store::call`] waits its turn.
     pub in_flight_max: usize,
+    /// Most threads running blocking reads (the embedded backend's) at once.
+    pub blocking_threads: usize,
 }
 
 impl Default for RuntimeConfig {
     fn default() -> Self {
-        Self { threads: 2, in_flight_max: 4096 }
+        Self { threads: 2, in_flight_max: 4096, blocking_threads: 16 }
     }
 }
 
@@ -116,6 +122,7 @@ impl Store {
         }
         Ok(tokio::runtime::Builder::new_multi_thread()
             .worker_threads(config.threads)
+            .max_blocking_threads(config.blocking_threads.max(1))
             .thread_name("store-io")
             .enable_all()
             .build()?)
@@ -135,6 +142,7 @@ impl Store {
                 handle: runtime.handle().clone(),
                 runtime: Some(runtime),
                 permits: Arc::new(Semaphore::new(config.in_flight_max)),
+                request_permits: Arc::new(Semaphore::new(config.in_flight_max)),
                 delay: None,
                 journal_retention,
             }),
@@ -160,6 +168,7 @@ impl Store {
                 runtime: None,
                 handle: shared.handle.clone(),
                 permits: shared.permits.clone(),
+                request_permits: shared.request_permits.clone(),
                 delay: Some(delay),
                 journal_retention: shared.journal_retention,
             },
@@ -204,9 +213,13 @@ impl Store {
         F: FnOnce(&Arc<dyn Backend>) -> Op<T>,
         D: FnOnce(Result<T>) + Send + 'static,
     {
-        let permit = self.inner.permits.clone().try_acquire_owned().map_err(|_| StorageError::new(Kind::Overloaded))?;
+        let permit =
+            self.inner.request_permits.clone().try_acquire_owned().map_err(|_| StorageError::new(Kind::Overloaded))?;
         let task = self.task(f, permit);
-        self.inner.handle.spawn(async move { done(task.await) });
+        // `done` runs exactly once: with the answer, or, should the task be dropped unfinished
+        // (its runtime shut down, the operation panicked), with a closed error.
+        let done = Answer(Some(done), std::marker::PhantomData);
+        self.inner.handle.spawn(async move { done.give(task.await) });
         Ok(())
     }
 
@@ -257,5 +270,24 @@ impl Store {
     /// The embedded backend, when that is the one (writer statistics, test hooks).
     pub fn fjall(&self) -> Option<&Fjall> {
         self.inner.fjall.as_ref()
+    }
+}
+
+/// A completion callback that runs exactly once: [`Answer::give`], or its drop.
+struct Answer<T, D: FnOnce(Result<T>)>(Option<D>, std::marker::PhantomData<fn(T)>);
+
+impl<T, D: FnOnce(Result<T>)> Answer<T, D> {
+    fn give(mut self, result: Result<T>) {
+        if let Some(done) = self.0.take() {
+            done(result);
+        }
+    }
+}
+
+impl<T, D: FnOnce(Result<T>)> Drop for Answer<T, D> {
+    fn drop(&mut self) {
+        if let Some(done) = self.0.take() {
+            done(Err(StorageError::new(Kind::Closed)));
+        }
     }
 }

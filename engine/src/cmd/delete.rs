@@ -5,7 +5,6 @@
 use pixelparty_protocol::client::Delete;
 use pixelparty_protocol::{ConvKind, ErrorCode, Role};
 
-use crate::cmd::send::broadcast_from_writer;
 use crate::msg::{ConnId, Origin, Refusal, ShardMsg};
 use crate::routing::room_home;
 use crate::shard::Shard;
@@ -27,31 +26,40 @@ impl Shard {
         }
     }
 
-    /// Reads the message (only its author may delete it), then asks the store to tombstone
-    /// it; every shard hears of it once that is durable.
+    /// Reads the message (only its author may delete it) and tombstones it, in one store
+    /// operation; once that is durable every shard is told.
     fn delete_direct(&mut self, id: ConnId, req: u32, user: u32, peer: u32, seq: u64) {
-        self.ask(
-            move |b| b.direct_message(user, peer, seq),
-            move |s: &mut Shard, found, _now| match found {
-                Ok(Some(m)) if !m.deleted && m.author == user => s.tombstone_direct(id, req, user, peer, seq),
-                Ok(Some(m)) if !m.deleted => {
-                    s.refuse(id, req, &Refusal::new(ErrorCode::Forbidden, "only the author may delete it"));
-                }
-                Ok(_) => s.refuse(id, req, &Refusal::new(ErrorCode::NotFound, "no such message")),
-                Err(e) => s.refuse(id, req, &Refusal::read_failed(&e, "reading a direct message")),
+        if !self.admit_remote(id, req, true) {
+            return;
+        }
+        self.ask_for(
+            id,
+            move |b| {
+                let b = b.clone();
+                Box::pin(async move {
+                    match b.direct_message(user, peer, seq).await? {
+                        Some(m) if !m.deleted && m.author == user => {}
+                        Some(m) if !m.deleted => return Ok(Err(DeleteRefused::NotAuthor)),
+                        _ => return Ok(Err(DeleteRefused::NoSuchMessage)),
+                    }
+                    match b.delete_direct(user, peer, seq).await {
+                        Ok(_) => Ok(Ok(())),
+                        Err(e) if e.is_not_found() => Ok(Err(DeleteRefused::NoSuchMessage)),
+                        Err(e) => Err(e),
+                    }
+                })
             },
-        );
-    }
-
-    fn tombstone_direct(&mut self, id: ConnId, req: u32, user: u32, peer: u32, seq: u64) {
-        self.ask(
-            move |b| b.delete_direct(user, peer, seq),
             move |s: &mut Shard, result, _now| match result {
-                Ok(_) => {
-                    broadcast_from_writer(&s.shared, || ShardMsg::DirectDeleted { a: user, b: peer, seq });
+                Ok(Ok(())) => {
+                    s.broadcast(|| ShardMsg::DirectDeleted { a: user, b: peer, seq });
                     s.ack(id, req, seq);
                 }
-                Err(e) if e.is_not_found() => s.refuse(id, req, &Refusal::new(ErrorCode::NotFound, "no such message")),
+                Ok(Err(DeleteRefused::NotAuthor)) => {
+                    s.refuse(id, req, &Refusal::new(ErrorCode::Forbidden, "only the author may delete it"));
+                }
+                Ok(Err(DeleteRefused::NoSuchMessage)) => {
+                    s.refuse(id, req, &Refusal::new(ErrorCode::NotFound, "no such message"));
+                }
                 Err(e) => {
                     tracing::error!(error = %e, "deleting a direct message");
                     s.refuse(id, req, &Refusal::store_failed(&e));
@@ -59,4 +67,10 @@ impl Shard {
             },
         );
     }
+}
+
+/// Why a direct message deletion was refused.
+enum DeleteRefused {
+    NotAuthor,
+    NoSuchMessage,
 }

@@ -14,6 +14,7 @@ use crate::msg::{ConnId, Refusal};
 use crate::shard::{Shard, encode};
 
 /// A page read from the store, with the name of every author on it.
+#[derive(Default)]
 pub(crate) struct Page {
     messages: Vec<Message>,
     names: HashMap<u32, String>,
@@ -86,6 +87,9 @@ impl Shard {
         if h.limit == 0 {
             return self.refuse(id, h.req, &Refusal::new(ErrorCode::InvalidArgument, "limit must be 1..=50"));
         }
+        if !self.admit_remote(id, h.req, true) {
+            return;
+        }
         let Some(conn) = self.conn(id) else { return };
         let (me, hidden) = (conn.user.id, conn.blocks.clone());
         let q = PageQuery {
@@ -97,7 +101,8 @@ impl Shard {
             check_exists: true,
         };
         let req = h.req;
-        self.ask(
+        self.ask_for(
+            id,
             move |b| q.op(b, hidden),
             move |s: &mut Shard, page, _now| match page {
                 Ok(Some(page)) => {

@@ -3,13 +3,13 @@
 
 use bytes::Bytes;
 use pixelparty_protocol::client::RoomRequest;
-use pixelparty_protocol::{CloseReason, ConvKind, ErrorCode, ServerFrame};
+use pixelparty_protocol::{CloseReason, ConvKind, ErrorCode};
 
-use crate::cmd::history::{PageQuery, page_frame};
+use crate::cmd::history::{Page, PageQuery, page_frame};
 use crate::metrics::ShardMetrics;
 use crate::msg::{ConnId, Refusal, ShardMsg};
 use crate::routing::room_home;
-use crate::shard::{Shard, encode, remove_from};
+use crate::shard::{Shard, remove_from};
 
 /// Most room frames held for a session while its join's history page is read.
 const MAX_HELD_WHILE_JOINING: usize = 1024;
@@ -33,6 +33,7 @@ impl Shard {
             return;
         };
         conn.rooms.push(r.room);
+        conn.join_reqs.push((r.room, r.req));
         let (user, name) = (conn.user.id, conn.user.name.clone());
         let msg = ShardMsg::Join { room: r.room, conn: self.conn_ref(id), req: r.req, user, name };
         self.send(room_home(r.room, self.config().shards), msg);
@@ -42,9 +43,13 @@ impl Shard {
         let Some(conn) = self.conn_mut(id) else {
             return;
         };
-        if !conn.rooms.contains(&room) {
-            return; // Left before the join completed.
-        }
+        let Some(at) = conn.join_reqs.iter().position(|j| *j == (room, req)) else {
+            // Left before the join completed (the home shard saw the leave after it): this
+            // join is over, whatever a later join of the same room does.
+            let r = Refusal::new(ErrorCode::NotMember, "left the room before the join completed");
+            return self.refuse(id, req, &r);
+        };
+        conn.join_reqs.swap_remove(at);
         let (published, presence) = match result {
             Ok(ok) => ok,
             Err(r) => {
@@ -54,7 +59,7 @@ impl Shard {
         };
         // A member from now on, but what the room publishes meanwhile waits until the
         // history page is delivered, so the session sees the room in sequence order.
-        conn.joining.push((room, Vec::new()));
+        conn.joining.push((room, req, Vec::new()));
         let (me, hidden) = (conn.user.id, conn.blocks.clone());
         self.room_members.entry(room).or_default().push(id);
         let q = PageQuery {
@@ -72,13 +77,10 @@ impl Shard {
                     Ok(Some(page)) => page_frame(req, ConvKind::Room, room, &page),
                     Ok(None) => Bytes::new(),
                     Err(e) => {
-                        let r = Refusal::read_failed(&e, "reading history on join");
-                        encode(&ServerFrame::Error(pixelparty_protocol::server::Error {
-                            req,
-                            code: r.code,
-                            retry_after_ms: r.retry_after_ms,
-                            message: "history unavailable",
-                        }))
+                        // Joined all the same: one answer per request (the ack), and an empty
+                        // page; the client can ask again with `History`.
+                        let _ = Refusal::read_failed(&e, "reading history on join");
+                        page_frame(req, ConvKind::Room, room, &Page::default())
                     }
                 };
                 s.joined(id, req, room, published, page, presence);
@@ -90,8 +92,8 @@ impl Shard {
     /// meanwhile.
     fn joined(&mut self, id: ConnId, req: u32, room: u32, published: u64, page: Bytes, presence: Bytes) {
         let Some(conn) = self.conn_mut(id) else { return };
-        let Some(at) = conn.joining.iter().position(|(r, _)| *r == room) else { return };
-        let (_, held) = conn.joining.swap_remove(at);
+        let Some(at) = conn.joining.iter().position(|(r, q, _)| (*r, *q) == (room, req)) else { return };
+        let (_, _, held) = conn.joining.swap_remove(at);
         if !conn.rooms.contains(&room) {
             return; // Left meanwhile.
         }
@@ -111,7 +113,7 @@ impl Shard {
     /// (or when holding too many closed the session).
     fn hold_while_joining(&mut self, id: ConnId, room: u32, frame: &Bytes) -> bool {
         let Some(conn) = self.conn_mut(id) else { return false };
-        let Some((_, held)) = conn.joining.iter_mut().find(|(r, _)| *r == room) else { return false };
+        let Some((_, _, held)) = conn.joining.iter_mut().find(|(r, _, _)| *r == room) else { return false };
         if held.len() < MAX_HELD_WHILE_JOINING {
             held.push(frame.clone());
             return true;
@@ -129,6 +131,9 @@ impl Shard {
             return self.refuse(id, r.req, &Refusal::new(ErrorCode::NotMember, "not in this room"));
         }
         conn.rooms.retain(|x| *x != r.room);
+        // A join on its way or waiting for its page ends here too (its frames belong to it).
+        conn.join_reqs.retain(|(room, _)| *room != r.room);
+        conn.joining.retain(|(room, _, _)| *room != r.room);
         let user = conn.user.id;
         remove_from(&mut self.room_members, r.room, id);
         let msg = ShardMsg::Leave { room: r.room, conn: self.conn_ref(id), user };

@@ -1,13 +1,11 @@
 //! `SendRoom` and `SendDirect` at the session's shard, and the delivery of direct messages.
 //!
-//! Room messages go to the room's home shard, which sequences them. Direct messages are
-//! checked against the store from the sender's shard, then stored one at a time per
-//! conversation by the conversation's home shard, which hands each stored message to every
-//! shard before the next: both users' sessions anywhere see a conversation in sequence
-//! order.
+//! Room messages go to the room's home shard, which sequences them. Direct messages go to
+//! their conversation's home shard, which checks and stores them one at a time per
+//! conversation and hands each stored message to every shard before the next: both users'
+//! sessions anywhere see a conversation in sequence order.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 
 use bytes::Bytes;
 use pixelparty_protocol::client::{SendDirect, SendRoom};
@@ -19,7 +17,7 @@ use crate::limiter::Decision;
 use crate::metrics::ShardMetrics;
 use crate::msg::{ConnId, DirectPost, Origin, Refusal, ShardMsg};
 use crate::routing::{direct_home, room_home};
-use crate::shard::{Shard, Shared, encode};
+use crate::shard::{Shard, encode};
 
 /// Most direct messages of one conversation waiting at its home shard.
 const MAX_DIRECT_QUEUE: usize = 256;
@@ -70,8 +68,7 @@ impl Shard {
         self.send_request(id, room_home(m.room, self.config().shards), msg);
     }
 
-    /// A direct message: the store checks that the two may talk, then the conversation's
-    /// home shard stores it (see [`Shard::home_direct`]).
+    /// A direct message goes to its conversation's home shard (see [`Shard::home_direct`]).
     pub(crate) fn on_send_direct(&mut self, id: ConnId, m: SendDirect<'_>, now_ms: u64) {
         let Some(conn) = self.conn(id) else { return };
         let (from, to, req) = (conn.user.id, m.to, m.req);
@@ -81,39 +78,17 @@ impl Shard {
         if !self.admit_remote(id, req, true) || !self.check_message(id, req, m.text, now_ms) {
             return;
         }
-        let text: Box<str> = m.text.into();
-        self.ask(
-            move |b| {
-                let (exists, blocked, friends) = (b.user(to), b.blocked_either(from, to), b.are_friends(from, to));
-                Box::pin(async move { Ok((exists.await?.is_some(), blocked.await?, friends.await?)) })
-            },
-            move |s: &mut Shard, checks, _now| {
-                let refusal = match checks {
-                    Ok((false, _, _)) => Refusal::new(ErrorCode::NotFound, "no such user"),
-                    Ok((_, true, _)) => Refusal::new(ErrorCode::Blocked, "one of you blocks the other"),
-                    Ok((_, _, false)) => Refusal::new(ErrorCode::NotFriends, "direct messages are between friends"),
-                    Ok(_) => {
-                        let Some(conn) = s.conn(id) else { return };
-                        let msg = ShardMsg::DirectPost(DirectPost {
-                            from,
-                            to,
-                            name: conn.user.name.clone(),
-                            text,
-                            conn: s.conn_ref(id),
-                            req,
-                        });
-                        return s.send_request(id, direct_home(from, to, s.config().shards), msg);
-                    }
-                    Err(e) => Refusal::read_failed(&e, "checking a direct message"),
-                };
-                s.refuse(id, req, &refusal);
-            },
-        );
+        let Some(conn) = self.conn(id) else { return };
+        let post =
+            DirectPost { from, to, name: conn.user.name.clone(), text: m.text.into(), conn: self.conn_ref(id), req };
+        self.send_request(id, direct_home(from, to, self.config().shards), ShardMsg::DirectPost(post));
     }
 
-    /// At the conversation's home shard: queues a direct message. The store appends one
-    /// message of a conversation at a time, and every shard hears of each in turn, so both
-    /// users' sessions anywhere see a conversation in sequence order.
+    /// At the conversation's home shard: queues a direct message. Its checks (the recipient
+    /// exists, no block either way, friends) and its append are one store operation, and a
+    /// conversation has one at a time at the store, each handed to every shard before the
+    /// next: both users' sessions anywhere see a conversation in sequence order, and one
+    /// sender's messages are stored in the order sent.
     pub(crate) fn home_direct(&mut self, post: DirectPost, now_ms: u64) {
         let key = pixelparty_storage::chat::conversation_pair(post.from, post.to);
         let queue = self.directs.entry(key).or_default();
@@ -134,12 +109,26 @@ impl Shard {
         };
         let (from, to, text) = (post.from, post.to, post.text.to_string());
         self.ask(
-            move |b| b.append_direct(from, to, now_ms, text),
+            move |b| {
+                let b = b.clone();
+                Box::pin(async move {
+                    if b.user(to).await?.is_none() {
+                        return Ok(Err(Refusal::new(ErrorCode::NotFound, "no such user")));
+                    }
+                    if b.blocked_either(from, to).await? {
+                        return Ok(Err(Refusal::new(ErrorCode::Blocked, "one of you blocks the other")));
+                    }
+                    if !b.are_friends(from, to).await? {
+                        return Ok(Err(Refusal::new(ErrorCode::NotFriends, "direct messages are between friends")));
+                    }
+                    b.append_direct(from, to, now_ms, text).await.map(Ok)
+                })
+            },
             move |s: &mut Shard, stored, now_ms| {
                 let Some(post) = s.directs.get_mut(&key).and_then(VecDeque::pop_front) else { return };
                 let origin = Origin::Session(post.conn, post.req);
                 match stored {
-                    Ok(stored) => {
+                    Ok(Ok(stored)) => {
                         let frame = encode(&ServerFrame::DirectMessage(DirectMessage {
                             from,
                             to,
@@ -148,10 +137,11 @@ impl Shard {
                             from_name: &post.name,
                             text: &stored.text,
                         }));
-                        broadcast_from_writer(&s.shared, || ShardMsg::Direct { from, to, frame: frame.clone() });
+                        s.broadcast(|| ShardMsg::Direct { from, to, frame: frame.clone() });
                         ShardMetrics::add(&s.metrics().direct_messages, 1);
                         s.answer(origin, Ok(stored.seq));
                     }
+                    Ok(Err(refusal)) => s.answer(origin, Err(refusal)),
                     Err(e) => {
                         tracing::error!(error = %e, "storing a direct message");
                         s.answer(origin, Err(Refusal::store_failed(&e)));
@@ -160,6 +150,14 @@ impl Shard {
                 s.append_next_direct(key, now_ms);
             },
         );
+    }
+
+    /// Queues a message for every shard, this one included (reliably: in order with the rest
+    /// this shard sends them).
+    pub(crate) fn broadcast(&mut self, make: impl Fn() -> ShardMsg) {
+        for shard in 0..self.config().shards {
+            self.send(shard, make());
+        }
     }
 
     /// A direct message for the local sessions of its two users.
@@ -182,16 +180,6 @@ impl Shard {
             for id in self.user_conns.get(&me).cloned().unwrap_or_default() {
                 self.push_reliable(id, frame.clone());
             }
-        }
-    }
-}
-
-/// Sends a message to every shard from outside the shards (the store's writer thread). A full
-/// inbox drops the delivery and counts it: the message is stored, so history repairs it.
-pub(crate) fn broadcast_from_writer(shared: &Arc<Shared>, make: impl Fn() -> ShardMsg) {
-    for shard in 0..shared.config.shards {
-        if shared.mesh.send(shard, make()).is_err() {
-            shared.mesh.inbox(shard).dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
     }
 }

@@ -144,6 +144,7 @@ impl Shard {
                 for id in self.user_conns.get(&user).cloned().unwrap_or_default() {
                     if let Some(c) = self.conn_mut(id) {
                         c.blocks = blocks.clone();
+                        c.blocks_updated = true;
                     }
                 }
             }

@@ -59,9 +59,10 @@ impl Shard {
         id
     }
 
-    /// Replaces a session's block list (sorted).
+    /// Replaces a session's block list (sorted) with one read after it connected, unless a
+    /// `BlocksChanged` came meanwhile (that one is newer).
     pub fn set_blocks(&mut self, id: ConnId, blocks: Arc<[u32]>) {
-        if let Some(c) = self.conn_mut(id) {
+        if let Some(c) = self.conn_mut(id).filter(|c| !c.blocks_updated) {
             c.blocks = blocks;
         }
     }

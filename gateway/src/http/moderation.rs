@@ -156,7 +156,7 @@ pub async fn set_net_ban(
             let record = ban_record(reason, actor, duration_s);
             let message = record.reason.clone();
             app.db(move |b| b.ban_net(net, record)).await?;
-            app.bans.set(app.db(|b| b.net_bans()).await?);
+            reload_bans(app).await?;
             // Live sessions from the range end too, not only new connections.
             app.engine.end_sessions(Target::Net(net), CloseReason::Banned, &message).await;
             tracing::info!(%net, actor, "address range banned");
@@ -167,7 +167,14 @@ pub async fn set_net_ban(
             app.db(move |b| b.unban_net(net, actor, now)).await?;
         }
     }
-    app.bans.set(app.db(|b| b.net_bans()).await?);
+    reload_bans(app).await
+}
+
+/// Reads the address bans into the cache (a reload that started later wins a race).
+async fn reload_bans(app: &App) -> Result<(), ApiError> {
+    let ticket = app.bans.ticket();
+    let list = app.db(|b| b.net_bans()).await?;
+    app.bans.set(ticket, list);
     Ok(())
 }
 

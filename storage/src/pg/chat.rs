@@ -11,7 +11,7 @@ use super::error::{below, col, limit, to_i64, u32_of, u64_of};
 use super::sql::{Global, execute, lock, lock_pair, query, query_one, query_opt};
 use crate::accounts::fold_name;
 use crate::backend::Hidden;
-use crate::chat::{check_text, conversation_pair};
+use crate::chat::{check_room_name, check_text, conversation_pair};
 use crate::error::{Result, StorageError};
 use crate::records::{Conversation, Message, Room};
 
@@ -159,10 +159,7 @@ pub(crate) async fn conversations<C: GenericClient>(c: &C, user: u32, max: usize
 }
 
 pub(crate) async fn create_room<C: GenericClient>(c: &C, name: String, created_by: u32, now_ms: u64) -> Result<Room> {
-    let name = name.trim();
-    if name.is_empty() || name.len() > MAX_ROOM_NAME_BYTES {
-        return Err(StorageError::invalid("room name must be 1..=64 bytes"));
-    }
+    let name = check_room_name(&name)?;
     let created = to_i64(now_ms, "time")?;
     lock(c, Global::Rooms).await?;
     let folded = fold_name(name);

@@ -34,6 +34,8 @@ pub(crate) fn commit(e: tokio_postgres::Error) -> StorageError {
 pub(crate) fn pool(e: PoolError) -> StorageError {
     match e {
         PoolError::Closed => StorageError::new(crate::error::Kind::Closed),
+        // Every connection busy for the whole wait: load, not a lost server (readiness stays).
+        PoolError::Timeout(deadpool_postgres::TimeoutType::Wait) => StorageError::overloaded(),
         PoolError::Backend(e) if e.code().is_some_and(|c| !transient(c)) => StorageError::io(e),
         other => StorageError::unavailable(other),
     }

@@ -300,15 +300,18 @@ impl Backend for PgStore {
         self.read(move |c| Box::pin(moderation::audit_log(c, before, limit)))
     }
     fn audit(&self, entry: AuditDraft) -> Op<()> {
+        let entry = entry.plain();
         self.write(move |c| Box::pin(async move { moderation::audit(c, &entry).await }))
     }
     fn ban_user(&self, user: u32, ban: Ban) -> Op<()> {
+        let ban = ban.plain();
         self.write(move |c| Box::pin(moderation::ban_user(c, user, ban)))
     }
     fn unban_user(&self, user: u32, actor: u32, now_ms: u64) -> Op<bool> {
         self.write(move |c| Box::pin(moderation::unban_user(c, user, actor, now_ms)))
     }
     fn ban_net(&self, net: IpNet, ban: Ban) -> Op<()> {
+        let ban = ban.plain();
         self.write(move |c| Box::pin(moderation::ban_net(c, net, ban)))
     }
     fn unban_net(&self, net: IpNet, actor: u32, now_ms: u64) -> Op<bool> {

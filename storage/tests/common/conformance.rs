@@ -319,6 +319,27 @@ pub async fn direct_messages(b: &dyn Backend) {
     assert_eq!(b.direct_last_seq(1, 2).await.unwrap(), 2, "a refused message takes no sequence");
 }
 
+/// Text with control characters: a NUL (which PostgreSQL's text cannot hold) or an escape in a
+/// message or a room name is refused as invalid, alike on every backend; tab and line breaks
+/// are kept; free text the server records (ban reasons, audit details) has them replaced.
+pub async fn control_characters(b: &dyn Backend) {
+    users(b, 2).await;
+    for bad in ["a\0b", "\0", "bell\u{7}", "esc\u{1b}[31m"] {
+        assert!(b.append_direct(1, 2, 0, bad.into()).await.unwrap_err().is_invalid(), "{bad:?}");
+        assert!(b.create_room(bad.into(), 1, 0).await.unwrap_err().is_invalid(), "{bad:?}");
+    }
+    let kept = b.append_direct(1, 2, 0, "two\nlines\tand a tab\r\n".into()).await.unwrap();
+    assert_eq!(kept.text, "two\nlines\tand a tab\r\n");
+    let ban = Ban { reason: "spam\0".into(), by: 0, created_ms: 1, expires_ms: None };
+    b.ban_user(2, ban).await.unwrap();
+    assert_eq!(b.user_ban(2, 2).await.unwrap().unwrap().reason, "spam\u{fffd}");
+    let entry =
+        AuditDraft { actor: 0, action: AuditAction::Kick, target: "2\0".into(), detail: "x\u{1b}y".into(), time_ms: 3 };
+    b.audit(entry).await.unwrap();
+    let last = b.audit_log(u64::MAX, 1).await.unwrap().remove(0);
+    assert_eq!((last.target.as_str(), last.detail.as_str()), ("2\u{fffd}", "x\u{fffd}y"));
+}
+
 /// The canvas: geometry, journal reads, inspector and rollback queries, tile snapshots,
 /// recovery and pruning.
 pub async fn canvas_journal(b: &dyn Backend) {
