@@ -35,6 +35,7 @@ bench "${common[@]}" sat --connections 20 --rooms 2 --senders 2 --rate 20 --dura
 bench "${common[@]}" paint --painters 2 --subscribers 2 --rate 100 --duration 1 && check paint pixelparty
 bench "${common[@]}" snapshot --clients 2 --duration 1 && check snapshot pixelparty
 bench "${common[@]}" login --users 4 --concurrency 2 && check login pixelparty
+bench "${common[@]}" store --duration 1 --history 50 --pixels 50 --joiners 4 && check store pixelparty
 common=(--target pixelparty --transport wt --addr 127.0.0.1:28080 --server-pid "$PP_PID" --workers 2 --accounts 2)
 bench "${common[@]}" idle --connections 20 --hold 0.5 && check idle pixelparty-wt
 bench "${common[@]}" chat --connections 20 --rooms 2 --senders 2 --rate 50 --duration 1 --drain 1 && check chat pixelparty-wt

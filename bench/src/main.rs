@@ -9,6 +9,7 @@ use pixelparty_bench::scenario::idle::{self, IdleArgs};
 use pixelparty_bench::scenario::login::{self, LoginArgs};
 use pixelparty_bench::scenario::paint::{self, PaintArgs};
 use pixelparty_bench::scenario::snapshot::{self, SnapshotArgs};
+use pixelparty_bench::scenario::store::{self, StoreArgs};
 use pixelparty_bench::scenario::{Common, merge};
 use serde_json::{Value, json};
 
@@ -34,6 +35,9 @@ enum Scenario {
     Snapshot(SnapshotArgs),
     /// Sign-ups and log-ins (argon2id) while a probe pings: throughput, latency, responsiveness.
     Login(LoginArgs),
+    /// What depends on the storage backend (pixelparty): room acks/s, join-with-history,
+    /// pixel inspector, paint-to-ack during a join storm.
+    Store(StoreArgs),
     /// Raise the chat rate step by step until p99 latency passes a bound; report the highest
     /// rate sustained.
     Sat(SatArgs),
@@ -96,6 +100,7 @@ fn main() {
         Scenario::Chat(a) => chat::run(c, a),
         Scenario::Snapshot(a) => snapshot::run(c, a),
         Scenario::Login(a) => login::run(c, a),
+        Scenario::Store(a) => store::run(c, a),
         Scenario::Sat(a) => sat(c, a),
     };
     let record = merge(json!({ "time_ms": pixelparty_bench::scenario::now_us() / 1000 }), record);

@@ -8,6 +8,7 @@ pub mod idle;
 pub mod login;
 pub mod paint;
 pub mod snapshot;
+pub mod store;
 
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
