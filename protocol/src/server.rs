@@ -222,7 +222,7 @@ impl<'a> ListItem<'a> for HistoryEntry<'a> {
 /// see (blocked authors).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HistoryPage<'a> {
-    /// The request's id (0 for the page sent on join).
+    /// The request's id (the `JoinRoom` request's for the page sent on join).
     pub req: u32,
     /// Room or direct conversation.
     pub kind: ConvKind,
