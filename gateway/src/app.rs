@@ -128,17 +128,15 @@ impl App {
         let mut ids: Vec<u32> = ids.into_iter().collect();
         ids.sort_unstable();
         ids.dedup();
-        self.db(move |b| {
-            let b = b.clone();
-            Box::pin(async move {
-                let mut names = HashMap::with_capacity(ids.len());
-                for id in ids {
-                    names.insert(id, b.user(id).await?.map(|u| u.name).unwrap_or_default());
-                }
-                Ok(names)
-            })
-        })
-        .await
+        let mut names: HashMap<u32, String> = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(pixelparty_storage::backend::MAX_NAMES) {
+            let chunk = chunk.to_vec();
+            names.extend(self.db(move |b| b.user_names(chunk)).await?);
+        }
+        for id in ids {
+            names.entry(id).or_default();
+        }
+        Ok(names)
     }
 
     /// A user by name, or 404.

@@ -83,6 +83,9 @@ impl TickWrite {
     }
 }
 
+/// Most ids one [`Backend::user_names`] call takes (a history page has at most 50 authors).
+pub const MAX_NAMES: usize = 1000;
+
 /// The authors a history reader does not see (the users it blocks), sorted.
 pub type Hidden = Arc<[u32]>;
 
@@ -98,6 +101,9 @@ pub trait Backend: Send + Sync + 'static {
     fn users(&self, after: u32, limit: usize) -> Op<Vec<User>>;
     /// How many users exist.
     fn user_count(&self) -> Op<u32>;
+    /// The names of the users among `ids` that exist (at most [`MAX_NAMES`] ids; unknown ids
+    /// are left out), in one round trip.
+    fn user_names(&self, ids: Vec<u32>) -> Op<Vec<(u32, String)>>;
     /// The live session under `token_hash` (`None` when unknown or expired at `now_ms`).
     fn session(&self, token_hash: [u8; TOKEN_HASH_LEN], now_ms: u64) -> Op<Option<Session>>;
     /// Creates a user; conflict when the folded name is taken, invalid when the name is bad.

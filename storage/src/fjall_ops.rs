@@ -108,6 +108,17 @@ impl Backend for Fjall {
     fn user_count(&self) -> Op<u32> {
         self.read(Db::user_count)
     }
+    fn user_names(&self, ids: Vec<u32>) -> Op<Vec<(u32, String)>> {
+        self.read(move |db| {
+            let mut out = Vec::with_capacity(ids.len());
+            for id in ids.into_iter().take(crate::backend::MAX_NAMES) {
+                if let Some(u) = db.user(id)? {
+                    out.push((id, u.name));
+                }
+            }
+            Ok(out)
+        })
+    }
     fn session(&self, token_hash: [u8; TOKEN_HASH_LEN], now_ms: u64) -> Op<Option<Session>> {
         self.read(move |db| db.session(&token_hash, now_ms))
     }

@@ -229,6 +229,9 @@ impl Backend for Gated {
     fn user_count(&self) -> Op<u32> {
         self.inner.user_count()
     }
+    fn user_names(&self, ids: Vec<u32>) -> Op<Vec<(u32, String)>> {
+        self.inner.user_names(ids)
+    }
     fn session(&self, token_hash: [u8; TOKEN_HASH_LEN], now_ms: u64) -> Op<Option<Session>> {
         self.inner.session(token_hash, now_ms)
     }

@@ -57,6 +57,7 @@ conformance!(
     bans_and_audit,
     rooms_and_history,
     direct_messages,
+    user_names,
     control_characters,
     canvas_journal,
     commit_tick_is_all_or_nothing,

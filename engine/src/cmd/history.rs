@@ -51,12 +51,12 @@ impl PageQuery {
                 ConvKind::Room => b.room_history(q.conv, q.before, q.limit, hidden).await?,
                 ConvKind::Direct => b.direct_history(q.me, q.conv, q.before, q.limit, hidden).await?,
             };
-            let mut names = HashMap::new();
-            for m in &messages {
-                if let std::collections::hash_map::Entry::Vacant(slot) = names.entry(m.author) {
-                    let name = b.user(m.author).await?.map_or_else(|| format!("user{}", m.author), |u| u.name);
-                    slot.insert(name);
-                }
+            let mut authors: Vec<u32> = messages.iter().map(|m| m.author).collect();
+            authors.sort_unstable();
+            authors.dedup();
+            let mut names: HashMap<u32, String> = b.user_names(authors.clone()).await?.into_iter().collect();
+            for a in authors {
+                names.entry(a).or_insert_with(|| format!("user{a}"));
             }
             Ok(Some(Page { messages, names }))
         })

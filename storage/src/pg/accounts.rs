@@ -30,6 +30,12 @@ pub(crate) async fn user<C: GenericClient>(c: &C, id: u32) -> Result<Option<User
     query_opt(c, &sql, &[&i64::from(id)]).await?.as_ref().map(user_of).transpose()
 }
 
+pub(crate) async fn user_names<C: GenericClient>(c: &C, ids: Vec<u32>) -> Result<Vec<(u32, String)>> {
+    let ids: Vec<i64> = ids.into_iter().take(crate::backend::MAX_NAMES).map(i64::from).collect();
+    let rows = query(c, "SELECT id, name FROM users WHERE id = ANY($1)", &[&ids]).await?;
+    rows.iter().map(|row| Ok((u32_of(col(row, 0)?, "users")?, col(row, 1)?))).collect()
+}
+
 pub(crate) async fn user_by_name<C: GenericClient>(c: &C, name: String) -> Result<Option<User>> {
     if name.is_empty() || name.len() > MAX_NAME_BYTES {
         return Ok(None);

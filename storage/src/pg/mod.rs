@@ -216,6 +216,9 @@ impl Backend for PgStore {
     fn user(&self, id: u32) -> Op<Option<User>> {
         self.read(move |c| Box::pin(accounts::user(c, id)))
     }
+    fn user_names(&self, ids: Vec<u32>) -> Op<Vec<(u32, String)>> {
+        self.read(move |c| Box::pin(accounts::user_names(c, ids)))
+    }
     fn user_by_name(&self, name: String) -> Op<Option<User>> {
         self.read(move |c| Box::pin(accounts::user_by_name(c, name)))
     }

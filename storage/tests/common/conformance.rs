@@ -94,6 +94,16 @@ pub async fn accounts_and_sessions(b: &dyn Backend) {
     assert!(b.create_session(t1, 99, 0, 1).await.unwrap_err().is_not_found());
 }
 
+/// Names of many users in one call; unknown ids are left out.
+pub async fn user_names(b: &dyn Backend) {
+    users(b, 3).await;
+    let mut names = b.user_names(vec![3, 1, 99, 1]).await.unwrap();
+    names.sort();
+    names.dedup();
+    assert_eq!(names, [(1, "u0".to_string()), (3, "u2".to_string())]);
+    assert!(b.user_names(Vec::new()).await.unwrap().is_empty());
+}
+
 /// The social graph's transitions and lists.
 pub async fn social_graph(b: &dyn Backend) {
     users(b, 4).await;
