@@ -32,6 +32,10 @@ enum Command {
     ExportPng {
         /// Output file.
         out: PathBuf,
+        /// The canvas as it was at this moment (ms since the Unix epoch), rebuilt from the
+        /// journal, instead of now (needs the journal back to the first update).
+        #[arg(long)]
+        at: Option<u64>,
         #[command(flatten)]
         common: DataArgs,
     },
@@ -466,12 +470,18 @@ fn user(cmd: UserCommand) -> Result<()> {
     Ok(())
 }
 
-fn export_png(out: PathBuf, args: &DataArgs) -> Result<()> {
+fn export_png(out: PathBuf, at: Option<u64>, args: &DataArgs) -> Result<()> {
     let config = args.load()?;
     let engine = config.engine().map_err(|e| anyhow!(e))?;
     let store = open_store(&config)?;
     let geometry = engine.geometry;
-    let recovered = store.wait(move |b| b.recover_canvas(geometry))?;
+    let recovered = match at {
+        None => store.wait(move |b| b.recover_canvas(geometry))?,
+        Some(at_ms) => store.wait(move |b| {
+            let b = b.clone();
+            Box::pin(async move { pixelparty_storage::canvas::canvas_at(&*b, geometry, at_ms).await })
+        })?,
+    };
     let snap = pixelparty_engine::CanvasSnapshot {
         version: 0,
         taken_ms: pixelparty_engine::now_ms(),
@@ -528,7 +538,7 @@ fn main() {
         Some(Command::Serve(args)) => serve(&args),
         Some(Command::Admin(args)) => admin(args),
         Some(Command::User(cmd)) => user(cmd),
-        Some(Command::ExportPng { out, common }) => export_png(out, &common),
+        Some(Command::ExportPng { out, at, common }) => export_png(out, at, &common),
         Some(Command::Migrate { from, to }) => migrate(&from, &to),
     };
     if let Err(e) = result {

@@ -126,6 +126,30 @@ impl<'g> Replay<'g> {
     }
 }
 
+/// The canvas as it was at `at_ms`, on any backend: every journal record with `time_ms <=
+/// at_ms` replayed onto a blank canvas, in sequence order (to see what a griefing raid
+/// painted over, say). It needs the journal from its first update on: refused as invalid once
+/// retention has pruned that.
+pub async fn canvas_at(b: &dyn crate::Backend, geometry: Geometry, at_ms: u64) -> Result<RecoveredCanvas> {
+    /// Journal records read per query.
+    const PAGE: usize = 10_000;
+    let mut replay = Replay::new(&geometry, Vec::new())?;
+    let mut after = 0;
+    loop {
+        let page = b.journal_after(after, PAGE).await?;
+        let (Some(first), Some(last)) = (page.first(), page.last()) else { break };
+        if after == 0 && first.seq != 1 {
+            return Err(StorageError::invalid(
+                "the journal no longer holds the canvas's first updates (pruned by retention): that moment cannot be rebuilt",
+            ));
+        }
+        after = last.seq;
+        let then: Vec<PixelRecord> = page.into_iter().filter(|r| r.time_ms <= at_ms).collect();
+        replay.apply(&then)?;
+    }
+    Ok(replay.finish())
+}
+
 pub(crate) fn encode_block(records: &[PixelRecord]) -> Vec<u8> {
     let mut v = Enc::new().u32(records.len() as u32).done();
     v.reserve(records.len() * PixelRecord::BLOCK_LEN);

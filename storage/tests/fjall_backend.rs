@@ -39,6 +39,7 @@ conformance!(
     rooms_and_history,
     direct_messages,
     user_names,
+    canvas_at,
     control_characters,
     canvas_journal,
     commit_tick_is_all_or_nothing,

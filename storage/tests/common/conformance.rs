@@ -94,6 +94,28 @@ pub async fn accounts_and_sessions(b: &dyn Backend) {
     assert!(b.create_session(t1, 99, 0, 1).await.unwrap_err().is_not_found());
 }
 
+/// The canvas as it was at a moment, rebuilt from the journal; refused once the journal's
+/// start is pruned.
+pub async fn canvas_at(b: &dyn Backend) {
+    let g = Geometry::new(32, 16, 4, 16).unwrap();
+    b.init_canvas(g).await.unwrap();
+    let blank = pixelparty_storage::canvas::canvas_at(b, g, u64::MAX).await.unwrap();
+    assert!(blank.tiles.iter().all(|t| t.iter().all(|&x| x == 0)), "an empty journal: a blank canvas");
+    tick(b, vec![rec(1, 1, 1, 3, 1, 10), rec(2, 20, 0, 4, 1, 10)]).await;
+    tick(b, vec![rec(3, 1, 1, 5, 2, 20)]).await; // the raid
+    tick(b, vec![rec(4, 2, 2, 6, 2, 30)]).await;
+    let at = |c: &pixelparty_storage::RecoveredCanvas, x: usize, y: usize| {
+        let (tile, offset) = (x / 16, (y * 16 + x % 16) as u16);
+        get_pixel(&c.tiles[tile], 4, offset)
+    };
+    let before = pixelparty_storage::canvas::canvas_at(b, g, 15).await.unwrap();
+    assert_eq!((at(&before, 1, 1), at(&before, 20, 0), at(&before, 2, 2)), (3, 4, 0));
+    let after = pixelparty_storage::canvas::canvas_at(b, g, 20).await.unwrap();
+    assert_eq!((at(&after, 1, 1), at(&after, 2, 2)), (5, 0));
+    let now = pixelparty_storage::canvas::canvas_at(b, g, u64::MAX).await.unwrap();
+    assert_eq!(now.tiles, b.recover_canvas(g).await.unwrap().tiles, "the present equals recovery");
+}
+
 /// Names of many users in one call; unknown ids are left out.
 pub async fn user_names(b: &dyn Backend) {
     users(b, 3).await;
