@@ -180,7 +180,7 @@ variable "snapshot_time" {
 # --- cluster backends (for the coming cluster mode) ----------------------------------------
 
 variable "enable_cluster_backends" {
-  description = "Create ElastiCache Redis and RDS PostgreSQL. The server does not use them yet: they are for its cluster mode (shared canvas log, fan-out and cooldowns in Redis; accounts, rooms, messages and the canvas journal in PostgreSQL)."
+  description = "Create ElastiCache Redis and RDS PostgreSQL for the cluster mode (shared canvas log, fan-out and cooldowns in Redis; accounts, rooms, messages and the canvas journal in PostgreSQL). The server can keep its data in PostgreSQL today (storage.backend = \"postgres\"), but instances do not yet share a live canvas, so this module does not point them at it."
   type        = bool
   default     = false
 }
