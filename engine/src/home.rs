@@ -90,7 +90,9 @@ impl Shard {
         }
         let Some(msg) = msg.take() else { return true };
         if let Some(waiting) = self.loading_rooms.get_mut(&room) {
-            if waiting.len() >= MAX_WAITING_FOR_ROOM {
+            // A leave is never dropped: the join it undoes is queued ahead of it (so leaves
+            // are bounded by the joins waiting).
+            if waiting.len() >= MAX_WAITING_FOR_ROOM && !matches!(msg, ShardMsg::Leave { .. }) {
                 self.refuse_room_msg(msg, crate::asks::busy());
             } else {
                 waiting.push(msg);

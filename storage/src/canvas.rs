@@ -137,7 +137,15 @@ pub async fn canvas_at(b: &dyn crate::Backend, geometry: Geometry, at_ms: u64) -
     let mut after = 0;
     loop {
         let page = b.journal_after(after, PAGE).await?;
-        let (Some(first), Some(last)) = (page.first(), page.last()) else { break };
+        let (Some(first), Some(last)) = (page.first(), page.last()) else {
+            if after == 0 && !b.tile_snapshot_seqs().await?.is_empty() {
+                // Painted once, the journal now empty: retention pruned it all.
+                return Err(StorageError::invalid(
+                    "the journal holds none of the canvas's updates (pruned by retention): that moment cannot be rebuilt",
+                ));
+            }
+            break;
+        };
         if after == 0 && first.seq != 1 {
             return Err(StorageError::invalid(
                 "the journal no longer holds the canvas's first updates (pruned by retention): that moment cannot be rebuilt",

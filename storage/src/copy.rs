@@ -344,7 +344,8 @@ async fn copy_rooms(from: &dyn Backend, to: &dyn Backend) -> Result<Vec<u32>> {
                 tracing::error!(id = r.id, expected, "the source's room ids have a gap");
                 return Err(StorageError::invalid("the source's room ids have a gap: the target would renumber"));
             }
-            let made = to.create_room(r.name.clone(), r.created_by, r.created_ms).await?;
+            // Text stored before control characters were refused is copied made plain.
+            let made = to.create_room(crate::chat::plain(&r.name), r.created_by, r.created_ms).await?;
             if made.id != r.id {
                 tracing::error!(id = r.id, assigned = made.id, "the target assigned another room id");
                 return Err(StorageError::invalid("the target assigned another room id than the source's"));
@@ -418,6 +419,8 @@ async fn copy_room_messages(from: &dyn Backend, to: &dyn Backend, room: u32, rep
         let hi = last.min(lo + PAGE as u64 - 1);
         let page = from.room_history(room, hi + 1, PAGE, no_one()).await?;
         let batch = window(page, lo, hi, |seq| from.room_message(room, seq)).await?;
+        let batch: Vec<Message> =
+            batch.into_iter().map(|m| Message { text: crate::chat::plain(&m.text), ..m }).collect();
         report.room_messages += batch.len() as u64;
         report.deleted_room_messages += batch.iter().filter(|m| m.deleted).count() as u64;
         if !batch.is_empty() {
@@ -455,7 +458,7 @@ async fn copy_conversation(from: &dyn Backend, to: &dyn Backend, a: u32, b: u32)
                 author if author == b => a,
                 _ => return Err(StorageError::invalid("a direct message's author is not in its conversation")),
             };
-            let text = if m.deleted { DELETED_TEXT.to_owned() } else { m.text };
+            let text = if m.deleted { DELETED_TEXT.to_owned() } else { crate::chat::plain(&m.text) };
             let made = to.append_direct(m.author, peer, m.time_ms, text).await?;
             if made.seq != m.seq {
                 tracing::error!(a, b, seq = m.seq, assigned = made.seq, "a direct message sequence changed");

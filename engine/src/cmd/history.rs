@@ -54,7 +54,11 @@ impl PageQuery {
             let mut authors: Vec<u32> = messages.iter().map(|m| m.author).collect();
             authors.sort_unstable();
             authors.dedup();
-            let mut names: HashMap<u32, String> = b.user_names(authors.clone()).await?.into_iter().collect();
+            let mut names: HashMap<u32, String> = if authors.is_empty() {
+                HashMap::new()
+            } else {
+                b.user_names(authors.clone()).await?.into_iter().collect()
+            };
             for a in authors {
                 names.entry(a).or_insert_with(|| format!("user{a}"));
             }

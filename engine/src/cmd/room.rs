@@ -131,13 +131,23 @@ impl Shard {
             return self.refuse(id, r.req, &Refusal::new(ErrorCode::NotMember, "not in this room"));
         }
         conn.rooms.retain(|x| *x != r.room);
-        // A join on its way or waiting for its page ends here too (its frames belong to it).
+        // A join on its way or waiting for its page ends here too (its frames belong to it);
+        // one on its way is answered when its JoinDone comes, one waiting for its page now.
         conn.join_reqs.retain(|(room, _)| *room != r.room);
-        conn.joining.retain(|(room, _, _)| *room != r.room);
+        let mut ended = Vec::new();
+        conn.joining.retain(|(room, req, _)| {
+            if *room == r.room {
+                ended.push(*req);
+            }
+            *room != r.room
+        });
         let user = conn.user.id;
         remove_from(&mut self.room_members, r.room, id);
         let msg = ShardMsg::Leave { room: r.room, conn: self.conn_ref(id), user };
         self.send(room_home(r.room, self.config().shards), msg);
+        for req in ended {
+            self.refuse(id, req, &Refusal::new(ErrorCode::NotMember, "left the room before the join completed"));
+        }
         self.ack(id, r.req, 0);
     }
 
