@@ -230,11 +230,12 @@ impl Harness {
         for _ in 0..100_000 {
             let mut progress = false;
             for s in &mut self.shards {
-                progress |= s.process_inbox(self.now_ms, usize::MAX) > 0;
+                progress |= s.process_messages(self.now_ms, usize::MAX) > 0;
                 s.flush();
             }
             progress |= self.read_all();
-            progress |= (0..self.shards.len()).any(|i| self.shared.mesh.queued(i) > 0 || self.shards[i].has_pending());
+            progress |=
+                (0..self.shards.len()).any(|i| self.shared.mesh.messages_queued(i) > 0 || self.shards[i].has_pending());
             if progress {
                 continue;
             }
@@ -269,7 +270,8 @@ impl Harness {
             }
             // A tick can also answer at once (a batch the store refused) or end sessions
             // (expired logins): go on while it produced anything.
-            let sent = (0..self.shards.len()).any(|i| self.shared.mesh.queued(i) > 0 || self.shards[i].has_pending());
+            let sent =
+                (0..self.shards.len()).any(|i| self.shared.mesh.messages_queued(i) > 0 || self.shards[i].has_pending());
             if !ticked && !sent && !self.read_all() {
                 return;
             }

@@ -142,6 +142,11 @@ impl Mesh {
         self.inboxes[shard].rx.len() + self.inboxes[shard].done_rx.len()
     }
 
+    /// Messages (not storage completions) waiting for `shard`.
+    pub fn messages_queued(&self, shard: ShardId) -> usize {
+        self.inboxes[shard].rx.len()
+    }
+
     /// Waits until something arrives for `shard` (or it is woken).
     pub async fn sleep(&self, shard: ShardId) {
         let inbox = &self.inboxes[shard];

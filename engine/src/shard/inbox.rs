@@ -57,9 +57,19 @@ impl Shard {
     /// Handles up to `max` messages: storage completions first, then messages to itself, then
     /// the inbox. Returns how many were handled.
     pub fn process_inbox(&mut self, now_ms: u64, max: usize) -> usize {
+        self.process(now_ms, max, true)
+    }
+
+    /// Like [`Shard::process_inbox`] but leaves storage completions queued: the harness hands
+    /// them over itself, in the order they were asked, whatever order they came in.
+    pub fn process_messages(&mut self, now_ms: u64, max: usize) -> usize {
+        self.process(now_ms, max, false)
+    }
+
+    fn process(&mut self, now_ms: u64, max: usize, completions: bool) -> usize {
         let mut handled = 0;
         while handled < max {
-            if let Some(done) = self.shared.mesh.try_recv_done(self.id) {
+            if let Some(done) = completions.then(|| self.shared.mesh.try_recv_done(self.id)).flatten() {
                 self.on_completion(done, now_ms);
             } else if let Some(refused) = self.asks_refused.pop_front() {
                 refused.run(self, now_ms);
