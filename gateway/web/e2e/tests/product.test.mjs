@@ -446,8 +446,9 @@ describe("web client as a product", { concurrency: 1 }, () => {
       await b.waitForFunction((why) => document.getElementById("closed-reason-text").textContent.includes(why), reason);
       assert.match(await b.textContent("#closed-reason-text"), /^You are banned: /);
       await b.waitForFunction(() => document.getElementById("conn-state").textContent === "banned");
+      // The session's end and the account's ban state arrive separately: wait for both.
+      await b.waitForFunction(() => document.body.dataset.readonly === "true");
       assert.equal(await b.textContent("#cooldown-text"), "Banned: the canvas is read-only");
-      assert.equal(await b.getAttribute("body", "data-readonly"), "true");
       assert.equal(await b.isDisabled('#palette button[data-colour="3"]'), true);
       assert.equal(await b.isDisabled("#message"), true);
       assert.equal(await b.isDisabled("#new-room"), true);
