@@ -157,17 +157,19 @@ impl App {
     /// unknown, revoked or expired, 403 `banned` (reason and end) while the user is banned.
     /// Shared by HTTP, the WebSocket upgrade and WebTransport.
     pub async fn authenticate(&self, token_hash: [u8; 32], now: u64) -> Result<AuthUser, ApiError> {
-        let session = self
-            .db(move |b| b.session(token_hash, now))
-            .await?
-            .ok_or_else(|| ApiError::unauthorized("session expired or unknown"))?;
-        let id = session.user;
-        let (user, ban) = self
+        // One store operation for the session, its user and the user's ban: this runs on
+        // every authenticated request.
+        let found = self
             .db(move |b| {
-                let (user, ban) = (b.user(id), b.user_ban(id, now));
-                Box::pin(async move { Ok((user.await?, ban.await?)) })
+                let b = b.clone();
+                Box::pin(async move {
+                    let Some(session) = b.session(token_hash, now).await? else { return Ok(None) };
+                    let (user, ban) = (b.user(session.user).await?, b.user_ban(session.user, now).await?);
+                    Ok(Some((session, user, ban)))
+                })
             })
             .await?;
+        let (session, user, ban) = found.ok_or_else(|| ApiError::unauthorized("session expired or unknown"))?;
         let user = user.ok_or_else(|| ApiError::unauthorized("no such user"))?;
         if let Some(ban) = ban {
             return Err(ApiError::banned(ban.reason, ban.expires_ms));
