@@ -73,6 +73,14 @@ pub struct EngineConfig {
     pub stall_threshold_ms: u64,
     /// Highest user id the engine keeps per-user state for (cooldown, slow mode).
     pub max_users: u32,
+    /// Cluster mode: the link to the other nodes' shared services (`None`: one node).
+    pub cluster: Option<std::sync::Arc<dyn crate::cluster::ClusterLink>>,
+    /// Cluster mode: how long a gap in a room's sequence may stay open before it is filled
+    /// from the store (the missing messages are usually still on their way from their node).
+    pub gap_hold_ms: u64,
+    /// Cluster mode: how often a room home asks the store for its rooms' newest sequences
+    /// (announcements are at-most-once: this finds what was lost).
+    pub room_check_ms: u64,
 }
 
 impl EngineConfig {
@@ -110,6 +118,9 @@ impl EngineConfig {
             max_ticks_in_flight: 16,
             stall_threshold_ms: 250,
             max_users: 16 << 20,
+            cluster: None,
+            gap_hold_ms: 50,
+            room_check_ms: 1000,
         }
     }
 

@@ -57,6 +57,11 @@ impl Shard {
     pub(crate) fn refund_cooldown(&self, cmd: &PaintCmd) {
         if cmd.charged {
             self.shared.cooldown.refund(cmd.user);
+            if cmd.cooldown_token != 0
+                && let Some(link) = &self.config().cluster
+            {
+                link.refund_cooldown(cmd.user, cmd.cooldown_token);
+            }
             ShardMetrics::add(&self.metrics().cooldowns_refunded, 1);
         }
     }

@@ -16,6 +16,8 @@
 //! - `cmd/`: one module per client command.
 //! - `home`: what a shard does as the home of tiles and rooms.
 //! - `tick`: batching to storage and publishing.
+//! - [`cluster`]: what a shard needs from the other nodes, and the [`cluster::Sequencer`]
+//!   that puts their commits back in order; `feed`: a room home's side of it.
 //! - `tiles`, `rooms`, `conn`: owned tile, home room and session state.
 //! - [`limiter`]: exact per-user cooldown and slow mode.
 //! - [`restore`]: rollback restores, a compare-and-set at the tile's home shard.
@@ -25,9 +27,11 @@
 //! - [`metrics`]: the counters and histograms behind `/metrics`.
 
 pub mod asks;
+pub mod cluster;
 mod cmd;
 pub mod config;
 mod conn;
+mod feed;
 #[cfg(any(test, feature = "testing"))]
 pub mod harness;
 mod home;

@@ -96,6 +96,18 @@ impl RateTable {
         }
     }
 
+    /// Records that `user` may not act before `until_ms` (a window taken elsewhere: the
+    /// cluster's cooldown), so that [`RateTable::ready_at`] tells it. Never shortens a window.
+    pub fn hold(&self, user: u32, until_ms: u64) {
+        if self.interval_ms == 0 {
+            return;
+        }
+        if let Some(slot) = self.slot(user) {
+            let tat = until_ms + self.tolerance_ms;
+            let _ = slot.fetch_update(Ordering::AcqRel, Ordering::Acquire, |old| Some(old.max(tat)));
+        }
+    }
+
     /// When `user` may act next (`now_ms` or earlier if already allowed).
     pub fn ready_at(&self, user: u32, now_ms: u64) -> u64 {
         if self.interval_ms == 0 {
@@ -125,6 +137,16 @@ mod tests {
         assert_eq!(t.acquire(5, 11_000), Decision::Allowed { ready_at_ms: 12_000 });
         assert_eq!(t.ready_at(5, 11_500), 12_000);
         assert!(matches!(t.acquire(500, 0), Decision::Refused { .. }), "beyond the table");
+    }
+
+    #[test]
+    fn a_window_held_from_elsewhere_is_told_and_never_shortened() {
+        let t = RateTable::new(10, 1000, 1);
+        t.hold(2, 5_000);
+        assert_eq!(t.ready_at(2, 4_000), 5_000);
+        t.hold(2, 4_500);
+        assert_eq!(t.ready_at(2, 4_000), 5_000);
+        assert_eq!(t.acquire(2, 4_900), Decision::Refused { retry_after_ms: 100 });
     }
 
     #[test]

@@ -21,8 +21,9 @@ pub enum Completion {
     Tick {
         /// Batch number (checked to be the oldest in flight).
         batch: u64,
-        /// Durable, or why not (see [`crate::msg::Refusal::store_failed`]).
-        result: Result<(), crate::msg::Refusal>,
+        /// Durable (with the sequences the store assigned, in cluster mode), or why not (see
+        /// [`crate::msg::Refusal::store_failed`]).
+        result: Result<pixelparty_storage::Sequenced, crate::msg::Refusal>,
     },
     /// The answer to one of the shard's storage requests, ready to apply
     /// (see [`crate::asks`]).

@@ -132,6 +132,8 @@ pub struct PaintCmd {
     pub colour: u8,
     /// Whether the painter's cooldown was taken for it: a definite refusal gives it back.
     pub charged: bool,
+    /// Cluster mode: the token of the cooldown the cluster gave it (0: none).
+    pub cooldown_token: u64,
     /// Set for a rollback's restore: applied only if the pixel is unchanged since then.
     pub restore: Option<Restoring>,
     /// Tile and offset, computed by the sender.
@@ -155,6 +157,23 @@ pub struct Restoring {
     pub store_checked: Option<u64>,
     /// Where the outcome is counted.
     pub tally: Arc<crate::restore::RestoreTally>,
+}
+
+/// A committed room message as another node (or the store) tells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FedPost {
+    /// Its sequence in the room.
+    pub seq: u64,
+    /// Author.
+    pub author: u32,
+    /// Author's name.
+    pub name: Arc<str>,
+    /// When it was posted.
+    pub time_ms: u64,
+    /// Text (empty when deleted).
+    pub text: Box<str>,
+    /// Deleted already: it takes its place in the sequence but is shown to no one.
+    pub deleted: bool,
 }
 
 /// The result of one paint for the session that asked.
@@ -348,6 +367,24 @@ pub enum ShardMsg {
         to: u32,
         /// Encoded `DirectMessage` frame.
         frame: Bytes,
+    },
+    /// Cluster mode: committed canvas updates of this shard's tiles, in sequence order, from
+    /// whichever node committed them (the node's feed orders them).
+    FeedPixels(Arc<[pixelparty_storage::PixelRecord]>),
+    /// Cluster mode: committed messages of a room homed here, from whichever node (in any
+    /// order: the room's home puts them in sequence order).
+    FeedRoom {
+        /// The room.
+        room: u32,
+        /// Its messages.
+        posts: Vec<FedPost>,
+    },
+    /// Cluster mode: a room message was deleted on some node.
+    FeedRoomDelete {
+        /// The room.
+        room: u32,
+        /// The message.
+        seq: u64,
     },
     /// A direct message was deleted.
     DirectDeleted {

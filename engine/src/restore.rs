@@ -134,6 +134,7 @@ pub(crate) fn restore_cmd(
         y,
         colour,
         charged: false,
+        cooldown_token: 0,
         restore: Some(crate::msg::Restoring { guard_seq, store_checked: None, tally: tally.clone() }),
         tile: loc.tile,
         offset: loc.offset,

@@ -8,7 +8,12 @@ use pixelparty_protocol::limits::MAX_PRESENCE_ENTRIES;
 use pixelparty_protocol::server::{Presence, PresenceEntry};
 use pixelparty_protocol::{List, PresenceKind, ServerFrame};
 
+use crate::cluster::Sequencer;
+use crate::msg::FedPost;
 use crate::routing::ShardId;
+
+/// Most messages a room's home holds back behind a gap (cluster mode).
+const MAX_HELD_POSTS: usize = 4096;
 
 #[derive(Debug)]
 struct Member {
@@ -27,11 +32,24 @@ pub(crate) struct HomeRoom {
     members: HashMap<u32, Member>,
     sessions: usize,
     per_shard: Vec<u32>,
+    /// Cluster mode: the room's committed messages (from every node) back in order.
+    pub(crate) order: Sequencer<FedPost>,
+    /// Cluster mode: a gap fill or a sequence check is on its way from the store.
+    pub(crate) asking: bool,
 }
 
 impl HomeRoom {
     pub(crate) fn new(id: u32, last_seq: u64, shards: usize) -> Self {
-        Self { id, last_seq, published_seq: last_seq, members: HashMap::new(), sessions: 0, per_shard: vec![0; shards] }
+        Self {
+            id,
+            last_seq,
+            published_seq: last_seq,
+            members: HashMap::new(),
+            sessions: 0,
+            per_shard: vec![0; shards],
+            order: Sequencer::with_bound(last_seq, MAX_HELD_POSTS),
+            asking: false,
+        }
     }
 
     pub(crate) fn sessions(&self) -> usize {
@@ -64,6 +82,11 @@ impl HomeRoom {
             return self.members.remove(&user).map(|m| m.name);
         }
         None
+    }
+
+    /// Whether any session on this node is in the room.
+    pub(crate) fn has_members(&self) -> bool {
+        self.sessions > 0
     }
 
     /// Shards with at least one member session.

@@ -376,6 +376,42 @@ impl EngineHandle {
         rx
     }
 
+    /// Cluster mode: committed canvas updates in global sequence order (the node's feed
+    /// orders them), to their tiles' home shards. Waits while an inbox is full.
+    pub async fn feed_pixels(&self, records: &[pixelparty_storage::PixelRecord]) {
+        let (g, shards) = (self.shared.config.geometry, self.shared.config.shards);
+        let mut per_shard: Vec<Vec<pixelparty_storage::PixelRecord>> = vec![Vec::new(); shards];
+        for r in records {
+            if let Some(loc) = g.locate(u32::from(r.x), u32::from(r.y)) {
+                per_shard[tile_home(loc.tile, shards)].push(*r);
+            }
+        }
+        for (shard, list) in per_shard.into_iter().enumerate() {
+            if !list.is_empty() {
+                self.send_async(shard, ShardMsg::FeedPixels(list.into())).await;
+            }
+        }
+    }
+
+    /// Cluster mode: committed messages of `room` from any node (in any order), to the
+    /// room's home shard, which orders them.
+    pub async fn feed_room(&self, room: u32, posts: Vec<crate::msg::FedPost>) {
+        let home = crate::routing::room_home(room, self.shared.config.shards);
+        self.send_async(home, ShardMsg::FeedRoom { room, posts }).await;
+    }
+
+    /// Cluster mode: a room message was deleted on some node; its members here are told.
+    pub async fn feed_room_delete(&self, room: u32, seq: u64) {
+        let home = crate::routing::room_home(room, self.shared.config.shards);
+        self.send_async(home, ShardMsg::FeedRoomDelete { room, seq }).await;
+    }
+
+    /// Cluster mode: a direct message stored by another node (`frame`: its encoded
+    /// `DirectMessage`), for the sessions of `from` and `to` here.
+    pub async fn feed_direct(&self, from: u32, to: u32, frame: Bytes) {
+        self.broadcast(|| ShardMsg::Direct { from, to, frame: frame.clone() }).await;
+    }
+
     /// Tells every shard that a direct message was deleted (already tombstoned in the store).
     pub async fn direct_deleted(&self, a: u32, b: u32, seq: u64) {
         self.broadcast(|| ShardMsg::DirectDeleted { a, b, seq }).await;

@@ -15,7 +15,7 @@ use bytes::{Bytes, BytesMut};
 use pixelparty_protocol::limits::MAX_PIXELS_PER_FRAME;
 use pixelparty_protocol::server::{Deleted, Pixels, RoomMessage};
 use pixelparty_protocol::{ConvKind, PixelUpdate, PixelsHead, ServerFrame};
-use pixelparty_storage::{Message, PixelRecord, RoomDelete, TickWrite};
+use pixelparty_storage::{Message, PixelRecord, RoomDelete, Sequenced, StorageError, TickWrite};
 
 use crate::mesh::Completion;
 use crate::metrics::ShardMetrics;
@@ -52,7 +52,7 @@ struct Batch {
     posts: Vec<PendingPost>,
     deletes: Vec<PendingDelete>,
     /// The store's answer, once it came (answers may come out of order).
-    result: Option<Result<(), Refusal>>,
+    result: Option<Result<Sequenced, Refusal>>,
 }
 
 /// What a shard has accepted but not yet made durable.
@@ -95,12 +95,20 @@ impl Shard {
     pub fn tick(&mut self, now_ms: u64) {
         self.expire_sessions(now_ms);
         self.sample_queues(now_ms);
+        if self.config().cluster.is_some() {
+            self.cluster_rooms_tick(now_ms);
+        }
         if self.tick.is_empty() || self.tick.in_flight.len() >= self.config().max_ticks_in_flight {
             return;
         }
         let mut paints = std::mem::take(&mut self.tick.paints);
         self.decide_restores(&mut paints);
-        let first = self.shared.next_seq.fetch_add(paints.len() as u64, Ordering::Relaxed);
+        let cluster = self.config().cluster.clone();
+        // In a cluster the store assigns the sequences (these are placeholders, in order).
+        let first = match cluster {
+            Some(_) => 1,
+            None => self.shared.next_seq.fetch_add(paints.len() as u64, Ordering::Relaxed),
+        };
         let paints: Vec<(PaintCmd, u64)> = paints.into_iter().zip(first..).collect();
         let records: Vec<PixelRecord> = paints
             .iter()
@@ -127,16 +135,28 @@ impl Shard {
         let id = self.tick.next_batch;
         self.tick.next_batch += 1;
         let (shared, shard) = (self.shared.clone(), self.id);
-        let submitted = self.store().request(
-            move |b| b.commit_tick(write),
-            move |result| {
-                let result = result.map_err(|e| {
-                    tracing::error!(error = %e, shard, "tick batch failed");
-                    Refusal::store_failed(&e)
-                });
-                shared.mesh.complete(shard, Completion::Tick { batch: id, result });
-            },
-        );
+        let done = move |result: Result<Sequenced, StorageError>| {
+            let result = result.map_err(|e| {
+                tracing::error!(error = %e, shard, "tick batch failed");
+                Refusal::store_failed(&e)
+            });
+            shared.mesh.complete(shard, Completion::Tick { batch: id, result });
+        };
+        let submitted = match cluster {
+            Some(link) => {
+                let mut names: Vec<(u32, Arc<str>)> = posts.iter().map(|p| (p.user, p.name.clone())).collect();
+                names.sort_unstable_by_key(|(u, _)| *u);
+                names.dedup_by_key(|(u, _)| *u);
+                self.store().request(move |b| link.commit(b, write, names), done)
+            }
+            None => self.store().request(
+                move |b| {
+                    let op = b.commit_tick(write);
+                    Box::pin(async move { op.await.map(|()| Sequenced::default()) })
+                },
+                done,
+            ),
+        };
         let batch = Batch { id, submitted_ms: now_ms, paints, posts, deletes, result: None };
         match submitted {
             Ok(()) => self.tick.in_flight.push_back(batch),
@@ -150,7 +170,7 @@ impl Shard {
     /// The store finished batch `id`: publish it, or refuse everything in it.
     /// Batches are applied in submission order: an answer that comes before an older batch's
     /// waits for it (a backend may commit concurrent batches in any order).
-    pub(crate) fn on_durable(&mut self, id: u64, result: Result<(), Refusal>, now_ms: u64) {
+    pub(crate) fn on_durable(&mut self, id: u64, result: Result<Sequenced, Refusal>, now_ms: u64) {
         let Some(batch) = self.tick.in_flight.iter_mut().find(|b| b.id == id && b.result.is_none()) else {
             tracing::error!(batch = id, "completion without its batch in flight");
             return;
@@ -158,21 +178,49 @@ impl Shard {
         batch.result = Some(result);
         while self.tick.in_flight.front().is_some_and(|b| b.result.is_some()) {
             let Some(mut batch) = self.tick.in_flight.pop_front() else { break };
-            let result = batch.result.take().unwrap_or(Ok(()));
+            let result = batch.result.take().unwrap_or_else(|| Ok(Sequenced::default()));
             self.finish_batch(batch, result, now_ms);
         }
     }
 
-    fn finish_batch(&mut self, batch: Batch, result: Result<(), Refusal>, now_ms: u64) {
+    fn finish_batch(&mut self, batch: Batch, result: Result<Sequenced, Refusal>, now_ms: u64) {
         self.metrics().storage_batch_ms.observe(now_ms.saturating_sub(batch.submitted_ms));
-        if let Err(r) = result {
-            ShardMetrics::add(&self.metrics().storage_errors, 1);
-            self.fail_batch(batch, &r);
-            return;
+        let seqs = match result {
+            Ok(seqs) => seqs,
+            Err(r) => {
+                ShardMetrics::add(&self.metrics().storage_errors, 1);
+                self.fail_batch(batch, &r);
+                return;
+            }
+        };
+        if self.config().cluster.is_some() {
+            return self.finish_cluster_batch(batch, &seqs);
         }
         self.publish_paints(&batch.paints);
         self.publish_posts(batch.posts);
         self.publish_deletes(batch.deletes);
+    }
+
+    /// Cluster mode: the store assigned the batch's sequences. It is acknowledged here, and
+    /// applied (here as on every node) when the node's feed brings it back in sequence order
+    /// among everyone else's commits.
+    fn finish_cluster_batch(&mut self, mut batch: Batch, seqs: &Sequenced) {
+        for ((_, seq), assigned) in batch.paints.iter_mut().zip(seqs.first_pixel..) {
+            *seq = assigned;
+        }
+        assign_post_seqs(&mut batch.posts, &seqs.rooms);
+        for (cmd, _) in &batch.paints {
+            crate::restore::resolve(cmd, crate::restore::RestoreOutcome::Restored);
+        }
+        ShardMetrics::add(&self.metrics().paints_accepted, batch.paints.len() as u64);
+        ShardMetrics::add(&self.metrics().room_messages, batch.posts.len() as u64);
+        self.send_paint_results(batch.paints.iter().map(|(cmd, seq)| (cmd, Ok(*seq))));
+        for p in batch.posts {
+            self.answer(Origin::Session(p.conn, p.req), Ok(p.seq));
+        }
+        for d in batch.deletes {
+            self.answer(d.origin, Ok(d.seq));
+        }
     }
 
     /// Answers everything in a batch the store refused or failed with `r` (see
@@ -218,16 +266,37 @@ impl Shard {
         if paints.is_empty() {
             return;
         }
+        self.apply_updates(paints.iter().map(|(c, seq)| (c.tile, PixelUpdate::new(c.offset, c.colour), *seq)));
+        for (cmd, _) in paints {
+            crate::restore::resolve(cmd, crate::restore::RestoreOutcome::Restored);
+        }
+        ShardMetrics::add(&self.metrics().paints_accepted, paints.len() as u64);
+        self.send_paint_results(paints.iter().map(|(cmd, seq)| (cmd, Ok(*seq))));
+    }
+
+    /// Cluster mode: committed updates of this shard's tiles, in sequence order, from the
+    /// node's feed (whichever node committed them).
+    pub(crate) fn on_feed_pixels(&mut self, records: &[PixelRecord]) {
+        let g = self.config().geometry;
+        self.apply_updates(records.iter().filter_map(|r| {
+            let loc = g.locate(u32::from(r.x), u32::from(r.y))?;
+            Some((loc.tile, PixelUpdate::new(loc.offset, r.colour), r.seq))
+        }));
+    }
+
+    /// Applies updates (ascending sequences) to owned tiles and sends one `Pixels` frame per
+    /// changed tile to every shard with subscribers. An update a tile already has (its
+    /// sequence is not above the tile's) is skipped.
+    fn apply_updates(&mut self, updates: impl Iterator<Item = (u32, PixelUpdate, u64)>) {
         let (bpp, ring) = (self.config().geometry.bpp(), self.config().ring_per_tile);
         // Per tile: its sequence before the batch and the batch's updates in order.
         let mut per_tile: HashMap<u32, (u64, Vec<(u64, PixelUpdate)>)> = HashMap::new();
-        for (cmd, seq) in paints {
-            let Some(tile) = self.tiles.get_mut(&cmd.tile) else {
+        for (tile_id, update, seq) in updates {
+            let Some(tile) = self.tiles.get_mut(&tile_id).filter(|t| t.seq < seq) else {
                 continue;
             };
-            let update = PixelUpdate::new(cmd.offset, cmd.colour);
-            per_tile.entry(cmd.tile).or_insert_with(|| (tile.seq, Vec::new())).1.push((*seq, update));
-            tile.apply(bpp, *seq, update, ring);
+            per_tile.entry(tile_id).or_insert_with(|| (tile.seq, Vec::new())).1.push((seq, update));
+            tile.apply(bpp, seq, update, ring);
         }
         let shards = self.config().shards;
         let mut to_shard: Vec<Vec<TileFrame>> = vec![Vec::new(); shards];
@@ -248,11 +317,6 @@ impl Shard {
                 self.send(s, ShardMsg::Tiles(frames.into()));
             }
         }
-        for (cmd, _) in paints {
-            crate::restore::resolve(cmd, crate::restore::RestoreOutcome::Restored);
-        }
-        ShardMetrics::add(&self.metrics().paints_accepted, paints.len() as u64);
-        self.send_paint_results(paints.iter().map(|(cmd, seq)| (cmd, Ok(*seq))));
     }
 
     /// Sends paint results to their sessions' shards, one message per shard.
@@ -280,29 +344,55 @@ impl Shard {
             if let Some(room) = self.rooms.get_mut(&p.room) {
                 room.published_seq = room.published_seq.max(p.seq);
             }
-            let frame = encode(&ServerFrame::RoomMessage(RoomMessage {
-                room: p.room,
-                seq: p.seq,
-                author: p.user,
-                time_ms: p.time_ms,
-                author_name: &p.name,
-                text: &p.text,
-            }));
-            for s in self.room_shards(p.room) {
-                self.send(s, ShardMsg::RoomFrame { room: p.room, author: p.user, frame: frame.clone() });
-            }
+            self.tell_post(p.room, p.seq, p.user, &p.name, p.time_ms, &p.text);
             self.answer(Origin::Session(p.conn, p.req), Ok(p.seq));
+        }
+    }
+
+    /// Sends a room message to the room's member shards.
+    pub(crate) fn tell_post(&mut self, room: u32, seq: u64, author: u32, name: &str, time_ms: u64, text: &str) {
+        let frame =
+            encode(&ServerFrame::RoomMessage(RoomMessage { room, seq, author, time_ms, author_name: name, text }));
+        for s in self.room_shards(room) {
+            self.send(s, ShardMsg::RoomFrame { room, author, frame: frame.clone() });
         }
     }
 
     fn publish_deletes(&mut self, deletes: Vec<PendingDelete>) {
         for d in deletes {
-            let frame = encode(&ServerFrame::Deleted(Deleted { kind: ConvKind::Room, conv: d.room, seq: d.seq }));
-            for s in self.room_shards(d.room) {
-                self.send(s, ShardMsg::RoomFrame { room: d.room, author: 0, frame: frame.clone() });
-            }
+            self.tell_deleted(d.room, d.seq);
             self.answer(d.origin, Ok(d.seq));
         }
+    }
+
+    /// Sends a room message's tombstone to the room's member shards.
+    pub(crate) fn tell_deleted(&mut self, room: u32, seq: u64) {
+        let frame = encode(&ServerFrame::Deleted(Deleted { kind: ConvKind::Room, conv: room, seq }));
+        for s in self.room_shards(room) {
+            self.send(s, ShardMsg::RoomFrame { room, author: 0, frame: frame.clone() });
+        }
+    }
+}
+
+/// Gives each post of a batch the sequence the store assigned: posts are grouped by room in
+/// the order the tick wrote them (consecutive posts of one room form a group), and `rooms`
+/// holds each group's first sequence in that order.
+fn assign_post_seqs(posts: &mut [PendingPost], rooms: &[(u32, u64)]) {
+    let mut groups = rooms.iter();
+    let mut current: Option<(u32, u64)> = None;
+    for p in posts {
+        let next = match current {
+            Some((room, next)) if room == p.room => next,
+            _ => match groups.next() {
+                Some(&(room, first)) if room == p.room => first,
+                other => {
+                    tracing::error!(room = p.room, ?other, "store assigned no sequence to a room's posts");
+                    p.seq
+                }
+            },
+        };
+        p.seq = next;
+        current = Some((p.room, next + 1));
     }
 }
 

@@ -17,7 +17,6 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use pixelparty_protocol::CloseReason;
 use serde_json::json;
 
 use crate::app::{App, sha256};
@@ -99,7 +98,7 @@ fn text(status: StatusCode, body: String, content_type: &'static str) -> Resp {
 }
 
 fn ready(app: &App) -> bool {
-    app.store.is_ready() && app.accepting.load(Ordering::Acquire)
+    app.store.is_ready() && app.accepting.load(Ordering::Acquire) && app.cluster.get().is_none_or(|c| c.is_ready())
 }
 
 /// Every route of the admin endpoint, `(method, path)`: the document lists exactly these (a
@@ -185,7 +184,9 @@ async fn route(req: Request<Incoming>, app: &Arc<App>) -> Result<Resp, ApiError>
             let k: KickRequest = json_body(req, server).await?;
             let user = app.user_named(&k.username).await?;
             let message = if k.message.is_empty() { "kicked by an administrator".to_owned() } else { k.message };
-            app.engine.kick(user.id, CloseReason::Kicked, &message).await;
+            let reason = crate::cluster::control::Reason::Kicked;
+            app.control(crate::cluster::control::Control::EndUser { user: user.id, reason, message: message.clone() })
+                .await;
             let (id, now) = (user.id, pixelparty_engine::now_ms());
             let entry = pixelparty_storage::AuditDraft {
                 actor: 0,
@@ -213,7 +214,8 @@ async fn route(req: Request<Incoming>, app: &Arc<App>) -> Result<Resp, ApiError>
             app.db(move |b| b.set_role(id, role, 0, now)).await?;
             // Live sessions carry the role they connected with: end them, so that a demoted
             // admin keeps no admin power and a promoted user reconnects with it.
-            app.engine.kick(id, CloseReason::Kicked, "your role changed; reconnect").await;
+            let (reason, message) = (crate::cluster::control::Reason::Kicked, "your role changed; reconnect".into());
+            app.control(crate::cluster::control::Control::EndUser { user: id, reason, message }).await;
             Ok(json(StatusCode::OK, &r))
         }
         (Method::GET, "/audit") => {

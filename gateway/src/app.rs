@@ -60,6 +60,8 @@ pub struct App {
     pub wt: Option<Arc<crate::wt::WtState>>,
     /// Reverse proxies whose `X-Forwarded-For` is believed.
     trusted_proxies: Vec<ipnet::IpNet>,
+    /// Cluster mode: the link to the other nodes (set once at start).
+    pub cluster: std::sync::OnceLock<Arc<crate::cluster::Cluster>>,
 }
 
 /// SHA-256 of a secret, as stored and compared.
@@ -110,6 +112,18 @@ impl App {
             store,
             engine,
             hasher,
+            cluster: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Acts on live sessions after a change already in the store (a logout, a ban, a kick, a
+    /// block, a deletion): here, and in cluster mode on every other node too.
+    pub async fn control(&self, event: crate::cluster::control::Control) {
+        event.apply(self).await;
+        if let Some(cluster) = self.cluster.get()
+            && let Err(e) = cluster.publish_control(&event).await
+        {
+            tracing::error!(error = %e, ?event, "the other nodes were not told of a control event");
         }
     }
 

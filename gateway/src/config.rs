@@ -27,6 +27,52 @@ pub struct Config {
     pub limits: LimitsSection,
     /// WebTransport over HTTP/3 (QUIC).
     pub webtransport: WebTransportSection,
+    /// Cluster mode (several nodes on Redis and PostgreSQL); off without `redis_url`.
+    pub cluster: ClusterSection,
+}
+
+/// `[cluster]`: several nodes serving one canvas and one chat, sharing Redis and PostgreSQL
+/// (`storage.backend = "postgres"`). Without `redis_url` the server is one node.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterSection {
+    /// Redis URL (`redis://127.0.0.1:6379/0`); empty: no cluster.
+    pub redis_url: String,
+    /// This node's name in logs and metrics (default: host name and process id).
+    pub node_id: String,
+    /// Prefix of every Redis key, channel and stream (clusters can share one Redis).
+    pub key_prefix: String,
+    /// A node that has not heard from Redis for this long refuses writes with `unavailable`.
+    pub redis_timeout_ms: u64,
+    /// How often each node reads the canvas's head from PostgreSQL (what announcements lost
+    /// is found at most this late).
+    pub poll_ms: u64,
+    /// How long a gap in the canvas or a room may stay open before it is filled from
+    /// PostgreSQL.
+    pub gap_hold_ms: u64,
+    /// How often a room's home asks PostgreSQL for the room's newest sequence.
+    pub room_check_ms: u64,
+}
+
+impl Default for ClusterSection {
+    fn default() -> Self {
+        Self {
+            redis_url: String::new(),
+            node_id: String::new(),
+            key_prefix: "pixelparty".into(),
+            redis_timeout_ms: 3000,
+            poll_ms: 250,
+            gap_hold_ms: 50,
+            room_check_ms: 1000,
+        }
+    }
+}
+
+impl ClusterSection {
+    /// Whether cluster mode is on.
+    pub fn enabled(&self) -> bool {
+        !self.redis_url.is_empty()
+    }
 }
 
 /// `[webtransport]`.
@@ -349,6 +395,8 @@ impl Config {
         e.chat_burst = l.chat_burst;
         e.chat_interval_ms = l.chat_interval_ms;
         e.inbox_capacity = l.inbox_capacity;
+        e.gap_hold_ms = self.cluster.gap_hold_ms;
+        e.room_check_ms = self.cluster.room_check_ms.max(100);
         e.validate()?;
         Ok(e)
     }
@@ -437,7 +485,42 @@ impl Config {
         if !matches!(self.server.log_format.as_str(), "text" | "json") {
             return Err(ConfigError::new("server.log_format", "must be text or json".into()));
         }
+        let c = &self.cluster;
+        if c.enabled() && self.storage.backend != "postgres" {
+            let rule = "needs storage.backend = \"postgres\" (the nodes share PostgreSQL)".into();
+            return Err(ConfigError::new("cluster.redis_url", rule));
+        }
+        if c.enabled() && (c.key_prefix.is_empty() || c.key_prefix.contains(['{', '}'])) {
+            return Err(ConfigError::new("cluster.key_prefix", "must be non-empty, without braces".into()));
+        }
+        if c.enabled() && (c.redis_timeout_ms < 100 || c.poll_ms < 10 || c.poll_ms > 60_000) {
+            let rule = "redis_timeout_ms at least 100, poll_ms 10..=60000".into();
+            return Err(ConfigError::new("cluster.redis_timeout_ms, cluster.poll_ms", rule));
+        }
         Ok(())
+    }
+
+    /// The cluster link's settings, when cluster mode is on.
+    pub fn cluster(&self) -> Option<crate::cluster::Settings> {
+        let c = &self.cluster;
+        if !c.enabled() {
+            return None;
+        }
+        let node_name = if c.node_id.is_empty() {
+            let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+            format!("{}-{}", host.trim(), std::process::id())
+        } else {
+            c.node_id.clone()
+        };
+        Some(crate::cluster::Settings {
+            redis_url: c.redis_url.clone(),
+            node_name,
+            prefix: c.key_prefix.clone(),
+            redis_timeout_ms: c.redis_timeout_ms,
+            poll_ms: c.poll_ms,
+            gap_hold_ms: c.gap_hold_ms,
+            cooldown_ms: self.canvas.cooldown_ms,
+        })
     }
 }
 

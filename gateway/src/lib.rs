@@ -5,6 +5,7 @@
 //! # Layout
 //! - [`config`]: TOML / environment / flags configuration.
 //! - [`server`]: start-up, listeners, shutdown.
+//! - [`cluster`]: cluster mode (several nodes on Redis and PostgreSQL).
 //! - [`http`]: routes of the public API, one module per resource, plus the web client.
 //! - [`ws`]: WebSocket: the sans-IO frame reader and writers, the upgrade, the session driver.
 //! - [`wt`]: WebTransport (HTTP/3 over QUIC) endpoints and sessions.
@@ -20,6 +21,7 @@ pub mod admin;
 pub mod admin_openapi;
 pub mod app;
 pub mod bans;
+pub mod cluster;
 pub mod config;
 pub mod fuzzing;
 pub mod hasher;

@@ -106,6 +106,15 @@ struct ServeArgs {
     /// Keep the data in PostgreSQL at this URL (sets storage.backend = "postgres").
     #[arg(long, env = "PIXELPARTY_POSTGRES_URL")]
     postgres_url: Option<String>,
+    /// Cluster mode: Redis URL shared by the nodes (needs --postgres-url).
+    #[arg(long, env = "PIXELPARTY_REDIS_URL")]
+    redis_url: Option<String>,
+    /// Cluster mode: this node's name.
+    #[arg(long, env = "PIXELPARTY_NODE_ID")]
+    node_id: Option<String>,
+    /// Cluster mode: prefix of the Redis keys.
+    #[arg(long, env = "PIXELPARTY_CLUSTER_PREFIX")]
+    cluster_prefix: Option<String>,
     /// Paint cooldown in milliseconds (0: none).
     #[arg(long, env = "PIXELPARTY_COOLDOWN_MS")]
     cooldown_ms: Option<u32>,
@@ -258,6 +267,15 @@ fn load_config(args: &ServeArgs) -> Result<Config> {
         c.storage.backend = "postgres".into();
         c.storage.postgres_url = v.clone();
     }
+    if let Some(v) = &args.redis_url {
+        c.cluster.redis_url = v.clone();
+    }
+    if let Some(v) = &args.node_id {
+        c.cluster.node_id = v.clone();
+    }
+    if let Some(v) = &args.cluster_prefix {
+        c.cluster.key_prefix = v.clone();
+    }
     if let Some(v) = args.cooldown_ms {
         c.canvas.cooldown_ms = v;
     }
@@ -299,7 +317,14 @@ fn serve(args: &ServeArgs) -> Result<()> {
         }
         Err(e) => return Err(anyhow!("opening the store: {e}")),
     };
-    let server = Server::start_with(config.clone(), store).map_err(|e| anyhow!(e))?;
+    let server = match Server::start_with(config.clone(), store) {
+        Ok(server) => server,
+        Err(e @ pixelparty_gateway::server::StartError::Cluster(_)) => {
+            eprintln!("error: {e}; check cluster.redis_url and that Redis runs (exit {EXIT_STORE_UNREACHABLE})");
+            std::process::exit(EXIT_STORE_UNREACHABLE);
+        }
+        Err(e) => return Err(anyhow!(e)),
+    };
     println!("pixelparty is running (storage: {})", server.app.store.backend_name());
     println!(
         "  web client, REST API and WebSocket: http://{}/  (API: http://{}/openapi.json)",

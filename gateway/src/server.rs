@@ -118,6 +118,8 @@ pub enum StartError {
     Password(String),
     /// A part did not come up in time.
     NotReady(&'static str),
+    /// Cluster mode: Redis could not be reached or set up.
+    Cluster(crate::cluster::StartError),
 }
 
 impl StartError {
@@ -141,6 +143,7 @@ impl std::fmt::Display for StartError {
             Self::WebTransport(e) => write!(f, "WebTransport certificate: {e}"),
             Self::Password(e) => write!(f, "password hashing: {e}"),
             Self::NotReady(what) => f.write_str(what),
+            Self::Cluster(e) => write!(f, "{e}"),
         }
     }
 }
@@ -152,6 +155,7 @@ impl std::error::Error for StartError {
             Self::Store(e) => Some(e),
             Self::Engine(e) => Some(e),
             Self::Bind { source, .. } | Self::Io { source, .. } => Some(source),
+            Self::Cluster(e) => Some(e),
             Self::WebTransport(_) | Self::Password(_) | Self::NotReady(_) => None,
         }
     }
@@ -175,7 +179,15 @@ impl Server {
     /// Starts everything on a store already open (tests wrap the real one in a double).
     pub fn start_with(config: Config, store: Store) -> Result<Self, StartError> {
         config.validate()?;
-        let engine_config = config.engine()?;
+        let mut engine_config = config.engine()?;
+        let cluster = match config.cluster() {
+            Some(settings) => {
+                let cluster = crate::cluster::Cluster::start(settings, store.clone()).map_err(StartError::Cluster)?;
+                engine_config.cluster = Some(Arc::new(crate::cluster::Link(cluster.clone())));
+                Some(cluster)
+            }
+            None => None,
+        };
         let token = admin_token(&config).map_err(|e| StartError::io("reading or writing the admin token", e))?;
         let a = &config.auth;
         let hasher = Hasher::start(a.hash_concurrency, a.hash_queue, a.argon2_m_kib, a.argon2_t)
@@ -264,6 +276,11 @@ impl Server {
         ));
         let ticket = app.bans.ticket();
         app.bans.set(ticket, store.wait(|b| b.net_bans()).map_err(StartError::Store)?);
+        if let Some(cluster) = cluster {
+            let applied = app.engine.shared().next_seq.load(Ordering::Acquire).saturating_sub(1);
+            let _ = app.cluster.set(cluster.clone());
+            cluster.run(app.clone(), applied);
+        }
         let _ = app_tx.send(Some(app.clone()));
 
         let stop = Arc::new(AtomicBool::new(false));

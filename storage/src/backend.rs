@@ -83,6 +83,17 @@ impl TickWrite {
     }
 }
 
+/// Where [`Backend::commit_tick_ordered`] put a tick (cluster mode): the first sequence of
+/// its pixels (the rest follow contiguously, in the tick's order) and, for each group of
+/// [`TickWrite::messages`] in order, the first sequence of that group's messages.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sequenced {
+    /// Sequence of the tick's first pixel (0 when it has none).
+    pub first_pixel: u64,
+    /// `(room, first sequence)` per message group.
+    pub rooms: Vec<(u32, u64)>,
+}
+
 /// Most ids one [`Backend::user_names`] call takes (a history page has at most 50 authors).
 pub const MAX_NAMES: usize = 1000;
 
@@ -221,7 +232,20 @@ pub trait Backend: Send + Sync + 'static {
     fn pixel_history(&self, x: u16, y: u16, before: u64, limit: usize) -> Op<Vec<PixelRecord>>;
     /// Commits one tick's writes atomically.
     fn commit_tick(&self, tick: TickWrite) -> Op<()>;
-    /// Replaces the snapshots of the given tiles.
+    /// Commits one tick atomically like [`Backend::commit_tick`], but the store assigns the
+    /// sequences (the ones in `tick` are ignored): pixels take the next global sequences,
+    /// each room's messages the room's next ones. Sequences become visible in the order they
+    /// are assigned (each is taken under a lock held until commit), so a reader that has seen
+    /// sequence `n` can read every sequence below it. This is what lets several nodes share
+    /// one canvas and one room order (cluster mode); only a shared backend has it.
+    fn commit_tick_ordered(&self, tick: TickWrite) -> Op<Sequenced> {
+        drop(tick);
+        Box::pin(std::future::ready(Err(crate::StorageError::invalid(
+            "this backend cannot assign sequences for a cluster (use PostgreSQL)",
+        ))))
+    }
+    /// Replaces the snapshots of the given tiles. A backend that several nodes share ignores a
+    /// snapshot older than the stored one of its tile (each node saves the same tiles).
     fn save_tiles(&self, snapshots: Vec<TileSnapshot>) -> Op<()>;
     /// Drops at most `max` journal entries older than `before_ms` that every tile snapshot
     /// covers; how many were dropped.

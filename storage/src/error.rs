@@ -78,7 +78,9 @@ impl StorageError {
         Self::new(Kind::CommitFailed(cause.to_string()))
     }
 
-    pub(crate) fn unavailable(cause: impl fmt::Display) -> Self {
+    /// A service the operation needs could not be reached, or refused it for now: nothing
+    /// was applied; try again later.
+    pub fn unavailable(cause: impl fmt::Display) -> Self {
         Self::new(Kind::Unavailable(cause.to_string()))
     }
 

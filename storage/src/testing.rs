@@ -400,6 +400,9 @@ impl Backend for Gated {
     fn commit_tick(&self, tick: TickWrite) -> Op<()> {
         self.inner.commit_tick(tick)
     }
+    fn commit_tick_ordered(&self, tick: TickWrite) -> Op<crate::Sequenced> {
+        self.inner.commit_tick_ordered(tick)
+    }
     fn save_tiles(&self, snapshots: Vec<TileSnapshot>) -> Op<()> {
         self.inner.save_tiles(snapshots)
     }

@@ -138,6 +138,9 @@ impl Shard {
                             text: &stored.text,
                         }));
                         s.broadcast(|| ShardMsg::Direct { from, to, frame: frame.clone() });
+                        if let Some(link) = &s.config().cluster {
+                            link.announce_direct(from, to, frame);
+                        }
                         ShardMetrics::add(&s.metrics().direct_messages, 1);
                         s.answer(origin, Ok(stored.seq));
                     }

@@ -149,6 +149,13 @@ impl Shard {
             ShardMsg::Who { room, conn, req } => self.home_who(room, conn, req),
             ShardMsg::Direct { from, to, frame } => self.on_direct(from, to, frame),
             ShardMsg::DirectDeleted { a, b, seq } => self.on_direct_deleted(a, b, seq),
+            ShardMsg::FeedPixels(records) => self.on_feed_pixels(&records),
+            ShardMsg::FeedRoom { room, posts } => self.on_feed_room(room, posts, now_ms),
+            ShardMsg::FeedRoomDelete { room, seq } => {
+                if self.rooms.contains_key(&room) {
+                    self.tell_deleted(room, seq);
+                }
+            }
             ShardMsg::End { target, reason, message } => self.end_sessions(&target, reason, &message),
             ShardMsg::BlocksChanged { user, blocks } => {
                 for id in self.user_conns.get(&user).cloned().unwrap_or_default() {

@@ -128,6 +128,10 @@ pub struct Shard {
     pub(crate) next_ask: u64,
     /// Asks that could not be made, answered (with an error) on the next turn.
     pub(crate) asks_refused: VecDeque<crate::asks::Resume>,
+    /// Cluster mode: when the rooms' sequences are next checked against the store.
+    pub(crate) next_room_check_ms: u64,
+    /// Cluster mode: the last room of the previous check (they are checked round robin).
+    pub(crate) last_room_checked: u32,
     /// Messages for other shards (and for this one, handled in order with the inbox).
     outgoing: Vec<VecDeque<ShardMsg>>,
     pending_outbound: usize,
@@ -159,6 +163,8 @@ impl Shard {
             asks_in_flight: 0,
             next_ask: 0,
             asks_refused: VecDeque::new(),
+            next_room_check_ms: 0,
+            last_room_checked: 0,
             directs: HashMap::new(),
             loading_rooms: HashMap::new(),
             outgoing: (0..shards).map(|_| VecDeque::new()).collect(),

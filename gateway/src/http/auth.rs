@@ -9,8 +9,7 @@ use base64::Engine as _;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, StatusCode};
-use pixelparty_engine::{Target, UserCtx, now_ms};
-use pixelparty_protocol::CloseReason;
+use pixelparty_engine::{UserCtx, now_ms};
 use pixelparty_storage::{Role, User};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -250,8 +249,12 @@ pub async fn logout(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError>
     let hash = user.token_hash;
     ctx.app.db(move |b| b.revoke_session(hash)).await?;
     // Live sessions opened with this token end too (the user's other logins stay).
-    let target = Target::Session { user: user.id, session: UserCtx::session_key(&hash) };
-    ctx.app.engine.end_sessions(target, CloseReason::SessionRevoked, "logged out").await;
+    let event = crate::cluster::control::Control::EndSession {
+        user: user.id,
+        session: UserCtx::session_key(&hash),
+        message: "logged out".into(),
+    };
+    ctx.app.control(event).await;
     let mut r = empty(StatusCode::NO_CONTENT);
     if let Some(c) = session_cookie(ctx, "", 0) {
         r.headers_mut().insert(header::SET_COOKIE, c);

@@ -4,8 +4,7 @@
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use ipnet::IpNet;
-use pixelparty_engine::{Target, now_ms};
-use pixelparty_protocol::CloseReason;
+use pixelparty_engine::now_ms;
 use pixelparty_storage::Ban;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -132,7 +131,8 @@ pub async fn set_user_ban(
             let record = ban_record(reason, actor, duration_s);
             let message = record.reason.clone();
             app.db(move |b| b.ban_user(id, record)).await?;
-            app.engine.kick(id, CloseReason::Banned, &message).await;
+            let reason = crate::cluster::control::Reason::Banned;
+            app.control(crate::cluster::control::Control::EndUser { user: id, reason, message }).await;
             tracing::info!(user = id, actor, "user banned");
         }
         None => {
@@ -158,7 +158,7 @@ pub async fn set_net_ban(
             app.db(move |b| b.ban_net(net, record)).await?;
             reload_bans(app).await?;
             // Live sessions from the range end too, not only new connections.
-            app.engine.end_sessions(Target::Net(net), CloseReason::Banned, &message).await;
+            app.control(crate::cluster::control::Control::EndNet { net, message }).await;
             tracing::info!(%net, actor, "address range banned");
             return Ok(());
         }
@@ -175,6 +175,12 @@ async fn reload_bans(app: &App) -> Result<(), ApiError> {
     let ticket = app.bans.ticket();
     let list = app.db(|b| b.net_bans()).await?;
     app.bans.set(ticket, list);
+    // The other nodes read them again too.
+    if let Some(cluster) = app.cluster.get()
+        && let Err(e) = cluster.publish_control(&crate::cluster::control::Control::NetBansChanged).await
+    {
+        tracing::error!(error = %e, "the other nodes were not told of an address ban change");
+    }
     Ok(())
 }
 

@@ -3,6 +3,8 @@
 
 use std::net::SocketAddr;
 
+pub mod cluster;
+
 use pixelparty_bench::client::{Account, Api, ConnectOptions, Connection, Event};
 use pixelparty_gateway::config::Config;
 use pixelparty_gateway::server::Server;

@@ -12,7 +12,7 @@ use tokio_postgres::types::Type;
 use super::error::{below, col, limit, statement, to_i64, u8_of, u16_of, u32_of, u64_of};
 use super::sql::{Global, execute, lock, query, query_one, query_opt};
 use crate::RecoveredCanvas;
-use crate::backend::{AuditDraft, TickWrite};
+use crate::backend::{AuditDraft, Sequenced, TickWrite};
 use crate::canvas::{Replay, TileSnapshot};
 use crate::error::{Result, StorageError};
 use crate::records::{AuditAction, PixelRecord};
@@ -81,6 +81,14 @@ pub(crate) async fn journal_entry<C: GenericClient>(c: &C, seq: u64) -> Result<O
 
 pub(crate) async fn last_journal_seq<C: GenericClient>(c: &C) -> Result<u64> {
     let row = query_one(c, "SELECT coalesce(max(seq), 0) FROM journal", &[]).await?;
+    u64_of(col(&row, 0)?, "journal")
+}
+
+/// The highest sequence ever assigned: the journal's newest row, or, once pruning took every
+/// row, the newest tile snapshot (which covers what was pruned), so it never goes back.
+async fn canvas_head<C: GenericClient>(c: &C) -> Result<u64> {
+    let sql = "SELECT greatest((SELECT coalesce(max(seq), 0) FROM journal), (SELECT coalesce(max(seq), 0) FROM tiles))";
+    let row = query_one(c, sql, &[]).await?;
     u64_of(col(&row, 0)?, "journal")
 }
 
@@ -193,7 +201,8 @@ pub(crate) async fn save_tiles<C: GenericClient>(c: &C, snapshots: Vec<TileSnaps
         return Ok(());
     }
     let sql = "INSERT INTO tiles (tile, seq, data) SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bytea[])
-               ON CONFLICT (tile) DO UPDATE SET seq = excluded.seq, data = excluded.data";
+               ON CONFLICT (tile) DO UPDATE SET seq = excluded.seq, data = excluded.data
+               WHERE tiles.seq <= excluded.seq";
     execute(c, sql, &[&tiles, &seqs, &data]).await.map(drop)
 }
 
@@ -264,6 +273,42 @@ pub(crate) async fn commit_tick(tx: &deadpool_postgres::Transaction<'_>, tick: T
         }
     }
     Ok(())
+}
+
+/// [`commit_tick`] with the sequences assigned here (see [`crate::Backend::commit_tick_ordered`]):
+/// the canvas lock, then each room's lock in ascending order (one order, so no deadlock), each
+/// held until commit, so that sequences become visible in the order they are taken.
+pub(crate) async fn commit_tick_ordered(
+    tx: &deadpool_postgres::Transaction<'_>,
+    mut tick: TickWrite,
+) -> Result<Sequenced> {
+    let mut out = Sequenced::default();
+    if !tick.pixels.is_empty() {
+        lock(tx, Global::CanvasSeq).await?;
+        let first = canvas_head(tx).await? + 1;
+        for (p, seq) in tick.pixels.iter_mut().zip(first..) {
+            p.seq = seq;
+        }
+        out.first_pixel = first;
+    }
+    let mut rooms: Vec<u32> = tick.messages.iter().map(|(room, _)| *room).collect();
+    rooms.sort_unstable();
+    rooms.dedup();
+    let mut next = std::collections::HashMap::with_capacity(rooms.len());
+    for room in rooms {
+        super::sql::lock_room(tx, room).await?;
+        next.insert(room, super::chat::room_last_seq(tx, room).await? + 1);
+    }
+    for (room, messages) in &mut tick.messages {
+        let Some(n) = next.get_mut(room) else { continue };
+        out.rooms.push((*room, *n));
+        for m in messages.iter_mut() {
+            m.seq = *n;
+            *n += 1;
+        }
+    }
+    commit_tick(tx, tick).await?;
+    Ok(out)
 }
 
 async fn copy_pixels(tx: &deadpool_postgres::Transaction<'_>, pixels: &[PixelRecord]) -> Result<()> {

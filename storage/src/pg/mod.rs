@@ -399,6 +399,9 @@ impl Backend for PgStore {
     fn commit_tick(&self, tick: TickWrite) -> Op<()> {
         self.write(move |c| Box::pin(canvas::commit_tick(c, tick)))
     }
+    fn commit_tick_ordered(&self, tick: TickWrite) -> Op<crate::Sequenced> {
+        self.write(move |c| Box::pin(canvas::commit_tick_ordered(c, tick)))
+    }
     fn save_tiles(&self, snapshots: Vec<TileSnapshot>) -> Op<()> {
         self.write(move |c| Box::pin(canvas::save_tiles(c, snapshots)))
     }

@@ -49,12 +49,25 @@ pub(crate) enum Global {
     NetBans = 4,
     /// The canvas geometry row.
     Canvas = 5,
+    /// The next canvas sequence (cluster mode: held from assignment to commit).
+    CanvasSeq = 6,
 }
+
+/// Advisory lock class of rooms' next sequences (two-key space: class, room).
+const ROOM_SEQ_CLASS: i32 = LOCK_CLASS + 1;
 
 /// Holds `lock` until the transaction ends.
 pub(crate) async fn lock<C: GenericClient>(c: &C, lock: Global) -> Result<()> {
     let key = lock as i32;
     execute(c, "SELECT pg_advisory_xact_lock($1, $2)", &[&LOCK_CLASS, &key]).await.map(drop)
+}
+
+/// Holds the lock of `room`'s next sequence until the transaction ends.
+pub(crate) async fn lock_room<C: GenericClient>(c: &C, room: u32) -> Result<()> {
+    // The two-key form takes i32 keys: room ids are below 2^31 in practice, and a wrapped id
+    // only shares a lock with another room (slower, never wrong).
+    let key = room as i32;
+    execute(c, "SELECT pg_advisory_xact_lock($1, $2)", &[&ROOM_SEQ_CLASS, &key]).await.map(drop)
 }
 
 /// Holds the lock of the pair `{a, b}` (social graph transitions, a conversation's next

@@ -1,0 +1,169 @@
+//! Cluster mode at a room's home shard: committed messages from every node, put back in
+//! sequence order before members see them. Announcements between nodes are at-most-once, so
+//! a gap that stays open longer than `gap_hold_ms` is filled from the store, and every
+//! `room_check_ms` the home asks the store for the newest sequence of its rooms with local
+//! members (a message whose announcement was lost, with nothing after it, is found so).
+//!
+//! The canvas needs no such step here: its single global order is kept by the node's feed
+//! (the gateway's), which hands each home shard its tiles' updates already in order.
+
+use std::sync::Arc;
+
+use pixelparty_protocol::limits::MAX_HISTORY_PAGE;
+use pixelparty_storage::Hidden;
+
+use crate::cluster::Gap;
+use crate::msg::FedPost;
+use crate::shard::Shard;
+
+/// Rooms one sequence check asks about (the rest wait for the next round).
+const ROOMS_PER_CHECK: usize = 64;
+
+impl Shard {
+    /// Cluster mode: committed messages of a room homed here, in any order. A room not
+    /// loaded here has no member on this node: nothing to do (a later load reads the store).
+    pub(crate) fn on_feed_room(&mut self, room: u32, posts: Vec<FedPost>, now_ms: u64) {
+        let Some(home) = self.rooms.get_mut(&room) else { return };
+        let mut ready = Vec::new();
+        for p in posts {
+            home.order.offer(p.seq, p, now_ms, &mut ready);
+        }
+        home.published_seq = home.order.applied();
+        home.last_seq = home.last_seq.max(home.published_seq);
+        for (_, p) in ready {
+            if !p.deleted {
+                self.tell_post(room, p.seq, p.author, &p.name, p.time_ms, &p.text);
+            }
+        }
+    }
+
+    /// Cluster mode, every tick: fills the gaps that stayed open too long, and now and then
+    /// asks the store how far each room with local members really is.
+    pub(crate) fn cluster_rooms_tick(&mut self, now_ms: u64) {
+        let hold = self.config().gap_hold_ms;
+        let due: Vec<(u32, Gap)> = self
+            .rooms
+            .values()
+            .filter(|r| !r.asking)
+            .filter_map(|r| r.order.gap().filter(|g| now_ms >= g.since_ms.saturating_add(hold)).map(|g| (r.id, g)))
+            .collect();
+        for (room, gap) in due {
+            self.fill_room_gap(room, gap);
+        }
+        if now_ms >= self.next_room_check_ms {
+            self.next_room_check_ms = now_ms + self.config().room_check_ms;
+            self.check_room_seqs(now_ms);
+        }
+    }
+
+    /// Reads the missing messages from the store. Every sequence below one that was
+    /// committed is committed too (the store assigns them under a lock held to commit), so
+    /// what the page lacks in `from..to` was deleted or never shown: those take their place
+    /// as deleted.
+    fn fill_room_gap(&mut self, room: u32, gap: Gap) {
+        let to = gap.to.min(gap.from + MAX_HISTORY_PAGE as u64);
+        let want = (to - gap.from) as usize;
+        if let Some(home) = self.rooms.get_mut(&room) {
+            home.asking = true;
+        }
+        self.ask(
+            move |b| {
+                let b = b.clone();
+                Box::pin(async move {
+                    let page = b.room_history(room, to, want, Hidden::default()).await?;
+                    let mut ids: Vec<u32> = page.iter().map(|m| m.author).collect();
+                    ids.sort_unstable();
+                    ids.dedup();
+                    let names = if ids.is_empty() { Vec::new() } else { b.user_names(ids).await? };
+                    Ok((page, names))
+                })
+            },
+            move |s: &mut Shard, found, now_ms| {
+                if let Some(home) = s.rooms.get_mut(&room) {
+                    home.asking = false;
+                }
+                let (page, names) = match found {
+                    Ok(found) => found,
+                    Err(e) => {
+                        tracing::warn!(error = %e, room, "filling a room's gap failed; trying again");
+                        return;
+                    }
+                };
+                let name_of = |id: u32| -> Arc<str> {
+                    names.iter().find(|(u, _)| *u == id).map_or_else(|| Arc::from(""), |(_, n)| Arc::from(n.as_str()))
+                };
+                let mut posts: Vec<FedPost> = page
+                    .into_iter()
+                    .filter(|m| (gap.from..to).contains(&m.seq))
+                    .map(|m| FedPost {
+                        seq: m.seq,
+                        author: m.author,
+                        name: name_of(m.author),
+                        time_ms: m.time_ms,
+                        text: m.text.into(),
+                        deleted: m.deleted,
+                    })
+                    .collect();
+                let present: std::collections::HashSet<u64> = posts.iter().map(|p| p.seq).collect();
+                for seq in (gap.from..to).filter(|q| !present.contains(q)) {
+                    posts.push(FedPost {
+                        seq,
+                        author: 0,
+                        name: Arc::from(""),
+                        time_ms: 0,
+                        text: "".into(),
+                        deleted: true,
+                    });
+                }
+                s.on_feed_room(room, posts, now_ms);
+            },
+        );
+    }
+
+    /// Asks the store for the newest sequence of (up to [`ROOMS_PER_CHECK`]) rooms with
+    /// members here, round robin.
+    fn check_room_seqs(&mut self, _now_ms: u64) {
+        let mut rooms: Vec<u32> = self.rooms.values().filter(|r| r.has_members() && !r.asking).map(|r| r.id).collect();
+        rooms.sort_unstable();
+        let start = rooms.partition_point(|&r| r <= self.last_room_checked);
+        rooms.rotate_left(start);
+        rooms.truncate(ROOMS_PER_CHECK);
+        let Some(&last) = rooms.last() else { return };
+        self.last_room_checked = last;
+        for &room in &rooms {
+            if let Some(home) = self.rooms.get_mut(&room) {
+                home.asking = true;
+            }
+        }
+        let asked = rooms.clone();
+        self.ask(
+            move |b| {
+                let b = b.clone();
+                Box::pin(async move {
+                    let mut out = Vec::with_capacity(rooms.len());
+                    for room in rooms {
+                        out.push((room, b.room_last_seq(room).await?));
+                    }
+                    Ok(out)
+                })
+            },
+            move |s: &mut Shard, found, now_ms| {
+                for room in &asked {
+                    if let Some(home) = s.rooms.get_mut(room) {
+                        home.asking = false;
+                    }
+                }
+                match found {
+                    Ok(found) => {
+                        for (room, last) in found {
+                            if let Some(home) = s.rooms.get_mut(&room) {
+                                home.order.expect(last, now_ms);
+                            }
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "checking rooms' sequences failed"),
+                }
+            },
+        );
+    }
+}

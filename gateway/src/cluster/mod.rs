@@ -1,0 +1,414 @@
+//! Cluster mode, the node's side: several pixelparty nodes share one canvas and one chat
+//! through PostgreSQL (the truth: every sequence is assigned in the transaction that commits
+//! it) and Redis (the cluster-wide paint cooldown, announcements between nodes, the control
+//! stream). Without `[cluster]` none of this runs.
+//!
+//! - [`Cluster`] connects to Redis on its own thread and runtime and is the engine's
+//!   [`ClusterLink`]: cooldowns are one Lua script each (atomic for the whole cluster), and a
+//!   tick is committed through [`Backend::commit_tick_ordered`] and then announced (to this
+//!   node's feed directly, to the others by `PUBLISH`).
+//! - `feed`: every node applies every commit in sequence order. Announcements are
+//!   at-most-once, so the feed also reads the canvas's head from PostgreSQL every `poll_ms`
+//!   and fills any gap from the journal; room homes do the same per room (engine `feed`).
+//! - [`control`]: logouts, bans, kicks, role changes, blocks and deletions reach every node's
+//!   live sessions through a Redis stream (read from the last id seen, so a short disconnect
+//!   loses nothing).
+//! - [`wire`]: the announcements' bytes.
+//!
+//! Redis losing its data (a restart without persistence, a failover) is detected by the
+//! missing epoch key: paints are refused with `unavailable` until a node sets it again, and
+//! when the canvas has any paint, nobody paints for one cooldown after that (the cooldowns
+//! taken before were lost with the data, and a paint taken just before may still be on its
+//! way to PostgreSQL). The canvas and chat need nothing from Redis's data: PostgreSQL has it.
+
+pub mod control;
+mod feed;
+pub mod wire;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use pixelparty_engine::cluster::{ClusterLink, CooldownAnswer};
+use pixelparty_engine::msg::FedPost;
+use pixelparty_engine::now_ms;
+use pixelparty_storage::{Backend, Op, PixelRecord, Sequenced, StorageError, Store, TickWrite};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use self::wire::Event;
+
+/// Announcements queued for this node's own feed before new ones are dropped (the feed then
+/// finds them in PostgreSQL).
+const LOCAL_QUEUE: usize = 4096;
+
+/// Cluster settings (`[cluster]`).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Redis URL (`redis://host:port/db`).
+    pub redis_url: String,
+    /// This node's name (logs, metrics).
+    pub node_name: String,
+    /// Prefix of every Redis key and channel (several clusters can share one Redis). Keys are
+    /// hash-tagged by it, so a Redis Cluster keeps them in one slot.
+    pub prefix: String,
+    /// A node that has not heard from Redis for this long refuses writes (`unavailable`).
+    pub redis_timeout_ms: u64,
+    /// How often the feed reads the canvas's head from PostgreSQL.
+    pub poll_ms: u64,
+    /// How long a gap in the canvas order may stay open before it is filled from PostgreSQL.
+    pub gap_hold_ms: u64,
+    /// The paint cooldown (for the fence after Redis lost its data).
+    pub cooldown_ms: u32,
+}
+
+/// Whether Redis answered recently.
+#[derive(Debug, Default)]
+struct Health {
+    last_ok_ms: AtomicU64,
+}
+
+impl Health {
+    fn ok(&self) {
+        self.last_ok_ms.fetch_max(now_ms(), Ordering::AcqRel);
+    }
+
+    fn fresh(&self, timeout_ms: u64) -> bool {
+        now_ms().saturating_sub(self.last_ok_ms.load(Ordering::Acquire)) <= timeout_ms
+    }
+}
+
+/// Counters of the cluster machinery (for `/metrics` and tests).
+#[derive(Debug, Default)]
+pub struct ClusterStats {
+    /// Announcements published.
+    pub published: AtomicU64,
+    /// Announcements received from other nodes.
+    pub received: AtomicU64,
+    /// Announcements that could not be read.
+    pub malformed: AtomicU64,
+    /// Canvas updates read from PostgreSQL to fill gaps.
+    pub filled: AtomicU64,
+    /// Local announcements dropped (queue full; filled from PostgreSQL later).
+    pub dropped: AtomicU64,
+    /// Redis commands that failed.
+    pub redis_errors: AtomicU64,
+    /// Times the epoch key was missing (Redis lost its data, or a fresh Redis).
+    pub epochs_set: AtomicU64,
+    /// Control events applied from other nodes.
+    pub controls_applied: AtomicU64,
+}
+
+/// A node's link to the cluster. Cheap to share.
+#[derive(Debug)]
+pub struct Cluster {
+    settings: Settings,
+    /// Random per process: a node skips its own announcements.
+    node: u64,
+    client: redis::Client,
+    conn: ConnectionManager,
+    /// The cluster thread's runtime (Redis connections live there).
+    runtime: tokio::runtime::Handle,
+    health: Health,
+    store: Store,
+    local_tx: tokio::sync::mpsc::Sender<Event>,
+    local_rx: parking_lot::Mutex<Option<tokio::sync::mpsc::Receiver<Event>>>,
+    /// Set when a script found no epoch: the feed sets it again.
+    epoch_missing: AtomicBool,
+    next_token: AtomicU64,
+    /// Counters.
+    pub stats: ClusterStats,
+}
+
+const TAKE: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local fence = redis.call('GET', KEYS[2])
+if not fence then return {-1, 0} end
+fence = tonumber(fence)
+if now < fence then return {0, fence - now} end
+if redis.call('SET', KEYS[1], ARGV[2], 'NX', 'PX', ARGV[1]) then return {1, 0} end
+local left = redis.call('PTTL', KEYS[1])
+if left < 0 then left = 0 end
+return {0, left}
+";
+
+const REFUND: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+";
+
+const INIT_EPOCH: &str = r"
+if redis.call('SET', KEYS[1], ARGV[1], 'NX') then return 1 end
+return 0
+";
+
+/// Why the cluster link could not start.
+#[derive(Debug)]
+pub struct StartError(pub String);
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cluster: {}", self.0)
+    }
+}
+
+impl std::error::Error for StartError {}
+
+impl Cluster {
+    /// Connects to Redis (on a thread of its own) and makes sure the epoch is set.
+    pub fn start(settings: Settings, store: Store) -> Result<Arc<Self>, StartError> {
+        let client = redis::Client::open(settings.redis_url.as_str())
+            .map_err(|e| StartError(format!("redis_url {:?}: {e}", settings.redis_url)))?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread_client = client.clone();
+        std::thread::Builder::new()
+            .name("cluster".into())
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    Ok(rt) => rt,
+                    Err(e) => return drop(tx.send(Err(StartError(format!("runtime: {e}"))))),
+                };
+                rt.block_on(async move {
+                    let config = ConnectionManagerConfig::new()
+                        .set_connection_timeout(Some(Duration::from_millis(1000)))
+                        .set_response_timeout(Some(Duration::from_millis(1000)))
+                        .set_number_of_retries(2)
+                        .set_max_delay(Duration::from_millis(500));
+                    let conn = tokio::time::timeout(
+                        Duration::from_secs(5),
+                        thread_client.get_connection_manager_with_config(config),
+                    )
+                    .await;
+                    let conn = match conn {
+                        Ok(Ok(conn)) => Ok((conn, tokio::runtime::Handle::current())),
+                        Ok(Err(e)) => Err(StartError(format!("Redis is unreachable: {e}"))),
+                        Err(_) => Err(StartError("Redis did not answer within 5 s".into())),
+                    };
+                    let failed = conn.is_err();
+                    let _ = tx.send(conn);
+                    if !failed {
+                        std::future::pending::<()>().await;
+                    }
+                });
+            })
+            .map_err(|e| StartError(format!("thread: {e}")))?;
+        let (conn, runtime) = rx.recv().map_err(|_| StartError("the cluster thread ended".into()))??;
+        let (local_tx, local_rx) = tokio::sync::mpsc::channel(LOCAL_QUEUE);
+        let mut seed = [0u8; 8];
+        getrandom::fill(&mut seed).map_err(|e| StartError(format!("random: {e}")))?;
+        let cluster = Arc::new(Self {
+            node: u64::from_le_bytes(seed) | 1,
+            settings,
+            client,
+            conn,
+            runtime,
+            health: Health::default(),
+            store,
+            local_tx,
+            local_rx: parking_lot::Mutex::new(Some(local_rx)),
+            epoch_missing: AtomicBool::new(false),
+            next_token: AtomicU64::new(1),
+            stats: ClusterStats::default(),
+        });
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let c = cluster.clone();
+        cluster.runtime.spawn(async move {
+            let _ = done_tx.send(c.ensure_epoch().await);
+        });
+        done_rx
+            .recv()
+            .map_err(|_| StartError("the cluster thread ended".into()))?
+            .map_err(|e| StartError(format!("setting the epoch: {e}")))?;
+        tracing::info!(node = %cluster.settings.node_name, prefix = %cluster.settings.prefix, "cluster link up");
+        Ok(cluster)
+    }
+
+    /// This node's name.
+    pub fn node_name(&self) -> &str {
+        &self.settings.node_name
+    }
+
+    /// Whether Redis answered within the timeout (writes are refused otherwise).
+    pub fn is_ready(&self) -> bool {
+        self.health.fresh(self.settings.redis_timeout_ms)
+    }
+
+    fn key(&self, name: &str) -> String {
+        format!("{{{}}}:{name}", self.settings.prefix)
+    }
+
+    fn channel(&self) -> String {
+        self.key("feed")
+    }
+
+    fn noted<T>(&self, r: redis::RedisResult<T>) -> redis::RedisResult<T> {
+        match &r {
+            Ok(_) => self.health.ok(),
+            Err(_) => {
+                self.stats.redis_errors.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        r
+    }
+
+    /// Sets the epoch if Redis has none (fresh, or it lost its data): see the module docs.
+    async fn ensure_epoch(&self) -> redis::RedisResult<()> {
+        let mut conn = self.conn.clone();
+        let exists: bool = self.noted(redis::cmd("EXISTS").arg(self.key("epoch")).query_async(&mut conn).await)?;
+        if exists {
+            self.epoch_missing.store(false, Ordering::Release);
+            return Ok(());
+        }
+        let last = self.store.call(|b| b.last_journal_seq()).await.map_err(|e| {
+            redis::RedisError::from((redis::ErrorKind::Client, "reading the journal's head", e.to_string()))
+        })?;
+        let fence = if last == 0 { 0 } else { now_ms() + u64::from(self.settings.cooldown_ms) };
+        let set: i64 =
+            self.noted(redis::Script::new(INIT_EPOCH).key(self.key("epoch")).arg(fence).invoke_async(&mut conn).await)?;
+        if set == 1 {
+            self.stats.epochs_set.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(fence_ms = fence, "cluster epoch set (fresh Redis, or it lost its data)");
+        }
+        self.epoch_missing.store(false, Ordering::Release);
+        Ok(())
+    }
+
+    fn unavailable() -> StorageError {
+        StorageError::unavailable("out of touch with the cluster's Redis: not applied")
+    }
+
+    /// Announces committed work: to this node's feed at once, to the others by `PUBLISH`.
+    fn announce(self: &Arc<Self>, events: Vec<Event>) {
+        for e in &events {
+            if self.local_tx.try_send(e.clone()).is_err() {
+                self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.publish(events);
+    }
+
+    fn publish(self: &Arc<Self>, events: Vec<Event>) {
+        let this = self.clone();
+        self.runtime.spawn(async move {
+            let mut conn = this.conn.clone();
+            for e in events {
+                let payload = wire::encode(this.node, &e);
+                let r: redis::RedisResult<i64> =
+                    redis::cmd("PUBLISH").arg(this.channel()).arg(payload.as_ref()).query_async(&mut conn).await;
+                match this.noted(r) {
+                    Ok(_) => {
+                        this.stats.published.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(e) => tracing::debug!(error = %e, "publish failed (the others fill the gap from PostgreSQL)"),
+                }
+            }
+        });
+    }
+
+    /// Starts the feed and the control reader (once the engine and the app exist).
+    pub fn run(self: &Arc<Self>, app: Arc<crate::app::App>, applied: u64) {
+        let Some(local_rx) = self.local_rx.lock().take() else { return };
+        self.runtime.spawn(feed::run(self.clone(), app.clone(), local_rx, applied));
+        self.runtime.spawn(control::read(self.clone(), app));
+    }
+}
+
+/// The engine's [`ClusterLink`] over a [`Cluster`].
+#[derive(Debug, Clone)]
+pub struct Link(pub Arc<Cluster>);
+
+impl ClusterLink for Link {
+    fn take_cooldown(&self, user: u32, cooldown_ms: u32) -> Op<CooldownAnswer> {
+        let this = self.0.clone();
+        Box::pin(async move {
+            if this.epoch_missing.load(Ordering::Acquire) {
+                return Err(Cluster::unavailable());
+            }
+            let token = (this.node << 32) ^ this.next_token.fetch_add(1, Ordering::Relaxed);
+            let mut conn = this.conn.clone();
+            let script = redis::Script::new(TAKE);
+            let r: redis::RedisResult<(i64, i64)> = script
+                .key(this.key(&format!("cd:{user}")))
+                .key(this.key("epoch"))
+                .arg(cooldown_ms)
+                .arg(token.to_string())
+                .invoke_async(&mut conn)
+                .await;
+            match this.noted(r) {
+                Ok((1, _)) => Ok(CooldownAnswer::Taken { token }),
+                Ok((0, left)) => Ok(CooldownAnswer::Refused { retry_after_ms: left.max(1) as u64 }),
+                Ok(_) => {
+                    this.epoch_missing.store(true, Ordering::Release);
+                    Err(StorageError::unavailable("the cluster's Redis lost its data; painting resumes shortly"))
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cooldown script failed");
+                    Err(Cluster::unavailable())
+                }
+            }
+        })
+    }
+
+    fn refund_cooldown(&self, user: u32, token: u64) {
+        let this = self.0.clone();
+        self.0.runtime.spawn(async move {
+            let mut conn = this.conn.clone();
+            let r: redis::RedisResult<i64> = redis::Script::new(REFUND)
+                .key(this.key(&format!("cd:{user}")))
+                .arg(token.to_string())
+                .invoke_async(&mut conn)
+                .await;
+            if let Err(e) = this.noted(r) {
+                tracing::debug!(error = %e, user, "cooldown refund lost (the user waits the window out)");
+            }
+        });
+    }
+
+    fn commit(&self, backend: &Arc<dyn Backend>, tick: TickWrite, names: Vec<(u32, Arc<str>)>) -> Op<Sequenced> {
+        let (this, backend) = (self.0.clone(), backend.clone());
+        Box::pin(async move {
+            if !this.is_ready() {
+                return Err(Cluster::unavailable());
+            }
+            let copy = tick.clone();
+            let seqs = backend.commit_tick_ordered(tick).await?;
+            this.announce(events_of(copy, &seqs, &names));
+            Ok(seqs)
+        })
+    }
+
+    fn announce_direct(&self, from: u32, to: u32, frame: Bytes) {
+        self.0.publish(vec![Event::Direct { from, to, frame }]);
+    }
+}
+
+/// The announcements of a committed tick, with the sequences the store assigned.
+fn events_of(tick: TickWrite, seqs: &Sequenced, names: &[(u32, Arc<str>)]) -> Vec<Event> {
+    let mut events = Vec::new();
+    if !tick.pixels.is_empty() {
+        let records: Vec<PixelRecord> =
+            tick.pixels.into_iter().zip(seqs.first_pixel..).map(|(p, seq)| PixelRecord { seq, ..p }).collect();
+        events.push(Event::Canvas(records));
+    }
+    let name_of = |id: u32| names.iter().find(|(u, _)| *u == id).map_or_else(|| Arc::from(""), |(_, n)| n.clone());
+    for ((room, messages), (_, first)) in tick.messages.into_iter().zip(&seqs.rooms) {
+        let posts = messages
+            .into_iter()
+            .zip(*first..)
+            .map(|(m, seq)| FedPost {
+                seq,
+                author: m.author,
+                name: name_of(m.author),
+                time_ms: m.time_ms,
+                text: m.text.into(),
+                deleted: m.deleted,
+            })
+            .collect();
+        events.push(Event::Room { room, posts });
+    }
+    for d in tick.deletes {
+        events.push(Event::RoomDelete { room: d.room, seq: d.seq });
+    }
+    events
+}

@@ -1,0 +1,181 @@
+//! A real cluster for tests: a Redis server of the test's own (a child process on a free
+//! port, so it can be killed and restarted), a fresh PostgreSQL database, and N `pixelparty`
+//! nodes as separate processes on 127.0.0.1. Skipped (with the reason printed) when
+//! `redis-server` or PostgreSQL is missing, except under `CI=true`, where that fails.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use pixelparty_storage::testing::TestDb;
+
+use super::spawn_binary;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn skip_or_fail(why: &str) {
+    assert!(std::env::var("CI").map_or(true, |v| v != "true"), "{why}");
+    eprintln!("skipped: {why}");
+}
+
+/// A Redis server that keeps nothing on disk (a restart loses everything, as a failover to an
+/// empty replica would).
+pub struct RedisServer {
+    child: Option<Child>,
+    pub port: u16,
+}
+
+impl RedisServer {
+    pub fn start() -> Option<Self> {
+        if Command::new("redis-server").arg("--version").stdout(Stdio::null()).status().is_err() {
+            skip_or_fail("no redis-server for this test (apt-get install redis-server)");
+            return None;
+        }
+        let mut r = Self { child: None, port: free_port() };
+        r.spawn();
+        Some(r)
+    }
+
+    fn spawn(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--port"])
+            .arg(self.port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server starts");
+        self.child = Some(child);
+        // Ready once it accepts a connection and answers PING.
+        for _ in 0..500 {
+            if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
+                use std::io::{Read, Write};
+                let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
+                let mut buf = [0u8; 7];
+                if s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n" {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("redis-server did not come up on port {}", self.port);
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// SIGKILL: everything Redis held is gone.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// A new, empty Redis on the same port.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// One node process.
+pub struct Node {
+    child: Option<Child>,
+    config: PathBuf,
+    pub http: SocketAddr,
+    pub admin: SocketAddr,
+}
+
+impl Node {
+    pub fn start(&mut self) {
+        assert!(self.child.is_none(), "node already running");
+        self.child = Some(spawn_binary(&self.config));
+    }
+
+    /// SIGKILL.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Redis, PostgreSQL and the nodes. Dropped in order: nodes, then Redis, then the database.
+pub struct TestCluster {
+    pub nodes: Vec<Node>,
+    pub redis: RedisServer,
+    pub db: TestDb,
+    pub dir: tempfile::TempDir,
+}
+
+/// Settings of a test cluster.
+pub struct Shape {
+    pub nodes: usize,
+    pub cooldown_ms: u32,
+    pub width: u16,
+    pub tile: u16,
+}
+
+pub async fn start(shape: Shape) -> Option<TestCluster> {
+    let redis = RedisServer::start()?;
+    let db = TestDb::create().await?;
+    let dir = tempfile::tempdir().unwrap();
+    let mut nodes = Vec::new();
+    for n in 0..shape.nodes {
+        let (http, admin) = (free_port(), free_port());
+        let config = dir.path().join(format!("node{n}.toml"));
+        std::fs::write(
+            &config,
+            format!(
+                "[server]\nhttp = \"127.0.0.1:{http}\"\nadmin = \"127.0.0.1:{admin}\"\nadmin_token = \"t\"\n\
+                 data_dir = \"{data}\"\nshards = 2\nsnapshot_refresh_ms = 50\n\n\
+                 [webtransport]\nenabled = false\n\n\
+                 [canvas]\nwidth = {w}\nheight = {w}\ntile_size = {t}\ncooldown_ms = {cd}\nadmin_exempt = false\n\n\
+                 [limits]\nchat_interval_ms = 0\n\n\
+                 [auth]\nargon2_m_kib = 1024\nlogin_per_ip_per_min = 10000\nsignup_per_ip_per_hour = 10000\n\n\
+                 [storage]\nbackend = \"postgres\"\npostgres_url = \"{pg}\"\npool_size = 4\n\n\
+                 [cluster]\nredis_url = \"{redis}\"\nnode_id = \"node{n}\"\nkey_prefix = \"t{port}\"\n\
+                 redis_timeout_ms = 1500\npoll_ms = 100\ngap_hold_ms = 30\nroom_check_ms = 300\n",
+                data = dir.path().join(format!("data{n}")).display(),
+                w = shape.width,
+                t = shape.tile,
+                cd = shape.cooldown_ms,
+                pg = db.url(),
+                redis = redis.url(),
+                port = redis.port,
+            ),
+        )
+        .unwrap();
+        let mut node = Node {
+            child: None,
+            config,
+            http: SocketAddr::from(([127, 0, 0, 1], http)),
+            admin: SocketAddr::from(([127, 0, 0, 1], admin)),
+        };
+        node.start();
+        nodes.push(node);
+    }
+    Some(TestCluster { nodes, redis, db, dir })
+}
