@@ -50,7 +50,9 @@ impl Shard {
         if exempt {
             return self.send_paint_home(cmd);
         }
-        if let Some(link) = self.config().cluster.clone() {
+        if let Some(link) = self.config().cluster.clone()
+            && self.config().cooldown_ms > 0
+        {
             return self.take_cluster_cooldown(id, link, cmd);
         }
         match self.shared.cooldown.acquire(user, now_ms) {

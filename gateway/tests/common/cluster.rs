@@ -68,6 +68,17 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}/0", self.port)
     }
 
+    /// Runs one command (inline form: no argument may hold spaces) and returns the raw reply.
+    pub fn command(&self, command: &str) -> String {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).expect("redis answers");
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(format!("{command}\r\n").as_bytes()).unwrap();
+        let mut buf = [0u8; 512];
+        let n = s.read(&mut buf).unwrap();
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    }
+
     /// SIGKILL: everything Redis held is gone.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
