@@ -46,6 +46,8 @@ pub trait ClusterLink: std::fmt::Debug + Send + Sync + 'static {
     /// `DirectMessage`), for their sessions of `from` and `to`. At-most-once: the
     /// conversation's history has it whatever happens.
     fn announce_direct(&self, from: u32, to: u32, frame: bytes::Bytes);
+    /// Tells the other nodes this node's members of `room` (the whole list; empty: none).
+    fn announce_presence(&self, room: u32, users: Vec<(u32, Arc<str>)>);
 }
 
 /// Most items a [`Sequencer`] holds back behind a gap; beyond that newer ones are dropped

@@ -81,6 +81,9 @@ pub struct EngineConfig {
     /// Cluster mode: how often a room home asks the store for its rooms' newest sequences
     /// (announcements are at-most-once: this finds what was lost).
     pub room_check_ms: u64,
+    /// Cluster mode: how often each node announces its members of each room (a node not
+    /// heard from for three of these is taken as gone).
+    pub presence_ms: u64,
 }
 
 impl EngineConfig {
@@ -121,6 +124,7 @@ impl EngineConfig {
             cluster: None,
             gap_hold_ms: 50,
             room_check_ms: 1000,
+            presence_ms: 2000,
         }
     }
 

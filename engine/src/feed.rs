@@ -4,6 +4,9 @@
 //! `room_check_ms` the home asks the store for the newest sequence of its rooms with local
 //! members (a message whose announcement was lost, with nothing after it, is found so).
 //!
+//! Presence too: each node announces its members of each room (after a change and every
+//! `presence_ms`); a node not heard from for three rounds is gone, and its members with it.
+//!
 //! The canvas needs no such step here: its single global order is kept by the node's feed
 //! (the gateway's), which hands each home shard its tiles' updates already in order.
 
@@ -12,8 +15,11 @@ use std::sync::Arc;
 use pixelparty_protocol::limits::MAX_HISTORY_PAGE;
 use pixelparty_storage::Hidden;
 
+use pixelparty_protocol::PresenceKind;
+
 use crate::cluster::Gap;
-use crate::msg::FedPost;
+use crate::msg::{FedPost, ShardMsg};
+use crate::rooms::{Changes, presence_change};
 use crate::shard::Shard;
 
 /// Rooms one sequence check asks about (the rest wait for the next round).
@@ -37,6 +43,37 @@ impl Shard {
         }
     }
 
+    /// Cluster mode: tells the other nodes who is in `room` here (after a change, and every
+    /// `presence_ms`).
+    pub(crate) fn announce_presence(&self, room: u32) {
+        if let (Some(link), Some(home)) = (&self.config().cluster, self.rooms.get(&room)) {
+            link.announce_presence(room, home.local_members());
+        }
+    }
+
+    /// Cluster mode: another node's members of a room homed here. Local members hear of
+    /// who appeared and who left (present nowhere else any more).
+    pub(crate) fn on_feed_presence(&mut self, room: u32, node: u64, users: Vec<(u32, Arc<str>)>, now_ms: u64) {
+        let Some(home) = self.rooms.get_mut(&room) else { return };
+        let changes = home.set_remote(node, users, now_ms);
+        self.tell_presence(room, changes);
+    }
+
+    fn tell_presence(&mut self, room: u32, (appeared, vanished): (Changes, Changes)) {
+        if appeared.is_empty() && vanished.is_empty() {
+            return;
+        }
+        let shards: Vec<usize> = self.rooms.get(&room).map(|r| r.member_shards().collect()).unwrap_or_default();
+        let changes =
+            appeared.iter().map(|c| (PresenceKind::Joined, c)).chain(vanished.iter().map(|c| (PresenceKind::Left, c)));
+        for (kind, (user, name)) in changes {
+            let frame = presence_change(room, kind, *user, name);
+            for &s in &shards {
+                self.send(s, ShardMsg::RoomFrame { room, author: 0, frame: frame.clone() });
+            }
+        }
+    }
+
     /// Cluster mode, every tick: fills the gaps that stayed open too long, and now and then
     /// asks the store how far each room with local members really is.
     pub(crate) fn cluster_rooms_tick(&mut self, now_ms: u64) {
@@ -53,6 +90,23 @@ impl Shard {
         if now_ms >= self.next_room_check_ms {
             self.next_room_check_ms = now_ms + self.config().room_check_ms;
             self.check_room_seqs(now_ms);
+        }
+        if now_ms >= self.next_presence_ms {
+            let every = self.config().presence_ms;
+            self.next_presence_ms = now_ms + every;
+            let rooms: Vec<u32> = self.rooms.values().filter(|r| r.has_members()).map(|r| r.id).collect();
+            for &room in &rooms {
+                self.announce_presence(room);
+            }
+            // A node not heard from for three rounds is gone, and its members with it.
+            let before = now_ms.saturating_sub(3 * every);
+            let all: Vec<u32> = self.rooms.keys().copied().collect();
+            for room in all {
+                if let Some(home) = self.rooms.get_mut(&room) {
+                    let vanished = home.expire_remote(before);
+                    self.tell_presence(room, (Vec::new(), vanished));
+                }
+            }
         }
     }
 

@@ -151,10 +151,14 @@ impl Shard {
             return self.send_join_error(conn, req, room, Refusal::new(ErrorCode::RoomFull, "room is full"));
         }
         let first = home.join(user, name.clone(), conn.shard);
+        let elsewhere = home.is_remote(user);
         let published = home.published_seq;
         let snapshot = home.presence_snapshot();
         let shards: Vec<usize> = home.member_shards().collect();
         if first {
+            self.announce_presence(room);
+        }
+        if first && !elsewhere {
             let frame = presence_change(room, PresenceKind::Joined, user, &name);
             for s in shards {
                 self.send(s, ShardMsg::RoomFrame { room, author: 0, frame: frame.clone() });
@@ -174,7 +178,12 @@ impl Shard {
         let Some(name) = home.leave(user, conn.shard) else {
             return;
         };
+        let elsewhere = home.is_remote(user);
         let shards: Vec<usize> = home.member_shards().collect();
+        self.announce_presence(room);
+        if elsewhere {
+            return;
+        }
         let frame = presence_change(room, PresenceKind::Left, user, &name);
         for s in shards {
             self.send(s, ShardMsg::RoomFrame { room, author: 0, frame: frame.clone() });

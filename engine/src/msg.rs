@@ -379,6 +379,15 @@ pub enum ShardMsg {
         /// Its messages.
         posts: Vec<FedPost>,
     },
+    /// Cluster mode: another node's members of a room homed here.
+    FeedPresence {
+        /// The room.
+        room: u32,
+        /// The node (an opaque id).
+        node: u64,
+        /// Its members.
+        users: Vec<(u32, Arc<str>)>,
+    },
     /// Cluster mode: a room message was deleted on some node.
     FeedRoomDelete {
         /// The room.

@@ -15,6 +15,9 @@ use crate::routing::ShardId;
 /// Most messages a room's home holds back behind a gap (cluster mode).
 const MAX_HELD_POSTS: usize = 4096;
 
+/// Most members of one room one other node's announcement is taken for (cluster mode).
+const MAX_REMOTE_MEMBERS: usize = 100_000;
+
 #[derive(Debug)]
 struct Member {
     name: Arc<str>,
@@ -36,7 +39,19 @@ pub(crate) struct HomeRoom {
     pub(crate) order: Sequencer<FedPost>,
     /// Cluster mode: a gap fill or a sequence check is on its way from the store.
     pub(crate) asking: bool,
+    /// Cluster mode: members on other nodes, as each node last announced them.
+    remote: HashMap<u64, Remote>,
 }
+
+/// One other node's members of a room.
+#[derive(Debug)]
+struct Remote {
+    seen_ms: u64,
+    users: HashMap<u32, Arc<str>>,
+}
+
+/// Users who appeared in or vanished from a room's presence.
+pub(crate) type Changes = Vec<(u32, Arc<str>)>;
 
 impl HomeRoom {
     pub(crate) fn new(id: u32, last_seq: u64, shards: usize) -> Self {
@@ -49,6 +64,7 @@ impl HomeRoom {
             per_shard: vec![0; shards],
             order: Sequencer::with_bound(last_seq, MAX_HELD_POSTS),
             asking: false,
+            remote: HashMap::new(),
         }
     }
 
@@ -84,6 +100,54 @@ impl HomeRoom {
         None
     }
 
+    /// Whether `user` is in the room on another node.
+    pub(crate) fn is_remote(&self, user: u32) -> bool {
+        self.remote.values().any(|r| r.users.contains_key(&user))
+    }
+
+    /// This node's members, by user id (what this node announces to the others).
+    pub(crate) fn local_members(&self) -> Vec<(u32, Arc<str>)> {
+        let mut users: Vec<(u32, Arc<str>)> = self.members.iter().map(|(u, m)| (*u, m.name.clone())).collect();
+        users.sort_unstable_by_key(|(u, _)| *u);
+        users
+    }
+
+    /// Cluster mode: `node` announced its whole member list at `now_ms` (empty: none left).
+    /// Returns who appeared in the room and who vanished from it (present nowhere else).
+    pub(crate) fn set_remote(&mut self, node: u64, users: Vec<(u32, Arc<str>)>, now_ms: u64) -> (Changes, Changes) {
+        let old = self.remote.remove(&node).map(|r| r.users).unwrap_or_default();
+        let new: HashMap<u32, Arc<str>> = users.into_iter().take(MAX_REMOTE_MEMBERS).collect();
+        let here = |room: &Self, u: u32| room.members.contains_key(&u) || room.is_remote(u);
+        let mut appeared: Changes = new
+            .iter()
+            .filter(|(u, _)| !old.contains_key(u) && !here(self, **u))
+            .map(|(u, n)| (*u, n.clone()))
+            .collect();
+        let mut vanished: Changes = old
+            .iter()
+            .filter(|(u, _)| !new.contains_key(u) && !here(self, **u))
+            .map(|(u, n)| (*u, n.clone()))
+            .collect();
+        appeared.sort_unstable_by_key(|(u, _)| *u);
+        vanished.sort_unstable_by_key(|(u, _)| *u);
+        if !new.is_empty() {
+            self.remote.insert(node, Remote { seen_ms: now_ms, users: new });
+        }
+        (appeared, vanished)
+    }
+
+    /// Cluster mode: forgets the nodes not heard from since `before_ms` (dead, or cut off);
+    /// returns who vanished with them.
+    pub(crate) fn expire_remote(&mut self, before_ms: u64) -> Changes {
+        let dead: Vec<u64> = self.remote.iter().filter(|(_, r)| r.seen_ms < before_ms).map(|(n, _)| *n).collect();
+        let mut vanished = Changes::new();
+        for node in dead {
+            let (_, gone) = self.set_remote(node, Vec::new(), before_ms);
+            vanished.extend(gone);
+        }
+        vanished
+    }
+
     /// Whether any session on this node is in the room.
     pub(crate) fn has_members(&self) -> bool {
         self.sessions > 0
@@ -97,7 +161,9 @@ impl HomeRoom {
     /// The member list as `Presence{snapshot}` frames (several when large), by user id.
     pub(crate) fn presence_snapshot(&self) -> Bytes {
         let mut users: Vec<(u32, &str)> = self.members.iter().map(|(u, m)| (*u, &*m.name)).collect();
+        users.extend(self.remote.values().flat_map(|r| r.users.iter().map(|(u, n)| (*u, &**n))));
         users.sort_unstable_by_key(|(u, _)| *u);
+        users.dedup_by_key(|(u, _)| *u);
         let mut out = BytesMut::new();
         let chunks: Vec<&[(u32, &str)]> =
             if users.is_empty() { vec![&[]] } else { users.chunks(MAX_PRESENCE_ENTRIES).collect() };
@@ -128,6 +194,26 @@ mod tests {
     use pixelparty_protocol::server_frames;
 
     use super::*;
+
+    #[test]
+    fn presence_across_nodes_tells_only_real_changes() {
+        let mut r = HomeRoom::new(1, 0, 1);
+        r.join(7, "a".into(), 0);
+        let (appeared, vanished) = r.set_remote(100, vec![(7, "a".into()), (8, "b".into())], 10);
+        assert_eq!(appeared, vec![(8, Arc::from("b"))], "7 is here already");
+        assert!(vanished.is_empty());
+        let (appeared, _) = r.set_remote(200, vec![(8, "b".into()), (9, "c".into())], 20);
+        assert_eq!(appeared, vec![(9, Arc::from("c"))], "8 is on node 100 already");
+        assert!(r.is_remote(8) && r.is_remote(7), "7 is on node 100 too");
+        let (_, vanished) = r.set_remote(100, vec![], 30);
+        assert!(vanished.is_empty(), "7 is here, 8 is on node 200");
+        assert_eq!(r.expire_remote(25), vec![(8, Arc::from("b")), (9, Arc::from("c"))], "node 200 went silent");
+        assert!(!r.is_remote(8));
+        r.set_remote(300, vec![(10, "d".into())], 40);
+        let snapshot = r.presence_snapshot();
+        assert!(!snapshot.is_empty());
+        assert_eq!(r.local_members(), vec![(7, Arc::from("a"))]);
+    }
 
     #[test]
     fn members_and_shards() {

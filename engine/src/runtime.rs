@@ -400,6 +400,12 @@ impl EngineHandle {
         self.send_async(home, ShardMsg::FeedRoom { room, posts }).await;
     }
 
+    /// Cluster mode: another node's members of `room` (its whole list).
+    pub async fn feed_presence(&self, room: u32, node: u64, users: Vec<(u32, Arc<str>)>) {
+        let home = crate::routing::room_home(room, self.shared.config.shards);
+        self.send_async(home, ShardMsg::FeedPresence { room, node, users }).await;
+    }
+
     /// Cluster mode: a room message was deleted on some node; its members here are told.
     pub async fn feed_room_delete(&self, room: u32, seq: u64) {
         let home = crate::routing::room_home(room, self.shared.config.shards);

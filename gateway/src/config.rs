@@ -52,6 +52,9 @@ pub struct ClusterSection {
     pub gap_hold_ms: u64,
     /// How often a room's home asks PostgreSQL for the room's newest sequence.
     pub room_check_ms: u64,
+    /// How often each node announces its members of each room; a node not heard from for
+    /// three of these is taken as gone, and its members leave the rooms.
+    pub presence_ms: u64,
 }
 
 impl Default for ClusterSection {
@@ -64,6 +67,7 @@ impl Default for ClusterSection {
             poll_ms: 250,
             gap_hold_ms: 50,
             room_check_ms: 1000,
+            presence_ms: 2000,
         }
     }
 }
@@ -397,6 +401,7 @@ impl Config {
         e.inbox_capacity = l.inbox_capacity;
         e.gap_hold_ms = self.cluster.gap_hold_ms;
         e.room_check_ms = self.cluster.room_check_ms.max(100);
+        e.presence_ms = self.cluster.presence_ms.max(100);
         e.validate()?;
         Ok(e)
     }

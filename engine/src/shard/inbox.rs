@@ -151,6 +151,7 @@ impl Shard {
             ShardMsg::DirectDeleted { a, b, seq } => self.on_direct_deleted(a, b, seq),
             ShardMsg::FeedPixels(records) => self.on_feed_pixels(&records),
             ShardMsg::FeedRoom { room, posts } => self.on_feed_room(room, posts, now_ms),
+            ShardMsg::FeedPresence { room, node, users } => self.on_feed_presence(room, node, users, now_ms),
             ShardMsg::FeedRoomDelete { room, seq } => {
                 if self.rooms.contains_key(&room) {
                     self.tell_deleted(room, seq);

@@ -91,6 +91,10 @@ impl Feed {
     async fn on_message(&mut self, msg: &redis::Msg) {
         match wire::decode(msg.get_payload_bytes()) {
             Ok((node, _)) if node == self.cluster.node => {}
+            Ok((node, Event::Presence { room, users })) => {
+                self.cluster.stats.received.fetch_add(1, Ordering::Relaxed);
+                self.app.engine.feed_presence(room, node, users).await;
+            }
             Ok((_, event)) => {
                 self.cluster.stats.received.fetch_add(1, Ordering::Relaxed);
                 self.on_event(event).await;
@@ -109,6 +113,8 @@ impl Feed {
             Event::Room { room, posts } => engine.feed_room(room, posts).await,
             Event::RoomDelete { room, seq } => engine.feed_room_delete(room, seq).await,
             Event::Direct { from, to, frame } => engine.feed_direct(from, to, frame).await,
+            // Only ever from another node (see `on_message`): this node's own list is its own.
+            Event::Presence { .. } => {}
         }
     }
 

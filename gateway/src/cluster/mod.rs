@@ -381,6 +381,10 @@ impl ClusterLink for Link {
     fn announce_direct(&self, from: u32, to: u32, frame: Bytes) {
         self.0.publish(vec![Event::Direct { from, to, frame }]);
     }
+
+    fn announce_presence(&self, room: u32, users: Vec<(u32, Arc<str>)>) {
+        self.0.publish(vec![Event::Presence { room, users }]);
+    }
 }
 
 /// The announcements of a committed tick, with the sequences the store assigned.

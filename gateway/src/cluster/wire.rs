@@ -8,7 +8,8 @@
 //! - 2 room: `room u32, count u32`, then per message `seq u64, author u32, time u64,
 //!   deleted u8, name (len u16, UTF-8), text (len u32, UTF-8)`;
 //! - 3 room deletion: `room u32, seq u64`;
-//! - 4 direct message: `from u32, to u32`, then the encoded `DirectMessage` frame to the end.
+//! - 4 direct message: `from u32, to u32`, then the encoded `DirectMessage` frame to the end;
+//! - 5 presence: `room u32, count u32`, then per member `user u32, name (len u16, UTF-8)`.
 
 use std::sync::Arc;
 
@@ -23,6 +24,7 @@ const CANVAS: u8 = 1;
 const ROOM: u8 = 2;
 const ROOM_DELETE: u8 = 3;
 const DIRECT: u8 = 4;
+const PRESENCE: u8 = 5;
 const RECORD_LEN: usize = 8 + 2 + 2 + 1 + 4 + 8;
 
 /// One announcement.
@@ -52,6 +54,13 @@ pub enum Event {
         to: u32,
         /// The encoded `DirectMessage` frame.
         frame: Bytes,
+    },
+    /// The announcing node's members of a room (the whole list; empty: none).
+    Presence {
+        /// The room.
+        room: u32,
+        /// Its members here.
+        users: Vec<(u32, Arc<str>)>,
     },
 }
 
@@ -112,9 +121,7 @@ pub fn encode(node: u64, event: &Event) -> Bytes {
                 out.put_u32_le(p.author);
                 out.put_u64_le(p.time_ms);
                 out.put_u8(u8::from(p.deleted));
-                let name = &p.name.as_bytes()[..p.name.len().min(usize::from(u16::MAX))];
-                out.put_u16_le(name.len() as u16);
-                out.put_slice(name);
+                put_name(&mut out, &p.name);
                 out.put_u32_le(p.text.len() as u32);
                 out.put_slice(p.text.as_bytes());
             }
@@ -132,8 +139,28 @@ pub fn encode(node: u64, event: &Event) -> Bytes {
             out.put_u32_le(*to);
             out.put_slice(frame);
         }
+        Event::Presence { room, users } => {
+            out.put_u8(PRESENCE);
+            out.put_u64_le(node);
+            out.put_u32_le(*room);
+            out.put_u32_le(users.len() as u32);
+            for (user, name) in users {
+                out.put_u32_le(*user);
+                put_name(&mut out, name);
+            }
+        }
     }
     out.freeze()
+}
+
+/// A name as `len u16, UTF-8` (names are far shorter; a longer one is cut at a character).
+fn put_name(out: &mut BytesMut, name: &str) {
+    let mut end = name.len().min(usize::from(u16::MAX));
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    out.put_u16_le(end as u16);
+    out.put_slice(&name.as_bytes()[..end]);
 }
 
 fn need(b: &[u8], n: usize) -> Result<(), WireError> {
@@ -209,6 +236,19 @@ pub fn decode(bytes: &[u8]) -> Result<(u64, Event), WireError> {
             b = &[];
             Event::Direct { from, to, frame }
         }
+        PRESENCE => {
+            need(b, 4)?;
+            let room = b.get_u32_le();
+            let n = count(&mut b, 4 + 2)?;
+            let mut users = Vec::with_capacity(n);
+            for _ in 0..n {
+                need(b, 6)?;
+                let user = b.get_u32_le();
+                let len = usize::from(b.get_u16_le());
+                users.push((user, Arc::from(string(&mut b, len)?)));
+            }
+            Event::Presence { room, users }
+        }
         other => return Err(WireError::UnknownTag(other)),
     };
     if !b.is_empty() {
@@ -238,6 +278,8 @@ mod tests {
             Event::Room { room: 9, posts: vec![post(1, "ann", "hello, wörld", false), post(2, "", "", true)] },
             Event::RoomDelete { room: 3, seq: 44 },
             Event::Direct { from: 1, to: 2, frame: Bytes::from_static(b"\x01\x02\x03") },
+            Event::Presence { room: 5, users: vec![(1, Arc::from("ann")), (2, Arc::from(""))] },
+            Event::Presence { room: 5, users: Vec::new() },
         ];
         for e in events {
             assert_eq!(decode(&encode(42, &e)), Ok((42, e)));

@@ -168,7 +168,7 @@ pub async fn start(shape: Shape) -> Option<TestCluster> {
                  [auth]\nargon2_m_kib = 1024\nlogin_per_ip_per_min = 10000\nsignup_per_ip_per_hour = 10000\n\n\
                  [storage]\nbackend = \"postgres\"\npostgres_url = \"{pg}\"\npool_size = 4\n\n\
                  [cluster]\nredis_url = \"{redis}\"\nnode_id = \"node{n}\"\nkey_prefix = \"t{port}\"\n\
-                 redis_timeout_ms = 1500\npoll_ms = 100\ngap_hold_ms = 30\nroom_check_ms = 300\n",
+                 redis_timeout_ms = 1500\npoll_ms = 100\ngap_hold_ms = 30\nroom_check_ms = 300\npresence_ms = 300\n",
                 data = dir.path().join(format!("data{n}")).display(),
                 w = shape.width,
                 t = shape.tile,
