@@ -24,7 +24,7 @@ use common::PASSWORD;
 use common::cluster::{Shape, TestCluster};
 use pixelparty_bench::client::{Api, ConnectOptions, Connection, Event, Replica};
 use pixelparty_protocol::ErrorCode;
-use pixelparty_storage::{PixelRecord, Store};
+use pixelparty_storage::PixelRecord;
 
 const PAINTERS: usize = 9;
 const COOLDOWN_MS: u32 = 400;
@@ -131,7 +131,7 @@ async fn wait_for_count(count: &AtomicUsize, at: usize) {
 /// The journal, read whole from PostgreSQL.
 async fn journal(c: &TestCluster) -> Vec<PixelRecord> {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(c.db.store_config(dir.path())).unwrap();
+    let store = c.store(dir.path());
     let mut out: Vec<PixelRecord> = Vec::new();
     loop {
         let after = out.last().map_or(0, |r| r.seq);

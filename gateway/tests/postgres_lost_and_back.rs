@@ -13,10 +13,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
+use common::postgres::Postgres;
 use common::*;
 use pixelparty_bench::client::{Api, ClientError};
 use pixelparty_gateway::config::Config;
@@ -24,104 +24,6 @@ use pixelparty_gateway::server::Server;
 
 /// How long a condition may take to come true before the test fails.
 const PATIENCE: Duration = Duration::from_secs(60);
-
-struct Postgres {
-    bin: PathBuf,
-    data: PathBuf,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-fn skip_or_fail(why: &str) {
-    assert!(std::env::var("CI").map_or(true, |v| v != "true"), "{why}");
-    eprintln!("skipped: {why}");
-}
-
-fn as_postgres(bin: &Path, tool: &str) -> Command {
-    let is_root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"));
-    if is_root {
-        // PostgreSQL refuses to run as root.
-        let mut c = Command::new("runuser");
-        c.args(["-u", "postgres", "--"]).arg(bin.join(tool));
-        c
-    } else {
-        Command::new(bin.join(tool))
-    }
-}
-
-impl Postgres {
-    fn init() -> Option<Self> {
-        let Some(bin) = ["/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/15/bin"]
-            .iter()
-            .map(PathBuf::from)
-            .find(|b| b.join("pg_ctl").exists())
-        else {
-            skip_or_fail("no PostgreSQL server binaries (apt install postgresql)");
-            return None;
-        };
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("pg");
-        std::fs::create_dir(&data).unwrap();
-        // Owned by the server's user (it refuses root).
-        let _ = Command::new("chown").args(["-R", "postgres:postgres"]).arg(dir.path()).status();
-        let ok = as_postgres(&bin, "initdb")
-            .args(["-A", "trust", "-U", "postgres", "-D"])
-            .arg(&data)
-            .stdout(Stdio::null())
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "initdb");
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let pg = Self { bin, data, port, _dir: dir };
-        pg.start();
-        Some(pg)
-    }
-
-    fn start(&self) {
-        let opts = format!("-p {} -c listen_addresses=127.0.0.1 -k {}", self.port, self.data.display());
-        let ok = as_postgres(&self.bin, "pg_ctl")
-            .args(["-w", "-t", "60", "-D"])
-            .arg(&self.data)
-            .args(["-o", &opts, "-l"])
-            .arg(self.data.join("log"))
-            .arg("start")
-            .stdout(Stdio::null())
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "pg_ctl start");
-    }
-
-    /// Stops at once (as a crash or a network cut would look to clients).
-    fn stop(&self) {
-        let ok = as_postgres(&self.bin, "pg_ctl")
-            .args(["-w", "-m", "immediate", "-D"])
-            .arg(&self.data)
-            .arg("stop")
-            .stdout(Stdio::null())
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "pg_ctl stop");
-    }
-
-    fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
-    }
-}
-
-impl Drop for Postgres {
-    fn drop(&mut self) {
-        let _ = as_postgres(&self.bin, "pg_ctl")
-            .args(["-m", "immediate", "-D"])
-            .arg(&self.data)
-            .arg("stop")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-    }
-}
 
 /// Polls `check` until it holds, for at most [`PATIENCE`].
 async fn until<F, Fut>(what: &str, mut check: F)

@@ -381,7 +381,8 @@ render() {
   printf '%s\n' "$text" >"$out"
 }
 
-# The node's place in the cluster comes from its config file; these would override it.
+# The node's place in the cluster comes from its config file; these would override it. Its
+# log goes to a file: no colours.
 NODE_ENV_UNSET=(-u PIXELPARTY_CONFIG -u PIXELPARTY_HTTP -u PIXELPARTY_ADMIN -u PIXELPARTY_WT -u PIXELPARTY_DATA
   -u PIXELPARTY_POSTGRES_URL -u PIXELPARTY_REDIS_URL -u PIXELPARTY_NODE_ID -u PIXELPARTY_CLUSTER_PREFIX
   -u PIXELPARTY_ADMIN_TOKEN -u PIXELPARTY_DURABILITY)
@@ -395,7 +396,7 @@ for ((i = 1; i <= NODES; i++)); do
     HTTP_PORT="${NODE_HTTP[i - 1]}" ADMIN_PORT="${NODE_ADMIN[i - 1]}" WT_PORT="${NODE_WT[i - 1]}" \
     ADMIN_TOKEN="$ADMIN_TOKEN" DATA_DIR="$STATE_DIR/node$i" POSTGRES_URL="$PG_URL" \
     REDIS_URL="$REDIS_URL" NODE_ID="node$i" PREFIX="$PREFIX"
-  setsid env "${NODE_ENV_UNSET[@]}" "$BIN" serve --config "$STATE_DIR/node$i.toml" >"$LOGS/node$i.log" 2>&1 &
+  setsid env "${NODE_ENV_UNSET[@]}" NO_COLOR=1 "$BIN" serve --config "$STATE_DIR/node$i.toml" >"$LOGS/node$i.log" 2>&1 &
   NODE_PID+=("$!")
 done
 node_ready() { [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$1/readyz")" = 200 ]; }
@@ -468,7 +469,8 @@ NODE_GONE=()
 REDIS_GONE=0
 while true; do
   sleep 1 &
-  wait $! || true
+  # (Quiet: bash would report a node killed by a signal here; the loop says it below.)
+  { wait $! || true; } 2>/dev/null
   for ((i = 1; i <= NODES; i++)); do
     [ -n "${NODE_GONE[i]:-}" ] && continue
     if ! kill -0 "${NODE_PID[i - 1]}" 2>/dev/null; then

@@ -137,8 +137,19 @@ impl Drop for Node {
 pub struct TestCluster {
     pub nodes: Vec<Node>,
     pub redis: RedisServer,
-    pub db: TestDb,
+    /// The nodes' database.
+    pub pg_url: String,
+    pub db: Option<TestDb>,
     pub dir: tempfile::TempDir,
+}
+
+impl TestCluster {
+    /// A store on the nodes' database (to read what they wrote).
+    pub fn store(&self, dir: &std::path::Path) -> pixelparty_storage::Store {
+        let mut config = pixelparty_storage::StoreConfig::new(dir);
+        config.postgres = Some(pixelparty_storage::PgConfig::new(self.pg_url.clone()));
+        pixelparty_storage::Store::open(config).unwrap()
+    }
 }
 
 /// Settings of a test cluster.
@@ -149,9 +160,21 @@ pub struct Shape {
     pub tile: u16,
 }
 
+/// A cluster on a fresh database of the machine's PostgreSQL.
 pub async fn start(shape: Shape) -> Option<TestCluster> {
     let redis = RedisServer::start()?;
     let db = TestDb::create().await?;
+    let url = db.url();
+    Some(start_with(shape, redis, url, Some(db)))
+}
+
+/// A cluster on the database at `pg_url` (a PostgreSQL of the test's own).
+pub fn start_on(shape: Shape, pg_url: String) -> Option<TestCluster> {
+    let redis = RedisServer::start()?;
+    Some(start_with(shape, redis, pg_url, None))
+}
+
+fn start_with(shape: Shape, redis: RedisServer, pg_url: String, db: Option<TestDb>) -> TestCluster {
     let dir = tempfile::tempdir().unwrap();
     let mut nodes = Vec::new();
     for n in 0..shape.nodes {
@@ -173,7 +196,7 @@ pub async fn start(shape: Shape) -> Option<TestCluster> {
                 w = shape.width,
                 t = shape.tile,
                 cd = shape.cooldown_ms,
-                pg = db.url(),
+                pg = pg_url,
                 redis = redis.url(),
                 port = redis.port,
             ),
@@ -188,5 +211,5 @@ pub async fn start(shape: Shape) -> Option<TestCluster> {
         node.start();
         nodes.push(node);
     }
-    Some(TestCluster { nodes, redis, db, dir })
+    TestCluster { nodes, redis, pg_url, db, dir }
 }

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 
 pub mod cluster;
+pub mod postgres;
 
 use pixelparty_bench::client::{Account, Api, ConnectOptions, Connection, Event};
 use pixelparty_gateway::config::Config;
