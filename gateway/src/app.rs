@@ -61,7 +61,7 @@ pub struct App {
     /// Reverse proxies whose `X-Forwarded-For` is believed.
     trusted_proxies: Vec<ipnet::IpNet>,
     /// Cluster mode: the link to the other nodes (set once at start).
-    pub cluster: std::sync::OnceLock<Arc<crate::cluster::Cluster>>,
+    pub cluster: Arc<std::sync::OnceLock<Arc<crate::cluster::Cluster>>>,
 }
 
 /// SHA-256 of a secret, as stored and compared.
@@ -87,7 +87,9 @@ impl App {
         let trusted_proxies = config.trusted_proxies().unwrap_or_default();
         let snapshots = Arc::new(SnapshotCache::new(snapshotter));
         let connections = Arc::new(AtomicUsize::new(0));
+        let cluster = Arc::new(std::sync::OnceLock::new());
         let metrics = Metrics::new(Sources {
+            cluster: cluster.clone(),
             engine: engine.shared().clone(),
             store: store.clone(),
             snapshots: snapshots.clone(),
@@ -112,7 +114,7 @@ impl App {
             store,
             engine,
             hasher,
-            cluster: std::sync::OnceLock::new(),
+            cluster,
         }
     }
 

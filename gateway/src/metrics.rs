@@ -86,6 +86,8 @@ pub struct Sources {
     pub snapshots: Arc<SnapshotCache>,
     /// Open client connections.
     pub connections: Arc<AtomicUsize>,
+    /// Cluster mode: the link (its counters), once set.
+    pub cluster: Arc<std::sync::OnceLock<Arc<crate::cluster::Cluster>>>,
 }
 
 impl Metrics {
@@ -148,6 +150,7 @@ impl Metrics {
             snapshots: sources.snapshots,
             connections: sources.connections,
         }));
+        metrics.registry.register_collector(Box::new(ClusterCollector(sources.cluster)));
         metrics
     }
 
@@ -320,6 +323,49 @@ impl Collector for EngineCollector {
                 let e = encoder.encode_descriptor(h.name, h.help, Some(&h.unit), MetricType::Histogram)?;
                 encode_histogram(e, &snap, h.per_unit)?;
             }
+        }
+        Ok(())
+    }
+}
+
+/// Cluster mode's counters and gauges (nothing without `[cluster]`). Per-node views come from
+/// scraping each node (Prometheus's `instance` label).
+#[derive(Debug)]
+struct ClusterCollector(Arc<std::sync::OnceLock<Arc<crate::cluster::Cluster>>>);
+
+impl Collector for ClusterCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> fmt::Result {
+        let Some(c) = self.0.get() else { return Ok(()) };
+        let s = &c.stats;
+        let n = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        let counters = [
+            ("cluster_announcements_published", "Announcements this node published to the others.", n(&s.published)),
+            ("cluster_announcements_received", "Announcements received from other nodes.", n(&s.received)),
+            ("cluster_announcements_malformed", "Announcements that could not be read.", n(&s.malformed)),
+            ("cluster_gap_fill_updates", "Canvas updates read from PostgreSQL to fill gaps.", n(&s.filled)),
+            (
+                "cluster_local_dropped",
+                "Own announcements dropped (queue full) and read from PostgreSQL instead.",
+                n(&s.dropped),
+            ),
+            ("cluster_redis_errors", "Redis commands that failed.", n(&s.redis_errors)),
+            (
+                "cluster_epochs_set",
+                "Times this node set the epoch (a fresh Redis, or one that lost its data).",
+                n(&s.epochs_set),
+            ),
+            ("cluster_controls_applied", "Control events from other nodes applied here.", n(&s.controls_applied)),
+        ];
+        for (name, help, value) in counters {
+            ConstCounter::new(value).encode(encoder.encode_descriptor(name, help, None, MetricType::Counter)?)?;
+        }
+        let gauges = [
+            ("cluster_redis_ready", "1 when Redis answered within cluster.redis_timeout_ms.", u64::from(c.is_ready())),
+            ("cluster_canvas_applied_seq", "Highest canvas sequence this node applied in order.", n(&s.applied)),
+            ("cluster_canvas_held", "Canvas updates held back behind a gap.", n(&s.held)),
+        ];
+        for (name, help, value) in gauges {
+            ConstGauge::new(value).encode(encoder.encode_descriptor(name, help, None, MetricType::Gauge)?)?;
         }
         Ok(())
     }

@@ -124,6 +124,9 @@ impl Feed {
         for r in records {
             self.canvas.offer(r.seq, r, now, &mut ready);
         }
+        let stats = &self.cluster.stats;
+        stats.applied.store(self.canvas.applied(), Ordering::Relaxed);
+        stats.held.store(self.canvas.held() as u64, Ordering::Relaxed);
         if !ready.is_empty() {
             let ready: Vec<PixelRecord> = ready.into_iter().map(|(_, r)| r).collect();
             self.app.engine.feed_pixels(&ready).await;

@@ -97,6 +97,10 @@ pub struct ClusterStats {
     pub epochs_set: AtomicU64,
     /// Control events applied from other nodes.
     pub controls_applied: AtomicU64,
+    /// The highest canvas sequence applied in order (a gauge).
+    pub applied: AtomicU64,
+    /// Canvas updates held behind a gap (a gauge).
+    pub held: AtomicU64,
 }
 
 /// A node's link to the cluster. Cheap to share.
