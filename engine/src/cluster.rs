@@ -98,9 +98,14 @@ impl<T> Sequencer<T> {
         if seq > self.next {
             if self.held.len() < self.max_held || self.held.last_key_value().is_some_and(|(&k, _)| k > seq) {
                 self.held.insert(seq, item);
-                if self.held.len() > self.max_held {
-                    self.held.pop_last();
+                if self.held.len() > self.max_held
+                    && let Some((dropped, _)) = self.held.pop_last()
+                {
+                    // Still known to exist: the gap reaches it.
+                    self.known = self.known.max(dropped);
                 }
+            } else {
+                self.known = self.known.max(seq);
             }
             self.gap_since_ms.get_or_insert(now_ms);
             return;
@@ -141,6 +146,14 @@ impl<T> Sequencer<T> {
     pub fn gap(&self) -> Option<Gap> {
         let to = self.missing_to()?;
         Some(Gap { from: self.next, to, since_ms: self.gap_since_ms.unwrap_or(0) })
+    }
+
+    /// Holds the open gap for another while (filling it failed: try again after the hold,
+    /// not at once).
+    pub fn delay(&mut self, now_ms: u64) {
+        if self.gap_since_ms.is_some() {
+            self.gap_since_ms = Some(now_ms);
+        }
     }
 
     /// Forgets everything and starts again after `applied` (a rebuild from a snapshot).
@@ -229,9 +242,15 @@ mod tests {
         let mut s = Sequencer::with_bound(0, 2);
         assert!(drain(&mut s, &[5, 4, 3]).is_empty());
         assert_eq!(s.held(), 2);
-        // 5 was dropped (newest): filling the gap releases 1..=4 and stops.
+        // 5 was dropped (newest): filling the gap releases 1..=4 and stops, and 5 is still
+        // known to be missing.
         assert_eq!(drain(&mut s, &[1, 2]), vec![1, 2, 3, 4]);
         assert_eq!(s.applied(), 4);
+        assert_eq!(s.gap().map(|g| (g.from, g.to)), Some((5, 6)));
+        assert!(drain(&mut s, &[7, 9, 8]).is_empty());
+        assert_eq!(s.held(), 2, "9 came when full and was not held");
+        assert_eq!(drain(&mut s, &[5, 6]), vec![5, 6, 7, 8]);
+        assert_eq!(s.gap().map(|g| (g.from, g.to)), Some((9, 10)));
     }
 
     proptest! {

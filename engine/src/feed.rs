@@ -1,8 +1,7 @@
 //! Cluster mode at a room's home shard: committed messages from every node, put back in
 //! sequence order before members see them. Announcements between nodes are at-most-once, so
 //! a gap that stays open longer than `gap_hold_ms` is filled from the store, and every
-//! `room_check_ms` the home asks the store for the newest sequence of its rooms with local
-//! members (a message whose announcement was lost, with nothing after it, is found so).
+//! `room_check_ms` the home asks the store for the newest sequence of its loaded rooms (a message whose announcement was lost, with nothing after it, is found so).
 //!
 //! Presence too: each node announces its members of each room (after a change and every
 //! `presence_ms`); a node not heard from for three rounds is gone, and its members with it.
@@ -12,8 +11,7 @@
 
 use std::sync::Arc;
 
-use pixelparty_protocol::limits::MAX_HISTORY_PAGE;
-use pixelparty_storage::Hidden;
+use pixelparty_storage::backend::MAX_RANGE;
 
 use pixelparty_protocol::PresenceKind;
 
@@ -24,6 +22,9 @@ use crate::shard::Shard;
 
 /// Rooms one sequence check asks about (the rest wait for the next round).
 const ROOMS_PER_CHECK: usize = 64;
+
+/// Most deletions a room keeps for messages not released yet.
+const MAX_DELETED_AHEAD: usize = 4096;
 
 impl Shard {
     /// Cluster mode: committed messages of a room homed here, in any order. A room not
@@ -36,11 +37,30 @@ impl Shard {
         }
         home.published_seq = home.order.applied();
         home.last_seq = home.last_seq.max(home.published_seq);
-        for (_, p) in ready {
-            if !p.deleted {
-                self.tell_post(room, p.seq, p.author, &p.name, p.time_ms, &p.text);
+        let mut shown = Vec::with_capacity(ready.len());
+        for (seq, p) in ready {
+            // A deletion that came before its message: the message is never shown.
+            if !home.deleted_ahead.remove(&seq) && !p.deleted {
+                shown.push(p);
             }
         }
+        for p in shown {
+            self.tell_post(room, p.seq, p.author, &p.name, p.time_ms, &p.text);
+        }
+    }
+
+    /// Cluster mode: a message of a room homed here was deleted (on any node). Members here
+    /// get its tombstone if they were shown it; one not released yet is never shown.
+    pub(crate) fn on_feed_room_delete(&mut self, room: u32, seq: u64) {
+        let Some(home) = self.rooms.get_mut(&room) else { return };
+        if seq <= home.order.applied() {
+            return self.tell_deleted(room, seq);
+        }
+        if home.deleted_ahead.len() >= MAX_DELETED_AHEAD {
+            // Bounded: the oldest goes (its message may then show; the history has it deleted).
+            home.deleted_ahead.pop_first();
+        }
+        home.deleted_ahead.insert(seq);
     }
 
     /// Cluster mode: tells the other nodes who is in `room` here (after a change, and every
@@ -110,13 +130,12 @@ impl Shard {
         }
     }
 
-    /// Reads the missing messages from the store. Every sequence below one that was
-    /// committed is committed too (the store assigns them under a lock held to commit), so
-    /// what the page lacks in `from..to` was deleted or never shown: those take their place
-    /// as deleted.
+    /// Reads the missing messages from the store (deleted ones too: they take their place,
+    /// unshown). Every sequence below one that was committed is committed too (the store
+    /// assigns them under a lock held to commit), so the range has them all; one it lacked
+    /// anyway would take its place as deleted rather than stop the room.
     fn fill_room_gap(&mut self, room: u32, gap: Gap) {
-        let to = gap.to.min(gap.from + MAX_HISTORY_PAGE as u64);
-        let want = (to - gap.from) as usize;
+        let to = gap.to.min(gap.from + MAX_RANGE);
         if let Some(home) = self.rooms.get_mut(&room) {
             home.asking = true;
         }
@@ -124,7 +143,7 @@ impl Shard {
             move |b| {
                 let b = b.clone();
                 Box::pin(async move {
-                    let page = b.room_history(room, to, want, Hidden::default()).await?;
+                    let page = b.room_range(room, gap.from, to).await?;
                     let mut ids: Vec<u32> = page.iter().map(|m| m.author).collect();
                     ids.sort_unstable();
                     ids.dedup();
@@ -133,13 +152,13 @@ impl Shard {
                 })
             },
             move |s: &mut Shard, found, now_ms| {
-                if let Some(home) = s.rooms.get_mut(&room) {
-                    home.asking = false;
-                }
+                let Some(home) = s.rooms.get_mut(&room) else { return };
+                home.asking = false;
                 let (page, names) = match found {
                     Ok(found) => found,
                     Err(e) => {
-                        tracing::warn!(error = %e, room, "filling a room's gap failed; trying again");
+                        home.order.delay(now_ms);
+                        tracing::warn!(error = %e, room, "filling a room's gap failed; trying again after the hold");
                         return;
                     }
                 };
@@ -174,10 +193,11 @@ impl Shard {
         );
     }
 
-    /// Asks the store for the newest sequence of (up to [`ROOMS_PER_CHECK`]) rooms with
-    /// members here, round robin.
+    /// Asks the store for the newest sequence of (up to [`ROOMS_PER_CHECK`]) loaded rooms,
+    /// round robin.
     fn check_room_seqs(&mut self, _now_ms: u64) {
-        let mut rooms: Vec<u32> = self.rooms.values().filter(|r| r.has_members() && !r.asking).map(|r| r.id).collect();
+        // Every loaded room, with members or not: its next joiner must find it current.
+        let mut rooms: Vec<u32> = self.rooms.values().filter(|r| !r.asking).map(|r| r.id).collect();
         rooms.sort_unstable();
         let start = rooms.partition_point(|&r| r <= self.last_room_checked);
         rooms.rotate_left(start);

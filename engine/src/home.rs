@@ -82,12 +82,16 @@ impl Shard {
             Some(
                 ShardMsg::Join { room, .. } | ShardMsg::DeleteRoomMessage { room, .. } | ShardMsg::Who { room, .. },
             ) => *room,
-            // Only behind a load already under way (a join's): they must not overtake it.
-            Some(ShardMsg::Leave { room, .. } | ShardMsg::Post { room, .. })
-                if self.loading_rooms.contains_key(room) =>
-            {
-                *room
-            }
+            // Only behind a load already under way (a join's): they must not overtake it. Cluster
+            // feed messages too: one committed after the load read the room's sequence must
+            // reach the room once it is loaded.
+            Some(
+                ShardMsg::Leave { room, .. }
+                | ShardMsg::Post { room, .. }
+                | ShardMsg::FeedRoom { room, .. }
+                | ShardMsg::FeedRoomDelete { room, .. }
+                | ShardMsg::FeedPresence { room, .. },
+            ) if self.loading_rooms.contains_key(room) => *room,
             _ => return true,
         };
         if self.rooms.contains_key(&room) {
@@ -97,7 +101,14 @@ impl Shard {
         if let Some(waiting) = self.loading_rooms.get_mut(&room) {
             // A leave is never dropped: the join it undoes is queued ahead of it (so leaves
             // are bounded by the joins waiting).
-            if waiting.len() >= MAX_WAITING_FOR_ROOM && !matches!(msg, ShardMsg::Leave { .. }) {
+            let never_dropped = matches!(
+                msg,
+                ShardMsg::Leave { .. }
+                    | ShardMsg::FeedRoom { .. }
+                    | ShardMsg::FeedRoomDelete { .. }
+                    | ShardMsg::FeedPresence { .. }
+            );
+            if waiting.len() >= MAX_WAITING_FOR_ROOM && !never_dropped {
                 self.refuse_room_msg(msg, crate::asks::busy());
             } else {
                 waiting.push(msg);
@@ -137,7 +148,11 @@ impl Shard {
             ShardMsg::Join { room, conn, req, .. } => self.send_join_error(conn, req, room, r),
             ShardMsg::DeleteRoomMessage { origin, .. } => self.answer(origin, Err(r)),
             ShardMsg::Who { conn, req, .. } | ShardMsg::Post { conn, req, .. } => self.refuse_remote(conn, req, r),
-            ShardMsg::Leave { .. } => {} // Nothing to leave.
+            // Nothing to leave; nobody here to tell.
+            ShardMsg::Leave { .. }
+            | ShardMsg::FeedRoom { .. }
+            | ShardMsg::FeedRoomDelete { .. }
+            | ShardMsg::FeedPresence { .. } => {}
             other => tracing::error!(?other, "not a room request"),
         }
     }

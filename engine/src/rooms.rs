@@ -41,6 +41,9 @@ pub(crate) struct HomeRoom {
     pub(crate) asking: bool,
     /// Cluster mode: members on other nodes, as each node last announced them.
     remote: HashMap<u64, Remote>,
+    /// Cluster mode: deletions of messages not released yet (held behind a gap, or not come):
+    /// they are never shown.
+    pub(crate) deleted_ahead: std::collections::BTreeSet<u64>,
 }
 
 /// One other node's members of a room.
@@ -65,6 +68,7 @@ impl HomeRoom {
             order: Sequencer::with_bound(last_seq, MAX_HELD_POSTS),
             asking: false,
             remote: HashMap::new(),
+            deleted_ahead: std::collections::BTreeSet::new(),
         }
     }
 

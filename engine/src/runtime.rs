@@ -328,6 +328,27 @@ impl EngineHandle {
         false
     }
 
+    /// Cluster mode's feed: like [`Self::send_async`] but never gives up while the engine
+    /// runs (what the feed hands over is counted as applied: dropping it would leave a tile
+    /// behind for good; a full inbox holds the feed back instead).
+    async fn send_feed(&self, shard: ShardId, mut msg: ShardMsg) {
+        let mut waited_ms = 0u64;
+        loop {
+            match self.shared.mesh.send(shard, msg) {
+                Ok(()) => return,
+                Err(m) => msg = m,
+            }
+            if self.shared.stopping.load(Ordering::Acquire) {
+                return;
+            }
+            waited_ms += 1;
+            if waited_ms.is_multiple_of(10_000) {
+                tracing::warn!(shard, waited_ms, "cluster feed held back: the shard's inbox is full");
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
     async fn broadcast(&self, make: impl Fn() -> ShardMsg) {
         for shard in 0..self.shared.config.shards {
             self.send_async(shard, make()).await;
@@ -388,7 +409,7 @@ impl EngineHandle {
         }
         for (shard, list) in per_shard.into_iter().enumerate() {
             if !list.is_empty() {
-                self.send_async(shard, ShardMsg::FeedPixels(list.into())).await;
+                self.send_feed(shard, ShardMsg::FeedPixels(list.into())).await;
             }
         }
     }
@@ -397,19 +418,19 @@ impl EngineHandle {
     /// room's home shard, which orders them.
     pub async fn feed_room(&self, room: u32, posts: Vec<crate::msg::FedPost>) {
         let home = crate::routing::room_home(room, self.shared.config.shards);
-        self.send_async(home, ShardMsg::FeedRoom { room, posts }).await;
+        self.send_feed(home, ShardMsg::FeedRoom { room, posts }).await;
     }
 
     /// Cluster mode: another node's members of `room` (its whole list).
     pub async fn feed_presence(&self, room: u32, node: u64, users: Vec<(u32, Arc<str>)>) {
         let home = crate::routing::room_home(room, self.shared.config.shards);
-        self.send_async(home, ShardMsg::FeedPresence { room, node, users }).await;
+        self.send_feed(home, ShardMsg::FeedPresence { room, node, users }).await;
     }
 
     /// Cluster mode: a room message was deleted on some node; its members here are told.
     pub async fn feed_room_delete(&self, room: u32, seq: u64) {
         let home = crate::routing::room_home(room, self.shared.config.shards);
-        self.send_async(home, ShardMsg::FeedRoomDelete { room, seq }).await;
+        self.send_feed(home, ShardMsg::FeedRoomDelete { room, seq }).await;
     }
 
     /// Cluster mode: a direct message stored by another node (`frame`: its encoded

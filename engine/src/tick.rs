@@ -98,7 +98,10 @@ impl Shard {
         if self.config().cluster.is_some() {
             self.cluster_rooms_tick(now_ms);
         }
-        if self.tick.is_empty() || self.tick.in_flight.len() >= self.config().max_ticks_in_flight {
+        // In a cluster the store orders commits as they take its lock, so one shard's batches
+        // must not race each other (a session's two posts would swap): one at a time.
+        let max_in_flight = if self.config().cluster.is_some() { 1 } else { self.config().max_ticks_in_flight };
+        if self.tick.is_empty() || self.tick.in_flight.len() >= max_in_flight {
             return;
         }
         let mut paints = std::mem::take(&mut self.tick.paints);
@@ -130,6 +133,7 @@ impl Shard {
             messages,
             deletes: deletes.iter().map(|d| RoomDelete { room: d.room, seq: d.seq, by_admin: d.by_admin }).collect(),
             now_ms,
+            controls: Vec::new(),
         };
 
         let id = self.tick.next_batch;
@@ -218,7 +222,10 @@ impl Shard {
         for p in batch.posts {
             self.answer(Origin::Session(p.conn, p.req), Ok(p.seq));
         }
+        // Deletions are the room home's (this shard's): its members are told here, in order
+        // with the room's messages; the link tells the other nodes through the control log.
         for d in batch.deletes {
+            self.on_feed_room_delete(d.room, d.seq);
             self.answer(d.origin, Ok(d.seq));
         }
     }
@@ -277,6 +284,10 @@ impl Shard {
     /// Cluster mode: committed updates of this shard's tiles, in sequence order, from the
     /// node's feed (whichever node committed them).
     pub(crate) fn on_feed_pixels(&mut self, records: &[PixelRecord]) {
+        if let Some(last) = records.last() {
+            // What `/stats` and the snapshot's metadata read as the newest sequence.
+            self.shared.next_seq.fetch_max(last.seq + 1, Ordering::AcqRel);
+        }
         let g = self.config().geometry;
         self.apply_updates(records.iter().filter_map(|r| {
             let loc = g.locate(u32::from(r.x), u32::from(r.y))?;

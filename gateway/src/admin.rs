@@ -186,7 +186,7 @@ async fn route(req: Request<Incoming>, app: &Arc<App>) -> Result<Resp, ApiError>
             let message = if k.message.is_empty() { "kicked by an administrator".to_owned() } else { k.message };
             let reason = crate::cluster::control::Reason::Kicked;
             app.control(crate::cluster::control::Control::EndUser { user: user.id, reason, message: message.clone() })
-                .await;
+                .await?;
             let (id, now) = (user.id, pixelparty_engine::now_ms());
             let entry = pixelparty_storage::AuditDraft {
                 actor: 0,
@@ -215,7 +215,7 @@ async fn route(req: Request<Incoming>, app: &Arc<App>) -> Result<Resp, ApiError>
             // Live sessions carry the role they connected with: end them, so that a demoted
             // admin keeps no admin power and a promoted user reconnects with it.
             let (reason, message) = (crate::cluster::control::Reason::Kicked, "your role changed; reconnect".into());
-            app.control(crate::cluster::control::Control::EndUser { user: id, reason, message }).await;
+            app.control(crate::cluster::control::Control::EndUser { user: id, reason, message }).await?;
             Ok(json(StatusCode::OK, &r))
         }
         (Method::GET, "/audit") => {

@@ -120,13 +120,17 @@ impl App {
 
     /// Acts on live sessions after a change already in the store (a logout, a ban, a kick, a
     /// block, a deletion): here, and in cluster mode on every other node too.
-    pub async fn control(&self, event: crate::cluster::control::Control) {
-        event.apply(self).await;
+    ///
+    /// An error means this node could not apply it (a read it needed failed); the other nodes
+    /// are told in any case.
+    pub async fn control(&self, event: crate::cluster::control::Control) -> Result<(), ApiError> {
+        let applied = event.apply(self).await;
         if let Some(cluster) = self.cluster.get()
             && let Err(e) = cluster.publish_control(&event).await
         {
             tracing::error!(error = %e, ?event, "the other nodes were not told of a control event");
         }
+        applied.map_err(ApiError::from)
     }
 
     /// Runs one store operation on the store's runtime and awaits it: the calling event loop

@@ -122,10 +122,15 @@ async fn painter(
     }
 }
 
+/// Waits (bounded: painting must go on) until `at` paints were acknowledged.
 async fn wait_for_count(count: &AtomicUsize, at: usize) {
-    while count.load(Ordering::Acquire) < at {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let reached = tokio::time::timeout(Duration::from_secs(120), async {
+        while count.load(Ordering::Acquire) < at {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(reached.is_ok(), "painting stopped at {} acknowledged paints, before {at}", count.load(Ordering::Acquire));
 }
 
 /// The journal, read whole from PostgreSQL.

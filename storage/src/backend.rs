@@ -49,6 +49,17 @@ impl AuditDraft {
     }
 }
 
+/// One entry of the cluster's control log ([`Backend::append_control`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControlRecord {
+    /// Its place in the log (gap-free, ascending).
+    pub id: u64,
+    /// The node that wrote it (an opaque id).
+    pub node: u64,
+    /// The event, as the gateway encodes it.
+    pub event: String,
+}
+
 /// A room message to delete in a [`TickWrite`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RoomDelete {
@@ -74,6 +85,10 @@ pub struct TickWrite {
     pub deletes: Vec<RoomDelete>,
     /// When the tick ran (audit time of admin deletions).
     pub now_ms: u64,
+    /// Cluster mode ([`Backend::commit_tick_ordered`] only): control log entries `(node,
+    /// event)` to append in the same transaction (the deletions' tombstones for the other
+    /// nodes).
+    pub controls: Vec<(u64, String)>,
 }
 
 impl TickWrite {
@@ -92,7 +107,12 @@ pub struct Sequenced {
     pub first_pixel: u64,
     /// `(room, first sequence)` per message group.
     pub rooms: Vec<(u32, u64)>,
+    /// The control log ids of [`TickWrite::controls`], in order.
+    pub controls: Vec<u64>,
 }
+
+/// Most messages one [`Backend::room_range`] returns.
+pub const MAX_RANGE: u64 = 1000;
 
 /// Most ids one [`Backend::user_names`] call takes (a history page has at most 50 authors).
 pub const MAX_NAMES: usize = 1000;
@@ -243,6 +263,25 @@ pub trait Backend: Send + Sync + 'static {
         Box::pin(std::future::ready(Err(crate::StorageError::invalid(
             "this backend cannot assign sequences for a cluster (use PostgreSQL)",
         ))))
+    }
+    /// Cluster mode: appends an event to the control log; its id. Ids are gap-free and become
+    /// visible in order (taken under a lock held until commit).
+    fn append_control(&self, _node: u64, event: String, _now_ms: u64) -> Op<u64> {
+        drop(event);
+        Box::pin(std::future::ready(Err(crate::StorageError::invalid("no control log without a cluster backend"))))
+    }
+    /// Cluster mode: up to `limit` control log entries after `after`, ascending.
+    fn controls_after(&self, _after: u64, _limit: usize) -> Op<Vec<ControlRecord>> {
+        Box::pin(std::future::ready(Err(crate::StorageError::invalid("no control log without a cluster backend"))))
+    }
+    /// Cluster mode: the control log's newest id (0: empty).
+    fn last_control_id(&self) -> Op<u64> {
+        Box::pin(std::future::ready(Err(crate::StorageError::invalid("no control log without a cluster backend"))))
+    }
+    /// Cluster mode: the messages of `room` with `from <= seq < to`, deleted ones included
+    /// (without text), ascending; at most [`MAX_RANGE`] of them.
+    fn room_range(&self, _room: u32, _from: u64, _to: u64) -> Op<Vec<Message>> {
+        Box::pin(std::future::ready(Err(crate::StorageError::invalid("no room ranges without a cluster backend"))))
     }
     /// Replaces the snapshots of the given tiles. A backend that several nodes share ignores a
     /// snapshot older than the stored one of its tile (each node saves the same tiles).

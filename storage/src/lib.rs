@@ -46,7 +46,7 @@ pub mod store;
 pub mod testing;
 mod writer;
 
-pub use backend::{AuditDraft, Backend, Hidden, Op, RoomDelete, Sequenced, TickWrite};
+pub use backend::{AuditDraft, Backend, ControlRecord, Hidden, Op, RoomDelete, Sequenced, TickWrite};
 pub use canvas::{RecoveredCanvas, TileSnapshot};
 pub use config::{Durability, StoreConfig};
 pub use db::Db;

@@ -403,6 +403,18 @@ impl Backend for Gated {
     fn commit_tick_ordered(&self, tick: TickWrite) -> Op<crate::Sequenced> {
         self.inner.commit_tick_ordered(tick)
     }
+    fn append_control(&self, node: u64, event: String, now_ms: u64) -> Op<u64> {
+        self.inner.append_control(node, event, now_ms)
+    }
+    fn controls_after(&self, after: u64, limit: usize) -> Op<Vec<crate::backend::ControlRecord>> {
+        self.inner.controls_after(after, limit)
+    }
+    fn last_control_id(&self) -> Op<u64> {
+        self.inner.last_control_id()
+    }
+    fn room_range(&self, room: u32, from: u64, to: u64) -> Op<Vec<Message>> {
+        self.inner.room_range(room, from, to)
+    }
     fn save_tiles(&self, snapshots: Vec<TileSnapshot>) -> Op<()> {
         self.inner.save_tiles(snapshots)
     }

@@ -87,7 +87,7 @@ async fn migrations_race_safely_and_run_once() {
     let c = db.store().await;
     let client = db.client().await;
     let rows = client.query("SELECT version FROM schema_migrations", &[]).await.unwrap();
-    assert_eq!(rows.iter().map(|r| r.get::<_, i32>(0)).collect::<Vec<_>>(), [1]);
+    assert_eq!(rows.iter().map(|r| r.get::<_, i32>(0)).collect::<Vec<_>>(), [1, 2]);
     // All three share the schema.
     a.create_user("ann".into(), "h".into(), Role::User, 0).await.unwrap();
     assert!(b.user_by_name("ANN".into()).await.unwrap().is_some());

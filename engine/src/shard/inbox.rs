@@ -152,11 +152,7 @@ impl Shard {
             ShardMsg::FeedPixels(records) => self.on_feed_pixels(&records),
             ShardMsg::FeedRoom { room, posts } => self.on_feed_room(room, posts, now_ms),
             ShardMsg::FeedPresence { room, node, users } => self.on_feed_presence(room, node, users, now_ms),
-            ShardMsg::FeedRoomDelete { room, seq } => {
-                if self.rooms.contains_key(&room) {
-                    self.tell_deleted(room, seq);
-                }
-            }
+            ShardMsg::FeedRoomDelete { room, seq } => self.on_feed_room_delete(room, seq),
             ShardMsg::End { target, reason, message } => self.end_sessions(&target, reason, &message),
             ShardMsg::BlocksChanged { user, blocks } => {
                 for id in self.user_conns.get(&user).cloned().unwrap_or_default() {

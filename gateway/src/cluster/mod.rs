@@ -11,9 +11,16 @@
 //!   at-most-once, so the feed also reads the canvas's head from PostgreSQL every `poll_ms`
 //!   and fills any gap from the journal; room homes do the same per room (engine `feed`).
 //! - [`control`]: logouts, bans, kicks, role changes, blocks and deletions reach every node's
-//!   live sessions through a Redis stream (read from the last id seen, so a short disconnect
-//!   loses nothing).
+//!   live sessions: each is appended to a control log in PostgreSQL (gap-free ids, visible in
+//!   order; a room message's deletion in the same transaction as the deletion itself),
+//!   announced like the rest, and applied by every node in id order (the feed fills gaps from
+//!   the log, as for the canvas).
 //! - [`wire`]: the announcements' bytes.
+//!
+//! Redis work runs on the cluster thread: one publisher task drains a bounded queue (full, or
+//! Redis out of reach: announcements are dropped and counted, the others fill in from
+//! PostgreSQL), one keeper pings and checks the epoch, one subscriber holds the
+//! subscription; none of them can hold up the feed.
 //!
 //! Redis losing its data (a restart without persistence, a failover) is detected by the
 //! missing epoch key: paints are refused with `unavailable` until a node sets it again, and
@@ -41,6 +48,16 @@ use self::wire::Event;
 /// Announcements queued for this node's own feed before new ones are dropped (the feed then
 /// finds them in PostgreSQL).
 const LOCAL_QUEUE: usize = 4096;
+
+/// Redis jobs (publishes, refunds) queued before new ones are dropped.
+const PUBLISH_QUEUE: usize = 4096;
+
+/// A job for the publisher task.
+#[derive(Debug)]
+enum Job {
+    Publish(Event),
+    Refund { user: u32, token: u64 },
+}
 
 /// Cluster settings (`[cluster]`).
 #[derive(Debug, Clone)]
@@ -117,6 +134,7 @@ pub struct Cluster {
     store: Store,
     local_tx: tokio::sync::mpsc::Sender<Event>,
     local_rx: parking_lot::Mutex<Option<tokio::sync::mpsc::Receiver<Event>>>,
+    jobs_tx: tokio::sync::mpsc::Sender<Job>,
     /// Set when a script found no epoch: the feed sets it again.
     epoch_missing: AtomicBool,
     next_token: AtomicU64,
@@ -143,8 +161,13 @@ return 0
 ";
 
 const INIT_EPOCH: &str = r"
-if redis.call('SET', KEYS[1], ARGV[1], 'NX') then return 1 end
-return 0
+local fence = 0
+if tonumber(ARGV[1]) > 0 then
+  local t = redis.call('TIME')
+  fence = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[1])
+end
+if redis.call('SET', KEYS[1], fence, 'NX') then return fence end
+return -1
 ";
 
 /// Why the cluster link could not start.
@@ -199,6 +222,7 @@ impl Cluster {
             .map_err(|e| StartError(format!("thread: {e}")))?;
         let (conn, runtime) = rx.recv().map_err(|_| StartError("the cluster thread ended".into()))??;
         let (local_tx, local_rx) = tokio::sync::mpsc::channel(LOCAL_QUEUE);
+        let (jobs_tx, jobs_rx) = tokio::sync::mpsc::channel(PUBLISH_QUEUE);
         let mut seed = [0u8; 8];
         getrandom::fill(&mut seed).map_err(|e| StartError(format!("random: {e}")))?;
         let cluster = Arc::new(Self {
@@ -211,6 +235,7 @@ impl Cluster {
             store,
             local_tx,
             local_rx: parking_lot::Mutex::new(Some(local_rx)),
+            jobs_tx,
             epoch_missing: AtomicBool::new(false),
             next_token: AtomicU64::new(1),
             stats: ClusterStats::default(),
@@ -224,6 +249,8 @@ impl Cluster {
             .recv()
             .map_err(|_| StartError("the cluster thread ended".into()))?
             .map_err(|e| StartError(format!("setting the epoch: {e}")))?;
+        cluster.runtime.spawn(publisher(cluster.clone(), jobs_rx));
+        cluster.runtime.spawn(keeper(cluster.clone()));
         tracing::info!(node = %cluster.settings.node_name, prefix = %cluster.settings.prefix, "cluster link up");
         Ok(cluster)
     }
@@ -267,10 +294,12 @@ impl Cluster {
         let last = self.store.call(|b| b.last_journal_seq()).await.map_err(|e| {
             redis::RedisError::from((redis::ErrorKind::Client, "reading the journal's head", e.to_string()))
         })?;
-        let fence = if last == 0 { 0 } else { now_ms() + u64::from(self.settings.cooldown_ms) };
-        let set: i64 =
-            self.noted(redis::Script::new(INIT_EPOCH).key(self.key("epoch")).arg(fence).invoke_async(&mut conn).await)?;
-        if set == 1 {
+        // The fence is Redis's clock plus one cooldown (the script that checks it reads the
+        // same clock); none for a canvas nobody painted yet.
+        let cooldown = if last == 0 { 0 } else { self.settings.cooldown_ms };
+        let fence: i64 = self
+            .noted(redis::Script::new(INIT_EPOCH).key(self.key("epoch")).arg(cooldown).invoke_async(&mut conn).await)?;
+        if fence >= 0 {
             self.stats.epochs_set.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(fence_ms = fence, "cluster epoch set (fresh Redis, or it lost its data)");
         }
@@ -283,7 +312,7 @@ impl Cluster {
     }
 
     /// Announces committed work: to this node's feed at once, to the others by `PUBLISH`.
-    fn announce(self: &Arc<Self>, events: Vec<Event>) {
+    fn announce(&self, events: Vec<Event>) {
         for e in &events {
             if self.local_tx.try_send(e.clone()).is_err() {
                 self.stats.dropped.fetch_add(1, Ordering::Relaxed);
@@ -292,31 +321,76 @@ impl Cluster {
         self.publish(events);
     }
 
-    fn publish(self: &Arc<Self>, events: Vec<Event>) {
-        let this = self.clone();
-        self.runtime.spawn(async move {
-            let mut conn = this.conn.clone();
-            for e in events {
-                let payload = wire::encode(this.node, &e);
-                let r: redis::RedisResult<i64> =
-                    redis::cmd("PUBLISH").arg(this.channel()).arg(payload.as_ref()).query_async(&mut conn).await;
-                match this.noted(r) {
-                    Ok(_) => {
-                        this.stats.published.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Err(e) => tracing::debug!(error = %e, "publish failed (the others fill the gap from PostgreSQL)"),
-                }
-            }
-        });
+    /// Queues events for the other nodes (dropped, and counted, when the queue is full or
+    /// Redis is out of reach: the others fill in from PostgreSQL).
+    fn publish(&self, events: Vec<Event>) {
+        for e in events {
+            self.job(Job::Publish(e));
+        }
     }
 
-    /// Starts the feed and the control reader (once the engine and the app exist).
+    fn job(&self, job: Job) {
+        if !self.is_ready() || self.jobs_tx.try_send(job).is_err() {
+            self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Starts the feed (once the engine and the app exist).
     pub fn run(self: &Arc<Self>, app: Arc<crate::app::App>, applied: u64) {
         let Some(local_rx) = self.local_rx.lock().take() else { return };
-        self.runtime.spawn(feed::run(self.clone(), app.clone(), local_rx, applied));
-        self.runtime.spawn(control::read(self.clone(), app));
+        self.runtime.spawn(feed::run(self.clone(), app, local_rx, applied));
+    }
+
+    /// How often the keeper pings Redis: often enough that readiness does not flap within
+    /// `redis_timeout_ms`.
+    fn ping_every(&self) -> Duration {
+        Duration::from_millis((self.settings.redis_timeout_ms / 3).clamp(20, 500))
     }
 }
+
+/// Drains the Redis job queue: publishes and cooldown refunds, one at a time.
+async fn publisher(cluster: Arc<Cluster>, mut jobs: tokio::sync::mpsc::Receiver<Job>) {
+    let mut conn = cluster.conn.clone();
+    while let Some(job) = jobs.recv().await {
+        match job {
+            Job::Publish(e) => {
+                let payload = wire::encode(cluster.node, &e);
+                let r: redis::RedisResult<i64> =
+                    redis::cmd("PUBLISH").arg(cluster.channel()).arg(payload.as_ref()).query_async(&mut conn).await;
+                match cluster.noted(r) {
+                    Ok(_) => {
+                        cluster.stats.published.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(e) => tracing::debug!(error = %e, "publish failed (the others fill in from PostgreSQL)"),
+                }
+            }
+            Job::Refund { user, token } => {
+                let r: redis::RedisResult<i64> = redis::Script::new(REFUND)
+                    .key(cluster.key(&format!("cd:{user}")))
+                    .arg(token.to_string())
+                    .invoke_async(&mut conn)
+                    .await;
+                if let Err(e) = cluster.noted(r) {
+                    tracing::debug!(error = %e, user, "cooldown refund lost (the user waits the window out)");
+                }
+            }
+        }
+    }
+}
+
+/// Pings Redis (readiness) and sets the epoch again when Redis lost it.
+async fn keeper(cluster: Arc<Cluster>) {
+    let mut every = tokio::time::interval(cluster.ping_every());
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        if let Err(e) = cluster.ensure_epoch().await {
+            tracing::debug!(error = %e, "cluster ping failed");
+        }
+    }
+}
+
+impl Cluster {}
 
 /// The engine's [`ClusterLink`] over a [`Cluster`].
 #[derive(Debug, Clone)]
@@ -326,7 +400,7 @@ impl ClusterLink for Link {
     fn take_cooldown(&self, user: u32, cooldown_ms: u32) -> Op<CooldownAnswer> {
         let this = self.0.clone();
         Box::pin(async move {
-            if this.epoch_missing.load(Ordering::Acquire) {
+            if this.epoch_missing.load(Ordering::Acquire) || !this.is_ready() {
                 return Err(Cluster::unavailable());
             }
             let token = (this.node << 32) ^ this.next_token.fetch_add(1, Ordering::Relaxed);
@@ -355,18 +429,7 @@ impl ClusterLink for Link {
     }
 
     fn refund_cooldown(&self, user: u32, token: u64) {
-        let this = self.0.clone();
-        self.0.runtime.spawn(async move {
-            let mut conn = this.conn.clone();
-            let r: redis::RedisResult<i64> = redis::Script::new(REFUND)
-                .key(this.key(&format!("cd:{user}")))
-                .arg(token.to_string())
-                .invoke_async(&mut conn)
-                .await;
-            if let Err(e) = this.noted(r) {
-                tracing::debug!(error = %e, user, "cooldown refund lost (the user waits the window out)");
-            }
-        });
+        self.0.job(Job::Refund { user, token });
     }
 
     fn commit(&self, backend: &Arc<dyn Backend>, tick: TickWrite, names: Vec<(u32, Arc<str>)>) -> Op<Sequenced> {
@@ -375,9 +438,20 @@ impl ClusterLink for Link {
             if !this.is_ready() {
                 return Err(Cluster::unavailable());
             }
-            let copy = tick.clone();
+            let mut tick = tick;
+            // The deletions' tombstones for the other nodes go into the control log in the
+            // same transaction as the deletions.
+            for d in &tick.deletes {
+                let event = control::Control::RoomDeleted { room: d.room, seq: d.seq };
+                tick.controls.push((this.node, control::encode(&event)));
+            }
+            let copy =
+                TickWrite { pixels: tick.pixels.clone(), messages: tick.messages.clone(), ..TickWrite::default() };
+            let controls: Vec<String> = tick.controls.iter().map(|(_, e)| e.clone()).collect();
             let seqs = backend.commit_tick_ordered(tick).await?;
-            this.announce(events_of(copy, &seqs, &names));
+            let mut events = events_of(copy, &seqs, &names);
+            events.extend(seqs.controls.iter().zip(controls).map(|(&id, event)| Event::Control { id, event }));
+            this.announce(events);
             Ok(seqs)
         })
     }
@@ -414,9 +488,6 @@ fn events_of(tick: TickWrite, seqs: &Sequenced, names: &[(u32, Arc<str>)]) -> Ve
             })
             .collect();
         events.push(Event::Room { room, posts });
-    }
-    for d in tick.deletes {
-        events.push(Event::RoomDelete { room: d.room, seq: d.seq });
     }
     events
 }

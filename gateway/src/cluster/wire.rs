@@ -1,5 +1,5 @@
 //! What nodes tell each other through Redis pub/sub, and its bytes: committed canvas updates,
-//! room messages and deletions, direct messages. Every announcement names its node (a node
+//! room messages, control log entries, direct messages, presence. Every announcement names its node (a node
 //! skips its own echo) and is checked whole on decode: a malformed one is an error, never a
 //! panic, and nothing is trusted beyond its declared counts, which are bounded.
 //!
@@ -7,7 +7,7 @@
 //! - 1 canvas: `count u32`, then per update `seq u64, x u16, y u16, colour u8, user u32, time u64`;
 //! - 2 room: `room u32, count u32`, then per message `seq u64, author u32, time u64,
 //!   deleted u8, name (len u16, UTF-8), text (len u32, UTF-8)`;
-//! - 3 room deletion: `room u32, seq u64`;
+//! - 3 control event: `id u64`, then the event (UTF-8, see [`super::control`]) to the end;
 //! - 4 direct message: `from u32, to u32`, then the encoded `DirectMessage` frame to the end;
 //! - 5 presence: `room u32, count u32`, then per member `user u32, name (len u16, UTF-8)`.
 
@@ -22,7 +22,7 @@ pub const MAX_ITEMS: usize = 1 << 20;
 
 const CANVAS: u8 = 1;
 const ROOM: u8 = 2;
-const ROOM_DELETE: u8 = 3;
+const CONTROL: u8 = 3;
 const DIRECT: u8 = 4;
 const PRESENCE: u8 = 5;
 const RECORD_LEN: usize = 8 + 2 + 2 + 1 + 4 + 8;
@@ -39,12 +39,12 @@ pub enum Event {
         /// Its messages.
         posts: Vec<FedPost>,
     },
-    /// A room message was deleted.
-    RoomDelete {
-        /// The room.
-        room: u32,
-        /// The message.
-        seq: u64,
+    /// A control log entry (see [`super::control`]).
+    Control {
+        /// Its id in the log.
+        id: u64,
+        /// The event, encoded.
+        event: String,
     },
     /// A stored direct message, as its encoded frame.
     Direct {
@@ -126,11 +126,11 @@ pub fn encode(node: u64, event: &Event) -> Bytes {
                 out.put_slice(p.text.as_bytes());
             }
         }
-        Event::RoomDelete { room, seq } => {
-            out.put_u8(ROOM_DELETE);
+        Event::Control { id, event } => {
+            out.put_u8(CONTROL);
             out.put_u64_le(node);
-            out.put_u32_le(*room);
-            out.put_u64_le(*seq);
+            out.put_u64_le(*id);
+            out.put_slice(event.as_bytes());
         }
         Event::Direct { from, to, frame } => {
             out.put_u8(DIRECT);
@@ -225,9 +225,12 @@ pub fn decode(bytes: &[u8]) -> Result<(u64, Event), WireError> {
             }
             Event::Room { room, posts }
         }
-        ROOM_DELETE => {
-            need(b, 12)?;
-            Event::RoomDelete { room: b.get_u32_le(), seq: b.get_u64_le() }
+        CONTROL => {
+            need(b, 8)?;
+            let id = b.get_u64_le();
+            let len = b.len();
+            let event = string(&mut b, len)?;
+            Event::Control { id, event }
         }
         DIRECT => {
             need(b, 8)?;
@@ -276,7 +279,7 @@ mod tests {
             ]),
             Event::Canvas(Vec::new()),
             Event::Room { room: 9, posts: vec![post(1, "ann", "hello, wörld", false), post(2, "", "", true)] },
-            Event::RoomDelete { room: 3, seq: 44 },
+            Event::Control { id: 44, event: "{\"kind\":\"net_bans_changed\"}".into() },
             Event::Direct { from: 1, to: 2, frame: Bytes::from_static(b"\x01\x02\x03") },
             Event::Presence { room: 5, users: vec![(1, Arc::from("ann")), (2, Arc::from(""))] },
             Event::Presence { room: 5, users: Vec::new() },

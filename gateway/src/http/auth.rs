@@ -254,7 +254,7 @@ pub async fn logout(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError>
         session: UserCtx::session_key(&hash),
         message: "logged out".into(),
     };
-    ctx.app.control(event).await;
+    ctx.app.control(event).await?;
     let mut r = empty(StatusCode::NO_CONTENT);
     if let Some(c) = session_cookie(ctx, "", 0) {
         r.headers_mut().insert(header::SET_COOKIE, c);

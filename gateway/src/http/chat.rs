@@ -309,6 +309,6 @@ pub async fn delete_direct_message(req: Request<Incoming>, ctx: &Ctx, peer: &str
         _ => return Err(ApiError::not_found("no such message")),
     }
     ctx.app.db(move |b| b.delete_direct(id, peer, seq)).await?;
-    ctx.app.control(crate::cluster::control::Control::DirectDeleted { a: me.id, b: peer, seq }).await;
+    ctx.app.control(crate::cluster::control::Control::DirectDeleted { a: me.id, b: peer, seq }).await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }

@@ -132,7 +132,7 @@ pub async fn set_user_ban(
             let message = record.reason.clone();
             app.db(move |b| b.ban_user(id, record)).await?;
             let reason = crate::cluster::control::Reason::Banned;
-            app.control(crate::cluster::control::Control::EndUser { user: id, reason, message }).await;
+            app.control(crate::cluster::control::Control::EndUser { user: id, reason, message }).await?;
             tracing::info!(user = id, actor, "user banned");
         }
         None => {
@@ -158,7 +158,7 @@ pub async fn set_net_ban(
             app.db(move |b| b.ban_net(net, record)).await?;
             reload_bans(app).await?;
             // Live sessions from the range end too, not only new connections.
-            app.control(crate::cluster::control::Control::EndNet { net, message }).await;
+            app.control(crate::cluster::control::Control::EndNet { net, message }).await?;
             tracing::info!(%net, actor, "address range banned");
             return Ok(());
         }

@@ -249,6 +249,6 @@ async fn set_block(req: Request<Incoming>, ctx: &Ctx, on: bool) -> Result<Resp, 
         ctx.app.db(move |s| s.unblock(a, b)).await?;
         empty(StatusCode::NO_CONTENT)
     };
-    ctx.app.control(crate::cluster::control::Control::BlocksChanged { user: me.id }).await;
+    ctx.app.control(crate::cluster::control::Control::BlocksChanged { user: me.id }).await?;
     Ok(resp)
 }

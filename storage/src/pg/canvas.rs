@@ -307,7 +307,11 @@ pub(crate) async fn commit_tick_ordered(
             *n += 1;
         }
     }
+    let (controls, now_ms) = (std::mem::take(&mut tick.controls), tick.now_ms);
     commit_tick(tx, tick).await?;
+    for (node, event) in controls {
+        out.controls.push(super::control::append(tx, node, &event, now_ms).await?);
+    }
     Ok(out)
 }
 

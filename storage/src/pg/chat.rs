@@ -68,6 +68,16 @@ pub(crate) async fn room_last_seq<C: GenericClient>(c: &C, room: u32) -> Result<
     u64_of(col(&row, 0)?, "room_messages")
 }
 
+/// The messages of `room` with `from <= seq < to` (at most [`crate::backend::MAX_RANGE`]),
+/// deleted ones included, ascending.
+pub(crate) async fn room_range<C: GenericClient>(c: &C, room: u32, from: u64, to: u64) -> Result<Vec<Message>> {
+    let to = to.min(from.saturating_add(crate::backend::MAX_RANGE));
+    let (Ok(from), Ok(to)) = (i64::try_from(from), i64::try_from(to)) else { return Ok(Vec::new()) };
+    let sql = "SELECT seq, author, time_ms, text, deleted FROM room_messages
+               WHERE room = $1 AND seq >= $2 AND seq < $3 ORDER BY seq";
+    query(c, sql, &[&i64::from(room), &from, &to]).await?.iter().map(|r| message_of(r, "room_messages")).collect()
+}
+
 pub(crate) async fn room_message<C: GenericClient>(c: &C, room: u32, seq: u64) -> Result<Option<Message>> {
     let Ok(seq) = i64::try_from(seq) else { return Ok(None) };
     let sql = "SELECT seq, author, time_ms, text, deleted FROM room_messages WHERE room = $1 AND seq = $2";

@@ -11,7 +11,8 @@ use super::error::statement;
 use crate::error::{Result, StorageError};
 
 /// The migrations in order: (version, SQL).
-const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i32, &str)] =
+    &[(1, include_str!("migrations/0001_init.sql")), (2, include_str!("migrations/0002_cluster.sql"))];
 
 /// Advisory lock held while migrating (two-key form: "pxpt", 1). The one-key space, which
 /// the per-pair locks use, does not overlap it.

@@ -20,6 +20,7 @@ mod accounts;
 mod canvas;
 mod chat;
 pub mod config;
+mod control;
 mod error;
 mod migrate;
 mod moderation;
@@ -398,6 +399,18 @@ impl Backend for PgStore {
     }
     fn commit_tick(&self, tick: TickWrite) -> Op<()> {
         self.write(move |c| Box::pin(canvas::commit_tick(c, tick)))
+    }
+    fn append_control(&self, node: u64, event: String, now_ms: u64) -> Op<u64> {
+        self.write(move |c| Box::pin(async move { control::append(c, node, &event, now_ms).await }))
+    }
+    fn controls_after(&self, after: u64, limit: usize) -> Op<Vec<crate::backend::ControlRecord>> {
+        self.read(move |c| Box::pin(control::after(c, after, limit)))
+    }
+    fn last_control_id(&self) -> Op<u64> {
+        self.read(move |c| Box::pin(control::last_id(c)))
+    }
+    fn room_range(&self, room: u32, from: u64, to: u64) -> Op<Vec<Message>> {
+        self.read(move |c| Box::pin(chat::room_range(c, room, from, to)))
     }
     fn commit_tick_ordered(&self, tick: TickWrite) -> Op<crate::Sequenced> {
         self.write(move |c| Box::pin(canvas::commit_tick_ordered(c, tick)))

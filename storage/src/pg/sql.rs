@@ -51,6 +51,8 @@ pub(crate) enum Global {
     Canvas = 5,
     /// The next canvas sequence (cluster mode: held from assignment to commit).
     CanvasSeq = 6,
+    /// The next control log id (held from assignment to commit).
+    Control = 7,
 }
 
 /// Advisory lock class of rooms' next sequences (two-key space: class, room).
@@ -64,8 +66,7 @@ pub(crate) async fn lock<C: GenericClient>(c: &C, lock: Global) -> Result<()> {
 
 /// Holds the lock of `room`'s next sequence until the transaction ends.
 pub(crate) async fn lock_room<C: GenericClient>(c: &C, room: u32) -> Result<()> {
-    // The two-key form takes i32 keys: room ids are below 2^31 in practice, and a wrapped id
-    // only shares a lock with another room (slower, never wrong).
+    // The two-key form takes i32 keys: the cast is a bijection of u32 onto i32.
     let key = room as i32;
     execute(c, "SELECT pg_advisory_xact_lock($1, $2)", &[&ROOM_SEQ_CLASS, &key]).await.map(drop)
 }
