@@ -4,9 +4,12 @@
 //   npm run smoke        (exit 0 = every check passed)
 //
 // Starts each server on an ephemeral port (argument 0, port read from its "listening <port>"
-// line), runs the checks, sends SIGTERM, and expects exit code 0. Whole run: a few seconds;
+// line), runs the checks, sends SIGTERM, and expects exit code 0. Then two socket.io servers
+// with REDIS_URL on a redis-server of its own (skipped when redis-server is missing): a
+// broadcast crosses between them. Whole run: a few seconds;
 // a watchdog fails it at 18 s.
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import { createServer as createNetServer, connect as connectNet } from "node:net";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 import assert from "node:assert/strict";
@@ -263,6 +266,85 @@ async function smokeSocketIO() {
   await stopServer("socket.io", server);
 }
 
+// ------------------------------------------------ socket.io with the Redis adapter
+/** A free TCP port on 127.0.0.1 (the kernel's pick, released at once). */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createNetServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Two socket.io processes sharing a Redis of their own (REDIS_URL): a broadcast sent on one
+ * reaches the room's members on both, and no other room. Skipped without redis-server. */
+async function smokeSocketIORedis() {
+  console.log("socket.io server, two processes with @socket.io/redis-adapter:");
+  const which = spawnSync("sh", ["-c", "command -v redis-server"], { encoding: "utf8" });
+  if (which.status !== 0) {
+    console.log("  skipped: no redis-server on PATH");
+    return;
+  }
+  const redisPort = await freePort();
+  const redis = spawn("redis-server", ["--bind", "127.0.0.1", "--port", String(redisPort), "--save", "", "--appendonly", "no"], {
+    stdio: "ignore",
+  });
+  children.add(redis);
+  redis.on("exit", () => children.delete(redis));
+  try {
+    const t0 = Date.now();
+    for (;;) {
+      const up = await new Promise((resolve) => {
+        const s = connectNet(redisPort, "127.0.0.1");
+        s.once("connect", () => s.end("PING\r\n"));
+        s.once("data", (d) => resolve(String(d).startsWith("+PONG")));
+        s.once("error", () => resolve(false));
+      });
+      if (up) break;
+      assert.ok(Date.now() - t0 < 5000, "redis-server not up within 5 s");
+      await sleep(50);
+    }
+    const env = { REDIS_URL: `redis://127.0.0.1:${redisPort}/0`, REDIS_KEY: `smoke-${process.pid}` };
+    const one = await startServer("socketio-server.mjs", env);
+    const two = await startServer("socketio-server.mjs", env);
+    ok(`two servers on one Redis, "listening ${one.port}" and "listening ${two.port}"`);
+    const connect = async (port) => {
+      const c = new Raw(`ws://127.0.0.1:${port}/socket.io/?EIO=4&transport=websocket`, { answerPings: true });
+      await c.opened;
+      assert.match(await c.next(), /^0\{/);
+      c.send("40");
+      assert.match(await c.next(), /^40\{/);
+      return c;
+    };
+    const a = await connect(one.port);
+    const b = await connect(two.port);
+    const c = await connect(two.port);
+    a.send('42["join","room1"]');
+    b.send('42["join","room1"]');
+    c.send('42["join","other"]');
+    for (const x of [a, b]) assert.equal(await x.next(), '42["joined",{"room":"room1"}]');
+    assert.equal(await c.next(), '42["joined",{"room":"other"}]');
+    const msg = '42["msg",{"room":"room1","body":"across","ts":1,"seq":1}]';
+    a.send(msg);
+    assert.equal(await a.next(), msg);
+    assert.equal(await b.next(), msg);
+    const back = '42["msg",{"room":"room1","body":"back","ts":2,"seq":2}]';
+    b.send(back);
+    assert.equal(await b.next(), back);
+    assert.equal(await a.next(), back);
+    await c.quiet(150);
+    ok("a broadcast on either process reaches the room's members on both; the other room gets nothing");
+    for (const x of [a, b, c]) x.close();
+    await stopServer("socket.io (Redis adapter) 1", one);
+    await stopServer("socket.io (Redis adapter) 2", two);
+  } finally {
+    redis.kill("SIGTERM");
+  }
+}
+
 // ---------------------------------------------------------------- ws
 async function smokeWs() {
   console.log("ws server:");
@@ -322,6 +404,7 @@ async function smokeWs() {
 const started = Date.now();
 try {
   await smokeSocketIO();
+  await smokeSocketIORedis();
   await smokeWs();
 } catch (err) {
   fail(err);

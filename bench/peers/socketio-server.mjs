@@ -9,6 +9,11 @@
 // Prints exactly one line, "listening <port>", once ready. No per-message output.
 // PING_INTERVAL_MS / PING_TIMEOUT_MS override the Engine.IO heartbeat (socket.io's
 // defaults, 25000 / 20000, when unset); only the smoke test sets them.
+//
+// REDIS_URL (e.g. redis://127.0.0.1:6379/0) turns on @socket.io/redis-adapter (the classic
+// pub/sub adapter): several of these processes behind one balancer, sharing one Redis, then
+// form one chat, each broadcast going to the members on every process. REDIS_KEY sets the
+// adapter's channel prefix (default "socket.io"). Unset: the in-memory adapter, one process.
 import { createServer } from "node:http";
 import { Server } from "socket.io";
 
@@ -31,6 +36,21 @@ if (process.env.PING_TIMEOUT_MS) options.pingTimeout = Number(process.env.PING_T
 
 const httpServer = createServer();
 const io = new Server(httpServer, options);
+
+// The Redis adapter: a publishing client and a subscribing one (pub/sub needs its own
+// connection), both connected before the server listens.
+const redisClients = [];
+if (process.env.REDIS_URL) {
+  const [{ createClient }, { createAdapter }] = await Promise.all([import("redis"), import("@socket.io/redis-adapter")]);
+  const pubClient = createClient({ url: process.env.REDIS_URL });
+  const subClient = pubClient.duplicate();
+  for (const c of [pubClient, subClient]) {
+    c.on("error", (err) => console.error(`redis: ${err.message}`));
+    redisClients.push(c);
+  }
+  await Promise.all([pubClient.connect(), subClient.connect()]);
+  io.adapter(createAdapter(pubClient, subClient, { key: process.env.REDIS_KEY || "socket.io" }));
+}
 
 io.on("connection", (socket) => {
   socket.on("join", (room, ack) => {
@@ -55,7 +75,9 @@ function shutdown() {
   if (stopping) return;
   stopping = true;
   setTimeout(() => process.exit(0), 2000).unref();
-  io.close(() => process.exit(0));
+  io.close(() => {
+    Promise.allSettled(redisClients.map((c) => c.quit())).then(() => process.exit(0));
+  });
 }
 process.on("SIGTERM", shutdown);
 process.on("SIGINT", shutdown);

@@ -128,12 +128,23 @@ impl Shard {
             }
         }
         let deletes = std::mem::take(&mut self.tick.deletes);
+        // In a cluster another node may have painted over a restore's pixel: the store checks
+        // each restore's guard under the canvas's lock.
+        let guards = match cluster {
+            Some(_) => paints
+                .iter()
+                .enumerate()
+                .filter_map(|(i, (c, _))| c.restore.as_ref().map(|r| (i as u32, r.guard_seq)))
+                .collect(),
+            None => Vec::new(),
+        };
         let write = TickWrite {
             pixels: records,
             messages,
             deletes: deletes.iter().map(|d| RoomDelete { room: d.room, seq: d.seq, by_admin: d.by_admin }).collect(),
             now_ms,
             controls: Vec::new(),
+            guards,
         };
 
         let id = self.tick.next_batch;
@@ -209,6 +220,18 @@ impl Shard {
     /// applied (here as on every node) when the node's feed brings it back in sequence order
     /// among everyone else's commits.
     fn finish_cluster_batch(&mut self, mut batch: Batch, seqs: &Sequenced) {
+        if !seqs.dropped.is_empty() {
+            // Restores whose pixel changed since their guard (on any node): left out.
+            let mut index = 0u32;
+            batch.paints.retain(|(cmd, _)| {
+                let kept = seqs.dropped.binary_search(&index).is_err();
+                index += 1;
+                if !kept {
+                    crate::restore::resolve(cmd, crate::restore::RestoreOutcome::PaintedOver);
+                }
+                kept
+            });
+        }
         for ((_, seq), assigned) in batch.paints.iter_mut().zip(seqs.first_pixel..) {
             *seq = assigned;
         }

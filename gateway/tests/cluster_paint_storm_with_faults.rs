@@ -133,46 +133,6 @@ async fn wait_for_count(count: &AtomicUsize, at: usize) {
     assert!(reached.is_ok(), "painting stopped at {} acknowledged paints, before {at}", count.load(Ordering::Acquire));
 }
 
-/// The journal, read whole from PostgreSQL.
-async fn journal(c: &TestCluster) -> Vec<PixelRecord> {
-    let dir = tempfile::tempdir().unwrap();
-    let store = c.store(dir.path());
-    let mut out: Vec<PixelRecord> = Vec::new();
-    loop {
-        let after = out.last().map_or(0, |r| r.seq);
-        let page = store.call(move |b| b.journal_after(after, 10_000)).await.unwrap();
-        if page.is_empty() {
-            break;
-        }
-        out.extend(page);
-    }
-    out
-}
-
-/// A client of `node` that loads its snapshot, subscribes with the cursors and waits until
-/// every tile is at `want` (its newest sequence in the journal); returns its replica.
-async fn converged_replica(node: std::net::SocketAddr, token: &str, want: &HashMap<u32, u64>) -> Replica {
-    let snap = Api::new(node).snapshot().await.unwrap();
-    let mut v = Connection::connect(node, token, ConnectOptions::default()).await.unwrap();
-    v.track(Replica::from_snapshot(snap));
-    v.subscribe_all().await.unwrap();
-    let done = |v: &Connection| {
-        let r = v.replica.as_ref().unwrap();
-        want.iter().all(|(&tile, &seq)| r.cursor(tile) == seq)
-    };
-    let caught_up = tokio::time::timeout(Duration::from_secs(60), async {
-        while !done(&v) {
-            v.recv().await.unwrap();
-        }
-    })
-    .await;
-    let r = v.replica.as_ref().unwrap();
-    let behind: Vec<(u32, u64, u64)> =
-        want.iter().filter(|(t, s)| r.cursor(**t) != **s).map(|(t, s)| (*t, r.cursor(*t), *s)).collect();
-    assert!(caught_up.is_ok(), "node {node} never converged; (tile, has, want): {behind:?}");
-    v.replica.take().unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paint_storm_through_three_nodes_with_faults_converges_and_loses_nothing() {
     let Some(mut cluster) =
@@ -217,7 +177,7 @@ async fn a_paint_storm_through_three_nodes_with_faults_converges_and_loses_nothi
     }
 
     // 1. Every acknowledged paint is in the journal exactly once, as acknowledged.
-    let journal = journal(&cluster).await;
+    let journal = cluster.journal().await;
     let acked = acked.lock().clone();
     for (i, r) in journal.iter().enumerate() {
         assert_eq!(r.seq, i as u64 + 1, "journal sequences are unique and gap-free");
@@ -258,7 +218,7 @@ async fn a_paint_storm_through_three_nodes_with_faults_converges_and_loses_nothi
     }
     let viewer = api.signup("viewer", PASSWORD).await.unwrap();
     for node in cluster.nodes.iter().map(|n| n.http) {
-        let replica = converged_replica(node, &viewer.token, &want).await;
+        let replica = common::cluster::converged_replica(node, &viewer.token, &want).await;
         for y in 0..WIDTH {
             for x in 0..WIDTH {
                 let want = pixels.get(&(x, y)).copied().unwrap_or(0);

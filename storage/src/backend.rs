@@ -89,6 +89,11 @@ pub struct TickWrite {
     /// event)` to append in the same transaction (the deletions' tombstones for the other
     /// nodes).
     pub controls: Vec<(u64, String)>,
+    /// Cluster mode ([`Backend::commit_tick_ordered`] only): rollback restores, as `(index in
+    /// pixels, guard)`: that pixel is written only if the newest journaled update of its place
+    /// is still `guard` and no earlier pixel of this tick is at its place (a compare-and-set
+    /// under the canvas's lock); otherwise it is left out ([`Sequenced::dropped`]).
+    pub guards: Vec<(u32, u64)>,
 }
 
 impl TickWrite {
@@ -109,6 +114,9 @@ pub struct Sequenced {
     pub rooms: Vec<(u32, u64)>,
     /// The control log ids of [`TickWrite::controls`], in order.
     pub controls: Vec<u64>,
+    /// Indices (ascending) of the guarded pixels left out: their place changed since their
+    /// guard. The other pixels keep their order and take contiguous sequences.
+    pub dropped: Vec<u32>,
 }
 
 /// Most messages one [`Backend::room_range`] returns.

@@ -361,3 +361,36 @@ async fn ordered_commits_from_racing_writers_are_gap_free_and_visible_in_order()
     let (_dir, fjall) = pixelparty_storage::testing::temp_fjall();
     assert!(fjall.commit_tick_ordered(TickWrite::default()).await.unwrap_err().is_invalid());
 }
+
+/// Cluster mode's rollback restores are a compare-and-set under the canvas's lock: a restore
+/// is written only while its place's newest update is still its guard, and not after an
+/// earlier pixel of the same tick at that place; the others keep their order and take
+/// contiguous sequences.
+#[tokio::test]
+async fn ordered_commits_check_restore_guards() {
+    let Some(db) = TestDb::create().await else { return };
+    let store = db.store().await;
+    let g = pixelparty_protocol::Geometry::new(64, 64, 4, 32).unwrap();
+    store.init_canvas(g).await.unwrap();
+    let px = |x: u16, y: u16, colour: u8| PixelRecord { seq: 0, x, y, colour, user: 1, time_ms: 1 };
+    let tick = |pixels: Vec<PixelRecord>, guards: Vec<(u32, u64)>| TickWrite { pixels, guards, ..TickWrite::default() };
+    let s = store.commit_tick_ordered(tick(vec![px(1, 1, 3), px(2, 2, 3)], vec![])).await.unwrap();
+    assert_eq!((s.first_pixel, s.dropped.clone()), (1, vec![]));
+    // (1,1) is still at 1: restored. (2,2) is at 2, not 1: left out.
+    let s = store.commit_tick_ordered(tick(vec![px(1, 1, 0), px(2, 2, 0)], vec![(0, 1), (1, 1)])).await.unwrap();
+    assert_eq!((s.first_pixel, s.dropped.clone()), (3, vec![1]));
+    // A second restore of (1,1) against the old guard: its place moved on (to 3).
+    let s = store.commit_tick_ordered(tick(vec![px(1, 1, 0)], vec![(0, 1)])).await.unwrap();
+    assert_eq!(s.dropped, vec![0]);
+    // An ordinary paint earlier in the same tick beats a restore of the same place.
+    let s = store.commit_tick_ordered(tick(vec![px(5, 5, 9), px(1, 1, 0), px(6, 6, 9)], vec![(1, 3)])).await.unwrap();
+    assert_eq!((s.first_pixel, s.dropped.clone()), (4, vec![]), "(1,1) still at 3 and nothing before it in the tick");
+    let s = store.commit_tick_ordered(tick(vec![px(1, 1, 4), px(1, 1, 0)], vec![(1, 6)])).await.unwrap();
+    assert_eq!((s.first_pixel, s.dropped.clone()), (7, vec![1]));
+    let journal = store.journal_after(0, 100).await.unwrap();
+    let seqs: Vec<(u64, u16, u16, u8)> = journal.iter().map(|r| (r.seq, r.x, r.y, r.colour)).collect();
+    assert_eq!(
+        seqs,
+        [(1, 1, 1, 3), (2, 2, 2, 3), (3, 1, 1, 0), (4, 5, 5, 9), (5, 1, 1, 0), (6, 6, 6, 9), (7, 1, 1, 4)]
+    );
+}

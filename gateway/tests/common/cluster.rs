@@ -144,6 +144,22 @@ pub struct TestCluster {
 }
 
 impl TestCluster {
+    /// The journal, read whole from PostgreSQL.
+    pub async fn journal(&self) -> Vec<pixelparty_storage::PixelRecord> {
+        let dir = tempfile::tempdir().unwrap();
+        let store = self.store(dir.path());
+        let mut out: Vec<pixelparty_storage::PixelRecord> = Vec::new();
+        loop {
+            let after = out.last().map_or(0, |r| r.seq);
+            let page = store.call(move |b| b.journal_after(after, 10_000)).await.unwrap();
+            if page.is_empty() {
+                break;
+            }
+            out.extend(page);
+        }
+        out
+    }
+
     /// A store on the nodes' database (to read what they wrote).
     pub fn store(&self, dir: &std::path::Path) -> pixelparty_storage::Store {
         let mut config = pixelparty_storage::StoreConfig::new(dir);
@@ -212,4 +228,48 @@ fn start_with(shape: Shape, redis: RedisServer, pg_url: String, db: Option<TestD
         nodes.push(node);
     }
     TestCluster { nodes, redis, pg_url, db, dir }
+}
+
+/// A client of `node` that loads its snapshot, subscribes with the cursors and waits
+/// (bounded) until every tile is at `want` (its newest sequence in the journal); returns its
+/// replica.
+pub async fn converged_replica(
+    node: SocketAddr,
+    token: &str,
+    want: &std::collections::HashMap<u32, u64>,
+) -> pixelparty_bench::client::Replica {
+    use pixelparty_bench::client::{Api, ConnectOptions, Connection, Replica};
+    let snap = Api::new(node).snapshot().await.unwrap();
+    let mut v = Connection::connect(node, token, ConnectOptions::default()).await.unwrap();
+    v.track(Replica::from_snapshot(snap));
+    v.subscribe_all().await.unwrap();
+    let done = |v: &Connection| {
+        let r = v.replica.as_ref().unwrap();
+        want.iter().all(|(&tile, &seq)| r.cursor(tile) == seq)
+    };
+    let caught_up = tokio::time::timeout(Duration::from_secs(60), async {
+        while !done(&v) {
+            v.recv().await.unwrap();
+        }
+    })
+    .await;
+    let r = v.replica.as_ref().unwrap();
+    let behind: Vec<(u32, u64, u64)> =
+        want.iter().filter(|(t, s)| r.cursor(**t) != **s).map(|(t, s)| (*t, r.cursor(*t), *s)).collect();
+    assert!(caught_up.is_ok(), "node {node} never converged; (tile, has, want): {behind:?}");
+    v.replica.take().unwrap()
+}
+
+/// Per tile, its newest sequence in `journal`, and the colour of every painted pixel.
+pub fn model(
+    journal: &[pixelparty_storage::PixelRecord],
+    geometry: pixelparty_protocol::Geometry,
+) -> (std::collections::HashMap<u32, u64>, std::collections::HashMap<(u16, u16), u8>) {
+    let mut want: std::collections::HashMap<u32, u64> = (0..geometry.tile_count()).map(|t| (t, 0)).collect();
+    let mut pixels = std::collections::HashMap::new();
+    for r in journal {
+        pixels.insert((r.x, r.y), r.colour);
+        want.insert(geometry.locate(u32::from(r.x), u32::from(r.y)).unwrap().tile, r.seq);
+    }
+    (want, pixels)
 }

@@ -285,6 +285,15 @@ pub(crate) async fn commit_tick_ordered(
     let mut out = Sequenced::default();
     if !tick.pixels.is_empty() {
         lock(tx, Global::CanvasSeq).await?;
+        out.dropped = check_guards(tx, &tick.pixels, &tick.guards).await?;
+        if !out.dropped.is_empty() {
+            let mut index = 0u32;
+            tick.pixels.retain(|_| {
+                let keep = out.dropped.binary_search(&index).is_err();
+                index += 1;
+                keep
+            });
+        }
         let first = canvas_head(tx).await? + 1;
         for (p, seq) in tick.pixels.iter_mut().zip(first..) {
             p.seq = seq;
@@ -313,6 +322,33 @@ pub(crate) async fn commit_tick_ordered(
         out.controls.push(super::control::append(tx, node, &event, now_ms).await?);
     }
     Ok(out)
+}
+
+/// The guarded pixels (rollback restores) whose place changed since their guard, by index:
+/// a newer journaled update of the place, or an earlier pixel of the same tick at it.
+async fn check_guards(
+    tx: &deadpool_postgres::Transaction<'_>,
+    pixels: &[PixelRecord],
+    guards: &[(u32, u64)],
+) -> Result<Vec<u32>> {
+    let mut dropped = Vec::new();
+    for &(index, guard) in guards {
+        let Some(p) = pixels.get(index as usize) else { continue };
+        let earlier = pixels[..index as usize]
+            .iter()
+            .enumerate()
+            .any(|(i, q)| (q.x, q.y) == (p.x, p.y) && dropped.binary_search(&(i as u32)).is_err());
+        let changed = earlier || {
+            let sql = "SELECT coalesce(max(seq), 0) FROM journal WHERE x = $1 AND y = $2";
+            let row = query_one(tx, sql, &[&i32::from(p.x), &i32::from(p.y)]).await?;
+            u64_of(col(&row, 0)?, "journal")? != guard
+        };
+        if changed {
+            dropped.push(index);
+            dropped.sort_unstable();
+        }
+    }
+    Ok(dropped)
 }
 
 async fn copy_pixels(tx: &deadpool_postgres::Transaction<'_>, pixels: &[PixelRecord]) -> Result<()> {
