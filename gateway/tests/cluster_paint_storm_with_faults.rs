@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::PASSWORD;
-use common::cluster::{Shape, TestCluster};
+use common::cluster::Shape;
 use pixelparty_bench::client::{Api, ConnectOptions, Connection, Event, Replica};
 use pixelparty_protocol::ErrorCode;
 use pixelparty_storage::PixelRecord;
