@@ -34,7 +34,13 @@ const options = {
 if (process.env.PING_INTERVAL_MS) options.pingInterval = Number(process.env.PING_INTERVAL_MS);
 if (process.env.PING_TIMEOUT_MS) options.pingTimeout = Number(process.env.PING_TIMEOUT_MS);
 
-const httpServer = createServer();
+// GET /readyz answers 200 (a balancer's health check, as HAProxy does in the cluster
+// benchmark); any other request that is not socket.io's gets 404. (socket.io answers its own
+// path, /socket.io/, before this handler sees anything.)
+const httpServer = createServer((req, res) => {
+  res.writeHead(req.url === "/readyz" && req.method === "GET" ? 200 : 404, { "content-type": "text/plain" });
+  res.end(req.url === "/readyz" ? "ready\n" : "not found\n");
+});
 const io = new Server(httpServer, options);
 
 // The Redis adapter: a publishing client and a subscribing one (pub/sub needs its own

@@ -379,6 +379,16 @@ pub enum ShardMsg {
         /// Its messages.
         posts: Vec<FedPost>,
     },
+    /// Cluster mode: a tile rebuilt from the store (snapshot plus journal) by a node that fell
+    /// behind further than the journal keeps; replaces the tile when newer.
+    ReplaceTile {
+        /// The tile.
+        tile: u32,
+        /// The sequence it reflects.
+        seq: u64,
+        /// Its packed pixels.
+        data: Vec<u8>,
+    },
     /// Cluster mode: another node's members of a room homed here.
     FeedPresence {
         /// The room.

@@ -414,6 +414,16 @@ impl EngineHandle {
         }
     }
 
+    /// Cluster mode: the whole canvas rebuilt from the store (a node that fell behind further
+    /// than the journal keeps): each tile replaces its home's when newer.
+    pub async fn replace_tiles(&self, tiles: Vec<Vec<u8>>, seqs: Vec<u64>) {
+        let shards = self.shared.config.shards;
+        for (tile, (data, seq)) in tiles.into_iter().zip(seqs).enumerate() {
+            let tile = tile as u32;
+            self.send_feed(tile_home(tile, shards), ShardMsg::ReplaceTile { tile, seq, data }).await;
+        }
+    }
+
     /// Cluster mode: committed messages of `room` from any node (in any order), to the
     /// room's home shard, which orders them.
     pub async fn feed_room(&self, room: u32, posts: Vec<crate::msg::FedPost>) {

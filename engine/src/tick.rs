@@ -318,6 +318,24 @@ impl Shard {
         }));
     }
 
+    /// Cluster mode: a tile rebuilt from the store. Replaces the tile when it is newer, and
+    /// sends it whole (`TileData`) to every shard with subscribers, which moves their
+    /// sessions' cursors to it.
+    pub(crate) fn on_replace_tile(&mut self, tile: u32, seq: u64, data: Vec<u8>) {
+        let Some(t) = self.tiles.get_mut(&tile).filter(|t| t.seq < seq && t.data.len() == data.len()) else {
+            return;
+        };
+        let interest = t.interest;
+        *t = crate::tiles::OwnedTile::new(data, seq);
+        t.interest = interest;
+        let frame = t.catch_up(tile, pixelparty_protocol::limits::NO_CURSOR);
+        for s in 0..self.config().shards {
+            if interest & (1 << s) != 0 {
+                self.send(s, ShardMsg::Tiles(vec![TileFrame { tile, frame: frame.clone() }].into()));
+            }
+        }
+    }
+
     /// Applies updates (ascending sequences) to owned tiles and sends one `Pixels` frame per
     /// changed tile to every shard with subscribers. An update a tile already has (its
     /// sequence is not above the tile's) is skipped.

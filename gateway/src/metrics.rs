@@ -355,6 +355,11 @@ impl Collector for ClusterCollector {
                 n(&s.epochs_set),
             ),
             ("cluster_controls_applied", "Control events from other nodes applied here.", n(&s.controls_applied)),
+            (
+                "cluster_canvas_rebuilds",
+                "Times the canvas was rebuilt from snapshots (fell behind the journal).",
+                n(&s.rebuilds),
+            ),
         ];
         for (name, help, value) in counters {
             ConstCounter::new(value).encode(encoder.encode_descriptor(name, help, None, MetricType::Counter)?)?;

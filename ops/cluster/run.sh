@@ -35,6 +35,11 @@ Usage: ops/cluster/run.sh [options]
                     directory, removed at exit)
   --keep            keep the state directory at exit
   --start-timeout S seconds to wait for each piece to come up (default 120)
+  --node-config F   a TOML fragment merged into every node's config (e.g. [limits] and
+                    [canvas] settings for a benchmark): each `key = value` line replaces the
+                    same key of the same table, or is added to it; a new table is appended.
+                    One line per key; the node's place (addresses, data, storage, cluster)
+                    comes from run.sh and cannot be set here
   -h, --help        this text
 
 Environment: PIXELPARTY_BIN (the binary), PIXELPARTY_ADMIN_TOKEN (the nodes' shared admin
@@ -63,6 +68,7 @@ OWN_PG=0
 STATE_DIR=""
 KEEP=0
 START_TIMEOUT=120
+NODE_CONFIG=""
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -79,6 +85,7 @@ while [ $# -gt 0 ]; do
     --dir) STATE_DIR="${2:?--dir needs a value}"; shift 2 ;;
     --keep) KEEP=1; shift ;;
     --start-timeout) START_TIMEOUT="${2:?--start-timeout needs a value}"; shift 2 ;;
+    --node-config) NODE_CONFIG="${2:?--node-config needs a value}"; shift 2 ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; die "unknown option $1" ;;
   esac
@@ -93,6 +100,7 @@ is_uint "$START_TIMEOUT" && [ "$START_TIMEOUT" -ge 1 ] || die "bad --start-timeo
 [[ "$DB" =~ ^[a-z_][a-z0-9_]{0,62}$ ]] || die "--db must be a lower-case SQL identifier, not $DB"
 [[ "$PREFIX" =~ ^[A-Za-z0-9_.:-]+$ ]] || die "--prefix must be letters, digits and _ . : -, not $PREFIX"
 [[ "$LISTEN" =~ ^[0-9.]+$ ]] || die "--listen must be an IPv4 address, not $LISTEN"
+[ -z "$NODE_CONFIG" ] || [ -f "$NODE_CONFIG" ] || die "--node-config $NODE_CONFIG is not a file"
 
 IS_ROOT=0
 [ "$(id -u)" = 0 ] && IS_ROOT=1
@@ -381,6 +389,56 @@ render() {
   printf '%s\n' "$text" >"$out"
 }
 
+# merge_config <fragment> <config>: merges --node-config into a rendered node config, in
+# place (see --help). Keys that place the node in the cluster are refused.
+merge_config() {
+  perl -e '
+    use strict; use warnings;
+    my ($frag, $conf) = @ARGV;
+    my %fixed = map { $_ => 1 } qw(server.http server.admin server.admin_token server.data_dir
+      server.trusted_proxies storage.backend storage.postgres_url webtransport.bind
+      cluster.redis_url cluster.node_id cluster.key_prefix);
+    open my $f, "<", $frag or die "cannot read $frag: $!\n";
+    my ($table, @edits) = ("");
+    while (my $line = <$f>) {
+      chomp $line;
+      next if $line =~ /^\s*(#.*)?$/;
+      if ($line =~ /^\s*\[\s*([A-Za-z0-9_.-]+)\s*\]\s*(#.*)?$/) { $table = $1; next; }
+      $line =~ /^\s*([A-Za-z0-9_-]+)\s*=\s*\S/ or die "$frag: not a one-line key = value: $line\n";
+      my $key = $1;
+      (my $bare = $line) =~ s/"(?:[^"\\]|\\.)*"|\x27[^\x27]*\x27//g;
+      $bare =~ s/#.*//;
+      die "$frag: not a one-line key = value: $line\n" if ($bare =~ tr/[{//) != ($bare =~ tr/]}//);
+      die "$frag: $table.$key is set by run.sh\n" if $fixed{"$table.$key"};
+      push @edits, [$table, $key, $line];
+    }
+    open my $c, "<", $conf or die "cannot read $conf: $!\n";
+    my @lines = <$c>;
+    chomp @lines;
+    for my $e (@edits) {
+      my ($t, $key, $line) = @$e;
+      # $at: after the last line of the table that is not blank or a comment.
+      my ($cur, $at, $hit) = ("", ($t eq "" ? 0 : -1), -1);
+      for my $i (0 .. $#lines) {
+        if ($lines[$i] =~ /^\s*\[\s*([A-Za-z0-9_.-]+)\s*\]/) {
+          last if $cur eq $t && $at >= 0;
+          $cur = $1;
+          $at = $i + 1 if $cur eq $t;
+          next;
+        }
+        next unless $cur eq $t && $at >= 0;
+        $at = $i + 1 if $lines[$i] !~ /^\s*(#.*)?$/;
+        $hit = $i if $lines[$i] =~ /^\s*\Q$key\E\s*=/;
+      }
+      if ($hit >= 0) { $lines[$hit] = $line; }
+      elsif ($at >= 0) { splice @lines, $at, 0, $line; }
+      else { push @lines, "", "[$t]", $line; }
+    }
+    open my $o, ">", $conf or die "cannot write $conf: $!\n";
+    print $o map { "$_\n" } @lines;
+  ' "$1" "$2"
+}
+
 # The node's place in the cluster comes from its config file; these would override it. Its
 # log goes to a file: no colours.
 NODE_ENV_UNSET=(-u PIXELPARTY_CONFIG -u PIXELPARTY_HTTP -u PIXELPARTY_ADMIN -u PIXELPARTY_WT -u PIXELPARTY_DATA
@@ -396,6 +454,9 @@ for ((i = 1; i <= NODES; i++)); do
     HTTP_PORT="${NODE_HTTP[i - 1]}" ADMIN_PORT="${NODE_ADMIN[i - 1]}" WT_PORT="${NODE_WT[i - 1]}" \
     ADMIN_TOKEN="$ADMIN_TOKEN" DATA_DIR="$STATE_DIR/node$i" POSTGRES_URL="$PG_URL" \
     REDIS_URL="$REDIS_URL" NODE_ID="node$i" PREFIX="$PREFIX"
+  if [ -n "$NODE_CONFIG" ]; then
+    merge_config "$NODE_CONFIG" "$STATE_DIR/node$i.toml" || die "could not merge --node-config $NODE_CONFIG"
+  fi
   setsid env "${NODE_ENV_UNSET[@]}" NO_COLOR=1 "$BIN" serve --config "$STATE_DIR/node$i.toml" >"$LOGS/node$i.log" 2>&1 &
   NODE_PID+=("$!")
 done

@@ -272,6 +272,12 @@ pub trait Backend: Send + Sync + 'static {
             "this backend cannot assign sequences for a cluster (use PostgreSQL)",
         ))))
     }
+    /// The highest canvas sequence ever assigned: like [`Backend::last_journal_seq`], but
+    /// it never goes back when pruning empties the journal (the tile snapshots cover what was
+    /// pruned).
+    fn canvas_head(&self) -> Op<u64> {
+        self.last_journal_seq()
+    }
     /// Cluster mode: appends an event to the control log; its id. Ids are gap-free and become
     /// visible in order (taken under a lock held until commit).
     fn append_control(&self, _node: u64, event: String, _now_ms: u64) -> Op<u64> {

@@ -403,6 +403,9 @@ impl Backend for Gated {
     fn commit_tick_ordered(&self, tick: TickWrite) -> Op<crate::Sequenced> {
         self.inner.commit_tick_ordered(tick)
     }
+    fn canvas_head(&self) -> Op<u64> {
+        self.inner.canvas_head()
+    }
     fn append_control(&self, node: u64, event: String, now_ms: u64) -> Op<u64> {
         self.inner.append_control(node, event, now_ms)
     }

@@ -46,7 +46,6 @@ struct Feed {
     canvas: Sequencer<PixelRecord>,
     controls: Sequencer<Logged>,
     next_poll_ms: u64,
-    pruned_warned: bool,
 }
 
 /// Runs the feed until the process ends.
@@ -74,7 +73,6 @@ pub(super) async fn run(
         canvas: Sequencer::new(applied),
         controls: Sequencer::new(controls_from),
         next_poll_ms: 0,
-        pruned_warned: false,
     };
     let mut turn = tokio::time::interval(TURN);
     turn.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -194,7 +192,7 @@ impl Feed {
                 .cluster
                 .store
                 .call(|b| {
-                    let (canvas, controls) = (b.last_journal_seq(), b.last_control_id());
+                    let (canvas, controls) = (b.canvas_head(), b.last_control_id());
                     Box::pin(async move { Ok((canvas.await?, controls.await?)) })
                 })
                 .await;
@@ -229,17 +227,34 @@ impl Feed {
                 return tracing::debug!(error = %e, "filling the canvas gap failed");
             }
         };
-        if page.first().is_some_and(|r| r.seq > from) && !self.pruned_warned {
-            // Only a node that fell behind by more than the journal keeps could see this.
-            self.pruned_warned = true;
-            tracing::error!(
-                from,
-                first = page.first().map(|r| r.seq),
-                "canvas updates pruned before this node read them: restart it to rebuild"
-            );
+        // Sequence `from` exists (the head said so, and every sequence below the head is
+        // committed); a journal without it was pruned past it. Only a node that fell behind
+        // by more than the journal keeps sees this.
+        if page.first().is_none_or(|r| r.seq > from) {
+            return self.rebuild(from).await;
         }
         self.cluster.stats.filled.fetch_add(page.len() as u64, Ordering::Relaxed);
         self.offer(page).await;
+    }
+
+    /// Rebuilds the canvas from the store (tile snapshots plus the journal after them) when
+    /// the journal no longer has what this node misses; the other nodes go on meanwhile.
+    async fn rebuild(&mut self, from: u64) {
+        let g = self.app.engine.shared().config.geometry;
+        tracing::warn!(from, "canvas updates pruned before this node read them: rebuilding from snapshots");
+        match self.cluster.store.call(move |b| b.recover_canvas(g)).await {
+            Ok(c) => {
+                self.cluster.stats.rebuilds.fetch_add(1, Ordering::Relaxed);
+                let last = c.last_seq;
+                self.app.engine.replace_tiles(c.tiles, c.tile_seqs).await;
+                self.canvas.reset(last);
+                self.canvas.expect(last, now_ms());
+            }
+            Err(e) => {
+                self.canvas.delay(now_ms());
+                tracing::warn!(error = %e, "rebuilding the canvas failed; trying again after the hold");
+            }
+        }
     }
 
     /// Reads the control log from the first missing id on. A node so far behind that the log

@@ -114,6 +114,9 @@ pub struct ClusterStats {
     pub epochs_set: AtomicU64,
     /// Control events applied from other nodes.
     pub controls_applied: AtomicU64,
+    /// Times the canvas was rebuilt from snapshots (the journal no longer had what this node
+    /// missed).
+    pub rebuilds: AtomicU64,
     /// The highest canvas sequence applied in order (a gauge).
     pub applied: AtomicU64,
     /// Canvas updates held behind a gap (a gauge).

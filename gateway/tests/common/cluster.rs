@@ -122,6 +122,14 @@ impl Node {
         }
     }
 
+    /// SIGSTOP (`false`) or SIGCONT (`true`): a node that stops being scheduled, as a long
+    /// pause or a cut-off machine would look.
+    pub fn pause(&self, resume: bool) {
+        let pid = self.child.as_ref().expect("node running").id();
+        let signal = if resume { "-CONT" } else { "-STOP" };
+        assert!(Command::new("kill").arg(signal).arg(pid.to_string()).status().unwrap().success());
+    }
+
     pub fn is_running(&self) -> bool {
         self.child.is_some()
     }
@@ -200,7 +208,7 @@ fn start_with(shape: Shape, redis: RedisServer, pg_url: String, db: Option<TestD
             &config,
             format!(
                 "[server]\nhttp = \"127.0.0.1:{http}\"\nadmin = \"127.0.0.1:{admin}\"\nadmin_token = \"t\"\n\
-                 data_dir = \"{data}\"\nshards = 2\nsnapshot_refresh_ms = 50\n\n\
+                 data_dir = \"{data}\"\nshards = 2\nsnapshot_refresh_ms = 50\nsnapshot_persist_ms = 1000\n\n\
                  [webtransport]\nenabled = false\n\n\
                  [canvas]\nwidth = {w}\nheight = {w}\ntile_size = {t}\ncooldown_ms = {cd}\nadmin_exempt = false\n\n\
                  [limits]\nchat_interval_ms = 0\n\n\

@@ -86,7 +86,7 @@ pub(crate) async fn last_journal_seq<C: GenericClient>(c: &C) -> Result<u64> {
 
 /// The highest sequence ever assigned: the journal's newest row, or, once pruning took every
 /// row, the newest tile snapshot (which covers what was pruned), so it never goes back.
-async fn canvas_head<C: GenericClient>(c: &C) -> Result<u64> {
+pub(crate) async fn canvas_head<C: GenericClient>(c: &C) -> Result<u64> {
     let sql = "SELECT greatest((SELECT coalesce(max(seq), 0) FROM journal), (SELECT coalesce(max(seq), 0) FROM tiles))";
     let row = query_one(c, sql, &[]).await?;
     u64_of(col(&row, 0)?, "journal")

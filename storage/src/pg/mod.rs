@@ -400,6 +400,9 @@ impl Backend for PgStore {
     fn commit_tick(&self, tick: TickWrite) -> Op<()> {
         self.write(move |c| Box::pin(canvas::commit_tick(c, tick)))
     }
+    fn canvas_head(&self) -> Op<u64> {
+        self.read(move |c| Box::pin(canvas::canvas_head(c)))
+    }
     fn append_control(&self, node: u64, event: String, now_ms: u64) -> Op<u64> {
         self.write(move |c| Box::pin(async move { control::append(c, node, &event, now_ms).await }))
     }
