@@ -42,10 +42,10 @@ pub trait ClusterLink: std::fmt::Debug + Send + Sync + 'static {
     /// ([`Backend::commit_tick_ordered`]), then announces it to every node (this one too);
     /// `names` are the posts' authors' names.
     fn commit(&self, backend: &Arc<dyn Backend>, tick: TickWrite, names: Vec<(u32, Arc<str>)>) -> Op<Sequenced>;
-    /// Tells the other nodes of a stored direct message (`frame`: its encoded
-    /// `DirectMessage`), for their sessions of `from` and `to`. At-most-once: the
-    /// conversation's history has it whatever happens.
-    fn announce_direct(&self, from: u32, to: u32, frame: bytes::Bytes);
+    /// Tells the other nodes of a stored direct message `seq` of the pair (`frame`: its
+    /// encoded `DirectMessage`), for their sessions of `from` and `to`. At-most-once: the
+    /// receiving nodes order each conversation and fill gaps from the store.
+    fn announce_direct(&self, from: u32, to: u32, seq: u64, frame: bytes::Bytes);
     /// Tells the other nodes this node's members of `room` (the whole list; empty: none).
     fn announce_presence(&self, room: u32, users: Vec<(u32, Arc<str>)>);
 }

@@ -15,7 +15,11 @@ use pixelparty_storage::backend::MAX_RANGE;
 
 use pixelparty_protocol::PresenceKind;
 
-use crate::cluster::Gap;
+use bytes::Bytes;
+use pixelparty_protocol::ServerFrame;
+use pixelparty_protocol::server::DirectMessage;
+
+use crate::cluster::{Gap, Sequencer};
 use crate::msg::{FedPost, ShardMsg};
 use crate::rooms::{Changes, presence_change};
 use crate::shard::Shard;
@@ -25,6 +29,25 @@ const ROOMS_PER_CHECK: usize = 64;
 
 /// Most deletions a room keeps for messages not released yet.
 const MAX_DELETED_AHEAD: usize = 4096;
+
+/// Conversations one direct home keeps in order; beyond, the least recently active goes
+/// (its next message starts it again).
+const MAX_CONVERSATIONS: usize = 65_536;
+
+/// Direct messages a conversation holds back behind a gap.
+const MAX_HELD_DIRECTS: usize = 1024;
+
+/// A conversation is checked against the store while it was active this recently.
+const ACTIVE_MS: u64 = 60_000;
+
+/// A conversation at its direct home (cluster mode): its messages from every node back in
+/// order (an empty frame: deleted, taken but not shown).
+#[derive(Debug)]
+pub(crate) struct ConvOrder {
+    order: Sequencer<(u32, u32, Bytes)>,
+    asking: bool,
+    active_ms: u64,
+}
 
 impl Shard {
     /// Cluster mode: committed messages of a room homed here, in any order. A room not
@@ -94,6 +117,151 @@ impl Shard {
         }
     }
 
+    /// Cluster mode: a direct message (this node's or another's) at its conversation's home.
+    /// The first one seen of a conversation starts its order; later ones wait for the ones
+    /// before them, which come (or are read from the store after the hold).
+    pub(crate) fn on_feed_direct(&mut self, from: u32, to: u32, seq: u64, frame: Bytes, now_ms: u64) {
+        let key = (from.min(to), from.max(to));
+        if !self.conv_orders.contains_key(&key) && self.conv_orders.len() >= MAX_CONVERSATIONS {
+            let oldest = self.conv_orders.iter().min_by_key(|(_, c)| c.active_ms).map(|(k, _)| *k);
+            if let Some(oldest) = oldest {
+                self.conv_orders.remove(&oldest);
+            }
+        }
+        let conv = self.conv_orders.entry(key).or_insert_with(|| ConvOrder {
+            order: Sequencer::with_bound(seq.saturating_sub(1), MAX_HELD_DIRECTS),
+            asking: false,
+            active_ms: now_ms,
+        });
+        conv.active_ms = now_ms;
+        let mut ready = Vec::new();
+        conv.order.offer(seq, (from, to, frame), now_ms, &mut ready);
+        for (_, (from, to, frame)) in ready {
+            if !frame.is_empty() {
+                self.broadcast(|| ShardMsg::Direct { from, to, frame: frame.clone() });
+            }
+        }
+    }
+
+    /// Reads a conversation's missing messages from the store (deleted ones take their place,
+    /// unshown).
+    fn fill_direct_gap(&mut self, key: (u32, u32), gap: Gap) {
+        let to = gap.to.min(gap.from + MAX_RANGE);
+        if let Some(c) = self.conv_orders.get_mut(&key) {
+            c.asking = true;
+        }
+        let (lo, hi) = key;
+        self.ask(
+            move |b| {
+                let b = b.clone();
+                Box::pin(async move {
+                    let page = b.direct_range(lo, hi, gap.from, to).await?;
+                    let mut ids: Vec<u32> = page.iter().map(|m| m.author).collect();
+                    ids.sort_unstable();
+                    ids.dedup();
+                    let names = if ids.is_empty() { Vec::new() } else { b.user_names(ids).await? };
+                    Ok((page, names))
+                })
+            },
+            move |s: &mut Shard, found, now_ms| {
+                let Some(c) = s.conv_orders.get_mut(&key) else { return };
+                c.asking = false;
+                let (page, names) = match found {
+                    Ok(found) => found,
+                    Err(e) => {
+                        c.order.delay(now_ms);
+                        return tracing::warn!(error = %e, lo, hi, "filling a conversation's gap failed");
+                    }
+                };
+                let present: std::collections::HashSet<u64> = page.iter().map(|m| m.seq).collect();
+                for m in page {
+                    let other = if m.author == lo { hi } else { lo };
+                    let frame = if m.deleted {
+                        Bytes::new()
+                    } else {
+                        let name = names.iter().find(|(u, _)| *u == m.author).map_or("", |(_, n)| n.as_str());
+                        crate::shard::encode(&ServerFrame::DirectMessage(DirectMessage {
+                            from: m.author,
+                            to: other,
+                            seq: m.seq,
+                            time_ms: m.time_ms,
+                            from_name: name,
+                            text: &m.text,
+                        }))
+                    };
+                    s.on_feed_direct(m.author, other, m.seq, frame, now_ms);
+                }
+                for seq in (gap.from..to).filter(|q| !present.contains(q)) {
+                    s.on_feed_direct(lo, hi, seq, Bytes::new(), now_ms);
+                }
+            },
+        );
+    }
+
+    /// Cluster mode: fills conversations' gaps that stayed open too long, and (with the rooms'
+    /// check) asks the store how far the recently active ones really are.
+    fn cluster_directs_tick(&mut self, now_ms: u64, check: bool) {
+        let hold = self.config().gap_hold_ms;
+        let due: Vec<((u32, u32), Gap)> = self
+            .conv_orders
+            .iter()
+            .filter(|(_, c)| !c.asking)
+            .filter_map(|(k, c)| c.order.gap().filter(|g| now_ms >= g.since_ms.saturating_add(hold)).map(|g| (*k, g)))
+            .collect();
+        for (key, gap) in due {
+            self.fill_direct_gap(key, gap);
+        }
+        if !check {
+            return;
+        }
+        let mut active: Vec<(u32, u32)> = self
+            .conv_orders
+            .iter()
+            .filter(|(_, c)| !c.asking && now_ms.saturating_sub(c.active_ms) <= ACTIVE_MS)
+            .map(|(k, _)| *k)
+            .collect();
+        active.sort_unstable();
+        active.truncate(ROOMS_PER_CHECK);
+        if active.is_empty() {
+            return;
+        }
+        for key in &active {
+            if let Some(c) = self.conv_orders.get_mut(key) {
+                c.asking = true;
+            }
+        }
+        let asked = active.clone();
+        self.ask(
+            move |b| {
+                let b = b.clone();
+                Box::pin(async move {
+                    let mut out = Vec::with_capacity(active.len());
+                    for (lo, hi) in active {
+                        out.push(((lo, hi), b.direct_last_seq(lo, hi).await?));
+                    }
+                    Ok(out)
+                })
+            },
+            move |s: &mut Shard, found, now_ms| {
+                for key in &asked {
+                    if let Some(c) = s.conv_orders.get_mut(key) {
+                        c.asking = false;
+                    }
+                }
+                match found {
+                    Ok(found) => {
+                        for (key, last) in found {
+                            if let Some(c) = s.conv_orders.get_mut(&key) {
+                                c.order.expect(last, now_ms);
+                            }
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "checking conversations' sequences failed"),
+                }
+            },
+        );
+    }
+
     /// Cluster mode, every tick: fills the gaps that stayed open too long, and now and then
     /// asks the store how far each room with local members really is.
     pub(crate) fn cluster_rooms_tick(&mut self, now_ms: u64) {
@@ -107,10 +275,12 @@ impl Shard {
         for (room, gap) in due {
             self.fill_room_gap(room, gap);
         }
-        if now_ms >= self.next_room_check_ms {
+        let check = now_ms >= self.next_room_check_ms;
+        if check {
             self.next_room_check_ms = now_ms + self.config().room_check_ms;
             self.check_room_seqs(now_ms);
         }
+        self.cluster_directs_tick(now_ms, check);
         if now_ms >= self.next_presence_ms {
             let every = self.config().presence_ms;
             self.next_presence_ms = now_ms + every;

@@ -379,6 +379,18 @@ pub enum ShardMsg {
         /// Its messages.
         posts: Vec<FedPost>,
     },
+    /// Cluster mode: a direct message stored by any node, to its conversation's home shard
+    /// here (which puts each conversation in order).
+    FeedDirect {
+        /// Sender.
+        from: u32,
+        /// Recipient.
+        to: u32,
+        /// Its sequence in the conversation.
+        seq: u64,
+        /// The encoded `DirectMessage` frame.
+        frame: Bytes,
+    },
     /// Cluster mode: a tile rebuilt from the store (snapshot plus journal) by a node that fell
     /// behind further than the journal keeps; replaces the tile when newer.
     ReplaceTile {

@@ -444,9 +444,11 @@ impl EngineHandle {
     }
 
     /// Cluster mode: a direct message stored by another node (`frame`: its encoded
-    /// `DirectMessage`), for the sessions of `from` and `to` here.
-    pub async fn feed_direct(&self, from: u32, to: u32, frame: Bytes) {
-        self.broadcast(|| ShardMsg::Direct { from, to, frame: frame.clone() }).await;
+    /// `DirectMessage`), to its conversation's home here, which orders the conversation and
+    /// hands it to the sessions of `from` and `to`.
+    pub async fn feed_direct(&self, from: u32, to: u32, seq: u64, frame: Bytes) {
+        let home = crate::routing::direct_home(from, to, self.shared.config.shards);
+        self.send_feed(home, ShardMsg::FeedDirect { from, to, seq, frame }).await;
     }
 
     /// Tells every shard that a direct message was deleted (already tombstoned in the store).

@@ -1,10 +1,10 @@
-//! Chat and control across three nodes, with Redis connections killed mid-stream
-//! (`CLIENT KILL` of every node's subscription and command connections):
+//! Chat and control across three nodes, with Redis connections killed mid-stream (`CLIENT
+//! KILL` of every node's subscription and command connections) and Redis restarted empty:
 //! - three members of one room, each on its own node, post pipelined messages; every member
 //!   receives every message exactly once, in sequence order, gap-free, with the text its
 //!   acknowledgement's sequence names;
 //! - a deletion on one node reaches the members on the others;
-//! - a direct message crosses nodes;
+//! - direct messages cross nodes, in order and gap-free, across a killed subscription;
 //! - a block made through another node is enforced for the blocker's live session (and
 //!   stays so);
 //! - a logout through one node ends the session live on another; a ban through a third
@@ -39,7 +39,8 @@ async fn expect<T>(ws: &mut Connection, what: &str, f: impl FnMut(&Event) -> Opt
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chat_deletes_directs_blocks_logouts_and_bans_cross_nodes() {
-    let Some(cluster) = common::cluster::start(Shape { nodes: 3, cooldown_ms: 0, width: 64, tile: 32 }).await else {
+    let Some(mut cluster) = common::cluster::start(Shape { nodes: 3, cooldown_ms: 0, width: 64, tile: 32 }).await
+    else {
         return;
     };
     let node: Vec<_> = cluster.nodes.iter().map(|n| n.http).collect();
@@ -60,6 +61,10 @@ async fn chat_deletes_directs_blocks_logouts_and_bans_cross_nodes() {
     for k in 0..PER_MEMBER {
         if k == PER_MEMBER / 3 {
             assert!(cluster.redis.command("CLIENT KILL TYPE pubsub").starts_with(':'));
+        }
+        if k == PER_MEMBER / 2 {
+            // Redis restarted empty: its announcements in flight are lost.
+            cluster.redis.restart();
         }
         if k == 2 * PER_MEMBER / 3 {
             assert!(cluster.redis.command("CLIENT KILL TYPE normal").starts_with(':'));
@@ -133,6 +138,29 @@ async fn chat_deletes_directs_blocks_logouts_and_bans_cross_nodes() {
     })
     .await;
     assert_eq!(text, "psst");
+    // More, pipelined, with the subscriptions killed half way: bob gets every one, in order.
+    let mut dm_reqs = Vec::new();
+    for k in 0..20 {
+        if k == 10 {
+            assert!(cluster.redis.command("CLIENT KILL TYPE pubsub").starts_with(':'));
+        }
+        dm_reqs.push(ws[0].dm(accounts[1].id, &format!("dm-{k}")).await.unwrap());
+    }
+    let mut got = Vec::new();
+    let done = tokio::time::timeout(LIMIT, async {
+        while got.len() < 20 {
+            if let Event::Direct { from, seq, text, .. } = ws[1].recv().await.unwrap()
+                && from == accounts[0].id
+            {
+                got.push((seq, text));
+            }
+        }
+    })
+    .await;
+    assert!(done.is_ok(), "bob got {} of 20 direct messages", got.len());
+    let texts: Vec<&str> = got.iter().map(|(_, t)| t.as_str()).collect();
+    assert_eq!(texts, (0..20).map(|k| format!("dm-{k}")).collect::<Vec<_>>(), "in order, none missing");
+    assert!(got.windows(2).all(|w| w[1].0 == w[0].0 + 1), "sequences gap-free: {got:?}");
 
     // cat (session on node 2) blocks bob through node 0. Once the block reaches node 2, bob's
     // posts are not delivered to cat; ann's marker after each probe says when cat would have

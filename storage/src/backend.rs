@@ -297,6 +297,11 @@ pub trait Backend: Send + Sync + 'static {
     fn room_range(&self, _room: u32, _from: u64, _to: u64) -> Op<Vec<Message>> {
         Box::pin(std::future::ready(Err(crate::StorageError::invalid("no room ranges without a cluster backend"))))
     }
+    /// Cluster mode: the direct messages of the pair `{a, b}` with `from <= seq < to`, deleted
+    /// ones included (without text), ascending; at most [`MAX_RANGE`] of them.
+    fn direct_range(&self, _a: u32, _b: u32, _from: u64, _to: u64) -> Op<Vec<Message>> {
+        Box::pin(std::future::ready(Err(crate::StorageError::invalid("no direct ranges without a cluster backend"))))
+    }
     /// Replaces the snapshots of the given tiles. A backend that several nodes share ignores a
     /// snapshot older than the stored one of its tile (each node saves the same tiles).
     fn save_tiles(&self, snapshots: Vec<TileSnapshot>) -> Op<()>;

@@ -415,6 +415,9 @@ impl Backend for Gated {
     fn last_control_id(&self) -> Op<u64> {
         self.inner.last_control_id()
     }
+    fn direct_range(&self, a: u32, b: u32, from: u64, to: u64) -> Op<Vec<Message>> {
+        self.inner.direct_range(a, b, from, to)
+    }
     fn room_range(&self, room: u32, from: u64, to: u64) -> Op<Vec<Message>> {
         self.inner.room_range(room, from, to)
     }

@@ -137,9 +137,12 @@ impl Shard {
                             from_name: &post.name,
                             text: &stored.text,
                         }));
-                        s.broadcast(|| ShardMsg::Direct { from, to, frame: frame.clone() });
-                        if let Some(link) = &s.config().cluster {
-                            link.announce_direct(from, to, frame);
+                        match s.config().cluster.clone() {
+                            Some(link) => {
+                                link.announce_direct(from, to, stored.seq, frame.clone());
+                                s.on_feed_direct(from, to, stored.seq, frame, now_ms);
+                            }
+                            None => s.broadcast(|| ShardMsg::Direct { from, to, frame: frame.clone() }),
                         }
                         ShardMetrics::add(&s.metrics().direct_messages, 1);
                         s.answer(origin, Ok(stored.seq));

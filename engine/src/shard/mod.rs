@@ -117,6 +117,8 @@ pub struct Shard {
     /// Direct messages waiting to be stored, per conversation this shard is home for (the
     /// front one is at the store).
     pub(crate) directs: HashMap<(u32, u32), VecDeque<crate::msg::DirectPost>>,
+    /// Cluster mode: the conversations homed here, each put back in order.
+    pub(crate) conv_orders: HashMap<(u32, u32), crate::feed::ConvOrder>,
     /// Rooms being loaded from the store, with the requests waiting for them.
     pub(crate) loading_rooms: HashMap<u32, Vec<ShardMsg>>,
     /// Rooms this shard is home for (loaded on first use).
@@ -169,6 +171,7 @@ impl Shard {
             next_presence_ms: 0,
             last_room_checked: 0,
             directs: HashMap::new(),
+            conv_orders: HashMap::new(),
             loading_rooms: HashMap::new(),
             outgoing: (0..shards).map(|_| VecDeque::new()).collect(),
             pending_outbound: 0,

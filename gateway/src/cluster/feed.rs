@@ -141,7 +141,7 @@ impl Feed {
             Event::Canvas(records) => self.offer(records).await,
             Event::Room { room, posts } => engine.feed_room(room, posts).await,
             Event::Control { id, event } => self.offer_controls(vec![(id, (own, event))]).await,
-            Event::Direct { from, to, frame } => engine.feed_direct(from, to, frame).await,
+            Event::Direct { from, to, seq, frame } => engine.feed_direct(from, to, seq, frame).await,
             // Only ever from another node (see `on_remote`): this node's own list is its own.
             Event::Presence { .. } => {}
         }

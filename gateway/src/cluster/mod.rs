@@ -459,8 +459,8 @@ impl ClusterLink for Link {
         })
     }
 
-    fn announce_direct(&self, from: u32, to: u32, frame: Bytes) {
-        self.0.publish(vec![Event::Direct { from, to, frame }]);
+    fn announce_direct(&self, from: u32, to: u32, seq: u64, frame: Bytes) {
+        self.0.publish(vec![Event::Direct { from, to, seq, frame }]);
     }
 
     fn announce_presence(&self, room: u32, users: Vec<(u32, Arc<str>)>) {

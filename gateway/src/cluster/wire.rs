@@ -8,7 +8,8 @@
 //! - 2 room: `room u32, count u32`, then per message `seq u64, author u32, time u64,
 //!   deleted u8, name (len u16, UTF-8), text (len u32, UTF-8)`;
 //! - 3 control event: `id u64`, then the event (UTF-8, see [`super::control`]) to the end;
-//! - 4 direct message: `from u32, to u32`, then the encoded `DirectMessage` frame to the end;
+//! - 4 direct message: `from u32, to u32, seq u64`, then the encoded `DirectMessage` frame to
+//!   the end;
 //! - 5 presence: `room u32, count u32`, then per member `user u32, name (len u16, UTF-8)`.
 
 use std::sync::Arc;
@@ -52,6 +53,8 @@ pub enum Event {
         from: u32,
         /// Recipient.
         to: u32,
+        /// Its sequence in the conversation.
+        seq: u64,
         /// The encoded `DirectMessage` frame.
         frame: Bytes,
     },
@@ -132,11 +135,12 @@ pub fn encode(node: u64, event: &Event) -> Bytes {
             out.put_u64_le(*id);
             out.put_slice(event.as_bytes());
         }
-        Event::Direct { from, to, frame } => {
+        Event::Direct { from, to, seq, frame } => {
             out.put_u8(DIRECT);
             out.put_u64_le(node);
             out.put_u32_le(*from);
             out.put_u32_le(*to);
+            out.put_u64_le(*seq);
             out.put_slice(frame);
         }
         Event::Presence { room, users } => {
@@ -233,11 +237,11 @@ pub fn decode(bytes: &[u8]) -> Result<(u64, Event), WireError> {
             Event::Control { id, event }
         }
         DIRECT => {
-            need(b, 8)?;
-            let (from, to) = (b.get_u32_le(), b.get_u32_le());
+            need(b, 16)?;
+            let (from, to, seq) = (b.get_u32_le(), b.get_u32_le(), b.get_u64_le());
             let frame = Bytes::copy_from_slice(b);
             b = &[];
-            Event::Direct { from, to, frame }
+            Event::Direct { from, to, seq, frame }
         }
         PRESENCE => {
             need(b, 4)?;
@@ -280,7 +284,7 @@ mod tests {
             Event::Canvas(Vec::new()),
             Event::Room { room: 9, posts: vec![post(1, "ann", "hello, wörld", false), post(2, "", "", true)] },
             Event::Control { id: 44, event: "{\"kind\":\"net_bans_changed\"}".into() },
-            Event::Direct { from: 1, to: 2, frame: Bytes::from_static(b"\x01\x02\x03") },
+            Event::Direct { from: 1, to: 2, seq: 9, frame: Bytes::from_static(b"\x01\x02\x03") },
             Event::Presence { room: 5, users: vec![(1, Arc::from("ann")), (2, Arc::from(""))] },
             Event::Presence { room: 5, users: Vec::new() },
         ];

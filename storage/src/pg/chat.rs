@@ -78,6 +78,21 @@ pub(crate) async fn room_range<C: GenericClient>(c: &C, room: u32, from: u64, to
     query(c, sql, &[&i64::from(room), &from, &to]).await?.iter().map(|r| message_of(r, "room_messages")).collect()
 }
 
+/// The direct messages of the pair `{a, b}` with `from <= seq < to` (at most
+/// [`crate::backend::MAX_RANGE`]), deleted ones included, ascending.
+pub(crate) async fn direct_range<C: GenericClient>(c: &C, a: u32, b: u32, from: u64, to: u64) -> Result<Vec<Message>> {
+    let (lo, hi) = conversation_pair(a, b);
+    let to = to.min(from.saturating_add(crate::backend::MAX_RANGE));
+    let (Ok(from), Ok(to)) = (i64::try_from(from), i64::try_from(to)) else { return Ok(Vec::new()) };
+    let sql = "SELECT seq, author, time_ms, text, deleted FROM direct_messages
+               WHERE lo = $1 AND hi = $2 AND seq >= $3 AND seq < $4 ORDER BY seq";
+    query(c, sql, &[&i64::from(lo), &i64::from(hi), &from, &to])
+        .await?
+        .iter()
+        .map(|r| message_of(r, "direct_messages"))
+        .collect()
+}
+
 pub(crate) async fn room_message<C: GenericClient>(c: &C, room: u32, seq: u64) -> Result<Option<Message>> {
     let Ok(seq) = i64::try_from(seq) else { return Ok(None) };
     let sql = "SELECT seq, author, time_ms, text, deleted FROM room_messages WHERE room = $1 AND seq = $2";

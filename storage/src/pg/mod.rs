@@ -412,6 +412,9 @@ impl Backend for PgStore {
     fn last_control_id(&self) -> Op<u64> {
         self.read(move |c| Box::pin(control::last_id(c)))
     }
+    fn direct_range(&self, a: u32, b: u32, from: u64, to: u64) -> Op<Vec<Message>> {
+        self.read(move |c| Box::pin(chat::direct_range(c, a, b, from, to)))
+    }
     fn room_range(&self, room: u32, from: u64, to: u64) -> Op<Vec<Message>> {
         self.read(move |c| Box::pin(chat::room_range(c, room, from, to)))
     }
