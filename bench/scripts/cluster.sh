@@ -22,7 +22,8 @@
 # a Markdown table is printed at the end.
 #
 # Environment: BIN (directory of pixelparty and pixelparty-bench; default target/release,
-# built when missing), SCALE (full|small), RESULTS, LABEL, OWN_POSTGRES (1: a throwaway
+# built when missing), COMMIT and DIRTY (what the result lines say the binaries were built
+# from; default: this checkout's HEAD and whether it has changes), SCALE (full|small), RESULTS, LABEL, OWN_POSTGRES (1: a throwaway
 # PostgreSQL of run.sh's, whose CPU is then ours alone; default 1 for full, 0 for small),
 # WAIT_FOR_BUILDS (1: before each measurement wait, up to 15 minutes, until no cargo or rustc
 # runs on the machine; default 1 for full), IDLE_TOTAL (connections for `idle`, split over
@@ -160,11 +161,16 @@ free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+# The commit the binaries were built from (COMMIT to say it when they come from elsewhere).
+COMMIT=${COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}
+if [ -z "${DIRTY:-}" ]; then
+  DIRTY=false
+  [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ] && DIRTY=true
+fi
 meta() { # the cluster's description stored with every result line
   printf '{"nodes":3,"scale":"%s","commit":"%s","dirty":%s,"build_overlap":%s,"own_postgres":%s,"phase":"%s"}' \
-    "$SCALE" "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
-    "$([ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ] && echo true || echo false)" \
-    "$([ "$BUILD_OVERLAP" = 1 ] && echo true || echo false)" "$([ "$OWN_POSTGRES" = 1 ] && echo true || echo false)" "$1"
+    "$SCALE" "$COMMIT" "$DIRTY" "$([ "$BUILD_OVERLAP" = 1 ] && echo true || echo false)" \
+    "$([ "$OWN_POSTGRES" = 1 ] && echo true || echo false)" "$1"
 }
 record() { # <kind> <phase> <args...>
   local kind=$1 phase=$2

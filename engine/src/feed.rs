@@ -40,6 +40,24 @@ const MAX_HELD_DIRECTS: usize = 1024;
 /// A conversation is checked against the store while it was active this recently.
 const ACTIVE_MS: u64 = 60_000;
 
+/// What a shard keeps in order in cluster mode, by key.
+#[derive(Debug, Clone, Copy)]
+enum Ordered {
+    Room(u32),
+    Conversation((u32, u32)),
+}
+
+/// A sequencer told what the store has, whatever it holds.
+trait Expect {
+    fn expect(&mut self, last: u64, now_ms: u64);
+}
+
+impl<T> Expect for Sequencer<T> {
+    fn expect(&mut self, last: u64, now_ms: u64) {
+        Sequencer::expect(self, last, now_ms);
+    }
+}
+
 /// A conversation at its direct home (cluster mode): its messages from every node back in
 /// order (an empty frame: deleted, taken but not shown).
 #[derive(Debug)]
@@ -225,41 +243,7 @@ impl Shard {
         if active.is_empty() {
             return;
         }
-        for key in &active {
-            if let Some(c) = self.conv_orders.get_mut(key) {
-                c.asking = true;
-            }
-        }
-        let asked = active.clone();
-        self.ask(
-            move |b| {
-                let b = b.clone();
-                Box::pin(async move {
-                    let mut out = Vec::with_capacity(active.len());
-                    for (lo, hi) in active {
-                        out.push(((lo, hi), b.direct_last_seq(lo, hi).await?));
-                    }
-                    Ok(out)
-                })
-            },
-            move |s: &mut Shard, found, now_ms| {
-                for key in &asked {
-                    if let Some(c) = s.conv_orders.get_mut(key) {
-                        c.asking = false;
-                    }
-                }
-                match found {
-                    Ok(found) => {
-                        for (key, last) in found {
-                            if let Some(c) = s.conv_orders.get_mut(&key) {
-                                c.order.expect(last, now_ms);
-                            }
-                        }
-                    }
-                    Err(e) => tracing::warn!(error = %e, "checking conversations' sequences failed"),
-                }
-            },
-        );
+        self.check_heads(active.into_iter().map(Ordered::Conversation).collect());
     }
 
     /// Cluster mode, every tick: fills the gaps that stayed open too long, and now and then
@@ -338,14 +322,7 @@ impl Shard {
                 let mut posts: Vec<FedPost> = page
                     .into_iter()
                     .filter(|m| (gap.from..to).contains(&m.seq))
-                    .map(|m| FedPost {
-                        seq: m.seq,
-                        author: m.author,
-                        name: name_of(m.author),
-                        time_ms: m.time_ms,
-                        text: m.text.into(),
-                        deleted: m.deleted,
-                    })
+                    .map(|m| FedPost::of(m.seq, m, name_of))
                     .collect();
                 let present: std::collections::HashSet<u64> = posts.iter().map(|p| p.seq).collect();
                 for seq in (gap.from..to).filter(|q| !present.contains(q)) {
@@ -374,38 +351,61 @@ impl Shard {
         rooms.truncate(ROOMS_PER_CHECK);
         let Some(&last) = rooms.last() else { return };
         self.last_room_checked = last;
-        for &room in &rooms {
-            if let Some(home) = self.rooms.get_mut(&room) {
-                home.asking = true;
+        self.check_heads(rooms.into_iter().map(Ordered::Room).collect());
+    }
+
+    /// The sequencer of a room or a conversation homed here, and its asking flag.
+    fn ordered(&mut self, key: Ordered) -> Option<(&mut dyn Expect, &mut bool)> {
+        match key {
+            Ordered::Room(room) => self.rooms.get_mut(&room).map(|h| (&mut h.order as &mut dyn Expect, &mut h.asking)),
+            Ordered::Conversation(k) => {
+                self.conv_orders.get_mut(&k).map(|c| (&mut c.order as &mut dyn Expect, &mut c.asking))
             }
         }
-        let asked = rooms.clone();
+    }
+
+    /// Asks the store for the newest sequence of each of `keys` (rooms, conversations): any
+    /// beyond what was released opens a gap (a lost tail).
+    fn check_heads(&mut self, keys: Vec<Ordered>) {
+        if keys.is_empty() {
+            return;
+        }
+        for &key in &keys {
+            if let Some((_, asking)) = self.ordered(key) {
+                *asking = true;
+            }
+        }
+        let asked = keys.clone();
         self.ask(
             move |b| {
                 let b = b.clone();
                 Box::pin(async move {
-                    let mut out = Vec::with_capacity(rooms.len());
-                    for room in rooms {
-                        out.push((room, b.room_last_seq(room).await?));
+                    let mut out = Vec::with_capacity(keys.len());
+                    for key in keys {
+                        let last = match key {
+                            Ordered::Room(room) => b.room_last_seq(room).await?,
+                            Ordered::Conversation((lo, hi)) => b.direct_last_seq(lo, hi).await?,
+                        };
+                        out.push((key, last));
                     }
                     Ok(out)
                 })
             },
             move |s: &mut Shard, found, now_ms| {
-                for room in &asked {
-                    if let Some(home) = s.rooms.get_mut(room) {
-                        home.asking = false;
+                for &key in &asked {
+                    if let Some((_, asking)) = s.ordered(key) {
+                        *asking = false;
                     }
                 }
                 match found {
                     Ok(found) => {
-                        for (room, last) in found {
-                            if let Some(home) = s.rooms.get_mut(&room) {
-                                home.order.expect(last, now_ms);
+                        for (key, last) in found {
+                            if let Some((order, _)) = s.ordered(key) {
+                                order.expect(last, now_ms);
                             }
                         }
                     }
-                    Err(e) => tracing::warn!(error = %e, "checking rooms' sequences failed"),
+                    Err(e) => tracing::warn!(error = %e, "checking sequences against the store failed"),
                 }
             },
         );

@@ -176,6 +176,20 @@ pub struct FedPost {
     pub deleted: bool,
 }
 
+impl FedPost {
+    /// A stored message as message `seq` of its room, with its author's name.
+    pub fn of(seq: u64, m: pixelparty_storage::Message, name_of: impl Fn(u32) -> Arc<str>) -> Self {
+        Self {
+            seq,
+            name: name_of(m.author),
+            author: m.author,
+            time_ms: m.time_ms,
+            text: m.text.into(),
+            deleted: m.deleted,
+        }
+    }
+}
+
 /// The result of one paint for the session that asked.
 #[derive(Debug, Clone)]
 pub struct PaintResult {

@@ -478,18 +478,7 @@ fn events_of(tick: TickWrite, seqs: &Sequenced, names: &[(u32, Arc<str>)]) -> Ve
     }
     let name_of = |id: u32| names.iter().find(|(u, _)| *u == id).map_or_else(|| Arc::from(""), |(_, n)| n.clone());
     for ((room, messages), (_, first)) in tick.messages.into_iter().zip(&seqs.rooms) {
-        let posts = messages
-            .into_iter()
-            .zip(*first..)
-            .map(|(m, seq)| FedPost {
-                seq,
-                author: m.author,
-                name: name_of(m.author),
-                time_ms: m.time_ms,
-                text: m.text.into(),
-                deleted: m.deleted,
-            })
-            .collect();
+        let posts = messages.into_iter().zip(*first..).map(|(m, seq)| FedPost::of(seq, m, name_of)).collect();
         events.push(Event::Room { room, posts });
     }
     events
