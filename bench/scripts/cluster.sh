@@ -8,8 +8,9 @@
 #
 # What it runs, with target/release/pixelparty-bench (bench/README.md, "Cluster", has the
 # figures and how to read them):
-#   a. chat `sat` through HAProxy (2,000 connections in 20 rooms, 20 senders, 500 msgs/s × 1.5
-#      per 5 s step until p99 > 50 ms), pixelparty then socket.io. The CPU of the 3 nodes
+#   a. chat `sat` through HAProxy (2,000 connections in 20 rooms, 20 senders, 40 msgs/s × 1.25
+#      per 5 s step until p99 > 50 ms, after a 5 s warm-up chat that is not recorded), then
+#      `chat` at a fixed 400 msgs/s (40,000 deliveries/s), pixelparty then socket.io. The CPU of the 3 nodes
 #      (summed), HAProxy, Redis, PostgreSQL and the client is sampled from /proc every 0.25 s
 #      and attached to every step;
 #   b. `paint` through HAProxy (painters and subscribers land on different nodes);
@@ -44,6 +45,8 @@ STATS="$ROOT/bench/scripts/cluster_stats.py"
 if [ "$SCALE" = small ]; then
   SAT=(--connections 60 --rooms 3 --senders 3 --rate 30 --duration 1 --drain 1 --steps 2 --p99-ms 5000)
   SAT_STEP_S=2
+  CHAT=(--connections 60 --rooms 3 --senders 3 --rate 30 --duration 1 --drain 1)
+  WARM=(--connections 60 --rooms 3 --senders 3 --rate 30 --duration 1 --drain 1)
   PAINT=(--painters 2 --subscribers 4 --rate 100 --duration 1)
   IDLE_TOTAL=${IDLE_TOTAL:-150}
   IDLE_HOLD=0.5
@@ -52,8 +55,16 @@ if [ "$SCALE" = small ]; then
   WAIT_FOR_BUILDS=${WAIT_FOR_BUILDS:-0}
   SCENARIO_TIMEOUT=60
 else
-  SAT=(--connections 2000 --rooms 20 --senders 20 --rate 500 --duration 5 --steps 12 --p99-ms 50)
+  # The single-node shape (bench/run-comparison.sh), from a lower rate in finer steps: through
+  # HAProxy and 3 nodes on 2 cores, both servers pass p99 50 ms at 500 msgs/s already, and
+  # socket.io's p99 sits at 30-57 ms from 4 k deliveries/s on.
+  SAT=(--connections 2000 --rooms 20 --senders 20 --rate 40 --factor 1.25 --duration 5 --steps 16 --p99-ms 50)
   SAT_STEP_S=7 # --duration 5 and the default --drain 2
+  # Both at one fixed rate: 400 msgs/s, 40,000 deliveries/s offered.
+  CHAT=(--connections 2000 --rooms 20 --senders 20 --rate 400 --duration 10)
+  # Not recorded: before `sat`, so that its first step does not measure a cold start (fresh
+  # Node processes gave p99 56-71 ms at 4-10 k deliveries/s cold, 23-43 ms warm).
+  WARM=(--connections 2000 --rooms 20 --senders 20 --rate 200 --duration 5)
   PAINT=(--painters 10 --subscribers 100 --rate 5000 --duration 10)
   IDLE_TOTAL=${IDLE_TOTAL:-50000}
   IDLE_HOLD=10
@@ -286,9 +297,13 @@ idle_direct() {
 
 # a. chat saturation through HAProxy
 wait_for_builds
-say "a. sat, pixelparty, through HAProxy"
+say "a. sat, pixelparty, through HAProxy (after a warm-up chat, not recorded)"
+timeout "$SCENARIO_TIMEOUT" "$BIN/pixelparty-bench" --results "$WORK/warm.jsonl" --target pixelparty --addr "$PUBLIC" --workers 2 --sources 8 chat "${WARM[@]}" >"$WORK/warm-pp.out" 2>&1
 stamped sat-pp --target pixelparty --addr "$PUBLIC" --workers 2 --sources 8 sat "${SAT[@]}"
 record sat "sat through haproxy" "$WORK/sat-pp.err" "$SAT_STEP_S"
+wait_for_builds
+stamped chat-pp --target pixelparty --addr "$PUBLIC" --workers 2 --sources 8 chat "${CHAT[@]}"
+record chat "chat through haproxy" "$WORK/chat-pp.err"
 
 # b. paint through HAProxy: the painters and subscribers spread over the nodes (leastconn)
 wait_for_builds
@@ -352,7 +367,8 @@ while [ "$SECONDS" -lt "$deadline" ]; do
   sleep 0.05
 done
 [ -n "$caught_ms" ] || die "the restarted node2 did not reach node1's head within ${CU_MAX}s"
-gap_fill=$(metric "$NODE2_ADMIN" pixelparty_cluster_gap_fill_updates)
+gap_fill=$(metric "$NODE2_ADMIN" pixelparty_cluster_gap_fill_updates_total)
+rebuilds=$(metric "$NODE2_ADMIN" pixelparty_cluster_canvas_rebuilds_total)
 still_running=0
 for pid in "${cu_pids[@]}"; do alive "$pid" && still_running=$((still_running + 1)); done
 for pid in "${cu_pids[@]}"; do wait "$pid" || die "a catch-up paint process failed (see $WORK/catchup-paint-*.out)"; done
@@ -373,8 +389,9 @@ print(json.dumps({
     "ready_s": n(a[7]) / 1000 if a[7] else None, "caught_up_s": n(a[8]) / 1000,
     "head_when_caught_up": n(a[9]), "recovered_last_seq": n(a[10]), "replayed_at_start": n(a[11]),
     "gap_fill_updates": n(a[12]), "load_still_running_when_caught_up": a[13] != "0",
+    "canvas_rebuilds": n(a[14]),
 }))' "$LABEL" "$t_kill" "$CU_RATE" "$CU_DOWN" "$node2_before" "$head_at_kill" "$head_at_restart" \
-  "$ready_ms" "$caught_ms" "$head_caught" "$last_seq" "$replayed" "$gap_fill" "$still_running")
+  "$ready_ms" "$caught_ms" "$head_caught" "$last_seq" "$replayed" "$gap_fill" "$still_running" "$rebuilds")
 record json "catch-up after SIGKILL" "$catchup"
 say "catch-up: $catchup"
 
@@ -391,7 +408,7 @@ for i in 1 2 3; do
   REDIS_URL="$REDIS_URL" REDIS_KEY="socket.io-bench-$$" node bench/peers/socketio-server.mjs 0 >"$WORK/sio$i.log" 2>&1 &
   SIO_PIDS+=($!)
   deadline=$((SECONDS + 30))
-  until grep -q '^listening' "$WORK/sio$i.log"; do
+  until grep -q '^listening' "$WORK/sio$i.log" 2>/dev/null; do
     alive "${SIO_PIDS[-1]}" || die "socket.io process $i exited: $(cat "$WORK/sio$i.log")"
     [ "$SECONDS" -lt "$deadline" ] || die "socket.io process $i did not listen within 30 s"
     sleep 0.1
@@ -427,9 +444,13 @@ done
 say "socket.io cluster up: HAProxy 127.0.0.1:$SIO_PORT, processes ${SIO_ADDRS[*]} (pids ${SIO_PIDS[*]}), Redis $REDIS_URL"
 
 wait_for_builds
-say "a. sat, socket.io, through HAProxy"
+say "a. sat, socket.io, through HAProxy (after a warm-up chat, not recorded)"
+timeout "$SCENARIO_TIMEOUT" "$BIN/pixelparty-bench" --results "$WORK/warm.jsonl" --target socketio --addr "127.0.0.1:$SIO_PORT" --workers 2 --sources 8 chat "${WARM[@]}" >"$WORK/warm-sio.out" 2>&1
 stamped sat-sio --target socketio --addr "127.0.0.1:$SIO_PORT" --workers 2 --sources 8 sat "${SAT[@]}"
 record sat "sat through haproxy" "$WORK/sat-sio.err" "$SAT_STEP_S"
+wait_for_builds
+stamped chat-sio --target socketio --addr "127.0.0.1:$SIO_PORT" --workers 2 --sources 8 chat "${CHAT[@]}"
+record chat "chat through haproxy" "$WORK/chat-sio.err"
 
 wait_for_builds
 say "c. idle, socket.io, ${IDLE_PER_NODE[*]} connections straight to the 3 processes"

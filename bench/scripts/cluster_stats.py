@@ -210,6 +210,22 @@ def record(argv):
             r["cluster_cpu"] = window(d, t_start, t_start + 1000 * dur)
         r["cluster"] = meta
         append(results, r)
+    elif kind == "chat":
+        # rest: stamp file; the sending window is estimated as for paint, from the first
+        # progress line that shows messages sent
+        stamps = rest[0]
+        r = last_lines(raw, 1)[0]
+        with open(stamps) as f:
+            for line in f:
+                t, _, text = line.partition(" ")
+                if text.startswith("[chat]") and " sent " in text:
+                    sent = int(text.split(" sent ")[1].split()[0])
+                    if sent > 0:
+                        t_start = int(t) - 1000 * sent / r["offered_msgs_per_s"]
+                        r["cluster_cpu"] = window(d, t_start, t_start + 1000 * r["sent"] / r["offered_msgs_per_s"])
+                        break
+        r["cluster"] = meta
+        append(results, r)
     elif kind == "idle":
         # rest: processes, t0, t1 (ms), baseline fds of the nodes
         n, t0, t1, base = int(rest[0]), int(rest[1]), int(rest[2]), int(rest[3])
@@ -275,8 +291,14 @@ def table(results, label):
     rows = [json.loads(l) for l in open(results) if l.strip()]
     rows = [r for r in rows if r.get("label") == label]
 
-    def last(scenario, target):
-        m = [r for r in rows if r.get("scenario") == scenario and r.get("target") == target]
+    def last(scenario, target, phase=""):
+        m = [
+            r
+            for r in rows
+            if r.get("scenario") == scenario
+            and r.get("target") == target
+            and str((r.get("cluster") or {}).get("phase", "")).startswith(phase)
+        ]
         return m[-1] if m else None
 
     out = []
@@ -288,9 +310,11 @@ def table(results, label):
             return {}
         b = r.get("best") or {}
         c = (r.get("cluster_cpu_best") or {}).get("cores", {})
+        first = (r.get("steps") or [{}])[0]
         return {
-            "rate": b.get("deliveries_per_s"),
-            "p99": (b.get("latency") or {}).get("p99_ms"),
+            # No step sustained: below the first step's rate, with its p99.
+            "rate": b.get("deliveries_per_s") if b else f"< {fmt(first.get('deliveries_per_s'))}",
+            "p99": (b.get("latency") or {}).get("p99_ms") if b else f"({fmt(first.get('p99_ms'))} at that rate)",
             "nodes": c.get("nodes"),
             "haproxy": c.get("haproxy"),
             "redis": c.get("redis"),
@@ -314,6 +338,23 @@ def table(results, label):
 
     ps, ios = sat_fields(pp_sat), sat_fields(io_sat)
     pi, ioi = idle_fields(pp_idle), idle_fields(io_idle)
+    pp_chat, io_chat = last("chat", "pixelparty"), last("chat", "socketio")
+
+    def chat_fields(r):
+        if not r:
+            return {}
+        c = (r.get("cluster_cpu") or {}).get("cores", {})
+        return {
+            "rate": r.get("deliveries_per_s"),
+            "p50": (r.get("latency") or {}).get("p50_ms"),
+            "p99": (r.get("latency") or {}).get("p99_ms"),
+            "sent": r.get("sent"),
+            "nodes": c.get("nodes"),
+            "gaps": (r.get("gaps") or 0) + (r.get("duplicates") or 0),
+        }
+
+    pc, ioc = chat_fields(pp_chat), chat_fields(io_chat)
+    offered = (pp_chat or io_chat or {}).get("offered_msgs_per_s")
     out.append("| measure | pixelparty cluster | socket.io cluster | pixelparty vs socket.io |")
     out.append("|---|---:|---:|---:|")
     lines = [
@@ -325,6 +366,12 @@ def table(results, label):
         ("sat: PostgreSQL CPU cores", ps.get("postgres"), ios.get("postgres"), False),
         ("sat: client CPU cores (one process)", ps.get("client"), ios.get("client"), False),
         ("sat: gaps + duplicates at that rate", ps.get("gaps"), ios.get("gaps"), None),
+        (f"chat at {fmt(offered)} msgs/s offered: deliveries/s", pc.get("rate"), ioc.get("rate"), True),
+        ("chat: messages sent (of the offered)", pc.get("sent"), ioc.get("sent"), True),
+        ("chat: p50 ms", pc.get("p50"), ioc.get("p50"), False),
+        ("chat: p99 ms", pc.get("p99"), ioc.get("p99"), False),
+        ("chat: server CPU cores (3 nodes summed)", pc.get("nodes"), ioc.get("nodes"), False),
+        ("chat: gaps + duplicates", pc.get("gaps"), ioc.get("gaps"), None),
         ("idle: connections opened (3 client processes, straight to the 3 nodes)", pi.get("opened"), ioi.get("opened"), True),
         ("idle: connections held at once (the nodes' open files, less their baseline)", pi.get("held"), ioi.get("held"), True),
         ("idle: connect errors", pi.get("errors"), ioi.get("errors"), None),
@@ -333,7 +380,7 @@ def table(results, label):
     ]
     for name, a, b, hib in lines:
         out.append(f"| {name} | {fmt(a)} | {fmt(b)} | {ratio(a, b, hib) if hib is not None else '—'} |")
-    paint = last("paint", "pixelparty")
+    paint = last("paint", "pixelparty", "paint through haproxy")
     catch = last("cluster-catchup", "pixelparty")
     out.append("")
     out.append("| pixelparty cluster only | value |")

@@ -46,6 +46,9 @@ pub trait ClusterLink: std::fmt::Debug + Send + Sync + 'static {
     /// encoded `DirectMessage`), for their sessions of `from` and `to`. At-most-once: the
     /// receiving nodes order each conversation and fill gaps from the store.
     fn announce_direct(&self, from: u32, to: u32, seq: u64, frame: bytes::Bytes);
+    /// Whether the coordinator answered recently: a node out of touch refuses the writes it
+    /// could not tell the others of (direct messages).
+    fn is_ready(&self) -> bool;
     /// Tells the other nodes this node's members of `room` (the whole list; empty: none).
     fn announce_presence(&self, room: u32, users: Vec<(u32, Arc<str>)>);
 }
@@ -92,7 +95,8 @@ impl<T> Sequencer<T> {
     /// Offers item `seq`; everything it releases (it, and what it unblocks) goes to `out` in
     /// order.
     pub fn offer(&mut self, seq: u64, item: T, now_ms: u64, out: &mut Vec<(u64, T)>) {
-        if seq < self.next {
+        // u64::MAX is never a real sequence (and would overflow the next one): dropped.
+        if seq < self.next || seq == u64::MAX {
             return;
         }
         if seq > self.next {
@@ -125,7 +129,7 @@ impl<T> Sequencer<T> {
     /// Says that sequences up to `last` exist (the store says so): anything between what was
     /// released and `last` is a gap from now on, even with nothing held.
     pub fn expect(&mut self, last: u64, now_ms: u64) {
-        if last > self.known {
+        if last > self.known && last != u64::MAX {
             self.known = last;
         }
         if self.missing_to().is_some() {

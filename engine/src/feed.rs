@@ -58,6 +58,16 @@ impl<T> Expect for Sequencer<T> {
     }
 }
 
+/// Messages of a conversation's start this far back are looked at (see
+/// `Shard::start_conversation`).
+const START_LOOKBACK: u64 = 64;
+
+/// A message this recent may still be on its way from its node.
+const RECENT_MS: u64 = 10_000;
+
+/// A direct message waiting for its conversation's order: `(seq, from, to, frame)`.
+pub(crate) type Pending = (u64, u32, u32, Bytes);
+
 /// A conversation at its direct home (cluster mode): its messages from every node back in
 /// order (an empty frame: deleted, taken but not shown).
 #[derive(Debug)]
@@ -65,6 +75,8 @@ pub(crate) struct ConvOrder {
     order: Sequencer<(u32, u32, Bytes)>,
     asking: bool,
     active_ms: u64,
+    /// Deletions of messages not released yet: never shown.
+    deleted_ahead: std::collections::BTreeSet<u64>,
 }
 
 impl Shard {
@@ -98,8 +110,9 @@ impl Shard {
             return self.tell_deleted(room, seq);
         }
         if home.deleted_ahead.len() >= MAX_DELETED_AHEAD {
-            // Bounded: the oldest goes (its message may then show; the history has it deleted).
-            home.deleted_ahead.pop_first();
+            // Bounded: the newest goes (the furthest from release; its message may then show,
+            // the history has it deleted).
+            home.deleted_ahead.pop_last();
         }
         home.deleted_ahead.insert(seq);
     }
@@ -135,36 +148,104 @@ impl Shard {
         }
     }
 
-    /// Cluster mode: a direct message (this node's or another's) at its conversation's home.
-    /// The first one seen of a conversation starts its order; later ones wait for the ones
-    /// before them, which come (or are read from the store after the hold).
+    /// Cluster mode: a direct message (this node's or another's) at its conversation's home,
+    /// released in the conversation's order. A conversation not ordered here yet starts once
+    /// the store says which of its messages are recent enough to be still on their way.
     pub(crate) fn on_feed_direct(&mut self, from: u32, to: u32, seq: u64, frame: Bytes, now_ms: u64) {
         let key = (from.min(to), from.max(to));
-        if !self.conv_orders.contains_key(&key) && self.conv_orders.len() >= MAX_CONVERSATIONS {
-            let oldest = self.conv_orders.iter().min_by_key(|(_, c)| c.active_ms).map(|(k, _)| *k);
-            if let Some(oldest) = oldest {
-                self.conv_orders.remove(&oldest);
-            }
-        }
-        let conv = self.conv_orders.entry(key).or_insert_with(|| ConvOrder {
-            order: Sequencer::with_bound(seq.saturating_sub(1), MAX_HELD_DIRECTS),
-            asking: false,
-            active_ms: now_ms,
-        });
+        let Some(conv) = self.conv_orders.get_mut(&key) else {
+            return self.start_conversation(key, (seq, from, to, frame));
+        };
         conv.active_ms = now_ms;
         let mut ready = Vec::new();
         conv.order.offer(seq, (from, to, frame), now_ms, &mut ready);
-        for (_, (from, to, frame)) in ready {
-            if !frame.is_empty() {
-                self.broadcast(|| ShardMsg::Direct { from, to, frame: frame.clone() });
+        let mut shown = Vec::with_capacity(ready.len());
+        for (seq, (from, to, frame)) in ready {
+            // A deletion that came before its message: the message is never shown.
+            if !conv.deleted_ahead.remove(&seq) && !frame.is_empty() {
+                shown.push((from, to, frame));
             }
         }
+        for (from, to, frame) in shown {
+            self.broadcast(|| ShardMsg::Direct { from, to, frame: frame.clone() });
+        }
+    }
+
+    /// Holds a conversation's first message while the store is asked for its messages of
+    /// the last [`RECENT_MS`] before it: the order starts at the oldest of those (they may
+    /// still be on their way from their node, and are waited for or read), else at it.
+    fn start_conversation(&mut self, key: (u32, u32), first: Pending) {
+        if let Some(pending) = self.conv_starting.get_mut(&key) {
+            if pending.len() < MAX_HELD_DIRECTS {
+                pending.push(first);
+            }
+            return;
+        }
+        let (lo, hi, seq) = (key.0, key.1, first.0);
+        self.conv_starting.insert(key, vec![first]);
+        let low = seq.saturating_sub(START_LOOKBACK).max(1);
+        self.ask(
+            move |b| b.direct_range(lo, hi, low, seq),
+            move |s: &mut Shard, found, now_ms| {
+                let pending = s.conv_starting.remove(&key).unwrap_or_default();
+                let Some(first) = pending.iter().map(|p| p.0).min() else { return };
+                let recent = match found {
+                    Ok(page) => {
+                        page.iter().filter(|m| m.time_ms.saturating_add(RECENT_MS) >= now_ms).map(|m| m.seq).min()
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, lo, hi, "reading a conversation's recent messages failed");
+                        None
+                    }
+                };
+                let start = recent.map_or(first, |r| r.min(first));
+                if s.conv_orders.len() >= MAX_CONVERSATIONS {
+                    let oldest = s.conv_orders.iter().min_by_key(|(_, c)| c.active_ms).map(|(k, _)| *k);
+                    if let Some(oldest) = oldest {
+                        s.conv_orders.remove(&oldest);
+                    }
+                }
+                s.conv_orders.insert(
+                    key,
+                    ConvOrder {
+                        order: Sequencer::with_bound(start.saturating_sub(1), MAX_HELD_DIRECTS),
+                        asking: false,
+                        active_ms: now_ms,
+                        deleted_ahead: std::collections::BTreeSet::new(),
+                    },
+                );
+                for (seq, from, to, frame) in pending {
+                    s.on_feed_direct(from, to, seq, frame, now_ms);
+                }
+            },
+        );
+    }
+
+    /// Cluster mode: a direct message was deleted (on any node). Its sessions here get the
+    /// tombstone if they were shown it; one not released yet is never shown.
+    pub(crate) fn on_feed_direct_delete(&mut self, a: u32, b: u32, seq: u64) {
+        let key = (a.min(b), a.max(b));
+        if let Some(pending) = self.conv_starting.get_mut(&key) {
+            if let Some(p) = pending.iter_mut().find(|p| p.0 == seq) {
+                p.3 = Bytes::new();
+                return;
+            }
+        } else if let Some(conv) = self.conv_orders.get_mut(&key)
+            && seq > conv.order.applied()
+        {
+            if conv.deleted_ahead.len() >= MAX_DELETED_AHEAD {
+                conv.deleted_ahead.pop_last();
+            }
+            conv.deleted_ahead.insert(seq);
+            return;
+        }
+        self.broadcast(|| ShardMsg::DirectDeleted { a, b, seq });
     }
 
     /// Reads a conversation's missing messages from the store (deleted ones take their place,
     /// unshown).
     fn fill_direct_gap(&mut self, key: (u32, u32), gap: Gap) {
-        let to = gap.to.min(gap.from + MAX_RANGE);
+        let to = gap.to.min(gap.from.saturating_add(MAX_RANGE));
         if let Some(c) = self.conv_orders.get_mut(&key) {
             c.asking = true;
         }
@@ -238,8 +319,14 @@ impl Shard {
             .filter(|(_, c)| !c.asking && now_ms.saturating_sub(c.active_ms) <= ACTIVE_MS)
             .map(|(k, _)| *k)
             .collect();
+        // Round robin, as the rooms.
         active.sort_unstable();
+        let start = active.partition_point(|&k| k <= self.last_conv_checked);
+        active.rotate_left(start);
         active.truncate(ROOMS_PER_CHECK);
+        if let Some(&last) = active.last() {
+            self.last_conv_checked = last;
+        }
         if active.is_empty() {
             return;
         }
@@ -289,7 +376,7 @@ impl Shard {
     /// assigns them under a lock held to commit), so the range has them all; one it lacked
     /// anyway would take its place as deleted rather than stop the room.
     fn fill_room_gap(&mut self, room: u32, gap: Gap) {
-        let to = gap.to.min(gap.from + MAX_RANGE);
+        let to = gap.to.min(gap.from.saturating_add(MAX_RANGE));
         if let Some(home) = self.rooms.get_mut(&room) {
             home.asking = true;
         }

@@ -405,6 +405,15 @@ pub enum ShardMsg {
         /// The encoded `DirectMessage` frame.
         frame: Bytes,
     },
+    /// Cluster mode: a direct message was deleted, to its conversation's home shard.
+    FeedDirectDelete {
+        /// One user.
+        a: u32,
+        /// The other.
+        b: u32,
+        /// The message.
+        seq: u64,
+    },
     /// Cluster mode: a tile rebuilt from the store (snapshot plus journal) by a node that fell
     /// behind further than the journal keeps; replaces the tile when newer.
     ReplaceTile {

@@ -453,6 +453,11 @@ impl EngineHandle {
 
     /// Tells every shard that a direct message was deleted (already tombstoned in the store).
     pub async fn direct_deleted(&self, a: u32, b: u32, seq: u64) {
+        if self.shared.config.cluster.is_some() {
+            // In order with the conversation, at its home (the message may be held there).
+            let home = crate::routing::direct_home(a, b, self.shared.config.shards);
+            return self.send_feed(home, ShardMsg::FeedDirectDelete { a, b, seq }).await;
+        }
         self.broadcast(|| ShardMsg::DirectDeleted { a, b, seq }).await;
     }
 

@@ -322,9 +322,13 @@ impl Shard {
     /// sends it whole (`TileData`) to every shard with subscribers, which moves their
     /// sessions' cursors to it.
     pub(crate) fn on_replace_tile(&mut self, tile: u32, seq: u64, data: Vec<u8>) {
-        let Some(t) = self.tiles.get_mut(&tile).filter(|t| t.seq < seq && t.data.len() == data.len()) else {
+        let Some(t) = self.tiles.get_mut(&tile).filter(|t| t.seq < seq) else {
             return;
         };
+        if t.data.len() != data.len() {
+            return tracing::error!(tile, "a rebuilt tile of another size (the canvas geometry differs)");
+        }
+        self.shared.next_seq.fetch_max(seq + 1, Ordering::AcqRel);
         let interest = t.interest;
         *t = crate::tiles::OwnedTile::new(data, seq);
         t.interest = interest;

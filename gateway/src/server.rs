@@ -278,8 +278,11 @@ impl Server {
         app.bans.set(ticket, store.wait(|b| b.net_bans()).map_err(StartError::Store)?);
         if let Some(cluster) = cluster {
             let applied = app.engine.shared().next_seq.load(Ordering::Acquire).saturating_sub(1);
+            // Read before this node takes any session: a control event after it (a ban, a
+            // logout) then concerns sessions this node may have, and is applied.
+            let controls_from = store.wait(|b| b.last_control_id()).map_err(StartError::Store)?;
             let _ = app.cluster.set(cluster.clone());
-            cluster.run(app.clone(), applied);
+            cluster.run(app.clone(), applied, controls_from);
         }
         let _ = app_tx.send(Some(app.clone()));
 

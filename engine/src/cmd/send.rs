@@ -108,6 +108,14 @@ impl Shard {
             return;
         };
         let (from, to, text) = (post.from, post.to, post.text.to_string());
+        if self.config().cluster.as_ref().is_some_and(|link| !link.is_ready()) {
+            // Out of touch with the other nodes: they could not be told; nothing stored.
+            if let Some(post) = self.directs.get_mut(&key).and_then(VecDeque::pop_front) {
+                let e = pixelparty_storage::StorageError::unavailable("out of touch with the cluster: not sent");
+                self.answer(Origin::Session(post.conn, post.req), Err(Refusal::store_refused(&e)));
+            }
+            return self.append_next_direct(key, now_ms);
+        }
         self.ask(
             move |b| {
                 let b = b.clone();

@@ -151,6 +151,7 @@ impl Shard {
             ShardMsg::DirectDeleted { a, b, seq } => self.on_direct_deleted(a, b, seq),
             ShardMsg::FeedPixels(records) => self.on_feed_pixels(&records),
             ShardMsg::FeedDirect { from, to, seq, frame } => self.on_feed_direct(from, to, seq, frame, now_ms),
+            ShardMsg::FeedDirectDelete { a, b, seq } => self.on_feed_direct_delete(a, b, seq),
             ShardMsg::ReplaceTile { tile, seq, data } => self.on_replace_tile(tile, seq, data),
             ShardMsg::FeedRoom { room, posts } => self.on_feed_room(room, posts, now_ms),
             ShardMsg::FeedPresence { room, node, users } => self.on_feed_presence(room, node, users, now_ms),

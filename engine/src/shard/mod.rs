@@ -119,6 +119,10 @@ pub struct Shard {
     pub(crate) directs: HashMap<(u32, u32), VecDeque<crate::msg::DirectPost>>,
     /// Cluster mode: the conversations homed here, each put back in order.
     pub(crate) conv_orders: HashMap<(u32, u32), crate::feed::ConvOrder>,
+    /// Cluster mode: conversations whose order is starting (their first messages wait).
+    pub(crate) conv_starting: HashMap<(u32, u32), Vec<crate::feed::Pending>>,
+    /// Cluster mode: the last conversation of the previous head check (round robin).
+    pub(crate) last_conv_checked: (u32, u32),
     /// Rooms being loaded from the store, with the requests waiting for them.
     pub(crate) loading_rooms: HashMap<u32, Vec<ShardMsg>>,
     /// Rooms this shard is home for (loaded on first use).
@@ -172,6 +176,8 @@ impl Shard {
             last_room_checked: 0,
             directs: HashMap::new(),
             conv_orders: HashMap::new(),
+            conv_starting: HashMap::new(),
+            last_conv_checked: (0, 0),
             loading_rooms: HashMap::new(),
             outgoing: (0..shards).map(|_| VecDeque::new()).collect(),
             pending_outbound: 0,

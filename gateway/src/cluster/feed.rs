@@ -54,17 +54,8 @@ pub(super) async fn run(
     app: Arc<App>,
     mut local: tokio::sync::mpsc::Receiver<Event>,
     applied: u64,
+    controls_from: u64,
 ) {
-    // Control events from before this node started concern sessions it never had.
-    let controls_from = loop {
-        match cluster.store.call(|b| b.last_control_id()).await {
-            Ok(id) => break id,
-            Err(e) => {
-                tracing::warn!(error = %e, "reading the control log's head failed; retrying");
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
-        }
-    };
     let (received_tx, mut received) = tokio::sync::mpsc::channel(RECEIVED_QUEUE);
     tokio::spawn(subscriber(cluster.clone(), received_tx));
     let mut feed = Feed {
@@ -227,11 +218,24 @@ impl Feed {
                 return tracing::debug!(error = %e, "filling the canvas gap failed");
             }
         };
-        // Sequence `from` exists (the head said so, and every sequence below the head is
-        // committed); a journal without it was pruned past it. Only a node that fell behind
-        // by more than the journal keeps sees this.
         if page.first().is_none_or(|r| r.seq > from) {
-            return self.rebuild(from).await;
+            // Sequence `from` is missing from the journal. If the head is at or past it, it
+            // was pruned (every sequence below the head is committed): only a node that fell
+            // behind by more than the journal keeps sees this, and it rebuilds. If not, what
+            // is held beyond the head came from no commit (another cluster on the same key
+            // prefix?): it is dropped.
+            match self.cluster.store.call(|b| b.canvas_head()).await {
+                Ok(head) if head >= from => return self.rebuild(from).await,
+                Ok(head) => {
+                    tracing::warn!(from, head, "canvas updates announced beyond the head dropped");
+                    self.canvas.reset(from - 1);
+                    return;
+                }
+                Err(e) => {
+                    self.canvas.delay(now_ms());
+                    return tracing::debug!(error = %e, "reading the canvas head failed");
+                }
+            }
         }
         self.cluster.stats.filled.fetch_add(page.len() as u64, Ordering::Relaxed);
         self.offer(page).await;
@@ -249,6 +253,7 @@ impl Feed {
                 self.app.engine.replace_tiles(c.tiles, c.tile_seqs).await;
                 self.canvas.reset(last);
                 self.canvas.expect(last, now_ms());
+                self.cluster.stats.applied.store(last, Ordering::Relaxed);
             }
             Err(e) => {
                 self.canvas.delay(now_ms());

@@ -294,7 +294,7 @@ impl Cluster {
             self.epoch_missing.store(false, Ordering::Release);
             return Ok(());
         }
-        let last = self.store.call(|b| b.last_journal_seq()).await.map_err(|e| {
+        let last = self.store.call(|b| b.canvas_head()).await.map_err(|e| {
             redis::RedisError::from((redis::ErrorKind::Client, "reading the journal's head", e.to_string()))
         })?;
         // The fence is Redis's clock plus one cooldown (the script that checks it reads the
@@ -339,9 +339,11 @@ impl Cluster {
     }
 
     /// Starts the feed (once the engine and the app exist).
-    pub fn run(self: &Arc<Self>, app: Arc<crate::app::App>, applied: u64) {
+    /// `applied`: the canvas sequence the engine recovered; `controls_from`: the control log's
+    /// head when this node started (read before it took any session).
+    pub fn run(self: &Arc<Self>, app: Arc<crate::app::App>, applied: u64, controls_from: u64) {
         let Some(local_rx) = self.local_rx.lock().take() else { return };
-        self.runtime.spawn(feed::run(self.clone(), app, local_rx, applied));
+        self.runtime.spawn(feed::run(self.clone(), app, local_rx, applied, controls_from));
     }
 
     /// How often the keeper pings Redis: often enough that readiness does not flap within
@@ -463,6 +465,10 @@ impl ClusterLink for Link {
         self.0.publish(vec![Event::Direct { from, to, seq, frame }]);
     }
 
+    fn is_ready(&self) -> bool {
+        self.0.is_ready()
+    }
+
     fn announce_presence(&self, room: u32, users: Vec<(u32, Arc<str>)>) {
         self.0.publish(vec![Event::Presence { room, users }]);
     }
@@ -471,9 +477,20 @@ impl ClusterLink for Link {
 /// The announcements of a committed tick, with the sequences the store assigned.
 fn events_of(tick: TickWrite, seqs: &Sequenced, names: &[(u32, Arc<str>)]) -> Vec<Event> {
     let mut events = Vec::new();
-    if !tick.pixels.is_empty() {
+    // Only what was stored: the restores the store left out are not announced.
+    let mut index = 0u32;
+    let stored: Vec<PixelRecord> = tick
+        .pixels
+        .into_iter()
+        .filter(|_| {
+            let kept = seqs.dropped.binary_search(&index).is_err();
+            index += 1;
+            kept
+        })
+        .collect();
+    if !stored.is_empty() {
         let records: Vec<PixelRecord> =
-            tick.pixels.into_iter().zip(seqs.first_pixel..).map(|(p, seq)| PixelRecord { seq, ..p }).collect();
+            stored.into_iter().zip(seqs.first_pixel..).map(|(p, seq)| PixelRecord { seq, ..p }).collect();
         events.push(Event::Canvas(records));
     }
     let name_of = |id: u32| names.iter().find(|(u, _)| *u == id).map_or_else(|| Arc::from(""), |(_, n)| n.clone());
@@ -482,4 +499,34 @@ fn events_of(tick: TickWrite, seqs: &Sequenced, names: &[(u32, Arc<str>)]) -> Ve
         events.push(Event::Room { room, posts });
     }
     events
+}
+
+#[cfg(test)]
+mod tests {
+    use pixelparty_storage::Message;
+
+    use super::*;
+
+    fn px(x: u16) -> PixelRecord {
+        PixelRecord { seq: 0, x, y: 0, colour: 1, user: 1, time_ms: 5 }
+    }
+
+    /// A restore the store left out (its guard failed) is not announced, and the others carry
+    /// the sequences the store gave them (was: every pixel announced, from the first
+    /// sequence on, so every node painted the refused restore).
+    #[test]
+    fn announcements_carry_what_was_stored_under_its_sequences() {
+        let msg = Message { seq: 0, author: 7, time_ms: 1, text: "hi".into(), deleted: false };
+        let tick =
+            TickWrite { pixels: vec![px(0), px(1), px(2)], messages: vec![(4, vec![msg])], ..TickWrite::default() };
+        let seqs = Sequenced { first_pixel: 10, rooms: vec![(4, 3)], controls: vec![], dropped: vec![1] };
+        let events = events_of(tick, &seqs, &[(7, Arc::from("ann"))]);
+        let Event::Canvas(records) = &events[0] else { panic!("canvas first: {events:?}") };
+        assert_eq!(records.iter().map(|r| (r.x, r.seq)).collect::<Vec<_>>(), [(0, 10), (2, 11)]);
+        let Event::Room { room: 4, posts } = &events[1] else { panic!("room next: {events:?}") };
+        assert_eq!((posts[0].seq, &*posts[0].name), (3, "ann"));
+        let all_dropped = Sequenced { first_pixel: 0, dropped: vec![0], ..Sequenced::default() };
+        let tick = TickWrite { pixels: vec![px(0)], ..TickWrite::default() };
+        assert!(events_of(tick, &all_dropped, &[]).is_empty(), "nothing stored, nothing announced");
+    }
 }

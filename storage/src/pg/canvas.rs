@@ -324,29 +324,40 @@ pub(crate) async fn commit_tick_ordered(
     Ok(out)
 }
 
-/// The guarded pixels (rollback restores) whose place changed since their guard, by index:
-/// a newer journaled update of the place, or an earlier pixel of the same tick at it.
+/// The guarded pixels (rollback restores) whose place changed since their guard, by index
+/// (ascending): a newer journaled update of the place, or an earlier pixel of the same tick
+/// at it that is kept. One query for every guarded place (the pixel index answers each).
 async fn check_guards(
     tx: &deadpool_postgres::Transaction<'_>,
     pixels: &[PixelRecord],
     guards: &[(u32, u64)],
 ) -> Result<Vec<u32>> {
-    let mut dropped = Vec::new();
-    for &(index, guard) in guards {
-        let Some(p) = pixels.get(index as usize) else { continue };
-        let earlier = pixels[..index as usize]
-            .iter()
-            .enumerate()
-            .any(|(i, q)| (q.x, q.y) == (p.x, p.y) && dropped.binary_search(&(i as u32)).is_err());
-        let changed = earlier || {
-            let sql = "SELECT coalesce(max(seq), 0) FROM journal WHERE x = $1 AND y = $2";
-            let row = query_one(tx, sql, &[&i32::from(p.x), &i32::from(p.y)]).await?;
-            u64_of(col(&row, 0)?, "journal")? != guard
-        };
-        if changed {
-            dropped.push(index);
-            dropped.sort_unstable();
+    use std::collections::{HashMap, HashSet};
+    if guards.is_empty() {
+        return Ok(Vec::new());
+    }
+    let guard_of: HashMap<u32, u64> = guards.iter().copied().collect();
+    let places: Vec<(u16, u16)> =
+        guards.iter().filter_map(|(i, _)| pixels.get(*i as usize)).map(|p| (p.x, p.y)).collect();
+    let xs: Vec<i32> = places.iter().map(|(x, _)| i32::from(*x)).collect();
+    let ys: Vec<i32> = places.iter().map(|(_, y)| i32::from(*y)).collect();
+    let sql = "SELECT p.x, p.y, (SELECT coalesce(max(seq), 0) FROM journal j WHERE j.x = p.x AND j.y = p.y)
+               FROM unnest($1::int[], $2::int[]) AS p(x, y)";
+    let mut newest: HashMap<(u16, u16), u64> = HashMap::with_capacity(places.len());
+    for row in query(tx, sql, &[&xs, &ys]).await? {
+        let place = (u16_of(col(&row, 0)?, "journal")?, u16_of(col(&row, 1)?, "journal")?);
+        newest.insert(place, u64_of(col(&row, 2)?, "journal")?);
+    }
+    let (mut dropped, mut kept) = (Vec::new(), HashSet::new());
+    for (i, p) in pixels.iter().enumerate() {
+        let place = (p.x, p.y);
+        if let Some(&guard) = guard_of.get(&(i as u32))
+            && (kept.contains(&place) || newest.get(&place).copied().unwrap_or(0) != guard)
+        {
+            dropped.push(i as u32);
+            continue;
         }
+        kept.insert(place);
     }
     Ok(dropped)
 }
