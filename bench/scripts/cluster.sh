@@ -10,25 +10,30 @@
 # figures and how to read them):
 #   a. chat `sat` through HAProxy (2,000 connections in 20 rooms, 20 senders, 40 msgs/s × 1.25
 #      per 5 s step until p99 > 50 ms, after a 5 s warm-up chat that is not recorded), then
-#      `chat` at a fixed 400 msgs/s (40,000 deliveries/s), pixelparty then socket.io. The CPU of the 3 nodes
-#      (summed), HAProxy, Redis, PostgreSQL and the client is sampled from /proc every 0.25 s
-#      and attached to every step;
+#      `chat` at a fixed 400 msgs/s (40,000 deliveries/s), pixelparty then socket.io. The CPU
+#      of the 3 nodes (summed), HAProxy, Redis, PostgreSQL, the client and the whole machine
+#      is sampled from /proc every 0.25 s and attached to every step;
 #   b. `paint` through HAProxy (painters and subscribers land on different nodes);
 #   c. `idle` straight to each node's own port (one client process per node, 127.0.0.1-8 as
 #      source addresses): HAProxy takes 2 file descriptors per proxied connection and every
 #      process here may open 20,000, so through one HAProxy ~9.9 k is the most;
 #   d. catch-up: under a paint load on node1 and node3, node2 is SIGKILLed, started again
-#      after DOWN_S seconds, and timed until its applied canvas sequence reaches node1's.
+#      after CU_DOWN seconds, and timed until its applied canvas sequence reaches node1's.
 # Raw JSON lines go to $RESULTS (default bench/results.jsonl), each with the cluster's CPU;
 # a Markdown table is printed at the end.
 #
 # Environment: BIN (directory of pixelparty and pixelparty-bench; default target/release,
 # built when missing), COMMIT and DIRTY (what the result lines say the binaries were built
-# from; default: this checkout's HEAD and whether it has changes), SCALE (full|small), RESULTS, LABEL, OWN_POSTGRES (1: a throwaway
-# PostgreSQL of run.sh's, whose CPU is then ours alone; default 1 for full, 0 for small),
-# WAIT_FOR_BUILDS (1: before each measurement wait, up to 15 minutes, until no cargo or rustc
-# runs on the machine; default 1 for full), IDLE_TOTAL (connections for `idle`, split over
-# the 3 nodes; default 50000).
+# from; default: this checkout's HEAD and whether it has changes), SCALE (full|small),
+# RESULTS, LABEL, OWN_POSTGRES (1: a throwaway PostgreSQL of run.sh's, whose CPU is then ours
+# alone; default 1 for full, 0 for small), WAIT_FOR_BUILDS (1: before each measurement wait,
+# up to 15 minutes, until no cargo or rustc runs and the machine is quiet, under QUIET_CORES =
+# 0.4 cores busy; default 1 for full), IDLE_TOTAL (connections for `idle`, split over the 3
+# nodes; default 50000), CLUSTER_BENCH_KEEP=1 (keep the work directory after a failure).
+#
+# Not in bench/scripts/ci-smoke.sh: SCALE=small takes about 40 s here with release binaries,
+# CI has debug ones (three debug nodes and argon2 sign-ups), and it needs PostgreSQL, Redis,
+# HAProxy and Node at once; ops/cluster/check.sh covers the cluster in CI.
 #
 # Bounded: every scenario runs under `timeout`, every wait has a deadline, all traffic goes to
 # 127.0.0.0/8, and everything started here (the cluster, the socket.io processes, the second
@@ -153,17 +158,36 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 BUILD_OVERLAP=0
-wait_for_builds() { # before a measurement: until no cargo or rustc runs (at most 15 min)
+busy_cores() { # the machine's busy CPU cores over 5 seconds (/proc/stat; steal included)
+  local a b
+  a=$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat)
+  sleep 5
+  b=$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat)
+  awk -v a="$a" -v b="$b" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", (b - a) / hz / 5 }'
+}
+# Before a measurement: until no cargo or rustc runs and the machine is quiet (under
+# QUIET_CORES busy over 5 s, what is left of ours when idle included), at most 15 minutes;
+# then it measures anyway and says so in the result lines. Every result line also carries
+# the CPU of everything else during its own window (`others`).
+QUIET_CORES=${QUIET_CORES:-0.4}
+wait_for_builds() {
   [ "$WAIT_FOR_BUILDS" = 1 ] || return 0
-  local waited=0
-  while pgrep -x 'cargo|rustc' >/dev/null; do
+  local waited=0 busy
+  while true; do
+    if ! pgrep -x 'cargo|rustc' >/dev/null; then
+      busy=$(busy_cores)
+      awk -v b="$busy" -v q="$QUIET_CORES" 'BEGIN { exit !(b < q) }' && return 0
+    else
+      busy="a build"
+      sleep 5
+    fi
     if [ "$waited" -ge 900 ]; then
-      say "a Rust build still runs after 15 minutes: measuring anyway (recorded)"
+      say "the machine is still busy after 15 minutes ($busy): measuring anyway (recorded)"
       BUILD_OVERLAP=1
       return 0
     fi
-    [ "$waited" = 0 ] && say "waiting for the Rust build on this machine to end (pgrep -x 'cargo|rustc')"
-    sleep 20
+    [ "$waited" = 0 ] && say "waiting for the machine to be quiet: no cargo or rustc, under $QUIET_CORES cores busy (now: $busy)"
+    sleep 15
     waited=$((waited + 20))
   done
 }
@@ -251,14 +275,12 @@ echo "${NODE_PIDS[*]}" >"$WORK/pids/nodes"
 echo "$REDIS_PID" >"$WORK/pids/redis"
 say "cluster up: HAProxy $PUBLIC_URL, nodes ${NODE_ADDRS[*]} (pids ${NODE_PIDS[*]}), Redis $REDIS_URL, PostgreSQL $PG_KIND"
 
-applied() { # <admin url>: the node's pixelparty_cluster_canvas_applied_seq (empty if it does not answer)
-  curl -s --max-time 1 -H "authorization: Bearer $ADMIN_TOKEN" "$1/metrics" 2>/dev/null |
-    awk '$1 ~ /^pixelparty_cluster_canvas_applied_seq/ { print $2; exit }'
+metric() { # <admin url> <name>: the value of one metric of a node (empty if it does not answer)
+  # awk reads all of it: quitting early would fail curl's write (status 23, under pipefail).
+  { curl -s --max-time 1 -H "authorization: Bearer $ADMIN_TOKEN" "$1/metrics" 2>/dev/null || true; } |
+    awk -v m="$2" '($1 == m || index($1, m "{") == 1) && v == "" { v = $2 } END { print v }'
 }
-metric() { # <admin url> <name>
-  curl -s --max-time 1 -H "authorization: Bearer $ADMIN_TOKEN" "$1/metrics" 2>/dev/null |
-    awk -v m="$2" '$1 == m || index($1, m "{") == 1 { print $2; exit }'
-}
+applied() { metric "$1" pixelparty_cluster_canvas_applied_seq; }
 haproxy_sessions() { # <stats url> -> "node1=N node2=N ..." (sessions since start)
   curl -s --max-time 5 "$1;csv" | awk -F, '$1 == "nodes" && $2 != "BACKEND" { printf "%s=%s ", $2, $8 }'
 }
@@ -392,7 +414,7 @@ print(json.dumps({
     "canvas_rebuilds": n(a[14]),
 }))' "$LABEL" "$t_kill" "$CU_RATE" "$CU_DOWN" "$node2_before" "$head_at_kill" "$head_at_restart" \
   "$ready_ms" "$caught_ms" "$head_caught" "$last_seq" "$replayed" "$gap_fill" "$still_running" "$rebuilds")
-record json "catch-up after SIGKILL" "$catchup"
+record json "catch-up after SIGKILL" "$catchup" "$((t_kill - CU_WARM * 1000))" "$((t_start + caught_ms))"
 say "catch-up: $catchup"
 
 # The pixelparty nodes stop here: the socket.io processes get the machine alone, with the same

@@ -16,6 +16,8 @@ so that a process that exits keeps what it used and a pid reused is a new proces
   redis     the pids in DIR/pids/redis
   postgres  every process named postgres (backends that come and go included)
   client    every process named pixelparty-bench
+  machine   the whole machine's busy CPU (/proc/stat; steal included), and steal alone;
+            a window's `others` is the machine less the groups above
   builds    (a count, not CPU) processes named cargo or rustc: a build during a measurement
 """
 import json
@@ -94,6 +96,12 @@ def sample(d):
                     table[key] = [first, st[2]]
                 table[key][1] = st[2]
             cpu[g] = round(sum(last - first for first, last in table.values()), 3)
+        # The whole machine: busy (everything but idle and iowait, steal included) and what
+        # the hypervisor took (steal), in CPU seconds since boot.
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:9]]
+        cpu["machine"] = round((v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / HZ, 3)
+        cpu["steal"] = round(v[7] / HZ, 3)
         fds = None
         if os.path.exists(os.path.join(d, "count-fds")):
             fds = {}
@@ -142,7 +150,10 @@ def window(d, t0, t1):
     """CPU cores of each group between t0 and t1 (ms), and whether a build ran."""
     rows = load_samples(d)
     secs = max((t1 - t0) / 1000, 1e-3)
-    cores = {g: round((at(rows, t1, g) - at(rows, t0, g)) / secs, 2) for g in ("nodes", "haproxy", "redis", "postgres", "client")}
+    groups = ("nodes", "haproxy", "redis", "postgres", "client", "machine", "steal")
+    cores = {g: round((at(rows, t1, g) - at(rows, t0, g)) / secs, 2) for g in groups}
+    # Whatever else ran: the machine's busy cores less the groups (less the sampler itself).
+    cores["others"] = round(max(cores["machine"] - sum(cores[g] for g in groups[:5]), 0.0), 2)
     builds = max((r["builds"] for r in rows if t0 <= r["t"] <= t1), default=0)
     return {"window_s": round(secs, 2), "cores": cores, "build_processes_seen": builds}
 
@@ -261,8 +272,10 @@ def record(argv):
             r["cluster"] = meta
             append(results, r)
     elif kind == "json":
-        # rest: one JSON object to append as is (the catch-up result)
+        # rest: one JSON object to append (the catch-up result) [, t0, t1: its CPU window]
         r = json.loads(rest[0])
+        if len(rest) >= 3:
+            r["cluster_cpu"] = window(d, int(rest[1]), int(rest[2]))
         r["cluster"] = meta
         append(results, r)
     else:
@@ -320,6 +333,7 @@ def table(results, label):
             "redis": c.get("redis"),
             "postgres": c.get("postgres"),
             "client": b.get("client_cpu_cores"),
+            "others": c.get("others"),
             "gaps": (b.get("gaps", 0) or 0) + (b.get("duplicates", 0) or 0) if b else None,
             "build": (r.get("cluster_cpu_best") or {}).get("build_processes_seen"),
         }
@@ -350,6 +364,9 @@ def table(results, label):
             "p99": (r.get("latency") or {}).get("p99_ms"),
             "sent": r.get("sent"),
             "nodes": c.get("nodes"),
+            "haproxy": c.get("haproxy"),
+            "client": c.get("client"),
+            "others": c.get("others"),
             "gaps": (r.get("gaps") or 0) + (r.get("duplicates") or 0),
         }
 
@@ -365,12 +382,16 @@ def table(results, label):
         ("sat: Redis CPU cores", ps.get("redis"), ios.get("redis"), False),
         ("sat: PostgreSQL CPU cores", ps.get("postgres"), ios.get("postgres"), False),
         ("sat: client CPU cores (one process)", ps.get("client"), ios.get("client"), False),
+        ("sat: CPU cores of anything else on the machine", ps.get("others"), ios.get("others"), None),
         ("sat: gaps + duplicates at that rate", ps.get("gaps"), ios.get("gaps"), None),
         (f"chat at {fmt(offered)} msgs/s offered: deliveries/s", pc.get("rate"), ioc.get("rate"), True),
         ("chat: messages sent (of the offered)", pc.get("sent"), ioc.get("sent"), True),
         ("chat: p50 ms", pc.get("p50"), ioc.get("p50"), False),
         ("chat: p99 ms", pc.get("p99"), ioc.get("p99"), False),
         ("chat: server CPU cores (3 nodes summed)", pc.get("nodes"), ioc.get("nodes"), False),
+        ("chat: HAProxy CPU cores", pc.get("haproxy"), ioc.get("haproxy"), False),
+        ("chat: client CPU cores", pc.get("client"), ioc.get("client"), False),
+        ("chat: CPU cores of anything else on the machine", pc.get("others"), ioc.get("others"), None),
         ("chat: gaps + duplicates", pc.get("gaps"), ioc.get("gaps"), None),
         ("idle: connections opened (3 client processes, straight to the 3 nodes)", pi.get("opened"), ioi.get("opened"), True),
         ("idle: connections held at once (the nodes' open files, less their baseline)", pi.get("held"), ioi.get("held"), True),
@@ -394,7 +415,7 @@ def table(results, label):
         ack = paint.get("paint_to_ack") or {}
         out.append(f"| paint: paint-to-ack p50 / p99 ms | {fmt(ack.get('p50_ms'))} / {fmt(ack.get('p99_ms'))} |")
         out.append(f"| paint: subscribers converged | {fmt(paint.get('converged'))} |")
-        out.append(f"| paint: CPU cores, nodes / HAProxy / Redis / PostgreSQL / client | {fmt(c.get('nodes'))} / {fmt(c.get('haproxy'))} / {fmt(c.get('redis'))} / {fmt(c.get('postgres'))} / {fmt(c.get('client'))} |")
+        out.append(f"| paint: CPU cores, nodes / HAProxy / Redis / PostgreSQL / client / anything else | {fmt(c.get('nodes'))} / {fmt(c.get('haproxy'))} / {fmt(c.get('redis'))} / {fmt(c.get('postgres'))} / {fmt(c.get('client'))} / {fmt(c.get('others'))} |")
     if catch:
         out.append(f"| catch-up: node SIGKILLed under {fmt(catch.get('paint_load_offered_per_s'))} paints/s, down {fmt(catch.get('down_s'))} s; restart to ready, s | {fmt(catch.get('ready_s'))} |")
         out.append(f"| catch-up: restart to canvas at the cluster's head, s | {fmt(catch.get('caught_up_s'))} |")
