@@ -221,6 +221,21 @@ stamped() {
   bench "$@" 2>&1 >"$WORK/$name.out" | python3 "$STATS" stamp >"$WORK/$name.err"
 }
 
+# chat_phases <target> <addr> <tag>: a warm-up chat (not recorded), then sat and a fixed-rate
+# chat through HAProxy, each after waiting for a quiet machine.
+chat_phases() {
+  local target=$1 addr=$2 tag=$3
+  wait_for_builds
+  say "a. sat, $target, through HAProxy (after a warm-up chat, not recorded)"
+  timeout "$SCENARIO_TIMEOUT" "$BIN/pixelparty-bench" --results "$WORK/warm.jsonl" --target "$target" --addr "$addr" \
+    --workers 2 --sources 8 chat "${WARM[@]}" >"$WORK/warm-$tag.out" 2>&1
+  stamped "sat-$tag" --target "$target" --addr "$addr" --workers 2 --sources 8 sat "${SAT[@]}"
+  record sat "sat through haproxy" "$WORK/sat-$tag.err" "$SAT_STEP_S"
+  wait_for_builds
+  stamped "chat-$tag" --target "$target" --addr "$addr" --workers 2 --sources 8 chat "${CHAT[@]}"
+  record chat "chat through haproxy" "$WORK/chat-$tag.err"
+}
+
 python3 "$STATS" sample "$WORK" &
 SAMPLER_PID=$!
 
@@ -318,14 +333,7 @@ idle_direct() {
 }
 
 # a. chat saturation through HAProxy
-wait_for_builds
-say "a. sat, pixelparty, through HAProxy (after a warm-up chat, not recorded)"
-timeout "$SCENARIO_TIMEOUT" "$BIN/pixelparty-bench" --results "$WORK/warm.jsonl" --target pixelparty --addr "$PUBLIC" --workers 2 --sources 8 chat "${WARM[@]}" >"$WORK/warm-pp.out" 2>&1
-stamped sat-pp --target pixelparty --addr "$PUBLIC" --workers 2 --sources 8 sat "${SAT[@]}"
-record sat "sat through haproxy" "$WORK/sat-pp.err" "$SAT_STEP_S"
-wait_for_builds
-stamped chat-pp --target pixelparty --addr "$PUBLIC" --workers 2 --sources 8 chat "${CHAT[@]}"
-record chat "chat through haproxy" "$WORK/chat-pp.err"
+chat_phases pixelparty "$PUBLIC" pp
 
 # b. paint through HAProxy: the painters and subscribers spread over the nodes (leastconn)
 wait_for_builds
@@ -465,14 +473,7 @@ until [ "$(curl -s --max-time 2 "http://127.0.0.1:$SIO_STATS/ready")" = "ready 3
 done
 say "socket.io cluster up: HAProxy 127.0.0.1:$SIO_PORT, processes ${SIO_ADDRS[*]} (pids ${SIO_PIDS[*]}), Redis $REDIS_URL"
 
-wait_for_builds
-say "a. sat, socket.io, through HAProxy (after a warm-up chat, not recorded)"
-timeout "$SCENARIO_TIMEOUT" "$BIN/pixelparty-bench" --results "$WORK/warm.jsonl" --target socketio --addr "127.0.0.1:$SIO_PORT" --workers 2 --sources 8 chat "${WARM[@]}" >"$WORK/warm-sio.out" 2>&1
-stamped sat-sio --target socketio --addr "127.0.0.1:$SIO_PORT" --workers 2 --sources 8 sat "${SAT[@]}"
-record sat "sat through haproxy" "$WORK/sat-sio.err" "$SAT_STEP_S"
-wait_for_builds
-stamped chat-sio --target socketio --addr "127.0.0.1:$SIO_PORT" --workers 2 --sources 8 chat "${CHAT[@]}"
-record chat "chat through haproxy" "$WORK/chat-sio.err"
+chat_phases socketio "127.0.0.1:$SIO_PORT" sio
 
 wait_for_builds
 say "c. idle, socket.io, ${IDLE_PER_NODE[*]} connections straight to the 3 processes"

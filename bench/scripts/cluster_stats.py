@@ -169,6 +169,19 @@ def max_fds(d, t0, t1):
     return best, per
 
 
+def first_send_ms(stamps, tag, rate):
+    """When sending started (ms): from the first stamped progress line of `tag` that shows
+    something sent, its time less sent / offered `rate`; None when no line does."""
+    with open(stamps) as f:
+        for line in f:
+            t, _, text = line.partition(" ")
+            if text.startswith(tag) and " sent " in text:
+                sent = int(text.split(" sent ")[1].split()[0])
+                if sent > 0:
+                    return int(t) - 1000 * sent / rate
+    return None
+
+
 def last_lines(path, n):
     with open(path) as f:
         lines = [l for l in f if l.strip()]
@@ -205,17 +218,8 @@ def record(argv):
     elif kind == "paint":
         # rest: stamp file; the window is estimated from the first progress line that shows
         # paints sent (its time minus sent / offered rate) and the duration
-        stamps = rest[0]
         r = last_lines(raw, 1)[0]
-        t_start = None
-        with open(stamps) as f:
-            for line in f:
-                t, _, text = line.partition(" ")
-                if text.startswith("[paint]") and " sent " in text:
-                    sent = int(text.split(" sent ")[1].split()[0])
-                    if sent > 0:
-                        t_start = int(t) - 1000 * sent / r["offered_paints_per_s"]
-                        break
+        t_start = first_send_ms(rest[0], "[paint]", r["offered_paints_per_s"])
         if t_start is not None:
             dur = r["accepted"] / max(r["accepted_per_s"], 1e-9) if r["accepted_per_s"] else 0
             r["cluster_cpu"] = window(d, t_start, t_start + 1000 * dur)
@@ -224,17 +228,10 @@ def record(argv):
     elif kind == "chat":
         # rest: stamp file; the sending window is estimated as for paint, from the first
         # progress line that shows messages sent
-        stamps = rest[0]
         r = last_lines(raw, 1)[0]
-        with open(stamps) as f:
-            for line in f:
-                t, _, text = line.partition(" ")
-                if text.startswith("[chat]") and " sent " in text:
-                    sent = int(text.split(" sent ")[1].split()[0])
-                    if sent > 0:
-                        t_start = int(t) - 1000 * sent / r["offered_msgs_per_s"]
-                        r["cluster_cpu"] = window(d, t_start, t_start + 1000 * r["sent"] / r["offered_msgs_per_s"])
-                        break
+        t_start = first_send_ms(rest[0], "[chat]", r["offered_msgs_per_s"])
+        if t_start is not None:
+            r["cluster_cpu"] = window(d, t_start, t_start + 1000 * r["sent"] / r["offered_msgs_per_s"])
         r["cluster"] = meta
         append(results, r)
     elif kind == "idle":

@@ -20,6 +20,7 @@ use pixelparty_protocol::ServerFrame;
 use pixelparty_protocol::server::DirectMessage;
 
 use crate::cluster::{Gap, Sequencer};
+use crate::cmd::history::author_names;
 use crate::msg::{FedPost, ShardMsg};
 use crate::rooms::{Changes, presence_change};
 use crate::shard::Shard;
@@ -255,10 +256,7 @@ impl Shard {
                 let b = b.clone();
                 Box::pin(async move {
                     let page = b.direct_range(lo, hi, gap.from, to).await?;
-                    let mut ids: Vec<u32> = page.iter().map(|m| m.author).collect();
-                    ids.sort_unstable();
-                    ids.dedup();
-                    let names = if ids.is_empty() { Vec::new() } else { b.user_names(ids).await? };
+                    let names = author_names(&b, &page).await?;
                     Ok((page, names))
                 })
             },
@@ -278,7 +276,7 @@ impl Shard {
                     let frame = if m.deleted {
                         Bytes::new()
                     } else {
-                        let name = names.iter().find(|(u, _)| *u == m.author).map_or("", |(_, n)| n.as_str());
+                        let name = names.get(&m.author).map_or("", String::as_str);
                         crate::shard::encode(&ServerFrame::DirectMessage(DirectMessage {
                             from: m.author,
                             to: other,
@@ -299,16 +297,20 @@ impl Shard {
 
     /// Cluster mode: fills conversations' gaps that stayed open too long, and (with the rooms'
     /// check) asks the store how far the recently active ones really are.
-    fn cluster_directs_tick(&mut self, now_ms: u64, check: bool) {
+    fn cluster_directs_tick(&mut self, now_ms: u64, scan: bool, check: bool) {
         let hold = self.config().gap_hold_ms;
-        let due: Vec<((u32, u32), Gap)> = self
-            .conv_orders
-            .iter()
-            .filter(|(_, c)| !c.asking)
-            .filter_map(|(k, c)| c.order.gap().filter(|g| now_ms >= g.since_ms.saturating_add(hold)).map(|g| (*k, g)))
-            .collect();
-        for (key, gap) in due {
-            self.fill_direct_gap(key, gap);
+        if scan {
+            let due: Vec<((u32, u32), Gap)> = self
+                .conv_orders
+                .iter()
+                .filter(|(_, c)| !c.asking)
+                .filter_map(|(k, c)| {
+                    c.order.gap().filter(|g| now_ms >= g.since_ms.saturating_add(hold)).map(|g| (*k, g))
+                })
+                .collect();
+            for (key, gap) in due {
+                self.fill_direct_gap(key, gap);
+            }
         }
         if !check {
             return;
@@ -337,21 +339,26 @@ impl Shard {
     /// asks the store how far each room with local members really is.
     pub(crate) fn cluster_rooms_tick(&mut self, now_ms: u64) {
         let hold = self.config().gap_hold_ms;
-        let due: Vec<(u32, Gap)> = self
-            .rooms
-            .values()
-            .filter(|r| !r.asking)
-            .filter_map(|r| r.order.gap().filter(|g| now_ms >= g.since_ms.saturating_add(hold)).map(|g| (r.id, g)))
-            .collect();
-        for (room, gap) in due {
-            self.fill_room_gap(room, gap);
+        // Every room and conversation is looked at twice per hold, not every tick.
+        let scan = now_ms >= self.next_gap_scan_ms;
+        if scan {
+            self.next_gap_scan_ms = now_ms + (hold / 2).clamp(5, 1000);
+            let due: Vec<(u32, Gap)> = self
+                .rooms
+                .values()
+                .filter(|r| !r.asking)
+                .filter_map(|r| r.order.gap().filter(|g| now_ms >= g.since_ms.saturating_add(hold)).map(|g| (r.id, g)))
+                .collect();
+            for (room, gap) in due {
+                self.fill_room_gap(room, gap);
+            }
         }
         let check = now_ms >= self.next_room_check_ms;
         if check {
             self.next_room_check_ms = now_ms + self.config().room_check_ms;
             self.check_room_seqs(now_ms);
         }
-        self.cluster_directs_tick(now_ms, check);
+        self.cluster_directs_tick(now_ms, scan, check);
         if now_ms >= self.next_presence_ms {
             let every = self.config().presence_ms;
             self.next_presence_ms = now_ms + every;
@@ -385,10 +392,7 @@ impl Shard {
                 let b = b.clone();
                 Box::pin(async move {
                     let page = b.room_range(room, gap.from, to).await?;
-                    let mut ids: Vec<u32> = page.iter().map(|m| m.author).collect();
-                    ids.sort_unstable();
-                    ids.dedup();
-                    let names = if ids.is_empty() { Vec::new() } else { b.user_names(ids).await? };
+                    let names = author_names(&b, &page).await?;
                     Ok((page, names))
                 })
             },
@@ -403,9 +407,7 @@ impl Shard {
                         return;
                     }
                 };
-                let name_of = |id: u32| -> Arc<str> {
-                    names.iter().find(|(u, _)| *u == id).map_or_else(|| Arc::from(""), |(_, n)| Arc::from(n.as_str()))
-                };
+                let name_of = |id: u32| -> Arc<str> { Arc::from(names.get(&id).map_or("", String::as_str)) };
                 let mut posts: Vec<FedPost> = page
                     .into_iter()
                     .filter(|m| (gap.from..to).contains(&m.seq))

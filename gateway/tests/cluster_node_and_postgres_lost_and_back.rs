@@ -9,11 +9,10 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use common::PASSWORD;
-use common::cluster::Shape;
+use common::cluster::{Shape, assert_pixels, converge};
 use common::postgres::Postgres;
 use pixelparty_bench::client::{Api, ConnectOptions, Connection, Event, Replica};
 use pixelparty_protocol::{ErrorCode, Geometry};
@@ -39,21 +38,6 @@ async fn paint(ws: &mut Connection, i: u64) -> Result<(u64, (u16, u16, u8)), Err
     .expect("an answer to every paint")
     .unwrap();
     outcome.map(|seq| (seq, (x, y, c)))
-}
-
-/// Follows the canvas until every tile is at `want`.
-async fn converge(ws: &mut Connection, want: &HashMap<u32, u64>, who: &str) {
-    let done = tokio::time::timeout(LIMIT, async {
-        loop {
-            let r = ws.replica.as_ref().unwrap();
-            if want.iter().all(|(t, s)| r.cursor(*t) == *s) {
-                return;
-            }
-            ws.recv().await.unwrap();
-        }
-    })
-    .await;
-    assert!(done.is_ok(), "{who} never converged");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -131,24 +115,13 @@ async fn a_watcher_resumes_on_another_node_and_postgres_comes_back() {
         assert_eq!((r.x, r.y, r.colour), (*x, *y, *c), "acknowledged paint {seq}");
     }
     let g = Geometry::new(u32::from(WIDTH), u32::from(WIDTH), 4, 32).unwrap();
-    let mut want: HashMap<u32, u64> = (0..g.tile_count()).map(|t| (t, 0)).collect();
-    let mut pixels: HashMap<(u16, u16), u8> = HashMap::new();
-    for r in &journal {
-        pixels.insert((r.x, r.y), r.colour);
-        want.insert(g.locate(u32::from(r.x), u32::from(r.y)).unwrap().tile, r.seq);
-    }
+    let (want, pixels) = common::cluster::model(&journal, g);
     converge(&mut w, &want, "the resumed watcher").await;
     let mut fresh = Connection::connect(n0, &watcher.token, ConnectOptions::default()).await.unwrap();
     fresh.track(Replica::from_snapshot(Api::new(n0).snapshot().await.unwrap()));
     fresh.subscribe_all().await.unwrap();
     converge(&mut fresh, &want, "a client of the restarted node").await;
-    for replica in [w.replica.as_ref().unwrap(), fresh.replica.as_ref().unwrap()] {
-        for y in 0..WIDTH {
-            for x in 0..WIDTH {
-                let expected = pixels.get(&(x, y)).copied().unwrap_or(0);
-                assert_eq!(replica.pixel(u32::from(x), u32::from(y)), Some(expected), "pixel ({x}, {y})");
-            }
-        }
-    }
+    assert_pixels(w.replica.as_ref().unwrap(), &pixels, WIDTH, "the resumed watcher");
+    assert_pixels(fresh.replica.as_ref().unwrap(), &pixels, WIDTH, "a client of the restarted node");
     drop(cluster);
 }

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use common::PASSWORD;
 use common::cluster::Shape;
-use pixelparty_bench::client::{Api, ConnectOptions, Connection, Event, Replica};
+use pixelparty_bench::client::{Api, ConnectOptions, Connection, Event};
 use pixelparty_protocol::ErrorCode;
 use pixelparty_storage::PixelRecord;
 
@@ -208,25 +208,11 @@ async fn a_paint_storm_through_three_nodes_with_faults_converges_and_loses_nothi
 
     // 3. Every node (through a fresh client) equals the replay of the journal, byte for byte.
     let geometry = pixelparty_protocol::Geometry::new(u32::from(WIDTH), u32::from(WIDTH), 4, 32).unwrap();
-    let mut expected = Replica::new(geometry);
-    let mut want: HashMap<u32, u64> = (0..geometry.tile_count()).map(|t| (t, 0)).collect();
-    let mut pixels: HashMap<(u16, u16), u8> = HashMap::new();
-    for r in &journal {
-        pixels.insert((r.x, r.y), r.colour);
-        let tile = geometry.locate(u32::from(r.x), u32::from(r.y)).unwrap().tile;
-        want.insert(tile, r.seq);
-    }
+    let (want, pixels) = common::cluster::model(&journal, geometry);
     let viewer = api.signup("viewer", PASSWORD).await.unwrap();
     for node in cluster.nodes.iter().map(|n| n.http) {
         let replica = common::cluster::converged_replica(node, &viewer.token, &want).await;
-        for y in 0..WIDTH {
-            for x in 0..WIDTH {
-                let want = pixels.get(&(x, y)).copied().unwrap_or(0);
-                assert_eq!(replica.pixel(u32::from(x), u32::from(y)), Some(want), "node {node}: pixel ({x}, {y})");
-            }
-        }
-        expected = replica;
+        common::cluster::assert_pixels(&replica, &pixels, WIDTH, &format!("node {node}"));
     }
-    assert!(expected.tiles().count() > 0);
     eprintln!("{} paints acknowledged, {} journaled, 3 nodes converged", acked.len(), journal.len());
 }

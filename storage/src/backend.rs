@@ -119,6 +119,13 @@ pub struct Sequenced {
     pub dropped: Vec<u32>,
 }
 
+/// The answer of a cluster-only operation on a backend that no nodes share (fjall).
+fn not_shared<T: Send + 'static>() -> Op<T> {
+    Box::pin(std::future::ready(Err(crate::StorageError::invalid(
+        "only a backend the nodes share (PostgreSQL) has this cluster operation",
+    ))))
+}
+
 /// Most messages one [`Backend::room_range`] returns.
 pub const MAX_RANGE: u64 = 1000;
 
@@ -268,9 +275,7 @@ pub trait Backend: Send + Sync + 'static {
     /// one canvas and one room order (cluster mode); only a shared backend has it.
     fn commit_tick_ordered(&self, tick: TickWrite) -> Op<Sequenced> {
         drop(tick);
-        Box::pin(std::future::ready(Err(crate::StorageError::invalid(
-            "this backend cannot assign sequences for a cluster (use PostgreSQL)",
-        ))))
+        not_shared()
     }
     /// The highest canvas sequence ever assigned: like [`Backend::last_journal_seq`], but
     /// it never goes back when pruning empties the journal (the tile snapshots cover what was
@@ -282,25 +287,25 @@ pub trait Backend: Send + Sync + 'static {
     /// visible in order (taken under a lock held until commit).
     fn append_control(&self, _node: u64, event: String, _now_ms: u64) -> Op<u64> {
         drop(event);
-        Box::pin(std::future::ready(Err(crate::StorageError::invalid("no control log without a cluster backend"))))
+        not_shared()
     }
     /// Cluster mode: up to `limit` control log entries after `after`, ascending.
     fn controls_after(&self, _after: u64, _limit: usize) -> Op<Vec<ControlRecord>> {
-        Box::pin(std::future::ready(Err(crate::StorageError::invalid("no control log without a cluster backend"))))
+        not_shared()
     }
     /// Cluster mode: the control log's newest id (0: empty).
     fn last_control_id(&self) -> Op<u64> {
-        Box::pin(std::future::ready(Err(crate::StorageError::invalid("no control log without a cluster backend"))))
+        not_shared()
     }
     /// Cluster mode: the messages of `room` with `from <= seq < to`, deleted ones included
     /// (without text), ascending; at most [`MAX_RANGE`] of them.
     fn room_range(&self, _room: u32, _from: u64, _to: u64) -> Op<Vec<Message>> {
-        Box::pin(std::future::ready(Err(crate::StorageError::invalid("no room ranges without a cluster backend"))))
+        not_shared()
     }
     /// Cluster mode: the direct messages of the pair `{a, b}` with `from <= seq < to`, deleted
     /// ones included (without text), ascending; at most [`MAX_RANGE`] of them.
     fn direct_range(&self, _a: u32, _b: u32, _from: u64, _to: u64) -> Op<Vec<Message>> {
-        Box::pin(std::future::ready(Err(crate::StorageError::invalid("no direct ranges without a cluster backend"))))
+        not_shared()
     }
     /// Replaces the snapshots of the given tiles. A backend that several nodes share ignores a
     /// snapshot older than the stored one of its tile (each node saves the same tiles).

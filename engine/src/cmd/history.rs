@@ -51,20 +51,27 @@ impl PageQuery {
                 ConvKind::Room => b.room_history(q.conv, q.before, q.limit, hidden).await?,
                 ConvKind::Direct => b.direct_history(q.me, q.conv, q.before, q.limit, hidden).await?,
             };
-            let mut authors: Vec<u32> = messages.iter().map(|m| m.author).collect();
-            authors.sort_unstable();
-            authors.dedup();
-            let mut names: HashMap<u32, String> = if authors.is_empty() {
-                HashMap::new()
-            } else {
-                b.user_names(authors.clone()).await?.into_iter().collect()
-            };
-            for a in authors {
-                names.entry(a).or_insert_with(|| format!("user{a}"));
+            let mut names = author_names(&b, &messages).await?;
+            for m in &messages {
+                names.entry(m.author).or_insert_with(|| format!("user{}", m.author));
             }
             Ok(Some(Page { messages, names }))
         })
     }
+}
+
+/// The names of the authors of `messages`, in one store operation (none for no message).
+pub(crate) async fn author_names(
+    b: &Arc<dyn Backend>,
+    messages: &[Message],
+) -> Result<HashMap<u32, String>, pixelparty_storage::StorageError> {
+    let mut authors: Vec<u32> = messages.iter().map(|m| m.author).collect();
+    authors.sort_unstable();
+    authors.dedup();
+    if authors.is_empty() {
+        return Ok(HashMap::new());
+    }
+    Ok(b.user_names(authors).await?.into_iter().collect())
 }
 
 /// The `HistoryPage` frame of a page.

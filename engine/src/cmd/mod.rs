@@ -3,7 +3,7 @@
 
 mod delete;
 mod hello;
-mod history;
+pub(crate) mod history;
 mod paint;
 mod ping;
 mod room;

@@ -136,6 +136,8 @@ pub struct Shard {
     pub(crate) asks_refused: VecDeque<crate::asks::Resume>,
     /// Cluster mode: when the rooms' sequences are next checked against the store.
     pub(crate) next_room_check_ms: u64,
+    /// Cluster mode: when rooms and conversations are next scanned for gaps held too long.
+    pub(crate) next_gap_scan_ms: u64,
     /// Cluster mode: when this shard's rooms' members are next announced.
     pub(crate) next_presence_ms: u64,
     /// Cluster mode: the last room of the previous check (they are checked round robin).
@@ -172,6 +174,7 @@ impl Shard {
             next_ask: 0,
             asks_refused: VecDeque::new(),
             next_room_check_ms: 0,
+            next_gap_scan_ms: 0,
             next_presence_ms: 0,
             last_room_checked: 0,
             directs: HashMap::new(),

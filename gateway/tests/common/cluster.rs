@@ -238,6 +238,29 @@ fn start_with(shape: Shape, redis: RedisServer, pg_url: String, db: Option<TestD
     TestCluster { nodes, redis, pg_url, db, dir }
 }
 
+/// Follows `ws`'s replica (bounded) until every tile is at `want`; `who` names it in the
+/// failure, with the tiles behind.
+pub async fn converge(
+    ws: &mut pixelparty_bench::client::Connection,
+    want: &std::collections::HashMap<u32, u64>,
+    who: &str,
+) {
+    let done = |ws: &pixelparty_bench::client::Connection| {
+        let r = ws.replica.as_ref().unwrap();
+        want.iter().all(|(&tile, &seq)| r.cursor(tile) == seq)
+    };
+    let caught_up = tokio::time::timeout(Duration::from_secs(60), async {
+        while !done(ws) {
+            ws.recv().await.unwrap();
+        }
+    })
+    .await;
+    let r = ws.replica.as_ref().unwrap();
+    let behind: Vec<(u32, u64, u64)> =
+        want.iter().filter(|(t, s)| r.cursor(**t) != **s).map(|(t, s)| (*t, r.cursor(*t), *s)).collect();
+    assert!(caught_up.is_ok(), "{who} never converged; (tile, has, want): {behind:?}");
+}
+
 /// A client of `node` that loads its snapshot, subscribes with the cursors and waits
 /// (bounded) until every tile is at `want` (its newest sequence in the journal); returns its
 /// replica.
@@ -251,21 +274,24 @@ pub async fn converged_replica(
     let mut v = Connection::connect(node, token, ConnectOptions::default()).await.unwrap();
     v.track(Replica::from_snapshot(snap));
     v.subscribe_all().await.unwrap();
-    let done = |v: &Connection| {
-        let r = v.replica.as_ref().unwrap();
-        want.iter().all(|(&tile, &seq)| r.cursor(tile) == seq)
-    };
-    let caught_up = tokio::time::timeout(Duration::from_secs(60), async {
-        while !done(&v) {
-            v.recv().await.unwrap();
-        }
-    })
-    .await;
-    let r = v.replica.as_ref().unwrap();
-    let behind: Vec<(u32, u64, u64)> =
-        want.iter().filter(|(t, s)| r.cursor(**t) != **s).map(|(t, s)| (*t, r.cursor(*t), *s)).collect();
-    assert!(caught_up.is_ok(), "node {node} never converged; (tile, has, want): {behind:?}");
+    converge(&mut v, want, &format!("node {node}")).await;
     v.replica.take().unwrap()
+}
+
+/// Every pixel of a `width` × `width` canvas in `replica` has its colour in `pixels` (0 when
+/// never painted).
+pub fn assert_pixels(
+    replica: &pixelparty_bench::client::Replica,
+    pixels: &std::collections::HashMap<(u16, u16), u8>,
+    width: u16,
+    who: &str,
+) {
+    for y in 0..width {
+        for x in 0..width {
+            let want = pixels.get(&(x, y)).copied().unwrap_or(0);
+            assert_eq!(replica.pixel(u32::from(x), u32::from(y)), Some(want), "{who}: pixel ({x}, {y})");
+        }
+    }
 }
 
 /// Per tile, its newest sequence in `journal`, and the colour of every painted pixel.
