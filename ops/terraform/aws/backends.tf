@@ -1,9 +1,17 @@
-# ElastiCache Redis and RDS PostgreSQL for the server's cluster mode, which is being built:
-# Redis will carry the ordered canvas log, room fan-out, global cooldowns and control events;
-# PostgreSQL accounts, sessions, the social graph, bans, rooms, messages and the canvas
-# journal. The single-node server of today does not use them: they are off by default
-# (enable_cluster_backends), and when on, their addresses only reach the instance as
-# /etc/pixelparty/cluster.env for the release that reads them.
+# ElastiCache Redis and RDS PostgreSQL for cluster mode (enable_cluster_backends; README,
+# "Cluster"): PostgreSQL holds the truth (accounts, sessions, the social graph, bans, rooms,
+# messages, the canvas journal and snapshots, the control log); Redis carries the paint
+# cooldowns, the announcements between nodes and the epoch. Every instance is a node: its
+# config names the Redis endpoint, and its service reads the PostgreSQL password from Secrets
+# Manager when it starts (user-data).
+#
+# TLS: the server's Redis and PostgreSQL clients do not speak it yet, so by default
+# (backends_tls = false) Redis has no transit encryption and RDS does not force TLS; both
+# accept the server instances' security group only, inside the VPC.
+
+locals {
+  postgres_secret_arn = try(aws_db_instance.postgres[0].master_user_secret[0].secret_arn, "")
+}
 
 resource "aws_elasticache_subnet_group" "redis" {
   count      = var.enable_cluster_backends ? 1 : 0
@@ -27,8 +35,8 @@ resource "aws_elasticache_replication_group" "redis" {
   subnet_group_name          = aws_elasticache_subnet_group.redis[0].name
   security_group_ids         = [aws_security_group.backends[0].id]
   at_rest_encryption_enabled = true
-  transit_encryption_enabled = true
-  # The canvas log lives here in cluster mode: never evict it.
+  transit_encryption_enabled = var.backends_tls
+  # Cooldowns and the epoch live here: never evict them.
   parameter_group_name     = aws_elasticache_parameter_group.redis[0].name
   snapshot_retention_limit = 1
   apply_immediately        = false
@@ -77,6 +85,7 @@ resource "aws_db_instance" "postgres" {
   manage_master_user_password = true # in Secrets Manager, never in the Terraform state
   multi_az                    = var.postgres_multi_az
   db_subnet_group_name        = aws_db_subnet_group.postgres[0].name
+  parameter_group_name        = aws_db_parameter_group.postgres[0].name
   vpc_security_group_ids      = [aws_security_group.backends[0].id]
   publicly_accessible         = false
   backup_retention_period     = min(var.backup_retention_days, 35)
@@ -86,4 +95,37 @@ resource "aws_db_instance" "postgres" {
   final_snapshot_identifier   = "${var.name}-postgres-final"
   auto_minor_version_upgrade  = true
   tags                        = local.tags
+}
+
+# RDS for PostgreSQL 15 and later forces TLS by default (rds.force_ssl = 1), which the server's
+# client cannot do yet: follow backends_tls.
+resource "aws_db_parameter_group" "postgres" {
+  count = var.enable_cluster_backends ? 1 : 0
+
+  name_prefix = "${var.name}-postgres${var.postgres_version}-"
+  family      = "postgres${var.postgres_version}"
+  description = "pixelparty: rds.force_ssl follows backends_tls"
+  tags        = local.tags
+
+  parameter {
+    name  = "rds.force_ssl"
+    value = var.backends_tls ? "1" : "0"
+  }
+
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+# RDS rotates the master password it manages every 7 days; a node reads it when its service
+# starts, and its later connections fail after a rotation until it restarts. Rotate seldom
+# (postgres_password_rotation_days) and restart the nodes after each rotation (RUNBOOK.md).
+resource "aws_secretsmanager_secret_rotation" "postgres" {
+  count = var.enable_cluster_backends ? 1 : 0
+
+  secret_id = local.postgres_secret_arn
+
+  rotation_rules {
+    automatically_after_days = var.postgres_password_rotation_days
+  }
 }

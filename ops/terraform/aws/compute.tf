@@ -1,8 +1,14 @@
-# One instance in an autoscaling group (replaced when unhealthy), with its data directory on
-# a separate EBS volume that survives the instance: user-data attaches and mounts it, installs
-# the binary and the configuration, and starts the systemd service.
+# The autoscaling group (instances replaced when unhealthy). One node: one instance with its
+# data directory on a separate EBS volume that survives the instance (user-data attaches and
+# mounts it). Cluster mode: instance_count nodes without a data volume. Either way user-data
+# installs the binary and the configuration and starts the systemd service.
 
+# One node only. Turning cluster mode on for a deployment that has this volume stops at its
+# prevent_destroy: migrate the data to PostgreSQL first, then `terraform state rm` the volume
+# (it is kept; delete it yourself once you no longer need it). ops/README.md, "AWS".
 resource "aws_ebs_volume" "data" {
+  count = local.cluster ? 0 : 1
+
   availability_zone = data.aws_subnet.instance.availability_zone
   size              = var.data_volume_size_gb
   type              = "gp3"
@@ -13,6 +19,12 @@ resource "aws_ebs_volume" "data" {
   lifecycle {
     prevent_destroy = true
   }
+}
+
+# The volume was a single resource before cluster mode.
+moved {
+  from = aws_ebs_volume.data
+  to   = aws_ebs_volume.data[0]
 }
 
 data "aws_iam_policy_document" "assume_ec2" {
@@ -56,21 +68,37 @@ data "aws_iam_policy_document" "server" {
     resources = [aws_s3_bucket.backups.arn]
   }
 
-  statement {
-    sid       = "AttachDataVolume"
-    actions   = ["ec2:AttachVolume"]
-    resources = [aws_ebs_volume.data.arn, "arn:${data.aws_partition.current.partition}:ec2:*:*:instance/*"]
-    condition {
-      test     = "StringEquals"
-      variable = "aws:ResourceTag/pixelparty-data"
-      values   = [var.name]
+  dynamic "statement" {
+    for_each = aws_ebs_volume.data
+    content {
+      sid       = "AttachDataVolume"
+      actions   = ["ec2:AttachVolume"]
+      resources = [statement.value.arn, "arn:${data.aws_partition.current.partition}:ec2:*:*:instance/*"]
+      condition {
+        test     = "StringEquals"
+        variable = "aws:ResourceTag/pixelparty-data"
+        values   = [var.name]
+      }
     }
   }
 
-  statement {
-    sid       = "DescribeVolumes"
-    actions   = ["ec2:DescribeVolumes"]
-    resources = ["*"]
+  dynamic "statement" {
+    for_each = local.cluster ? [] : [1]
+    content {
+      sid       = "DescribeVolumes"
+      actions   = ["ec2:DescribeVolumes"]
+      resources = ["*"]
+    }
+  }
+
+  # Cluster mode: the PostgreSQL password, read by each node when its service starts.
+  dynamic "statement" {
+    for_each = local.cluster ? [1] : []
+    content {
+      sid       = "PostgresPassword"
+      actions   = ["secretsmanager:GetSecretValue"]
+      resources = [local.postgres_secret_arn]
+    }
   }
 
   dynamic "statement" {
@@ -136,13 +164,18 @@ resource "aws_launch_template" "server" {
 
   user_data = base64encode(templatefile("${path.module}/templates/user-data.sh.tftpl", {
     region                    = data.aws_region.current.name
-    data_volume_id            = aws_ebs_volume.data.id
+    cluster                   = local.cluster
+    data_volume_id            = try(aws_ebs_volume.data[0].id, "")
     binary_s3_uri             = var.binary_s3_uri
     admin_token_ssm_parameter = var.admin_token_ssm_parameter
     config                    = local.config
     backups_bucket            = aws_s3_bucket.backups.bucket
-    redis_url                 = var.enable_cluster_backends ? "rediss://${one(aws_elasticache_replication_group.redis[*].primary_endpoint_address)}:6379" : ""
-    postgres_host             = var.enable_cluster_backends ? one(aws_db_instance.postgres[*].address) : ""
+    wt_port                   = local.wt_port
+    wt_per_node               = local.cluster && local.wt_enabled
+    postgres_secret_arn       = local.postgres_secret_arn
+    postgres_host             = local.cluster ? one(aws_db_instance.postgres[*].address) : ""
+    postgres_db               = local.cluster ? one(aws_db_instance.postgres[*].db_name) : ""
+    postgres_sslmode          = var.backends_tls ? "require" : "disable"
   }))
 }
 
@@ -151,8 +184,8 @@ resource "aws_autoscaling_group" "server" {
   min_size                  = var.instance_count
   max_size                  = var.instance_count
   desired_capacity          = var.instance_count
-  vpc_zone_identifier       = [var.instance_subnet_id]
-  target_group_arns         = [aws_lb_target_group.http.arn, aws_lb_target_group.webtransport.arn]
+  vpc_zone_identifier       = local.cluster && length(var.instance_subnet_ids) > 0 ? var.instance_subnet_ids : [var.instance_subnet_id]
+  target_group_arns         = concat([aws_lb_target_group.http.arn], aws_lb_target_group.webtransport[*].arn)
   health_check_type         = "ELB"
   health_check_grace_period = 600 # first boot: packages, binary, journal replay
 
@@ -161,13 +194,25 @@ resource "aws_autoscaling_group" "server" {
     version = aws_launch_template.server.latest_version
   }
 
-  # The data volume attaches to one instance at a time: the old instance goes before the new
-  # one comes (a short outage on every replacement, until cluster mode).
+  # One node: the data volume attaches to one instance at a time, so the old instance goes
+  # before the new one comes (a short outage on every replacement). Cluster mode: new nodes
+  # come up before old ones go, the others serving meanwhile.
   instance_refresh {
     strategy = "Rolling"
     preferences {
-      min_healthy_percentage = 0
-      max_healthy_percentage = 100
+      min_healthy_percentage = local.cluster ? 100 : 0
+      max_healthy_percentage = local.cluster ? 200 : 100
+    }
+  }
+
+  lifecycle {
+    precondition {
+      condition     = var.instance_count == 1 || local.cluster
+      error_message = "instance_count > 1 needs enable_cluster_backends (cluster mode): without it each instance would be a separate canvas."
+    }
+    precondition {
+      condition     = !local.cluster || var.admin_token_ssm_parameter != ""
+      error_message = "cluster mode needs admin_token_ssm_parameter: every node (and Prometheus) must share one admin token."
     }
   }
 
@@ -181,9 +226,10 @@ resource "aws_autoscaling_group" "server" {
   }
 }
 
-# Daily crash-consistent snapshots of the data volume (the store recovers from them as from a
-# crash: a process crash loses nothing acknowledged). Until `pixelparty admin backup` exists,
-# these are the backups; afterwards they are a second line beside the S3 bucket.
+# One node: daily crash-consistent snapshots of the data volume (the store recovers from them
+# as from a crash: a process crash loses nothing acknowledged). Until `pixelparty admin backup`
+# exists, these are the backups; afterwards they are a second line beside the S3 bucket.
+# Cluster mode: RDS's automated backups (backends.tf).
 data "aws_iam_policy_document" "assume_dlm" {
   statement {
     actions = ["sts:AssumeRole"]
@@ -195,20 +241,20 @@ data "aws_iam_policy_document" "assume_dlm" {
 }
 
 resource "aws_iam_role" "dlm" {
-  count              = var.snapshot_time != "" ? 1 : 0
+  count              = var.snapshot_time != "" && !local.cluster ? 1 : 0
   name_prefix        = "${var.name}-dlm-"
   assume_role_policy = data.aws_iam_policy_document.assume_dlm.json
   tags               = local.tags
 }
 
 resource "aws_iam_role_policy_attachment" "dlm" {
-  count      = var.snapshot_time != "" ? 1 : 0
+  count      = var.snapshot_time != "" && !local.cluster ? 1 : 0
   role       = aws_iam_role.dlm[0].name
   policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/service-role/AWSDataLifecycleManagerServiceRole"
 }
 
 resource "aws_dlm_lifecycle_policy" "data" {
-  count              = var.snapshot_time != "" ? 1 : 0
+  count              = var.snapshot_time != "" && !local.cluster ? 1 : 0
   description        = "${var.name} data volume snapshots"
   execution_role_arn = aws_iam_role.dlm[0].arn
   state              = "ENABLED"

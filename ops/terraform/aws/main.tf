@@ -1,13 +1,25 @@
 # pixelparty on AWS, after the founding design: an autoscaling group behind a network load
 # balancer (TCP for HTTP/WebSocket, UDP for WebTransport/QUIC), an S3 bucket for backups,
-# and - for the server's coming cluster mode - ElastiCache Redis and RDS PostgreSQL.
+# and, in cluster mode, ElastiCache Redis and RDS PostgreSQL.
 #
-# Today the server is one node with an embedded store (fjall), so the group holds exactly one
-# instance, in one availability zone, and its data directory is a separate EBS volume that
-# each new instance of the group attaches at boot: replacing the instance keeps the canvas.
+# One node (the default): the server keeps its data in an embedded store (fjall), so the
+# group holds exactly one instance, in one availability zone, and its data directory is a
+# separate EBS volume that each new instance of the group attaches at boot: replacing the
+# instance keeps the canvas.
+#
+# Cluster mode (enable_cluster_backends): instance_count nodes, each named by its instance id,
+# share Redis and PostgreSQL (README, "Cluster"); PostgreSQL holds the data, so the nodes have
+# no data volume and may span availability zones. The load balancer needs no stickiness.
 
 locals {
   tags = merge({ "app" = "pixelparty", "managed-by" = "terraform" }, var.tags)
+
+  cluster = var.enable_cluster_backends
+  # WebTransport: one node gets it through the load balancer's UDP listener. Nodes of a
+  # cluster cannot (a ticket is redeemed at the node that issued it, and the load balancer
+  # sends a client's QUIC anywhere), so each advertises its own public address, when it has
+  # one, or serves none (clients use WebSocket).
+  wt_enabled = !local.cluster || var.instance_public_ip
 
   http_port  = 8080
   wt_port    = 8443
@@ -20,7 +32,11 @@ locals {
   binary_bucket = regex("^s3://([^/]+)/(.+)$", var.binary_s3_uri)[0]
   binary_key    = regex("^s3://([^/]+)/(.+)$", var.binary_s3_uri)[1]
 
-  # The server's configuration file (see the repository README for every key).
+  redis_url = local.cluster ? "${var.backends_tls ? "rediss" : "redis"}://${one(aws_elasticache_replication_group.redis[*].primary_endpoint_address)}:6379/0" : ""
+
+  # The server's configuration file (see the repository README for every key). In cluster
+  # mode the node id and the PostgreSQL URL (it holds the password) are not in it: the unit
+  # gets them from the environment (user-data).
   config = templatefile("${path.module}/templates/pixelparty.toml.tftpl", {
     http_port              = local.http_port
     admin_port             = local.admin_port
@@ -32,7 +48,11 @@ locals {
     cooldown_ms            = var.canvas.cooldown_ms
     durability             = var.durability
     journal_retention_days = var.journal_retention_days
-    wt_public_url          = "https://${local.public_host}:${local.wt_port}/wt"
+    wt_enabled             = local.wt_enabled
+    wt_public_url          = local.cluster ? "" : "https://${local.public_host}:${local.wt_port}/wt"
+    cluster                = local.cluster
+    redis_url              = local.redis_url
+    key_prefix             = var.cluster_key_prefix
     extra_config           = var.extra_config
   })
 }

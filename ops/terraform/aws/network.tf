@@ -14,10 +14,12 @@ resource "aws_security_group" "server" {
 }
 
 locals {
+  # WebTransport's UDP port is open only where a node serves it (main.tf).
+  wt_cidrs = local.wt_enabled ? var.allowed_cidrs : []
   # (port, protocol, cidr) for every public rule.
   public_rules = merge(
     { for c in var.allowed_cidrs : "http-${c}" => { port = local.http_port, protocol = "tcp", cidr = c } },
-    { for c in var.allowed_cidrs : "wt-${c}" => { port = local.wt_port, protocol = "udp", cidr = c } },
+    { for c in local.wt_cidrs : "wt-${c}" => { port = local.wt_port, protocol = "udp", cidr = c } },
     # Health checks of the load balancer come from its private addresses in the VPC.
     { "health-http" = { port = local.http_port, protocol = "tcp", cidr = data.aws_vpc.this.cidr_block } },
     { "admin-vpc" = { port = local.admin_port, protocol = "tcp", cidr = data.aws_vpc.this.cidr_block } },

@@ -1,7 +1,8 @@
-# Network load balancer: TCP (or TLS with an ACM certificate) for HTTP and WebSocket, UDP for
-# WebTransport. QUIC cannot be terminated here: UDP goes through to the server, which holds
-# its own certificate (self-signed, rotated, hashes published in GET /canvas, or a configured
-# one). Health checks ask the admin endpoint's /readyz (no token needed).
+# Network load balancer: TCP (or TLS with an ACM certificate) for HTTP and WebSocket, and, for
+# one node, UDP for WebTransport. QUIC cannot be terminated here: UDP goes through to the
+# server, which holds its own certificate (self-signed, rotated, hashes published in GET
+# /canvas, or a configured one). Health checks ask the admin endpoint's /readyz (no token
+# needed), which in cluster mode also fails while the node is out of touch with Redis.
 
 resource "aws_lb" "this" {
   name                             = "${var.name}-nlb"
@@ -36,7 +37,10 @@ resource "aws_lb_target_group" "http" {
   }
 }
 
+# One node only: a cluster's nodes advertise their own addresses for WebTransport (main.tf).
 resource "aws_lb_target_group" "webtransport" {
+  count = local.cluster ? 0 : 1
+
   name                 = "${var.name}-wt"
   port                 = local.wt_port
   protocol             = "UDP"
@@ -94,6 +98,8 @@ resource "aws_lb_listener" "https" {
 }
 
 resource "aws_lb_listener" "webtransport" {
+  count = local.cluster ? 0 : 1
+
   load_balancer_arn = aws_lb.this.arn
   port              = local.wt_port
   protocol          = "UDP"
@@ -101,6 +107,17 @@ resource "aws_lb_listener" "webtransport" {
 
   default_action {
     type             = "forward"
-    target_group_arn = aws_lb_target_group.webtransport.arn
+    target_group_arn = aws_lb_target_group.webtransport[0].arn
   }
+}
+
+# Both were single resources before cluster mode.
+moved {
+  from = aws_lb_target_group.webtransport
+  to   = aws_lb_target_group.webtransport[0]
+}
+
+moved {
+  from = aws_lb_listener.webtransport
+  to   = aws_lb_listener.webtransport[0]
 }

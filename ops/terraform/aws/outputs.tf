@@ -4,8 +4,13 @@ output "url" {
 }
 
 output "webtransport_url" {
-  description = "WebTransport URL the server advertises to browsers (UDP through the load balancer)."
-  value       = "https://${local.public_host}:${local.wt_port}/wt"
+  description = "WebTransport URL the server advertises to browsers (UDP through the load balancer). Null in cluster mode: each node advertises its own public address, or none."
+  value       = local.cluster ? null : "https://${local.public_host}:${local.wt_port}/wt"
+}
+
+output "cluster_mode" {
+  description = "Whether the instances are nodes of one cluster over Redis and PostgreSQL."
+  value       = local.cluster
 }
 
 output "load_balancer_dns_name" {
@@ -19,7 +24,7 @@ output "load_balancer_zone_id" {
 }
 
 output "autoscaling_group_name" {
-  description = "Autoscaling group of the server instance."
+  description = "Autoscaling group of the server instances."
   value       = aws_autoscaling_group.server.name
 }
 
@@ -29,8 +34,8 @@ output "server_security_group_id" {
 }
 
 output "data_volume_id" {
-  description = "EBS volume holding the data directory."
-  value       = aws_ebs_volume.data.id
+  description = "EBS volume holding the one node's data directory (null in cluster mode)."
+  value       = one(aws_ebs_volume.data[*].id)
 }
 
 output "backups_bucket" {
@@ -39,7 +44,7 @@ output "backups_bucket" {
 }
 
 output "redis_endpoint" {
-  description = "Redis primary endpoint (cluster mode; null unless enable_cluster_backends)."
+  description = "Redis primary endpoint the nodes use (cluster mode; null unless enable_cluster_backends)."
   value       = one(aws_elasticache_replication_group.redis[*].primary_endpoint_address)
 }
 
@@ -54,6 +59,6 @@ output "postgres_master_secret_arn" {
 }
 
 output "server_config" {
-  description = "The server configuration file written to /etc/pixelparty.toml."
+  description = "The server configuration file written to /etc/pixelparty.toml (cluster mode: without the node id, the PostgreSQL URL and a node's WebTransport URL, which each node adds)."
   value       = local.config
 }

@@ -28,12 +28,18 @@ variable "public_subnet_ids" {
 }
 
 variable "instance_subnet_id" {
-  description = "Subnet of the server instance. One subnet, hence one availability zone: the data volume lives there and follows the instance across replacements."
+  description = "Subnet of the server instance. One node: one subnet, hence one availability zone: the data volume lives there and follows the instance across replacements. Cluster mode: the instances' subnet unless instance_subnet_ids is set."
   type        = string
 }
 
+variable "instance_subnet_ids" {
+  description = "Cluster mode only (enable_cluster_backends): subnets of the instances, several availability zones allowed (nodes keep no data). Empty: instance_subnet_id."
+  type        = list(string)
+  default     = []
+}
+
 variable "instance_public_ip" {
-  description = "Give the instance a public address (needed in a public subnet without a NAT gateway, for package and binary downloads)."
+  description = "Give the instances public addresses (needed in a public subnet without a NAT gateway, for package and binary downloads). In cluster mode it is also what lets WebTransport work: each node advertises its own public address (a client's ticket is redeemed at the node that issued it, which the load balancer cannot arrange); without it the nodes serve no WebTransport and clients use WebSocket."
   type        = bool
   default     = false
 }
@@ -81,24 +87,24 @@ variable "ami_id" {
 }
 
 variable "instance_count" {
-  description = "Instances in the autoscaling group. Today the server is single-node (embedded store on the data volume), so this must be 1; cluster mode over Redis and PostgreSQL will lift it."
+  description = "Instances in the autoscaling group. One node (the default): must be 1, its embedded store is on the data volume. Cluster mode (enable_cluster_backends): any number, every instance a node of one cluster over ElastiCache and RDS."
   type        = number
   default     = 1
 
   validation {
-    condition     = var.instance_count == 1
-    error_message = "instance_count must be 1 until the server's cluster mode exists: a second instance would be a second, separate canvas."
+    condition     = var.instance_count >= 1 && floor(var.instance_count) == var.instance_count
+    error_message = "instance_count must be a whole number, at least 1 (more than 1 needs enable_cluster_backends)."
   }
 }
 
 variable "data_volume_size_gb" {
-  description = "Size of the data volume (store, journal, snapshots, admin token)."
+  description = "One node only: size of the data volume (store, journal, snapshots, admin token). Cluster mode has no data volume: PostgreSQL holds the data."
   type        = number
   default     = 50
 }
 
 variable "data_volume_iops" {
-  description = "Provisioned IOPS of the gp3 data volume (fsync latency matters in durability = sync)."
+  description = "One node only: provisioned IOPS of the gp3 data volume (fsync latency matters in durability = sync)."
   type        = number
   default     = 3000
 }
@@ -116,7 +122,7 @@ variable "certificate_arn" {
 }
 
 variable "admin_token_ssm_parameter" {
-  description = "Name of an SSM SecureString parameter holding the admin token. Empty: the server generates one into <data>/admin.token on the data volume (read it over SSM Session Manager)."
+  description = "Name of an SSM SecureString parameter holding the admin token. Empty (one node only): the server generates one into <data>/admin.token on the data volume (read it over SSM Session Manager). Cluster mode needs it: every node and Prometheus share one token."
   type        = string
   default     = ""
 }
@@ -136,7 +142,7 @@ variable "canvas" {
 }
 
 variable "durability" {
-  description = "Storage durability: sync, interval:<ms> or none."
+  description = "Storage durability of the one node's embedded store: sync, interval:<ms> or none (cluster mode: PostgreSQL commits every acknowledged write)."
   type        = string
   default     = "sync"
 
@@ -167,7 +173,7 @@ variable "backup_retention_days" {
 }
 
 variable "snapshot_time" {
-  description = "UTC time (HH:MM) of the daily EBS snapshot of the data volume. Empty: none."
+  description = "UTC time (HH:MM) of the daily EBS snapshot of the one node's data volume. Empty: none. (Cluster mode: RDS backs the data up, backup_retention_days.)"
   type        = string
   default     = "03:00"
 
@@ -177,12 +183,40 @@ variable "snapshot_time" {
   }
 }
 
-# --- cluster backends (for the coming cluster mode) ----------------------------------------
+# --- cluster mode ---------------------------------------------------------------------------
 
 variable "enable_cluster_backends" {
-  description = "Create ElastiCache Redis and RDS PostgreSQL for the cluster mode (shared canvas log, fan-out and cooldowns in Redis; accounts, rooms, messages and the canvas journal in PostgreSQL). The server can keep its data in PostgreSQL today (storage.backend = \"postgres\"), but instances do not yet share a live canvas, so this module does not point them at it."
+  description = "Cluster mode: create ElastiCache Redis and RDS PostgreSQL and run every instance as a node of one cluster over them (README, \"Cluster\": PostgreSQL holds accounts, rooms, messages and the canvas journal; Redis the cooldowns and the announcements between nodes). Allows instance_count > 1; no data volume. An existing one-node deployment's data must be migrated first (ops/README.md, \"AWS\")."
   type        = bool
   default     = false
+}
+
+variable "cluster_key_prefix" {
+  description = "Prefix of the nodes' Redis keys and channels (cluster.key_prefix): clusters can share one Redis."
+  type        = string
+  default     = "pixelparty"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_.:-]+$", var.cluster_key_prefix))
+    error_message = "cluster_key_prefix: letters, digits and _ . : - (no braces)."
+  }
+}
+
+variable "backends_tls" {
+  description = "Encrypt the nodes' connections to Redis and PostgreSQL. Off by default because the server's Redis and PostgreSQL clients do not speak TLS (this release cannot connect to a TLS-only Redis or to an RDS that forces TLS); the backends accept the server instances' security group only. Turn on only with a release whose clients do."
+  type        = bool
+  default     = false
+}
+
+variable "postgres_password_rotation_days" {
+  description = "Days between rotations of the RDS-managed master password (RDS would rotate it every 7 days). Each node reads it when its service starts: after a rotation, new database connections of running nodes fail until they are restarted (ops/RUNBOOK.md)."
+  type        = number
+  default     = 365
+
+  validation {
+    condition     = var.postgres_password_rotation_days >= 1 && var.postgres_password_rotation_days <= 1000
+    error_message = "postgres_password_rotation_days must be 1 to 1000 (Secrets Manager's range)."
+  }
 }
 
 variable "redis_node_type" {

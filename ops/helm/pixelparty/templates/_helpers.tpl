@@ -42,6 +42,41 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- end }}
 
+{{/* Name of the Secret holding the cluster's Redis and PostgreSQL URLs. */}}
+{{- define "pixelparty.clusterSecretName" -}}
+{{- if .Values.cluster.existingSecret }}
+{{- .Values.cluster.existingSecret }}
+{{- else }}
+{{- printf "%s-cluster" (include "pixelparty.fullname" .) }}
+{{- end }}
+{{- end }}
+
+{{/*
+Refuses values that would deploy something broken: several pods without cluster mode (each
+would be a separate canvas), cluster mode without its URLs, and the URLs or the node id in
+the config (the URLs carry a password: a Secret; the node id is each pod's name).
+*/}}
+{{- define "pixelparty.validate" -}}
+{{- $replicas := int .Values.replicas }}
+{{- if lt $replicas 0 }}
+{{- fail "replicas must be 0 or more" }}
+{{- end }}
+{{- if and (gt $replicas 1) (not .Values.cluster.enabled) }}
+{{- fail (printf "replicas = %d needs cluster.enabled (several nodes over Redis and PostgreSQL): without it each pod would be a separate canvas" $replicas) }}
+{{- end }}
+{{- if and .Values.cluster.enabled (not .Values.cluster.existingSecret) (or (not .Values.cluster.redisUrl) (not .Values.cluster.postgresUrl)) }}
+{{- fail "cluster.enabled needs cluster.existingSecret, or both cluster.redisUrl and cluster.postgresUrl" }}
+{{- end }}
+{{- if or (hasKey (default dict .Values.config.cluster) "redis_url") (hasKey (default dict .Values.config.cluster) "node_id") (hasKey (default dict .Values.config.storage) "postgres_url") }}
+{{- fail "config.cluster.redis_url, config.cluster.node_id and config.storage.postgres_url are set by the chart: the URLs through cluster.* (a Secret), the node id from the pod name" }}
+{{- end }}
+{{- end }}
+
+{{/* "true" when the pods serve WebTransport: never in cluster mode (see values.yaml). */}}
+{{- define "pixelparty.webtransportEnabled" -}}
+{{- if and (not .Values.cluster.enabled) (ne (toString (dig "webtransport" "enabled" true .Values.config)) "false") }}true{{ else }}false{{ end }}
+{{- end }}
+
 {{/*
 One TOML value. Helm reads numbers in values files as float64: whole numbers are written
 as integers (the server's keys are integers), strings as JSON strings (valid TOML basic
@@ -69,6 +104,11 @@ certificate paths that the pod's layout fixes.
 {{- if .Values.webtransportTLS.secretName }}
 {{- $_ := set $wt "cert_file" "/etc/pixelparty/tls/tls.crt" }}
 {{- $_ := set $wt "key_file" "/etc/pixelparty/tls/tls.key" }}
+{{- end }}
+{{- if .Values.cluster.enabled }}
+{{- /* Cluster mode: the data in PostgreSQL (the URL from the Secret), WebTransport off. */}}
+{{- $_ := set $wt "enabled" false }}
+{{- $cfg = mustMergeOverwrite $cfg (dict "storage" (dict "backend" "postgres")) }}
 {{- end }}
 {{- $cfg = mustMergeOverwrite $cfg (dict "server" $server "webtransport" $wt) }}
 {{- if not (get $cfg.webtransport "public_url") }}
