@@ -17,6 +17,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
+use serde::Deserialize;
 use serde_json::json;
 
 use crate::app::{App, sha256};
@@ -54,6 +55,9 @@ pub fn spawn(listener: std::net::TcpListener, app: Arc<App>) -> std::io::Result<
         };
         rt.block_on(async move {
             let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { return };
+            if let Some(every) = app.backups.interval {
+                tokio::spawn(scheduled_backups(app.clone(), every));
+            }
             loop {
                 let accepted = tokio::select! {
                     a = listener.accept() => a,
@@ -119,7 +123,36 @@ pub const ADMIN_ROUTES: &[(&str, &str)] = &[
     ("POST", "/rollback"),
     ("POST", "/users/role"),
     ("GET", "/audit"),
+    ("POST", "/backup"),
+    ("GET", "/backups"),
+    ("POST", "/canvas/rewind"),
 ];
+
+/// Takes a backup every `every` (the first one `every` after start) while the server runs.
+async fn scheduled_backups(app: Arc<App>, every: Duration) {
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        if !app.accepting.load(Ordering::Acquire) {
+            return;
+        }
+        // The outcome is logged and counted by `take`; a busy one (an operator's backup
+        // running) is simply skipped.
+        let _ = app.backups.take(&app.store).await;
+    }
+}
+
+/// The body of a rewind.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RewindRequest {
+    /// The moment to go back to, ms since the Unix epoch.
+    pub at_ms: u64,
+    /// Only this rectangle (default: the whole canvas).
+    #[serde(default)]
+    pub rect: Option<crate::rewind::Rect>,
+}
 
 async fn route(req: Request<Incoming>, app: &Arc<App>) -> Result<Resp, ApiError> {
     let path = req.uri().path().to_owned();
@@ -229,6 +262,36 @@ async fn route(req: Request<Incoming>, app: &Arc<App>) -> Result<Resp, ApiError>
                 .map(|e| json!({ "seq": e.seq, "time_ms": e.time_ms, "actor": e.actor, "action": e.action.name(), "target": e.target, "detail": e.detail }))
                 .collect();
             Ok(json(StatusCode::OK, &json!({ "entries": entries })))
+        }
+        (Method::POST, "/backup") => match app.backups.take(&app.store).await {
+            Ok(m) => Ok(json(StatusCode::OK, &m)),
+            Err(crate::backup::BackupError::Busy) => Err(ApiError::conflict("a backup is already running")),
+            Err(crate::backup::BackupError::Failed(e)) => {
+                Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "backup_failed", format!("{e:#}")))
+            }
+        },
+        (Method::GET, "/backups") => {
+            let loc = app.backups.location().map_err(|e| ApiError::internal(format!("{e:#}")))?;
+            let list = crate::backup::list(&loc)
+                .await
+                .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "backup_failed", format!("{e:#}")))?;
+            Ok(json(StatusCode::OK, &json!({ "location": loc.to_string(), "backups": list })))
+        }
+        (Method::POST, "/canvas/rewind") => {
+            let r: RewindRequest = json_body(req, server).await?;
+            if r.at_ms > pixelparty_engine::now_ms() {
+                return Err(ApiError::invalid("at_ms is in the future"));
+            }
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let app2 = app.clone();
+            std::thread::Builder::new()
+                .name("rewind".into())
+                .spawn(move || {
+                    let _ = tx.send(crate::rewind::run(&app2.store, &app2.engine, 0, r.at_ms, r.rect));
+                })
+                .map_err(|_| ApiError::internal("cannot start the rewind"))?;
+            let report = rx.await.map_err(|_| ApiError::internal("rewind failed"))??;
+            Ok(json(StatusCode::OK, &report))
         }
         _ => Err(ApiError::not_found("no such admin route")),
     }

@@ -37,7 +37,7 @@ An unknown path, or a known one with another method, gets 404 `not_found` (after
     ),
     paths(
         healthz, readyz, openapi_json, metrics, stats, snapshot, bans, ban_user, unban_user, ban_ip, unban_ip, kick,
-        rollback, set_role, audit,
+        rollback, set_role, audit, backup, backups, rewind,
     ),
     components(schemas(ErrorBody)),
     modifiers(&AdminToken),
@@ -45,7 +45,8 @@ An unknown path, or a known one with another method, gets 404 `not_found` (after
         (name = "health", description = "Liveness and readiness, without the token"),
         (name = "observe", description = "Metrics, statistics, audit log"),
         (name = "moderation", description = "Bans, kicks, rollback, roles"),
-        (name = "canvas", description = "Snapshots"),
+        (name = "canvas", description = "Snapshots, rewinding the canvas"),
+        (name = "backup", description = "Backups to a directory or S3"),
     )
 )]
 #[derive(Debug)]
@@ -179,6 +180,16 @@ pub struct AuditEntry {
     pub target: String,
     /// Detail.
     pub detail: String,
+}
+
+/// The answer of `GET /backups`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BackupList {
+    /// Where the backups are.
+    pub location: String,
+    /// Complete backups, oldest first.
+    pub backups: Vec<crate::backup::Manifest>,
 }
 
 /// A page of the audit log.
@@ -346,6 +357,41 @@ mod ops {
             TokenErrors,
         ))]
     pub fn audit() {}
+
+    /// Take a backup now
+    ///
+    /// A consistent copy of the whole store (fjall; in PostgreSQL mode the canvas only) to
+    /// `backup.target`, then retention (`backup.retain`). Answers when it is complete.
+    #[utoipa::path(post, path = "/backup", tag = "backup", security(("admin_token" = [])),
+        responses(
+            (status = 200, description = "The backup's manifest", body = crate::backup::Manifest),
+            (status = 409, description = "`conflict`: a backup is already running", body = ErrorBody),
+            (status = 503, description = "`backup_failed`: the export or the upload failed (the reason in `message`)", body = ErrorBody),
+            TokenErrors,
+        ))]
+    pub fn backup() {}
+
+    /// List the complete backups at `backup.target`
+    #[utoipa::path(get, path = "/backups", tag = "backup", security(("admin_token" = [])),
+        responses(
+            (status = 200, description = "Oldest first", body = BackupList),
+            (status = 503, description = "`backup_failed`: the location could not be listed", body = ErrorBody),
+            TokenErrors,
+        ))]
+    pub fn backups() {}
+
+    /// Rewind the canvas (or a rectangle of it) to an earlier moment
+    ///
+    /// Every pixel that differs from the canvas at `at_ms` (rebuilt from the journal, which
+    /// must reach back to the first update) gets its colour of then back, as a compare-and-set
+    /// restore like a rollback's: a pixel painted after the rewind began is left alone.
+    #[utoipa::path(post, path = "/canvas/rewind", tag = "canvas", security(("admin_token" = [])),
+        request_body = crate::admin::RewindRequest,
+        responses(
+            (status = 200, description = "What the rewind did", body = RollbackReport),
+            BodyErrors, TokenErrors, BusyErrors,
+        ))]
+    pub fn rewind() {}
 }
 use ops::*;
 
@@ -371,14 +417,17 @@ mod tests {
         ops.sort();
         let expected = [
             ("get", "/audit"),
+            ("get", "/backups"),
             ("get", "/bans"),
             ("get", "/healthz"),
             ("get", "/metrics"),
             ("get", "/openapi.json"),
             ("get", "/readyz"),
             ("get", "/stats"),
+            ("post", "/backup"),
             ("post", "/bans/ip"),
             ("post", "/bans/user"),
+            ("post", "/canvas/rewind"),
             ("post", "/kick"),
             ("post", "/rollback"),
             ("post", "/snapshot"),

@@ -62,6 +62,8 @@ pub struct App {
     trusted_proxies: Vec<ipnet::IpNet>,
     /// Cluster mode: the link to the other nodes (set once at start).
     pub cluster: Arc<std::sync::OnceLock<Arc<crate::cluster::Cluster>>>,
+    /// Backups (on demand and scheduled).
+    pub backups: Arc<crate::backup::Backups>,
 }
 
 /// SHA-256 of a secret, as stored and compared.
@@ -88,7 +90,9 @@ impl App {
         let snapshots = Arc::new(SnapshotCache::new(snapshotter));
         let connections = Arc::new(AtomicUsize::new(0));
         let cluster = Arc::new(std::sync::OnceLock::new());
+        let backups = Arc::new(crate::backup::Backups::new(&config));
         let metrics = Metrics::new(Sources {
+            backups: backups.clone(),
             cluster: cluster.clone(),
             engine: engine.shared().clone(),
             store: store.clone(),
@@ -115,6 +119,7 @@ impl App {
             engine,
             hasher,
             cluster,
+            backups,
         }
     }
 

@@ -29,6 +29,41 @@ pub struct Config {
     pub webtransport: WebTransportSection,
     /// Cluster mode (several nodes on Redis and PostgreSQL); off without `redis_url`.
     pub cluster: ClusterSection,
+    /// Backups: where, how often, how many kept.
+    pub backup: BackupSection,
+}
+
+/// `[backup]`: backups to a directory or to S3-compatible object storage, on demand
+/// (`pixelparty admin backup`) and on a schedule (README, "Backups").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BackupSection {
+    /// A directory, or `s3://bucket/prefix` (empty: `<data_dir>/backups`). S3 credentials
+    /// come from the environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`).
+    pub target: String,
+    /// Seconds between scheduled backups (0: only on demand).
+    pub interval_s: u64,
+    /// Complete backups kept; older ones are removed after each backup.
+    pub retain: usize,
+    /// Endpoint of an S3-compatible service (empty: AWS, or `AWS_ENDPOINT`).
+    pub s3_endpoint: String,
+    /// S3 region (empty: `AWS_REGION`, else `us-east-1`).
+    pub s3_region: String,
+    /// Allow plain HTTP to `s3_endpoint` (a local test server only).
+    pub s3_allow_http: bool,
+}
+
+impl Default for BackupSection {
+    fn default() -> Self {
+        Self {
+            target: String::new(),
+            interval_s: 0,
+            retain: 7,
+            s3_endpoint: String::new(),
+            s3_region: String::new(),
+            s3_allow_http: false,
+        }
+    }
 }
 
 /// `[cluster]`: several nodes serving one canvas and one chat, sharing Redis and PostgreSQL
@@ -490,6 +525,9 @@ impl Config {
         if !matches!(self.server.log_format.as_str(), "text" | "json") {
             return Err(ConfigError::new("server.log_format", "must be text or json".into()));
         }
+        if self.backup.retain == 0 {
+            return Err(ConfigError::new("backup.retain", "must be at least 1".into()));
+        }
         let c = &self.cluster;
         if c.enabled() && self.storage.backend != "postgres" {
             let rule = "needs storage.backend = \"postgres\" (the nodes share PostgreSQL)".into();
@@ -503,6 +541,25 @@ impl Config {
             return Err(ConfigError::new("cluster.redis_timeout_ms, cluster.poll_ms", rule));
         }
         Ok(())
+    }
+
+    /// Where backups go (`backup.target`, default `<data_dir>/backups`).
+    pub fn backup_target(&self) -> String {
+        if self.backup.target.is_empty() {
+            self.server.data_dir.join("backups").display().to_string()
+        } else {
+            self.backup.target.clone()
+        }
+    }
+
+    /// The S3 settings of `[backup]`.
+    pub fn backup_s3(&self) -> crate::backup::S3Options {
+        let b = &self.backup;
+        crate::backup::S3Options {
+            endpoint: b.s3_endpoint.clone(),
+            region: b.s3_region.clone(),
+            allow_http: b.s3_allow_http,
+        }
     }
 
     /// The cluster link's settings, when cluster mode is on.

@@ -14,12 +14,15 @@
 //! - [`metrics`]: the metrics registry behind the admin `/metrics` (Prometheus text format).
 //! - [`app`]: process-wide state shared by handlers.
 //! - [`hasher`], [`ratelimit`], [`bans`]: password hashing pool, login limits, address bans.
-//! - [`snapshot_http`], [`rollback`]: the snapshot document and PNG, pixel rollback.
+//! - [`snapshot_http`], [`rollback`], [`rewind`]: the snapshot document and PNG, pixel
+//!   rollback, rewinding the canvas to an earlier moment.
+//! - [`backup`]: backups to a directory or S3 (scheduled and on demand), restores.
 //! - [`fuzzing`]: entry point of the WebSocket reader's fuzz target and its smoke test.
 
 pub mod admin;
 pub mod admin_openapi;
 pub mod app;
+pub mod backup;
 pub mod bans;
 pub mod cluster;
 pub mod config;
@@ -28,6 +31,7 @@ pub mod hasher;
 pub mod http;
 pub mod metrics;
 pub mod ratelimit;
+pub mod rewind;
 pub mod rollback;
 pub mod server;
 pub mod snapshot_http;

@@ -39,6 +39,9 @@ enum Command {
         #[command(flatten)]
         common: DataArgs,
     },
+    /// Rebuild a data directory from a backup (a directory or `s3://bucket/prefix`), verify it
+    /// row for row, and optionally bring its canvas back to an earlier moment.
+    Restore(RestoreArgs),
     /// Copy every record of a stopped server's store into an empty one (fjall to PostgreSQL or
     /// back), then compare the two. Login sessions are not copied: users log in again.
     Migrate {
@@ -50,6 +53,38 @@ enum Command {
         #[arg(long)]
         to: String,
     },
+}
+
+/// `pixelparty restore`.
+#[derive(Args, Debug)]
+struct RestoreArgs {
+    /// The backups' location: a directory or `s3://bucket/prefix` (S3 credentials from
+    /// `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`).
+    #[arg(long)]
+    from: String,
+    /// The backup's id (default: the newest complete one).
+    #[arg(long)]
+    backup: Option<String>,
+    /// Only list the complete backups at `--from`.
+    #[arg(long)]
+    list: bool,
+    /// Then bring the restored canvas back to this moment (ms since the Unix epoch, or UTC
+    /// `YYYY-MM-DDTHH:MM:SS[.mmm]Z`), from the backup's journal or, when the journal does not
+    /// reach back, from an older backup's canvas plus the journal; the changes are journaled
+    /// as restores. Without a running server; to rewind a live canvas use `admin rewind`.
+    #[arg(long)]
+    canvas_at: Option<String>,
+    /// S3-compatible endpoint (default: `backup.s3_endpoint` of the config, else AWS).
+    #[arg(long)]
+    s3_endpoint: Option<String>,
+    /// S3 region (default: `backup.s3_region`, else `AWS_REGION`).
+    #[arg(long)]
+    s3_region: Option<String>,
+    /// Allow plain HTTP to the S3 endpoint (a local test server).
+    #[arg(long)]
+    s3_allow_http: bool,
+    #[command(flatten)]
+    common: DataArgs,
 }
 
 /// Where an offline command finds the data: the configuration file and the data directory
@@ -217,6 +252,19 @@ enum AdminAction {
     Bans,
     /// The moderation audit log.
     Audit,
+    /// Take a backup now (to `backup.target`); prints its manifest.
+    Backup,
+    /// List the complete backups at `backup.target`.
+    Backups,
+    /// Bring the live canvas (or a rectangle of it) back to an earlier moment.
+    Rewind {
+        /// The moment: ms since the Unix epoch, or UTC `YYYY-MM-DDTHH:MM:SS[.mmm]Z`.
+        #[arg(long)]
+        at: String,
+        /// Only this rectangle: `x,y,width,height`.
+        #[arg(long)]
+        rect: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -410,6 +458,24 @@ fn admin(args: AdminArgs) -> Result<()> {
         AdminAction::Stats => ("GET", "/stats", json!(null)),
         AdminAction::Bans => ("GET", "/bans", json!(null)),
         AdminAction::Audit => ("GET", "/audit", json!(null)),
+        AdminAction::Backup => ("POST", "/backup", json!(null)),
+        AdminAction::Backups => ("GET", "/backups", json!(null)),
+        AdminAction::Rewind { at, rect } => {
+            let at_ms = pixelparty_gateway::backup::parse_time(&at)?;
+            let rect = match rect {
+                None => serde_json::Value::Null,
+                Some(r) => {
+                    let v: Vec<u32> = r
+                        .split(',')
+                        .map(|n| n.trim().parse())
+                        .collect::<Result<_, _>>()
+                        .map_err(|_| anyhow!("--rect is x,y,width,height"))?;
+                    let [x, y, width, height] = v[..] else { bail!("--rect is x,y,width,height") };
+                    json!({ "x": x, "y": y, "width": width, "height": height })
+                }
+            };
+            ("POST", "/canvas/rewind", json!({ "at_ms": at_ms, "rect": rect }))
+        }
     };
     let (status, text) = admin_request(&args.url, &token, method, path, &body)?;
     println!("{text}");
@@ -539,6 +605,96 @@ fn open_migration_store(spec: &str, source: bool) -> Result<pixelparty_storage::
     pixelparty_storage::Store::open(config).map_err(|e| anyhow!("opening {spec}: {e} (is a server using it?)"))
 }
 
+fn restore(args: RestoreArgs) -> Result<()> {
+    use pixelparty_gateway::backup;
+    init_logging("text");
+    let config = args.common.load()?;
+    let mut s3 = config.backup_s3();
+    if let Some(e) = args.s3_endpoint {
+        s3.endpoint = e;
+    }
+    if let Some(r) = args.s3_region {
+        s3.region = r;
+    }
+    s3.allow_http |= args.s3_allow_http;
+    let at_ms = args.canvas_at.as_deref().map(backup::parse_time).transpose()?;
+    let loc = backup::Location::parse(&args.from, &s3)?;
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    if args.list {
+        for m in rt.block_on(backup::list(&loc))? {
+            println!(
+                "{}  {:>12} bytes  {:<8} canvas seq {:<10} journal from {}",
+                m.id,
+                m.bytes(),
+                m.backend,
+                m.canvas_seq,
+                m.journal_first
+            );
+        }
+        return Ok(());
+    }
+    let db_dir = config.server.data_dir.join("db");
+    if std::fs::read_dir(&db_dir).is_ok_and(|mut d| d.next().is_some()) {
+        bail!("{} already holds a store: restore into a new data directory (--data)", db_dir.display());
+    }
+    std::fs::create_dir_all(&config.server.data_dir)?;
+    let restored = rt.block_on(backup::restore(&loc, args.backup.as_deref(), &db_dir))?;
+    let m = &restored.manifest;
+    println!(
+        "restored backup {} ({} backend, {} keyspaces, {} rows, {} bytes) into {}; verified row for row",
+        m.id,
+        m.backend,
+        m.files.len(),
+        restored.rows,
+        m.bytes(),
+        db_dir.display()
+    );
+    if m.backend != "fjall" {
+        println!(
+            "this backup holds the canvas only: accounts, chat and the journal are PostgreSQL's (restore them with pg_restore)"
+        );
+    }
+    let Some(at_ms) = at_ms else { return Ok(()) };
+    if m.backend != "fjall" {
+        bail!(
+            "--canvas-at needs the journal, which a PostgreSQL-mode backup does not hold: use `admin rewind` on the cluster"
+        );
+    }
+    // An older backup's canvas as the base when this one's journal does not reach back.
+    let base_dir = tempfile::Builder::new().prefix(".pixelparty-base-").tempdir_in(&config.server.data_dir)?;
+    let base = if m.journal_first <= 1 {
+        None
+    } else {
+        let older =
+            rt.block_on(backup::list(&loc))?.into_iter().rev().find(|b| b.backend == "fjall" && b.created_ms <= at_ms);
+        let older = older.ok_or_else(|| {
+            anyhow!(
+                "the backup's journal starts at sequence {} and no backup was taken before that moment",
+                m.journal_first
+            )
+        })?;
+        let dir = base_dir.path().join("db");
+        rt.block_on(backup::restore(&loc, Some(&older.id), &dir))?;
+        let store = pixelparty_storage::Store::open(pixelparty_storage::StoreConfig::new(&dir))?;
+        let g = store.wait(|b| b.canvas_geometry())?.ok_or_else(|| anyhow!("backup {} holds no canvas", older.id))?;
+        println!("base: backup {} (canvas up to sequence {})", older.id, older.canvas_seq);
+        Some(store.wait(move |b| b.recover_canvas(g))?)
+    };
+    let store = open_store(&config)?;
+    let g = store.wait(|b| b.canvas_geometry())?.ok_or_else(|| anyhow!("the backup holds no canvas"))?;
+    let then = store.wait(move |b| {
+        let b = b.clone();
+        Box::pin(async move { pixelparty_storage::canvas::canvas_at_from(&*b, g, base, at_ms).await })
+    })?;
+    let now = pixelparty_engine::now_ms();
+    let changed = store.wait(move |b| {
+        let b = b.clone();
+        Box::pin(async move { pixelparty_gateway::rewind::write_offline(&*b, g, &then, now).await })
+    })?;
+    println!("canvas brought back to {at_ms}: {changed} pixels changed (journaled as restores)");
+    Ok(())
+}
+
 fn migrate(from: &str, to: &str) -> Result<()> {
     init_logging("text");
     let source = open_migration_store(from, true)?;
@@ -565,6 +721,7 @@ fn main() {
         Some(Command::User(cmd)) => user(cmd),
         Some(Command::ExportPng { out, at, common }) => export_png(out, at, &common),
         Some(Command::Migrate { from, to }) => migrate(&from, &to),
+        Some(Command::Restore(args)) => restore(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

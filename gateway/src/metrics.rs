@@ -88,6 +88,8 @@ pub struct Sources {
     pub connections: Arc<AtomicUsize>,
     /// Cluster mode: the link (its counters), once set.
     pub cluster: Arc<std::sync::OnceLock<Arc<crate::cluster::Cluster>>>,
+    /// Backups (their counters).
+    pub backups: Arc<crate::backup::Backups>,
 }
 
 impl Metrics {
@@ -151,6 +153,7 @@ impl Metrics {
             connections: sources.connections,
         }));
         metrics.registry.register_collector(Box::new(ClusterCollector(sources.cluster)));
+        metrics.registry.register_collector(Box::new(BackupCollector(sources.backups)));
         metrics
     }
 
@@ -368,6 +371,51 @@ impl Collector for ClusterCollector {
             ("cluster_redis_ready", "1 when Redis answered within cluster.redis_timeout_ms.", u64::from(c.is_ready())),
             ("cluster_canvas_applied_seq", "Highest canvas sequence this node applied in order.", n(&s.applied)),
             ("cluster_canvas_held", "Canvas updates held back behind a gap.", n(&s.held)),
+        ];
+        for (name, help, value) in gauges {
+            ConstGauge::new(value).encode(encoder.encode_descriptor(name, help, None, MetricType::Gauge)?)?;
+        }
+        Ok(())
+    }
+}
+
+/// Backup counters and the last backup's facts.
+#[derive(Debug)]
+struct BackupCollector(Arc<crate::backup::Backups>);
+
+impl Collector for BackupCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> fmt::Result {
+        let s = &self.0.stats;
+        let n = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        let counters = [
+            ("backups_completed", "Backups completed (on demand and scheduled).", n(&s.ok)),
+            ("backups_failed", "Backups that failed.", n(&s.failed)),
+        ];
+        for (name, help, value) in counters {
+            ConstCounter::new(value).encode(encoder.encode_descriptor(name, help, None, MetricType::Counter)?)?;
+        }
+        let last_ok = n(&s.last_ok_ms) as f64 / 1000.0;
+        let descriptor = encoder.encode_descriptor(
+            "backup_last_success_timestamp_seconds",
+            "When the last complete backup was taken (Unix time; 0: none since start).",
+            None,
+            MetricType::Gauge,
+        )?;
+        ConstGauge::new(last_ok).encode(descriptor)?;
+        let descriptor = encoder.encode_descriptor(
+            "backup_last_duration_seconds",
+            "How long the last complete backup took.",
+            None,
+            MetricType::Gauge,
+        )?;
+        ConstGauge::new(n(&s.last_duration_ms) as f64 / 1000.0).encode(descriptor)?;
+        let gauges = [
+            ("backup_last_bytes", "Bytes of the last complete backup.", n(&s.last_bytes)),
+            (
+                "backup_interval_seconds",
+                "Seconds between scheduled backups (0: on demand only).",
+                self.0.interval.map_or(0, |d| d.as_secs()),
+            ),
         ];
         for (name, help, value) in gauges {
             ConstGauge::new(value).encode(encoder.encode_descriptor(name, help, None, MetricType::Gauge)?)?;

@@ -75,16 +75,41 @@ pub fn run(
     from_ms: u64,
     to_ms: u64,
 ) -> Result<RollbackReport, StorageError> {
+    let report = apply(store, engine, user, |b| Box::pin(plan(b.clone(), user, from_ms, to_ms)))?;
+    let detail = format!(
+        "{from_ms}..{to_ms}: {} restored, {} painted over, {} not restored",
+        report.restored, report.painted_over, report.not_restored
+    );
+    audit(store, actor, user.to_string(), detail)?;
+    Ok(report)
+}
+
+/// Records a rollback (or a rewind) in the audit log.
+pub fn audit(store: &Store, actor: u32, target: String, detail: String) -> Result<(), StorageError> {
+    let now = pixelparty_engine::now_ms();
+    let entry = AuditDraft { actor, action: AuditAction::Rollback, target, detail, time_ms: now };
+    store.wait(move |b| b.audit(entry))
+}
+
+/// Applies the restores `plan` finds, journaled as restored by rollback of `rolled_back` (0:
+/// a rewind of the canvas), in up to [`ROUNDS`] rounds: each round plans again what the
+/// shards refused or could not decide.
+pub fn apply(
+    store: &Store,
+    engine: &EngineHandle,
+    rolled_back: u32,
+    plan: impl Fn(&Arc<dyn Backend>) -> pixelparty_storage::Op<Vec<Restore>>,
+) -> Result<RollbackReport, StorageError> {
     let mut report = RollbackReport::default();
     for round in 0..ROUNDS {
-        let restores = store.wait(move |b| Box::pin(plan(b.clone(), user, from_ms, to_ms)))?;
+        let restores = store.wait(&plan)?;
         if round == 0 {
             report.planned = restores.len();
         }
         if restores.is_empty() {
             break;
         }
-        let r = engine.restore(user, &restores, ROUND_TIMEOUT);
+        let r = engine.restore(rolled_back, &restores, ROUND_TIMEOUT);
         report.restored += r.restored;
         report.painted_over += r.painted_over;
         report.outcome_unknown += r.unknown;
@@ -96,12 +121,5 @@ pub fn run(
         // meanwhile, so the next plan only has what is left.
     }
     report.not_restored = report.planned.saturating_sub(report.restored + report.painted_over + report.outcome_unknown);
-    let now = pixelparty_engine::now_ms();
-    let detail = format!(
-        "{from_ms}..{to_ms}: {} restored, {} painted over, {} not restored",
-        report.restored, report.painted_over, report.not_restored
-    );
-    let entry = AuditDraft { actor, action: AuditAction::Rollback, target: user.to_string(), detail, time_ms: now };
-    store.wait(move |b| b.audit(entry))?;
     Ok(report)
 }

@@ -310,6 +310,9 @@ pub trait Backend: Send + Sync + 'static {
     /// Replaces the snapshots of the given tiles. A backend that several nodes share ignores a
     /// snapshot older than the stored one of its tile (each node saves the same tiles).
     fn save_tiles(&self, snapshots: Vec<TileSnapshot>) -> Op<()>;
+    /// A consistent export of the store, taken without stopping writes (see
+    /// [`crate::backup`]): every keyspace on fjall; the canvas alone on PostgreSQL.
+    fn export(&self) -> Op<crate::backup::Export>;
     /// Drops at most `max` journal entries older than `before_ms` that every tile snapshot
     /// covers; how many were dropped.
     fn prune_journal(&self, geometry: Geometry, before_ms: u64, max: usize) -> Op<usize>;

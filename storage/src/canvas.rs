@@ -131,24 +131,46 @@ impl<'g> Replay<'g> {
 /// painted over, say). It needs the journal from its first update on: refused as invalid once
 /// retention has pruned that.
 pub async fn canvas_at(b: &dyn crate::Backend, geometry: Geometry, at_ms: u64) -> Result<RecoveredCanvas> {
+    canvas_at_from(b, geometry, None, at_ms).await
+}
+
+/// The canvas as it was at `at_ms`: `base` (a canvas complete up to its `last_seq` and
+/// painted no later than `at_ms`, such as an older backup's; `None`: blank) with every later
+/// journal record of `b` with `time_ms <= at_ms` replayed onto it. Refused as invalid when
+/// `b`'s journal no longer holds the records right after the base.
+pub async fn canvas_at_from(
+    b: &dyn crate::Backend,
+    geometry: Geometry,
+    base: Option<RecoveredCanvas>,
+    at_ms: u64,
+) -> Result<RecoveredCanvas> {
     /// Journal records read per query.
     const PAGE: usize = 10_000;
-    let mut replay = Replay::new(&geometry, Vec::new())?;
-    let mut after = 0;
+    let (mut replay, start) = match base {
+        None => (Replay::new(&geometry, Vec::new())?, 0),
+        Some(c) => {
+            let start = c.last_seq;
+            let snaps = c.tiles.into_iter().zip(c.tile_seqs).enumerate();
+            let snaps = snaps.map(|(tile, (data, seq))| TileSnapshot { tile: tile as u32, seq, data }).collect();
+            (Replay::new(&geometry, snaps)?, start)
+        }
+    };
+    let mut after = start;
     loop {
         let page = b.journal_after(after, PAGE).await?;
         let (Some(first), Some(last)) = (page.first(), page.last()) else {
-            if after == 0 && !b.tile_snapshot_seqs().await?.is_empty() {
-                // Painted once, the journal now empty: retention pruned it all.
+            let painted_since = b.tile_snapshot_seqs().await?.iter().any(|&(_, seq)| seq > start);
+            if after == start && painted_since {
+                // Painted since the base, the journal now empty: retention pruned it all.
                 return Err(StorageError::invalid(
                     "the journal holds none of the canvas's updates (pruned by retention): that moment cannot be rebuilt",
                 ));
             }
             break;
         };
-        if after == 0 && first.seq != 1 {
+        if after == start && first.seq != start + 1 {
             return Err(StorageError::invalid(
-                "the journal no longer holds the canvas's first updates (pruned by retention): that moment cannot be rebuilt",
+                "the journal no longer holds the updates that moment needs (pruned by retention): that moment cannot be rebuilt",
             ));
         }
         after = last.seq;

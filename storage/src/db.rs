@@ -94,7 +94,7 @@ impl std::fmt::Debug for Db {
 }
 
 /// Format of the database directory; a different value refuses to open.
-const DB_FORMAT: u32 = 1;
+pub(crate) const DB_FORMAT: u32 = 1;
 
 impl Db {
     pub(crate) fn open(config: StoreConfig) -> Result<Self> {

@@ -53,7 +53,8 @@ impl StorageError {
         Self::new(Kind::NotFound(what))
     }
 
-    pub(crate) fn invalid(what: &'static str) -> Self {
+    /// A request the store refuses as invalid (`what` says why).
+    pub fn invalid(what: &'static str) -> Self {
         Self::new(Kind::Invalid(what))
     }
 

@@ -282,6 +282,9 @@ impl Backend for Fjall {
     fn recover_canvas(&self, geometry: Geometry) -> Op<RecoveredCanvas> {
         self.read(move |db| db.recover_canvas(&geometry))
     }
+    fn export(&self) -> Op<crate::backup::Export> {
+        self.read(Db::export)
+    }
     fn user_pixels(&self, user: u32, from_ms: u64, to_ms: u64, limit: usize) -> Op<Vec<PixelRecord>> {
         self.read(move |db| db.user_pixels(user, from_ms, to_ms, limit))
     }

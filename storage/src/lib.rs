@@ -19,6 +19,7 @@
 //! - [`pg`]: the PostgreSQL backend, [`PgStore`].
 //! - [`accounts`], [`social`], [`moderation`], [`chat`], [`canvas`]: the fjall domain
 //!   operations ([`Db`] reads, [`Tx`] writes) and the rules both backends share.
+//! - [`backup`]: consistent exports of a whole store, the row file format, restores.
 //! - [`copy`]: copying a whole store into an empty one, across backends (`pixelparty migrate`).
 //! - [`records`]: the record types and their versioned encodings.
 //! - [`error`]: the error type, [`StorageError`].
@@ -26,6 +27,7 @@
 
 pub mod accounts;
 pub mod backend;
+pub mod backup;
 pub mod canvas;
 pub mod chat;
 mod codec;

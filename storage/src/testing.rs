@@ -385,6 +385,9 @@ impl Backend for Gated {
     fn tile_snapshots(&self) -> Op<Vec<TileSnapshot>> {
         self.inner.tile_snapshots()
     }
+    fn export(&self) -> Op<crate::backup::Export> {
+        self.inner.export()
+    }
     fn tile_snapshot_seqs(&self) -> Op<Vec<(u32, u64)>> {
         self.inner.tile_snapshot_seqs()
     }

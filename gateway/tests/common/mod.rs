@@ -134,10 +134,16 @@ pub fn error_of(req: u32) -> impl FnMut(&Event) -> Option<pixelparty_protocol::E
 /// Starts the `pixelparty` binary on a configuration file and returns once it says it is
 /// running (its stdout is drained from then on; its stderr is dropped).
 pub fn spawn_binary(config: &std::path::Path) -> std::process::Child {
+    spawn_binary_with_env(config, &[])
+}
+
+/// [`spawn_binary`] with these environment variables set.
+pub fn spawn_binary_with_env(config: &std::path::Path, env: &[(&str, &str)]) -> std::process::Child {
     use std::io::BufRead;
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pixelparty"))
         .args(["serve", "--config"])
         .arg(config)
+        .envs(env.iter().copied())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()

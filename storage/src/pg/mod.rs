@@ -391,6 +391,17 @@ impl Backend for PgStore {
     fn recover_canvas(&self, geometry: Geometry) -> Op<RecoveredCanvas> {
         self.transaction(true, move |c| Box::pin(canvas::recover_canvas(c, geometry)))
     }
+    fn export(&self) -> Op<crate::backup::Export> {
+        let (geometry, store) = (self.canvas_geometry(), self.clone());
+        Box::pin(async move {
+            let geometry = geometry.await?;
+            let canvas = match geometry {
+                Some(g) => Some(store.recover_canvas(g).await?),
+                None => None,
+            };
+            Ok(crate::backup::canvas_export(geometry, canvas))
+        })
+    }
     fn user_pixels(&self, user: u32, from_ms: u64, to_ms: u64, limit: usize) -> Op<Vec<PixelRecord>> {
         self.read(move |c| Box::pin(canvas::user_pixels(c, user, from_ms, to_ms, limit)))
     }
