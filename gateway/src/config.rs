@@ -75,6 +75,9 @@ pub struct ClusterSection {
     pub redis_url: String,
     /// This node's name in logs and metrics (default: host name and process id).
     pub node_id: String,
+    /// Certificates (PEM) trusted for TLS to Redis (`rediss://` URLs) instead of the system's
+    /// (a private CA); without it the system's trust store.
+    pub redis_ca_file: Option<PathBuf>,
     /// Prefix of every Redis key, channel and stream (clusters can share one Redis).
     pub key_prefix: String,
     /// A node that has not heard from Redis for this long refuses writes with `unavailable`.
@@ -97,6 +100,7 @@ impl Default for ClusterSection {
         Self {
             redis_url: String::new(),
             node_id: String::new(),
+            redis_ca_file: None,
             key_prefix: "pixelparty".into(),
             redis_timeout_ms: 3000,
             poll_ms: 250,
@@ -315,6 +319,9 @@ pub struct StorageSection {
     pub backend: String,
     /// PostgreSQL connection string (`postgres://user@host:port/db`), for `backend = "postgres"`.
     pub postgres_url: String,
+    /// Certificates (PEM) trusted besides the system's for TLS to PostgreSQL, which the URL
+    /// asks for with `sslmode=require` (e.g. Amazon RDS's CA bundle).
+    pub postgres_ca_file: Option<PathBuf>,
     /// Most connections to PostgreSQL.
     pub pool_size: usize,
     /// Longest one PostgreSQL statement may run, in milliseconds (also how long a request
@@ -330,6 +337,7 @@ impl Default for StorageSection {
             journal_retention_days: 7,
             backend: "fjall".into(),
             postgres_url: String::new(),
+            postgres_ca_file: None,
             pool_size: 16,
             statement_timeout_ms: 5000,
         }
@@ -470,6 +478,7 @@ impl Config {
                 pg.statement_timeout = Duration::from_millis(s.statement_timeout_ms);
                 pg.history_scan_max = c.history_scan_max;
                 pg.journal_retention = c.journal_retention;
+                pg.ca_file = s.postgres_ca_file.clone();
                 Some(pg)
             }
             other => {
@@ -576,6 +585,7 @@ impl Config {
         };
         Some(crate::cluster::Settings {
             redis_url: c.redis_url.clone(),
+            redis_ca_file: c.redis_ca_file.clone(),
             node_name,
             prefix: c.key_prefix.clone(),
             redis_timeout_ms: c.redis_timeout_ms,

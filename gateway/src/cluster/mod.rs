@@ -62,8 +62,10 @@ enum Job {
 /// Cluster settings (`[cluster]`).
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Redis URL (`redis://host:port/db`).
+    /// Redis URL (`redis://host:port/db`, or `rediss://` for TLS).
     pub redis_url: String,
+    /// With `rediss://`: certificates (PEM) trusted instead of the system's.
+    pub redis_ca_file: Option<std::path::PathBuf>,
     /// This node's name (logs, metrics).
     pub node_name: String,
     /// Prefix of every Redis key and channel (several clusters can share one Redis). Keys are
@@ -188,8 +190,19 @@ impl std::error::Error for StartError {}
 impl Cluster {
     /// Connects to Redis (on a thread of its own) and makes sure the epoch is set.
     pub fn start(settings: Settings, store: Store) -> Result<Arc<Self>, StartError> {
-        let client = redis::Client::open(settings.redis_url.as_str())
-            .map_err(|e| StartError(format!("redis_url {:?}: {e}", settings.redis_url)))?;
+        // The redis crate builds its TLS configuration with rustls's process-wide provider;
+        // more than one is compiled in, so name it (a no-op when already set).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = match &settings.redis_ca_file {
+            None => redis::Client::open(settings.redis_url.as_str()),
+            Some(path) => {
+                let pem = std::fs::read(path)
+                    .map_err(|e| StartError(format!("cluster.redis_ca_file {}: {e}", path.display())))?;
+                let certs = redis::TlsCertificates { client_tls: None, root_cert: Some(pem) };
+                redis::Client::build_with_tls(settings.redis_url.as_str(), certs)
+            }
+        }
+        .map_err(|e| StartError(format!("redis_url {:?}: {e}", settings.redis_url)))?;
         let (tx, rx) = std::sync::mpsc::channel();
         let thread_client = client.clone();
         std::thread::Builder::new()

@@ -27,6 +27,8 @@ fn skip_or_fail(why: &str) {
 pub struct RedisServer {
     child: Option<Child>,
     pub port: u16,
+    /// TLS only (`rediss://`): the server's certificate, key, and the CA clients trust.
+    pub tls: Option<[PathBuf; 3]>,
 }
 
 impl RedisServer {
@@ -35,9 +37,49 @@ impl RedisServer {
             skip_or_fail("no redis-server for this test (apt-get install redis-server)");
             return None;
         }
-        let mut r = Self { child: None, port: free_port() };
+        let mut r = Self { child: None, port: free_port(), tls: None };
         r.spawn();
         Some(r)
+    }
+
+    /// A Redis that speaks only TLS, with `cert` and `key` (PEM), signed by `ca`.
+    pub fn start_tls(cert: PathBuf, key: PathBuf, ca: PathBuf) -> Option<Self> {
+        use std::io::BufRead;
+        if Command::new("redis-server").arg("--version").stdout(Stdio::null()).status().is_err() {
+            skip_or_fail("no redis-server for this test (apt-get install redis-server)");
+            return None;
+        }
+        let port = free_port();
+        let mut child = Command::new("redis-server")
+            .args([
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--port",
+                "0",
+                "--tls-auth-clients",
+                "no",
+            ])
+            .arg("--tls-port")
+            .arg(port.to_string())
+            .arg("--tls-cert-file")
+            .arg(&cert)
+            .arg("--tls-key-file")
+            .arg(&key)
+            .arg("--tls-ca-cert-file")
+            .arg(&ca)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server starts");
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let ready = lines.by_ref().any(|l| l.is_ok_and(|l| l.contains("Ready to accept connections")));
+        assert!(ready, "redis-server with TLS did not start (built without TLS?)");
+        std::thread::spawn(move || for _ in lines {});
+        Some(Self { child: Some(child), port, tls: Some([cert, key, ca]) })
     }
 
     fn spawn(&mut self) {
@@ -65,7 +107,8 @@ impl RedisServer {
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
+        let scheme = if self.tls.is_some() { "rediss" } else { "redis" };
+        format!("{scheme}://127.0.0.1:{}/0", self.port)
     }
 
     /// Runs one command (inline form: no argument may hold spaces) and returns the raw reply.
@@ -198,34 +241,66 @@ pub fn start_on(shape: Shape, pg_url: String) -> Option<TestCluster> {
     Some(start_with(shape, redis, pg_url, None))
 }
 
+/// The configuration file of node `n` (see [`start_with`]); `tls_ca` is trusted for TLS to
+/// PostgreSQL and Redis.
+pub fn node_config(
+    dir: &std::path::Path,
+    n: usize,
+    shape: &Shape,
+    redis: &RedisServer,
+    pg_url: &str,
+    tls_ca: Option<&std::path::Path>,
+) -> (PathBuf, u16, u16) {
+    let (http, admin) = (free_port(), free_port());
+    let config = dir.join(format!("node{n}.toml"));
+    let ca = |key: &str| tls_ca.map(|p| format!("{key} = {:?}\n", p.display().to_string())).unwrap_or_default();
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nhttp = \"127.0.0.1:{http}\"\nadmin = \"127.0.0.1:{admin}\"\nadmin_token = \"t\"\n\
+             data_dir = \"{data}\"\nshards = 2\nsnapshot_refresh_ms = 50\nsnapshot_persist_ms = 1000\n\n\
+             [webtransport]\nenabled = false\n\n\
+             [canvas]\nwidth = {w}\nheight = {w}\ntile_size = {t}\ncooldown_ms = {cd}\nadmin_exempt = false\n\n\
+             [limits]\nchat_interval_ms = 0\n\n\
+             [auth]\nargon2_m_kib = 1024\nlogin_per_ip_per_min = 10000\nsignup_per_ip_per_hour = 10000\n\n\
+             [storage]\nbackend = \"postgres\"\npostgres_url = \"{pg}\"\npool_size = 4\n{pg_ca}\n\
+             [cluster]\nredis_url = \"{redis}\"\nnode_id = \"node{n}\"\nkey_prefix = \"t{port}\"\n{redis_ca}\
+             redis_timeout_ms = 1500\npoll_ms = 100\ngap_hold_ms = 30\nroom_check_ms = 300\npresence_ms = 300\n",
+            data = dir.join(format!("data{n}")).display(),
+            w = shape.width,
+            t = shape.tile,
+            cd = shape.cooldown_ms,
+            pg = pg_url,
+            pg_ca = ca("postgres_ca_file"),
+            redis = redis.url(),
+            redis_ca = ca("redis_ca_file"),
+            port = redis.port,
+        ),
+    )
+    .unwrap();
+    (config, http, admin)
+}
+
+/// A cluster whose nodes trust `tls_ca` for TLS to PostgreSQL and Redis.
+pub fn start_tls(shape: Shape, redis: RedisServer, pg_url: String, tls_ca: &std::path::Path) -> TestCluster {
+    start_with_ca(shape, redis, pg_url, None, Some(tls_ca))
+}
+
 fn start_with(shape: Shape, redis: RedisServer, pg_url: String, db: Option<TestDb>) -> TestCluster {
+    start_with_ca(shape, redis, pg_url, db, None)
+}
+
+fn start_with_ca(
+    shape: Shape,
+    redis: RedisServer,
+    pg_url: String,
+    db: Option<TestDb>,
+    tls_ca: Option<&std::path::Path>,
+) -> TestCluster {
     let dir = tempfile::tempdir().unwrap();
     let mut nodes = Vec::new();
     for n in 0..shape.nodes {
-        let (http, admin) = (free_port(), free_port());
-        let config = dir.path().join(format!("node{n}.toml"));
-        std::fs::write(
-            &config,
-            format!(
-                "[server]\nhttp = \"127.0.0.1:{http}\"\nadmin = \"127.0.0.1:{admin}\"\nadmin_token = \"t\"\n\
-                 data_dir = \"{data}\"\nshards = 2\nsnapshot_refresh_ms = 50\nsnapshot_persist_ms = 1000\n\n\
-                 [webtransport]\nenabled = false\n\n\
-                 [canvas]\nwidth = {w}\nheight = {w}\ntile_size = {t}\ncooldown_ms = {cd}\nadmin_exempt = false\n\n\
-                 [limits]\nchat_interval_ms = 0\n\n\
-                 [auth]\nargon2_m_kib = 1024\nlogin_per_ip_per_min = 10000\nsignup_per_ip_per_hour = 10000\n\n\
-                 [storage]\nbackend = \"postgres\"\npostgres_url = \"{pg}\"\npool_size = 4\n\n\
-                 [cluster]\nredis_url = \"{redis}\"\nnode_id = \"node{n}\"\nkey_prefix = \"t{port}\"\n\
-                 redis_timeout_ms = 1500\npoll_ms = 100\ngap_hold_ms = 30\nroom_check_ms = 300\npresence_ms = 300\n",
-                data = dir.path().join(format!("data{n}")).display(),
-                w = shape.width,
-                t = shape.tile,
-                cd = shape.cooldown_ms,
-                pg = pg_url,
-                redis = redis.url(),
-                port = redis.port,
-            ),
-        )
-        .unwrap();
+        let (config, http, admin) = node_config(dir.path(), n, &shape, &redis, &pg_url, tls_ca);
         let mut node = Node {
             child: None,
             config,

@@ -10,6 +10,8 @@ pub struct Postgres {
     bin: PathBuf,
     data: PathBuf,
     port: u16,
+    /// `-c ssl=on`: its data directory holds `server.crt` and `server.key`.
+    tls: bool,
     _dir: tempfile::TempDir,
 }
 
@@ -32,6 +34,15 @@ fn as_postgres(bin: &Path, tool: &str) -> Command {
 
 impl Postgres {
     pub fn init() -> Option<Self> {
+        Self::init_with(None)
+    }
+
+    /// An instance that also accepts TLS, with this certificate and key (PEM).
+    pub fn init_tls(cert_pem: &str, key_pem: &str) -> Option<Self> {
+        Self::init_with(Some((cert_pem, key_pem)))
+    }
+
+    fn init_with(tls: Option<(&str, &str)>) -> Option<Self> {
         let Some(bin) = ["/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/15/bin"]
             .iter()
             .map(PathBuf::from)
@@ -53,14 +64,29 @@ impl Postgres {
             .unwrap()
             .success();
         assert!(ok, "initdb");
+        if let Some((cert, key)) = tls {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::write(data.join("server.crt"), cert).unwrap();
+            std::fs::write(data.join("server.key"), key).unwrap();
+            // The key must be the server user's alone.
+            std::fs::set_permissions(data.join("server.key"), std::fs::Permissions::from_mode(0o600)).unwrap();
+            let _ = Command::new("chown")
+                .args(["postgres:postgres"])
+                .arg(data.join("server.crt"))
+                .arg(data.join("server.key"))
+                .status();
+        }
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let pg = Self { bin, data, port, _dir: dir };
+        let pg = Self { bin, data, port, tls: tls.is_some(), _dir: dir };
         pg.start();
         Some(pg)
     }
 
     pub fn start(&self) {
-        let opts = format!("-p {} -c listen_addresses=127.0.0.1 -k {}", self.port, self.data.display());
+        let mut opts = format!("-p {} -c listen_addresses=127.0.0.1 -k {}", self.port, self.data.display());
+        if self.tls {
+            opts.push_str(" -c ssl=on");
+        }
         let ok = as_postgres(&self.bin, "pg_ctl")
             .args(["-w", "-t", "60", "-D"])
             .arg(&self.data)

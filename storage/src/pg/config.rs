@@ -18,6 +18,9 @@ pub struct PgConfig {
     /// How long the canvas journal keeps updates already covered by tile snapshots (`None`:
     /// forever); read by whoever schedules [`Backend::prune_journal`](crate::backend::Backend).
     pub journal_retention: Option<Duration>,
+    /// Certificates (PEM) trusted for TLS besides the system's, when the connection string
+    /// says `sslmode=require`.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl PgConfig {
@@ -30,6 +33,7 @@ impl PgConfig {
             statement_timeout: Duration::from_secs(5),
             history_scan_max: 2000,
             journal_retention: Some(Duration::from_secs(7 * 24 * 3600)),
+            ca_file: None,
         }
     }
 }

@@ -13,6 +13,7 @@
 //! - `migrate`: the embedded schema migrations (`migrations/*.sql`), applied at connect.
 //! - `error`: PostgreSQL failures as [`StorageError`]s; checked integer conversions.
 //! - `sql`: prepared-statement helpers and the advisory locks.
+//! - [`tls`]: TLS to the database (`sslmode=require`).
 //! - `accounts`, `social`, `moderation`, `chat`, `canvas`: the operations, one file per
 //!   concept, as in the fjall backend.
 
@@ -26,6 +27,7 @@ mod migrate;
 mod moderation;
 mod social;
 mod sql;
+pub mod tls;
 
 use std::future::Future;
 use std::net::IpAddr;
@@ -93,7 +95,15 @@ impl PgStore {
         if pg.get_connect_timeout().is_none() {
             pg.connect_timeout(config.statement_timeout);
         }
-        let manager = Manager::from_config(pg, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let manager_config = ManagerConfig { recycling_method: RecyclingMethod::Fast };
+        // `sslmode=require`: TLS with the certificate verified; otherwise plain (`prefer`, the
+        // default, then never tries TLS: say `require` to have it).
+        let manager = if pg.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
+            let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls::client_config(config.ca_file.as_deref())?);
+            Manager::from_config(pg, tls, manager_config)
+        } else {
+            Manager::from_config(pg, NoTls, manager_config)
+        };
         let set = format!("SET statement_timeout = {timeout_ms}");
         let pool = Pool::builder(manager)
             .max_size(config.pool_size)
