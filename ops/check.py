@@ -4,6 +4,7 @@
   check.py parse FILE...                  YAML (every document), JSON or TOML must parse
   check.py helm-render FILE OUT_TOML      rendered chart: every document parses, has kind and
                                           metadata.name; writes the ConfigMap's pixelparty.toml
+                                          (cluster mode: its first pod's <pod>.toml)
   check.py promql-rules DASHBOARD OUT     every dashboard expression as a recording rule, for
                                           promtool check rules (PromQL parse)
   check.py compose-mounts COMPOSE...     every file a compose file mounts exists (relative to it;
@@ -14,7 +15,14 @@
                                           with ops/cluster's templates (see cmd_compose_cluster)
   check.py helm-cluster FILE REPLICAS     a cluster-mode render: REPLICAS pods, node id from the
                                           pod name, the URLs from a Secret, no volume claim, no
-                                          WebTransport
+                                          WebTransport; one config per pod, mounted by the pod's
+                                          name, differing only in the backup target
+  check.py helm-backup FILE [--target T] [--interval N] [--retain N] [--endpoint E]
+                        [--region R] [--allow-http] [--secret NAME [--session-token]]
+                                          [backup] of every rendered config is what the values
+                                          asked for (cluster mode: the target per pod,
+                                          T/<pod name>), and the S3 credentials come from the
+                                          Secret NAME as AWS_* variables (or no AWS_* at all)
   check.py backends                       whether cluster-mode nodes can be started here: a
                                           redis-server to run and a PostgreSQL to make a
                                           database in (prints the reason when not)
@@ -24,8 +32,10 @@
                                           after --cluster in cluster mode, on a Redis of their
                                           own and a fresh PostgreSQL database (URLs overridden)
   check.py metrics BIN DASHBOARD ALERTS [--cluster] [--prometheus PROM --prometheus-config YML]
-                                          starts the server, reads /metrics with the admin token
-                                          from <data>/admin.token, and checks every metric name
+                                          starts the server, takes one backup (POST /backup) and
+                                          checks the backup metrics say so, reads /metrics with
+                                          the admin token from <data>/admin.token, and checks
+                                          every metric name
                                           the dashboard, the alert rules and RUNBOOK.md (beside
                                           ALERTS) use; with --cluster, also a node in cluster
                                           mode (Redis and PostgreSQL as above), whose
@@ -108,10 +118,15 @@ def cmd_helm_render(path, out_toml):
             bad += fail(f"{path}: a document without apiVersion, kind or metadata.name: {str(d)[:120]}")
             continue
         kinds.append(d["kind"])
-        if d["kind"] == "ConfigMap" and "pixelparty.toml" in d.get("data", {}):
-            toml_text = d["data"]["pixelparty.toml"]
+        configs = config_files(d)
+        if configs:
+            # One node: pixelparty.toml; cluster mode: the first pod's file (every one is
+            # parsed by helm-cluster and helm-backup).
+            name = "pixelparty.toml" if "pixelparty.toml" in configs else sorted(configs)[0]
+            toml_text = configs[name]
+            print(f"  config: the ConfigMap's {name}")
     if toml_text is None:
-        bad += fail(f"{path}: no ConfigMap with pixelparty.toml")
+        bad += fail(f"{path}: no ConfigMap with pixelparty.toml or <pod>.toml")
     else:
         try:
             tomllib.loads(toml_text)
@@ -121,6 +136,14 @@ def cmd_helm_render(path, out_toml):
             f.write(toml_text)
     print(f"  {len(docs)} documents: {', '.join(sorted(kinds))}")
     return 1 if bad else 0
+
+
+def config_files(doc):
+    """{key: TOML text} of a rendered ConfigMap's server configs (pixelparty.toml, or one
+    <pod name>.toml per pod in cluster mode); {} for any other document."""
+    if doc.get("kind") != "ConfigMap":
+        return {}
+    return {k: v for k, v in (doc.get("data") or {}).items() if k.endswith(".toml")}
 
 
 def dashboard_exprs(path):
@@ -258,6 +281,8 @@ def cmd_compose_cluster(compose_path, cluster_dir):
       WebTransport bind port is the one published and public_url names the host port; every
       node config is the same but for the per-node keys; the key prefix is ops/cluster's
       (run.sh's default) and storage.backend and webtransport.enabled are the template's;
+      each node's backup target is its own (it names the node: one node's retention must
+      never remove another's backups) and, for a directory, on a volume the node mounts;
     - HAProxy: every line of the template's global, defaults, "frontend public" and "backend
       nodes" sections (but bind and the placeholders) is in the compose config's same section;
       one `server` per node, at its private address and HTTP port, health-checked on its
@@ -319,7 +344,7 @@ def cmd_compose_cluster(compose_path, cluster_dir):
     if cluster_prefix is None:
         bad += fail("ops/cluster/run.sh: no default PREFIX= found")
 
-    PER_NODE = {("server", "admin"), ("cluster", "node_id"), ("webtransport", "public_url")}
+    PER_NODE = {("server", "admin"), ("cluster", "node_id"), ("webtransport", "public_url"), ("backup", "target")}
     configs, admin_port, http_port = {}, None, None
     for name, svc in sorted(nodes.items()):
         path = mounted(svc, "/etc/pixelparty.toml")
@@ -360,6 +385,14 @@ def cmd_compose_cluster(compose_path, cluster_dir):
                 bad += fail(f"{where}: {sect}.{key} = {cfg.get(sect, {}).get(key)!r}, ops/cluster's template has {template.get(sect, {}).get(key)!r}")
         if cl.get("key_prefix", "pixelparty") != cluster_prefix:
             bad += fail(f"{where}: cluster.key_prefix {cl.get('key_prefix')!r}, ops/cluster's is {cluster_prefix!r}")
+        # Backups: a target of the node's own, naming it; a directory on a mounted volume.
+        target = cfg.get("backup", {}).get("target", "")
+        if not target or not target.rstrip("/").endswith("/" + name):
+            bad += fail(f"{where}: backup.target {target!r} does not end with the node's name (each node needs a target of its own)")
+        elif not target.startswith("s3://"):
+            vols = [v.split(":")[1] for v in svc.get("volumes", []) if isinstance(v, str) and len(v.split(":")) >= 2]
+            if not any(target == v or target.startswith(v.rstrip("/") + "/") for v in vols):
+                bad += fail(f"{where}: backup.target {target!r} is on no volume the node mounts ({vols})")
         missing_sections = set(template) - set(cfg)
         if missing_sections:
             bad += fail(f"{where}: sections of ops/cluster's template missing: {sorted(missing_sections)}")
@@ -386,7 +419,8 @@ def cmd_compose_cluster(compose_path, cluster_dir):
         if diff:
             bad += fail(f"{name}'s config differs from {first_name}'s in {', '.join(diff)} (only {sorted('.'.join(k) for k in PER_NODE)} may)")
     oks.append(f"{len(nodes)} node configs: node_id = service name, admin on the private address, trusted_proxies = [HAProxy {proxy_ip}], "
-               f"PostgreSQL and Redis services, key prefix {cluster_prefix!r} and storage/webtransport as ops/cluster, the same but per-node keys")
+               f"PostgreSQL and Redis services, key prefix {cluster_prefix!r} and storage/webtransport as ops/cluster, "
+               f"a backup target per node on a mounted volume, the same but per-node keys")
 
     # HAProxy.
     cfg_path = mounted(haproxy, "/usr/local/etc/haproxy/haproxy.cfg")
@@ -461,8 +495,30 @@ def cmd_helm_cluster(path, replicas):
     for var in ("PIXELPARTY_REDIS_URL", "PIXELPARTY_POSTGRES_URL"):
         if "secretKeyRef" not in env.get(var, {}).get("valueFrom", {}):
             bad += fail(f"{var} does not come from a Secret")
-    cm = [d for d in docs if d["kind"] == "ConfigMap" and "pixelparty.toml" in d.get("data", {})]
-    cfg = tomllib.loads(cm[0]["data"]["pixelparty.toml"]) if cm else {}
+    # One config per pod, <pod name>.toml, mounted by the pod's name; the same but for the
+    # backup target (each pod's own prefix).
+    name = sts[0]["metadata"]["name"]
+    files = {}
+    for d in docs:
+        files.update(config_files(d))
+    pods = {f"{name}-{i}.toml" for i in range(replicas)}
+    if set(files) != pods:
+        bad += fail(f"configs {sorted(files)}, expected one per pod: {sorted(pods)}")
+    mounts = spec["template"]["spec"]["containers"][0].get("volumeMounts", [])
+    mount = [m for m in mounts if m.get("name") == "config"]
+    if not mount or mount[0].get("subPathExpr") != "$(PIXELPARTY_NODE_ID).toml" or "subPath" in mount[0]:
+        bad += fail(f"the config is not mounted by the pod's name (subPathExpr $(PIXELPARTY_NODE_ID).toml): {mount}")
+    parsed = {k: tomllib.loads(v) for k, v in files.items()}
+    def without_target(c):
+        c = json.loads(json.dumps(c))
+        c.get("backup", {}).pop("target", None)
+        return c
+    if len({json.dumps(without_target(c), sort_keys=True) for c in parsed.values()}) > 1:
+        bad += fail("the pods' configs differ in more than backup.target")
+    targets = [c.get("backup", {}).get("target") for c in parsed.values()]
+    if any(targets) and len(set(targets)) != len(targets):
+        bad += fail(f"pods share a backup target (their retention would remove each other's backups): {targets}")
+    cfg = parsed.get(f"{name}-0.toml", {})
     if cfg.get("storage", {}).get("backend") != "postgres":
         bad += fail("the config does not set storage.backend = \"postgres\"")
     if cfg.get("webtransport", {}).get("enabled", True):
@@ -473,7 +529,64 @@ def cmd_helm_cluster(path, replicas):
     if not [d for d in docs if d["kind"] == "PodDisruptionBudget"]:
         bad += fail("no PodDisruptionBudget")
     if not bad:
-        print(f"  ok {replicas} pods, node id = pod name, URLs from a Secret, no volume claim, WebTransport off, a PodDisruptionBudget")
+        print(f"  ok {replicas} pods, node id = pod name, URLs from a Secret, no volume claim, WebTransport off, a PodDisruptionBudget, "
+              f"one config per pod mounted by its name (differing in the backup target only)")
+    return 1 if bad else 0
+
+
+def cmd_helm_backup(path, args):
+    """[backup] of every config a render holds is what the values asked for; the S3
+    credentials are environment variables from the named Secret, or absent."""
+    opts = {"target": None, "interval": "0", "retain": "7", "endpoint": None, "region": None, "secret": None}
+    allow_http = "--allow-http" in args
+    session = "--session-token" in args
+    args = [a for a in args if a not in ("--allow-http", "--session-token")]
+    for k, v in zip(args[::2], args[1::2]):
+        opts[k.lstrip("-")] = v
+    docs = [d for d in load_yaml_all(path) if d]
+    bad = 0
+    sts = [d for d in docs if d["kind"] == "StatefulSet"]
+    if len(sts) != 1:
+        return fail(f"{len(sts)} StatefulSets")
+    cluster = False
+    files = {}
+    for d in docs:
+        files.update(config_files(d))
+    if not files:
+        return fail("no config in the render")
+    for key, text in sorted(files.items()):
+        b = tomllib.loads(text).get("backup")
+        if b is None:
+            bad += fail(f"{key}: no [backup]")
+            continue
+        node = "" if key == "pixelparty.toml" else key[: -len(".toml")]
+        cluster = cluster or bool(node)
+        want = {"interval_s": int(opts["interval"]), "retain": int(opts["retain"])}
+        if opts["target"]:
+            want["target"] = f"{opts['target'].rstrip('/')}/{node}" if node else opts["target"]
+        if opts["endpoint"]:
+            want["s3_endpoint"] = opts["endpoint"]
+        if opts["region"]:
+            want["s3_region"] = opts["region"]
+        if allow_http:
+            want["s3_allow_http"] = True
+        if b != want:
+            bad += fail(f"{key}: [backup] is {b}, expected {want}")
+    env = {e["name"]: e for e in sts[0]["spec"]["template"]["spec"]["containers"][0].get("env", [])}
+    aws = {n: e for n, e in env.items() if n.startswith("AWS_")}
+    want_vars = set()
+    if opts["secret"]:
+        want_vars = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} | ({"AWS_SESSION_TOKEN"} if session else set())
+    if set(aws) != want_vars:
+        bad += fail(f"AWS_* variables {sorted(aws)}, expected {sorted(want_vars)}")
+    for n, e in aws.items():
+        ref = e.get("valueFrom", {}).get("secretKeyRef", {})
+        if "value" in e or ref.get("name") != opts["secret"]:
+            bad += fail(f"{n} does not come from the Secret {opts['secret']}: {e}")
+    if not bad:
+        where = f"{len(files)} per-pod configs, targets <target>/<pod name>" if cluster else "the config"
+        creds = f"credentials from the Secret {opts['secret']} ({', '.join(sorted(aws))})" if opts["secret"] else "no AWS_* variables"
+        print(f"  ok [backup] as asked in {where}; {creds}")
     return 1 if bad else 0
 
 
@@ -492,8 +605,8 @@ def free_udp():
         return s.getsockname()[1]
 
 
-def http_get(url, token=None, timeout=5):
-    req = urllib.request.Request(url)
+def http_get(url, token=None, timeout=5, method="GET"):
+    req = urllib.request.Request(url, method=method)
     if token:
         req.add_header("Authorization", f"Bearer {token}")
     with urllib.request.urlopen(req, timeout=timeout) as r:
@@ -875,9 +988,24 @@ def cmd_metrics(binary, dashboard, alerts, prom=None, prom_config=None, cluster=
         # One public request, so that the HTTP latency histogram (per route requested) has a
         # series for the dashboard and the alert rules to read.
         http_get(f"{s.http}/canvas")
+        # One backup through the admin endpoint (to the default <data>/backups), so that the
+        # backup series have real values: this node's last success above 0, while the
+        # cluster-mode node below has taken none (its gauge at 0), as after a start.
+        status, body = http_get(f"{s.admin}/backup", token=s.token(), timeout=60, method="POST")
+        manifest = json.loads(body)
         status, text = http_get(f"{s.admin}/metrics", token=s.token())
         if status != 200:
             return fail(f"/metrics answered {status}")
+        values = {m.group(1): float(m.group(2)) for m in re.finditer(r"^(pixelparty_backups?_[a-z_]+) (\S+)$", text, re.M)}
+        want = {"pixelparty_backups_completed_total": 1, "pixelparty_backups_failed_total": 0,
+                "pixelparty_backup_last_bytes": manifest["bytes"] if "bytes" in manifest else sum(f["bytes"] for f in manifest["files"]),
+                "pixelparty_backup_last_success_timestamp_seconds": manifest["created_ms"] / 1000, "pixelparty_backup_interval_seconds": 0}
+        wrong = {k: (values.get(k), v) for k, v in want.items() if values.get(k) != v}
+        if wrong or not values.get("pixelparty_backup_last_duration_seconds", -1) >= 0:
+            bad += fail(f"after POST /backup ({manifest['id']}), the backup metrics (got, expected): {wrong or values}")
+        else:
+            print(f"  ok POST /backup took backup {manifest['id']} ({int(want['pixelparty_backup_last_bytes'])} bytes, "
+                  f"{values['pixelparty_backup_last_duration_seconds']} s); the backup metrics say so")
         try:
             http_get(f"{s.admin}/metrics")
             bad += fail("/metrics answered without the admin token")
@@ -974,6 +1102,8 @@ def main(argv):
         return cmd_compose_cluster(*rest)
     if cmd == "helm-cluster":
         return cmd_helm_cluster(rest[0], int(rest[1]))
+    if cmd == "helm-backup":
+        return cmd_helm_backup(rest[0], rest[1:])
     if cmd == "backends":
         return cmd_backends()
     if cmd == "server-config":

@@ -14,11 +14,14 @@
 #      haproxy -c on its HAProxy config
 #   3. Terraform: fmt -check; the user-data and config templates render for one node and for
 #      cluster mode (terraform console, no provider needed), the scripts pass bash -n and, when
-#      installed, shellcheck; validate only when the AWS provider can be installed (the
+#      installed, shellcheck; [backup] as the module sets it (cluster mode: user-data gives each
+#      node its own prefix); validate only when the AWS provider can be installed (the
 #      Terraform registry is not reachable here)
 #   4. Helm chart: helm lint --strict, helm template with default values, with every option
 #      on and in cluster mode, each render parsed and validated against the Kubernetes schemas
-#      (kubernetes-validate, from PyPI); the values it must refuse are refused
+#      (kubernetes-validate, from PyPI); [backup] and the S3 credentials as the values ask
+#      (cluster mode: one config per pod, each its own backup prefix); the values it must
+#      refuse are refused
 #   5. Prometheus: promtool check rules and both configs, promtool test rules
 #      (ops/alerts_test.yml), every dashboard expression parsed by promtool
 #   6. systemd-analyze verify on ops/pixelparty.service and on the units the user-data writes
@@ -27,7 +30,8 @@
 #      the Terraform module (it refuses unknown keys); in cluster mode, on a Redis of its own
 #      and a fresh PostgreSQL database, the compose nodes' configs and the chart's and the
 #      module's cluster configs; and a live check: the server on free loopback ports, plus a
-#      node in cluster mode, /metrics read with the admin token, every metric name used by the
+#      node in cluster mode, one backup through POST /backup (the backup metrics must say so),
+#      /metrics read with the admin token, every metric name used by the
 #      dashboard, the alert rules and the runbook exported (pixelparty_cluster_* by the
 #      cluster-mode node: only that mode exports them; rate()/increase() only on counters,
 #      histograms by their _bucket/_sum/_count series); with the prometheus binary, a real
@@ -200,15 +204,15 @@ if [ -n "$TERRAFORM" ]; then
     (cd "$WORK/tfc" && echo "jsonencode(templatefile(\"$ROOT/$TF/templates/$1\", {$2}))" | "$TERRAFORM" console) >"$WORK/tf-out.json" 2>"$WORK/tf.err" &&
       "$PY" -c 'import json,sys; open(sys.argv[2],"w").write(json.loads(json.load(open(sys.argv[1]))))' "$WORK/tf-out.json" "$3"
   }
-  TOML_COMMON="http_port = 8080, admin_port = 9091, wt_port = 8443, allowed_origins = jsonencode([\"https://place.example\"]), cookie_secure = true, width = 1000, height = 1000, cooldown_ms = 300000, durability = \"sync\", journal_retention_days = 30, key_prefix = \"pixelparty\", extra_config = \"[limits]\\nchat_burst = 5\\n\""
+  TOML_COMMON="http_port = 8080, admin_port = 9091, wt_port = 8443, allowed_origins = jsonencode([\"https://place.example\"]), cookie_secure = true, width = 1000, height = 1000, cooldown_ms = 300000, durability = \"sync\", journal_retention_days = 30, key_prefix = \"pixelparty\", backup_interval_s = 3600, backup_retain = 48, region = \"eu-west-1\", extra_config = \"[limits]\\nchat_burst = 5\\n\""
   UD_COMMON="region = \"eu-west-1\", binary_s3_uri = \"s3://artifacts/pixelparty\", admin_token_ssm_parameter = \"/pixelparty/admin-token\", backups_bucket = \"pixelparty-backups-x\", wt_port = 8443"
   for mode in one cluster; do
     if [ $mode = one ]; then
-      toml_vars="$TOML_COMMON, wt_enabled = true, wt_public_url = \"https://place.example:8443/wt\", cluster = false, redis_url = \"\""
+      toml_vars="$TOML_COMMON, wt_enabled = true, wt_public_url = \"https://place.example:8443/wt\", cluster = false, redis_url = \"\", backup_target = \"s3://pixelparty-backups-x/pixelparty/store\""
       toml=$WORK/terraform.toml ud=$WORK/user-data.sh what="one node"
       ud_vars="$UD_COMMON, cluster = false, data_volume_id = \"vol-0123456789abcdef0\", wt_per_node = false, postgres_secret_arn = \"\", postgres_host = \"\", postgres_db = \"\", postgres_sslmode = \"disable\""
     else
-      toml_vars="$TOML_COMMON, wt_enabled = true, wt_public_url = \"\", cluster = true, redis_url = \"redis://pp.abc.cache.amazonaws.com:6379/0\""
+      toml_vars="$TOML_COMMON, wt_enabled = true, wt_public_url = \"\", cluster = true, redis_url = \"redis://pp.abc.cache.amazonaws.com:6379/0\", backup_target = \"s3://pixelparty-backups-x/pixelparty/nodes\""
       toml=$WORK/terraform-cluster.toml ud=$WORK/user-data-cluster.sh what="cluster mode"
       ud_vars="$UD_COMMON, cluster = true, data_volume_id = \"\", wt_per_node = true, postgres_secret_arn = \"arn:aws:secretsmanager:eu-west-1:1:secret:rds!db-x\", postgres_host = \"pp.abc.rds.amazonaws.com\", postgres_db = \"pixelparty\", postgres_sslmode = \"disable\""
     fi
@@ -233,6 +237,22 @@ if [ -n "$TERRAFORM" ]; then
   [ -s "$WORK/user-data.sh" ] &&
     run "the rendered user-data carries the config verbatim; one node attaches its data volume" \
       bash -c "grep -q 'public_url = \"https://place.example:8443/wt\"' '$WORK/user-data.sh' && grep -q 'attach-volume' '$WORK/user-data.sh'"
+  # [backup] as the module sets it: the bucket's prefix, the interval and retention from the
+  # variables, the region; one node's target is the same on every instance (user-data leaves
+  # it alone).
+  [ -s "$WORK/terraform.toml" ] && [ -s "$WORK/user-data.sh" ] &&
+    run "one node: [backup] to s3://<bucket>/pixelparty/store, hourly, 48 kept, the region; user-data leaves the target alone" \
+      "$PY" - "$WORK/terraform.toml" "$WORK/user-data.sh" <<'PY'
+import sys, tomllib
+b = tomllib.load(open(sys.argv[1], "rb")).get("backup")
+want = {"target": "s3://pixelparty-backups-x/pixelparty/store", "interval_s": 3600, "retain": 48, "s3_region": "eu-west-1"}
+ud = open(sys.argv[2]).read()
+problems = [] if b == want else [f"[backup] is {b}, expected {want}"]
+if 'sed -i "/^\\[backup' in ud:
+    problems.append("user-data rewrites the one node's backup target")
+print("\n".join(problems))
+sys.exit(1 if problems else 0)
+PY
   [ -s "$WORK/user-data-cluster.sh" ] && [ -s "$WORK/terraform-cluster.toml" ] &&
     run "cluster mode: [cluster] and the PostgreSQL backend in the config; no data volume; node id, PostgreSQL URL and WebTransport URL per node in user-data" \
       "$PY" - "$WORK/terraform-cluster.toml" "$WORK/user-data-cluster.sh" <<'PY'
@@ -260,6 +280,10 @@ PY
     grep '^sed -i .*webtransport' "$WORK/user-data-cluster.sh" | sed "s#/etc/pixelparty.toml#$WORK/terraform-cluster-node.toml#" >"$WORK/wt-url.sh"
     run "cluster mode: user-data's sed adds the node's own WebTransport URL to the config" \
       bash -c "[ -s '$WORK/wt-url.sh' ] && PUBLIC_IP=203.0.113.7 bash '$WORK/wt-url.sh' && '$PY' -c 'import sys, tomllib; assert tomllib.load(open(sys.argv[1], \"rb\"))[\"webtransport\"][\"public_url\"] == \"https://203.0.113.7:8443/wt\"' '$WORK/terraform-cluster-node.toml'"
+    # And its backup target: <prefix>/nodes/<instance id> (user-data's sed and its grep).
+    grep -A1 '^sed -i "/^\\\[backup' "$WORK/user-data-cluster.sh" | sed "s#/etc/pixelparty.toml#$WORK/terraform-cluster-node.toml#" >"$WORK/backup-target.sh"
+    run "cluster mode: user-data's sed gives the node a backup prefix of its own, <bucket>/pixelparty/nodes/<instance id> (the rest of [backup] as one node's)" \
+      bash -c "[ \$(wc -l <'$WORK/backup-target.sh') = 2 ] && INSTANCE_ID=i-0123456789abcdef0 bash -e '$WORK/backup-target.sh' && '$PY' -c 'import sys, tomllib; b = tomllib.load(open(sys.argv[1], \"rb\"))[\"backup\"]; assert b == {\"target\": \"s3://pixelparty-backups-x/pixelparty/nodes/i-0123456789abcdef0\", \"interval_s\": 3600, \"retain\": 48, \"s3_region\": \"eu-west-1\"}, b' '$WORK/terraform-cluster-node.toml'"
   fi
   # The script the cluster unit runs before each start, run here with a stand-in `aws` that
   # answers a secret whose password needs escaping: the URL it writes must give it back.
@@ -302,12 +326,18 @@ CHART=ops/helm/pixelparty
 ALL_ON=(--set service.type=LoadBalancer --set ingress.enabled=true --set networkPolicy.enabled=true
   --set serviceMonitor.enabled=true --set webtransportTLS.secretName=wt-tls
   --set config.webtransport.public_url=https://place.example:8443/wt --set adminToken.value=abc
-  --set 'config.server.allowed_origins={https://place.example}' --set config.auth.hash_concurrency=4)
+  --set 'config.server.allowed_origins={https://place.example}' --set config.auth.hash_concurrency=4
+  --set backup.target=s3://pp-backups/place --set backup.intervalSeconds=3600 --set backup.retain=24
+  --set backup.s3.endpoint=https://minio.example:9000 --set backup.s3.region=eu-west-1 --set backup.s3.allowHttp=true
+  --set backup.credentials.existingSecret=backup-s3 --set backup.credentials.sessionTokenKey=session-token
+  --set serviceAccountName=pixelparty)
 # Cluster mode: 3 pods, the URLs in a Secret the chart makes, the options that matter for
-# several pods on (ServiceMonitor: one target per pod; NetworkPolicy; Ingress).
+# several pods on (ServiceMonitor: one target per pod; NetworkPolicy; Ingress; scheduled
+# backups to S3, each pod into its own prefix, credentials from the default chain).
 CLUSTER_ON=(--set cluster.enabled=true --set replicas=3 --set cluster.redisUrl=redis://redis.example:6379/0
   --set cluster.postgresUrl=postgres://pixelparty:secret@postgres.example:5432/pixelparty --set config.cluster.key_prefix=pp
-  --set serviceMonitor.enabled=true --set networkPolicy.enabled=true --set ingress.enabled=true --set adminToken.value=abc)
+  --set serviceMonitor.enabled=true --set networkPolicy.enabled=true --set ingress.enabled=true --set adminToken.value=abc
+  --set backup.target=s3://pp-backups/cluster/ --set backup.intervalSeconds=3600 --set backup.s3.region=eu-west-1)
 if [ -x "$HELM" ]; then
   run "helm lint --strict" "$HELM" lint --strict "$CHART"
   run "helm lint --strict with every option on" "$HELM" lint --strict "$CHART" "${ALL_ON[@]}"
@@ -325,6 +355,13 @@ if [ -x "$HELM" ]; then
         "$PY" "$OPS/check.py" helm-cluster "$WORK/helm-cluster.yaml" 3
       run "rendered chart, cluster mode with an existing Secret: the same with 2 pods" \
         "$PY" "$OPS/check.py" helm-cluster "$WORK/helm-cluster-secret.yaml" 2
+      run "rendered chart, backups: default [backup] (on demand, 7 kept, no target: /data/backups) and no AWS_* variables" \
+        "$PY" "$OPS/check.py" helm-backup "$WORK/helm-default.yaml"
+      run "rendered chart, backups with every option on: [backup] as set, S3 credentials from the Secret (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN)" \
+        "$PY" "$OPS/check.py" helm-backup "$WORK/helm-all.yaml" --target s3://pp-backups/place --interval 3600 --retain 24 \
+        --endpoint https://minio.example:9000 --region eu-west-1 --allow-http --secret backup-s3 --session-token
+      run "rendered chart, backups in cluster mode: each pod's target is s3://pp-backups/cluster/<pod name>, no AWS_* variables (default chain)" \
+        "$PY" "$OPS/check.py" helm-backup "$WORK/helm-cluster.yaml" --target s3://pp-backups/cluster --interval 3600 --region eu-west-1
     fi
     if [ -x "$KUBE_VALIDATE" ]; then
       # The ServiceMonitor is a Prometheus Operator resource: no schema in the Kubernetes set.
@@ -349,11 +386,15 @@ PY
     for refused in "replicas=2" "cluster.enabled=true" "cluster.enabled=true,cluster.redisUrl=redis://r:6379" \
       "cluster.enabled=true,cluster.existingSecret=s,config.cluster.redis_url=redis://r:6379" \
       "cluster.enabled=true,cluster.existingSecret=s,config.cluster.node_id=n" \
-      "cluster.enabled=true,cluster.existingSecret=s,config.storage.postgres_url=postgres://db/x"; do
+      "cluster.enabled=true,cluster.existingSecret=s,config.storage.postgres_url=postgres://db/x" \
+      "config.backup.target=/x" "backup.retain=0" "backup.intervalSeconds=-1" \
+      "cluster.enabled=true,cluster.existingSecret=s,backup.intervalSeconds=3600" \
+      "cluster.enabled=true,cluster.existingSecret=s,backup.intervalSeconds=3600,backup.target=/data/backups" \
+      "backup.credentials.existingSecret=s,backup.credentials.accessKeyIdKey="; do
       "$HELM" template check "$CHART" --set "$refused" >/dev/null 2>&1 && accepted+=("$refused")
     done
     if [ ${#accepted[@]} = 0 ]; then
-      ok "the chart refuses replicas > 1 without cluster mode, cluster mode without both URLs, and the URLs or node id in the config"
+      ok "the chart refuses replicas > 1 without cluster mode, cluster mode without both URLs, the URLs or node id in the config, config.backup, backup.retain 0, a negative interval, scheduled backups in cluster mode to anything but S3, a credentials Secret without its keys"
     else
       bad "the chart accepts: ${accepted[*]}"
     fi

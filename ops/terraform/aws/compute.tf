@@ -56,15 +56,31 @@ data "aws_iam_policy_document" "server" {
     resources = ["arn:${data.aws_partition.current.partition}:s3:::${local.binary_bucket}/${local.binary_key}"]
   }
 
+  # The server's backups, under their prefix only (main.tf, backup_target): write them
+  # (multipart uploads, aborted on failure), read them (restore, and a backup's manifest),
+  # delete the older ones (retention: in the versioned bucket a delete leaves a noncurrent
+  # version, which the lifecycle keeps for a week; no s3:DeleteObjectVersion here) and list
+  # them.
   statement {
     sid       = "Backups"
     actions   = ["s3:PutObject", "s3:GetObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
-    resources = ["${aws_s3_bucket.backups.arn}/*"]
+    resources = ["${aws_s3_bucket.backups.arn}/${local.backup_prefix}/*"]
   }
 
   statement {
     sid       = "ListBackups"
-    actions   = ["s3:ListBucket", "s3:GetBucketLocation"]
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.backups.arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${local.backup_prefix}/*"]
+    }
+  }
+
+  statement {
+    sid       = "BackupsBucketLocation"
+    actions   = ["s3:GetBucketLocation"]
     resources = [aws_s3_bucket.backups.arn]
   }
 
@@ -227,9 +243,9 @@ resource "aws_autoscaling_group" "server" {
 }
 
 # One node: daily crash-consistent snapshots of the data volume (the store recovers from them
-# as from a crash: a process crash loses nothing acknowledged). Until `pixelparty admin backup`
-# exists, these are the backups; afterwards they are a second line beside the S3 bucket.
-# Cluster mode: RDS's automated backups (backends.tf).
+# as from a crash: a process crash loses nothing acknowledged), a second line beside the
+# server's own backups to the S3 bucket (backups.tf). Cluster mode: RDS's automated backups
+# (backends.tf) beside the nodes' canvas backups.
 data "aws_iam_policy_document" "assume_dlm" {
   statement {
     actions = ["sts:AssumeRole"]

@@ -1,6 +1,6 @@
 # pixelparty on AWS, after the founding design: an autoscaling group behind a network load
-# balancer (TCP for HTTP/WebSocket, UDP for WebTransport/QUIC), an S3 bucket for backups,
-# and, in cluster mode, ElastiCache Redis and RDS PostgreSQL.
+# balancer (TCP for HTTP/WebSocket, UDP for WebTransport/QUIC), an S3 bucket the server backs
+# up into, and, in cluster mode, ElastiCache Redis and RDS PostgreSQL.
 #
 # One node (the default): the server keeps its data in an embedded store (fjall), so the
 # group holds exactly one instance, in one availability zone, and its data directory is a
@@ -32,6 +32,14 @@ locals {
   binary_bucket = regex("^s3://([^/]+)/(.+)$", var.binary_s3_uri)[0]
   binary_key    = regex("^s3://([^/]+)/(.+)$", var.binary_s3_uri)[1]
 
+  # Backups (README, "Backups"), in the bucket under one prefix the instance role may use. One
+  # node: the whole store, under <prefix>/store. Cluster mode: every node backs the canvas up
+  # (PostgreSQL holds the rest, and RDS backs it up) into <prefix>/nodes/<its instance id>
+  # (user-data appends the id): an autoscaling group cannot single one node out, and a prefix
+  # per node keeps each node's retention off the others' backups.
+  backup_prefix = "pixelparty"
+  backup_target = "s3://${aws_s3_bucket.backups.bucket}/${local.backup_prefix}/${local.cluster ? "nodes" : "store"}"
+
   redis_url = local.cluster ? "${var.backends_tls ? "rediss" : "redis"}://${one(aws_elasticache_replication_group.redis[*].primary_endpoint_address)}:6379/0" : ""
 
   # The server's configuration file (see the repository README for every key). In cluster
@@ -53,6 +61,10 @@ locals {
     cluster                = local.cluster
     redis_url              = local.redis_url
     key_prefix             = var.cluster_key_prefix
+    backup_target          = local.backup_target
+    backup_interval_s      = var.backup_interval_s
+    backup_retain          = var.backup_retain
+    region                 = data.aws_region.current.name
     extra_config           = var.extra_config
   })
 }

@@ -39,8 +39,13 @@ output "data_volume_id" {
 }
 
 output "backups_bucket" {
-  description = "S3 bucket for backups."
+  description = "S3 bucket of the server's backups."
   value       = aws_s3_bucket.backups.bucket
+}
+
+output "backup_target" {
+  description = "Where the server backs up (backup.target): one node, the whole store there; cluster mode, each node's canvas under <this>/<its instance id>. pixelparty restore --from <it> --s3-region <region> --list."
+  value       = local.backup_target
 }
 
 output "redis_endpoint" {

@@ -166,8 +166,30 @@ variable "extra_config" {
 
 # --- backups -----------------------------------------------------------------------------
 
+variable "backup_interval_s" {
+  description = "Seconds between the server's scheduled backups to the S3 bucket (backup.interval_s; README, \"Backups\"). 0: on demand only (pixelparty admin backup). One node: the whole store; cluster mode: the canvas, by every node into a prefix of its own (ops/README.md, \"AWS\")."
+  type        = number
+  default     = 3600
+
+  validation {
+    condition     = var.backup_interval_s >= 0 && floor(var.backup_interval_s) == var.backup_interval_s
+    error_message = "backup_interval_s must be a whole number of seconds, 0 or more."
+  }
+}
+
+variable "backup_retain" {
+  description = "Complete backups the server keeps in the bucket (backup.retain; per node in cluster mode): after each backup it removes the older ones. 48 hourly backups: two days."
+  type        = number
+  default     = 48
+
+  validation {
+    condition     = var.backup_retain >= 1 && floor(var.backup_retain) == var.backup_retain
+    error_message = "backup_retain must be a whole number, at least 1."
+  }
+}
+
 variable "backup_retention_days" {
-  description = "Days a backup object (and an EBS snapshot of the data volume) is kept."
+  description = "Days kept: the daily EBS snapshots of the one node's data volume (that many snapshots), RDS's automated backups in cluster mode (up to 35), and, in cluster mode, the backups under the prefix of a node that is gone (a replaced instance; a live node's own retention, backup_retain, removes its older ones long before). The one node's S3 backups never expire: backup_retain decides."
   type        = number
   default     = 30
 }

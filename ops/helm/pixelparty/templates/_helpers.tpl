@@ -70,6 +70,18 @@ the config (the URLs carry a password: a Secret; the node id is each pod's name)
 {{- if or (hasKey (default dict .Values.config.cluster) "redis_url") (hasKey (default dict .Values.config.cluster) "node_id") (hasKey (default dict .Values.config.storage) "postgres_url") }}
 {{- fail "config.cluster.redis_url, config.cluster.node_id and config.storage.postgres_url are set by the chart: the URLs through cluster.* (a Secret), the node id from the pod name" }}
 {{- end }}
+{{- if hasKey .Values.config "backup" }}
+{{- fail "config.backup: set backups through backup.* (target, intervalSeconds, retain, s3), which the chart renders as [backup]" }}
+{{- end }}
+{{- if or (lt (int .Values.backup.retain) 1) (lt (int .Values.backup.intervalSeconds) 0) }}
+{{- fail "backup.retain must be at least 1 and backup.intervalSeconds 0 or more" }}
+{{- end }}
+{{- if and .Values.cluster.enabled (gt (int .Values.backup.intervalSeconds) 0) (not (hasPrefix "s3://" .Values.backup.target)) }}
+{{- fail "cluster mode with backup.intervalSeconds needs backup.target = s3://bucket/prefix: a pod's /data is an emptyDir, its backups would go with it" }}
+{{- end }}
+{{- if and .Values.backup.credentials.existingSecret (or (not .Values.backup.credentials.accessKeyIdKey) (not .Values.backup.credentials.secretAccessKeyKey)) }}
+{{- fail "backup.credentials.existingSecret needs accessKeyIdKey and secretAccessKeyKey" }}
+{{- end }}
 {{- end }}
 
 {{/* "true" when the pods serve WebTransport: never in cluster mode (see values.yaml). */}}
@@ -95,10 +107,22 @@ strings), lists element by element.
 
 {{/*
 The server's configuration: .Values.config with the addresses, data directory and
-certificate paths that the pod's layout fixes.
+certificate paths that the pod's layout fixes, and [backup] from .Values.backup. Called with
+(dict "Values" .Values "node" NAME): in cluster mode NAME is the pod's name, which the
+backup target gets as its last part (each pod its own prefix); "" for one node (and for the
+checksum that rolls the pods, which the pod names do not change).
 */}}
 {{- define "pixelparty.config" -}}
 {{- $cfg := deepCopy .Values.config }}
+{{- $b := .Values.backup }}
+{{- $backup := dict "interval_s" (int $b.intervalSeconds) "retain" (int $b.retain) }}
+{{- if $b.target }}
+{{- $_ := set $backup "target" (ternary (printf "%s/%s" (trimSuffix "/" $b.target) .node) $b.target (ne .node "")) }}
+{{- end }}
+{{- if $b.s3.endpoint }}{{ $_ := set $backup "s3_endpoint" $b.s3.endpoint }}{{ end }}
+{{- if $b.s3.region }}{{ $_ := set $backup "s3_region" $b.s3.region }}{{ end }}
+{{- if $b.s3.allowHttp }}{{ $_ := set $backup "s3_allow_http" true }}{{ end }}
+{{- $_ := set $cfg "backup" $backup }}
 {{- $server := dict "http" (printf "0.0.0.0:%d" (int .Values.ports.http)) "admin" (printf "0.0.0.0:%d" (int .Values.ports.admin)) "data_dir" "/data" }}
 {{- $wt := dict "bind" (printf "0.0.0.0:%d" (int .Values.ports.webtransport)) }}
 {{- if .Values.webtransportTLS.secretName }}
@@ -117,7 +141,7 @@ certificate paths that the pod's layout fixes.
 {{- if hasKey $cfg.server "admin_token" }}
 {{- fail "config.server.admin_token: give the admin token through adminToken (a Secret), not the config" }}
 {{- end }}
-# Rendered by the pixelparty Helm chart from .Values.config.
+# Rendered by the pixelparty Helm chart from .Values.config and .Values.backup.
 {{- range $section, $keys := $cfg }}
 {{- if not (kindIs "map" $keys) }}
 {{- fail (printf "config.%s must be a table of keys" $section) }}
