@@ -128,6 +128,17 @@ pub const ADMIN_ROUTES: &[(&str, &str)] = &[
     ("POST", "/canvas/rewind"),
 ];
 
+/// The answer to `POST /backup`.
+fn backup_answer(r: Result<crate::backup::Manifest, crate::backup::BackupError>) -> Result<Resp, ApiError> {
+    match r {
+        Ok(m) => Ok(json(StatusCode::OK, &m)),
+        Err(crate::backup::BackupError::Busy) => Err(ApiError::conflict("a backup is already running")),
+        Err(crate::backup::BackupError::Failed(e)) => {
+            Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "backup_failed", format!("{e:#}")))
+        }
+    }
+}
+
 /// Takes a backup every `every` (the first one `every` after start) while the server runs.
 async fn scheduled_backups(app: Arc<App>, every: Duration) {
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
@@ -263,15 +274,19 @@ async fn route(req: Request<Incoming>, app: &Arc<App>) -> Result<Resp, ApiError>
                 .collect();
             Ok(json(StatusCode::OK, &json!({ "entries": entries })))
         }
-        (Method::POST, "/backup") => match app.backups.take(&app.store).await {
-            Ok(m) => Ok(json(StatusCode::OK, &m)),
-            Err(crate::backup::BackupError::Busy) => Err(ApiError::conflict("a backup is already running")),
-            Err(crate::backup::BackupError::Failed(e)) => {
-                Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "backup_failed", format!("{e:#}")))
-            }
-        },
+        // A task of its own: the backup goes on (and ends cleanly) if the client goes away.
+        (Method::POST, "/backup") => {
+            let task = {
+                let app = app.clone();
+                tokio::spawn(async move { app.backups.take(&app.store).await })
+            };
+            backup_answer(task.await.map_err(|_| ApiError::internal("backup task failed"))?)
+        }
         (Method::GET, "/backups") => {
-            let loc = app.backups.location().map_err(|e| ApiError::internal(format!("{e:#}")))?;
+            let loc = app
+                .backups
+                .location()
+                .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "backup_failed", format!("{e:#}")))?;
             let list = crate::backup::list(&loc)
                 .await
                 .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "backup_failed", format!("{e:#}")))?;
@@ -282,14 +297,23 @@ async fn route(req: Request<Incoming>, app: &Arc<App>) -> Result<Resp, ApiError>
             if r.at_ms > pixelparty_engine::now_ms() {
                 return Err(ApiError::invalid("at_ms is in the future"));
             }
+            // One rewind at a time (each replays the journal).
+            if app.rewinding.swap(true, Ordering::AcqRel) {
+                return Err(ApiError::conflict("a rewind is already running"));
+            }
             let (tx, rx) = tokio::sync::oneshot::channel();
             let app2 = app.clone();
             std::thread::Builder::new()
                 .name("rewind".into())
                 .spawn(move || {
-                    let _ = tx.send(crate::rewind::run(&app2.store, &app2.engine, 0, r.at_ms, r.rect));
+                    let report = crate::rewind::run(&app2.store, &app2.engine, 0, r.at_ms, r.rect);
+                    app2.rewinding.store(false, Ordering::Release);
+                    let _ = tx.send(report);
                 })
-                .map_err(|_| ApiError::internal("cannot start the rewind"))?;
+                .map_err(|_| {
+                    app.rewinding.store(false, Ordering::Release);
+                    ApiError::internal("cannot start the rewind")
+                })?;
             let report = rx.await.map_err(|_| ApiError::internal("rewind failed"))??;
             Ok(json(StatusCode::OK, &report))
         }

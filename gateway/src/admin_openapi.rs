@@ -389,6 +389,7 @@ mod ops {
         request_body = crate::admin::RewindRequest,
         responses(
             (status = 200, description = "What the rewind did", body = RollbackReport),
+            (status = 409, description = "`conflict`: a rewind is already running", body = ErrorBody),
             BodyErrors, TokenErrors, BusyErrors,
         ))]
     pub fn rewind() {}

@@ -64,6 +64,8 @@ pub struct App {
     pub cluster: Arc<std::sync::OnceLock<Arc<crate::cluster::Cluster>>>,
     /// Backups (on demand and scheduled).
     pub backups: Arc<crate::backup::Backups>,
+    /// True while a rewind of the canvas runs (one at a time).
+    pub rewinding: AtomicBool,
 }
 
 /// SHA-256 of a secret, as stored and compared.
@@ -120,6 +122,7 @@ impl App {
             hasher,
             cluster,
             backups,
+            rewinding: AtomicBool::new(false),
         }
     }
 

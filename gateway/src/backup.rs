@@ -62,6 +62,8 @@ pub struct Location {
     store: Arc<dyn ObjectStore>,
     prefix: ObjPath,
     shown: String,
+    /// Bytes of one uploaded part ([`PART`]).
+    part: usize,
 }
 
 impl std::fmt::Debug for Location {
@@ -99,6 +101,7 @@ impl Location {
                 store: Arc::new(store),
                 prefix: ObjPath::from(prefix.trim_matches('/')),
                 shown: spec.into(),
+                part: PART,
             });
         }
         let dir = PathBuf::from(spec.strip_prefix("file://").unwrap_or(spec));
@@ -109,8 +112,16 @@ impl Location {
         // Empty directories go with their last file (retention leaves no husks).
         let store = object_store::local::LocalFileSystem::new_with_prefix(&dir)
             .with_context(|| format!("backup directory {}", dir.display()))?
-            .with_automatic_cleanup(true);
-        Ok(Self { store: Arc::new(store), prefix: ObjPath::default(), shown: dir.display().to_string() })
+            .with_automatic_cleanup(true)
+            .with_fsync(true);
+        Ok(Self { store: Arc::new(store), prefix: ObjPath::default(), shown: dir.display().to_string(), part: PART })
+    }
+
+    /// The same location with uploads cut in parts of `bytes` (at least 5 MiB for S3, whose
+    /// parts but the last may not be smaller): to exercise multipart uploads in tests.
+    pub fn with_part_bytes(mut self, bytes: usize) -> Self {
+        self.part = bytes.max(1);
+        self
     }
 
     fn path(&self, parts: &[&str]) -> ObjPath {
@@ -195,17 +206,28 @@ pub fn parse_time(s: &str) -> Result<u64> {
     let bad = || anyhow!("{s:?} is neither ms since the Unix epoch nor YYYY-MM-DDTHH:MM:SS[.mmm]Z");
     let t = s.strip_suffix('Z').ok_or_else(bad)?;
     let (date, time) = t.split_once('T').ok_or_else(bad)?;
-    let num = |v: &str| v.parse::<i64>().map_err(|_| bad());
+    // Digits only (no signs, spaces or other scripts), at most 4 of them.
+    let num = |v: &str| -> Result<i64> {
+        if v.is_empty() || v.len() > 4 || !v.bytes().all(|c| c.is_ascii_digit()) {
+            return Err(bad());
+        }
+        v.parse::<i64>().map_err(|_| bad())
+    };
     let d: Vec<&str> = date.split('-').collect();
     let [y, m, d] = d[..] else { return Err(bad()) };
     let (y, m, d) = (num(y)?, num(m)?, num(d)?);
-    let (hms, milli) = time.split_once('.').unwrap_or((time, "0"));
+    let (hms, fraction) = time.split_once('.').unwrap_or((time, "0"));
+    if fraction.len() > 3 {
+        return Err(bad());
+    }
     let h: Vec<&str> = hms.split(':').collect();
     let [h, mi, sec] = h[..] else { return Err(bad()) };
     let (h, mi, sec) = (num(h)?, num(mi)?, num(sec)?);
-    let milli = num(&format!("{milli:0<3}")[..3])?;
-    if !(1970..=9999).contains(&y) || !(1..=12).contains(&m) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 59
-    {
+    let milli = num(&format!("{fraction:0<3}"))?;
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let month_days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    let day_ok = (1..=12).contains(&m) && d >= 1 && d <= month_days[(m - 1) as usize];
+    if !(1970..=9999).contains(&y) || !day_ok || h > 23 || mi > 59 || sec > 59 {
         return Err(bad());
     }
     // Howard Hinnant's days_from_civil.
@@ -233,6 +255,7 @@ enum Piece {
 /// A `Write` that hashes and counts what passes and sends it on in [`PART`]-sized pieces.
 struct Parts {
     tx: tokio::sync::mpsc::Sender<Piece>,
+    part: usize,
     buf: Vec<u8>,
     bytes: u64,
     digest: Sha256,
@@ -244,11 +267,11 @@ impl Write for Parts {
         self.bytes += data.len() as u64;
         let mut rest = data;
         while !rest.is_empty() {
-            let take = (PART - self.buf.len()).min(rest.len());
+            let take = (self.part - self.buf.len()).min(rest.len());
             self.buf.extend_from_slice(&rest[..take]);
             rest = &rest[take..];
-            if self.buf.len() == PART {
-                let part = std::mem::replace(&mut self.buf, Vec::with_capacity(PART));
+            if self.buf.len() == self.part {
+                let part = std::mem::replace(&mut self.buf, Vec::with_capacity(self.part));
                 self.tx.blocking_send(Piece::Part(part)).map_err(|_| std::io::Error::other("upload stopped"))?;
             }
         }
@@ -260,13 +283,19 @@ impl Write for Parts {
 }
 
 /// Encodes every part of an export (on a blocking thread), sending the pieces.
-fn encode(export: Export, tx: tokio::sync::mpsc::Sender<Piece>) {
+fn encode(export: Export, part_bytes: usize, tx: tokio::sync::mpsc::Sender<Piece>) {
     for part in export.parts {
         if tx.blocking_send(Piece::Start(part.keyspace)).is_err() {
             return;
         }
         let result = (|| -> Result<Piece> {
-            let sink = Parts { tx: tx.clone(), buf: Vec::with_capacity(PART), bytes: 0, digest: Sha256::new() };
+            let sink = Parts {
+                tx: tx.clone(),
+                part: part_bytes,
+                buf: Vec::with_capacity(part_bytes),
+                bytes: 0,
+                digest: Sha256::new(),
+            };
             let mut w = RowWriter::new(flate2::write::GzEncoder::new(sink, flate2::Compression::fast()))?;
             for row in part.rows {
                 let (k, v) = row?;
@@ -288,51 +317,50 @@ fn encode(export: Export, tx: tokio::sync::mpsc::Sender<Piece>) {
     }
 }
 
+/// A multipart upload that is aborted if dropped before it completes (an error, or the task
+/// cancelled), so that no orphaned parts stay behind.
+struct Multipart(Option<Box<dyn object_store::MultipartUpload>>);
+
+impl Drop for Multipart {
+    fn drop(&mut self) {
+        if let (Some(mut u), Ok(rt)) = (self.0.take(), tokio::runtime::Handle::try_current()) {
+            rt.spawn(async move {
+                let _ = u.abort().await;
+            });
+        }
+    }
+}
+
 /// Uploads one file's parts as they come: one `put` when it fits in a part, else a multipart
 /// upload (aborted on failure).
 async fn upload(loc: &Location, path: &ObjPath, rx: &mut tokio::sync::mpsc::Receiver<Piece>) -> Result<Piece> {
-    let mut upload: Option<Box<dyn object_store::MultipartUpload>> = None;
+    let mut upload = Multipart(None);
     let mut held: Option<Vec<u8>> = None;
     let end = loop {
         let piece = rx.recv().await.ok_or_else(|| anyhow!("the export stopped"))?;
         match piece {
             Piece::Part(part) => {
                 if let Some(prev) = held.replace(part) {
-                    if upload.is_none() {
-                        upload = Some(loc.store.put_multipart(path).await?);
+                    if upload.0.is_none() {
+                        upload.0 = Some(loc.store.put_multipart(path).await?);
                     }
-                    let u = upload.as_mut().expect("just set");
-                    if let Err(e) = u.put_part(PutPayload::from(prev)).await {
-                        let _ = u.abort().await;
-                        return Err(e.into());
-                    }
+                    upload.0.as_mut().expect("just set").put_part(PutPayload::from(prev)).await?;
                 }
             }
             Piece::End { .. } => break piece,
-            Piece::Failed(e) => {
-                if let Some(mut u) = upload {
-                    let _ = u.abort().await;
-                }
-                bail!("export failed: {e}");
-            }
+            Piece::Failed(e) => bail!("export failed: {e}"),
             Piece::Start(_) => bail!("a new part began before the last one ended"),
         }
     };
     let last = held.unwrap_or_default();
-    match upload {
+    match upload.0.as_mut() {
         None => {
             loc.store.put(path, PutPayload::from(last)).await?;
         }
-        Some(mut u) => {
-            let r = async {
-                u.put_part(PutPayload::from(last)).await?;
-                u.complete().await
-            }
-            .await;
-            if let Err(e) = r {
-                let _ = u.abort().await;
-                return Err(e.into());
-            }
+        Some(u) => {
+            u.put_part(PutPayload::from(last)).await?;
+            u.complete().await?;
+            upload.0 = None;
         }
     }
     Ok(end)
@@ -357,7 +385,8 @@ pub async fn write(loc: &Location, export: Export, created_ms: u64) -> Result<Ma
         files: Vec::new(),
     };
     let (tx, mut rx) = tokio::sync::mpsc::channel(PARTS_AHEAD);
-    let encoder = tokio::task::spawn_blocking(move || encode(export, tx));
+    let part = loc.part;
+    let encoder = tokio::task::spawn_blocking(move || encode(export, part, tx));
     while let Some(piece) = rx.recv().await {
         let Piece::Start(keyspace) = piece else {
             if let Piece::Failed(e) = piece {
@@ -379,22 +408,65 @@ pub async fn write(loc: &Location, export: Export, created_ms: u64) -> Result<Ma
         });
     }
     encoder.await.map_err(|e| anyhow!("export thread: {e}"))?;
+    // Every file is there, whole, before the manifest says the backup is complete.
+    for f in &manifest.files {
+        let meta = loc.store.head(&loc.path(&[&id, &f.name])).await?;
+        if meta.size != f.bytes {
+            bail!("backup {id}: {} holds {} bytes after the upload, not {}", f.name, meta.size, f.bytes);
+        }
+    }
     let body = serde_json::to_vec_pretty(&manifest)?;
     loc.store.put(&loc.path(&[&id, "manifest.json"]), PutPayload::from(body)).await?;
     Ok(manifest)
 }
 
-/// The ids under a location (complete or not), ascending.
+/// Whether `name` is a backup id ([`id_for`]'s form); nothing else under a location is
+/// ever listed or removed.
+fn is_id(name: &str) -> bool {
+    let b = name.as_bytes();
+    b.len() == 19 && b[8] == b'T' && b[18] == b'Z' && b[..8].iter().chain(&b[9..18]).all(u8::is_ascii_digit)
+}
+
+/// When backup `id` was taken (ms since the Unix epoch).
+fn id_ms(id: &str) -> Option<u64> {
+    if !is_id(id) {
+        return None;
+    }
+    let t = format!(
+        "{}-{}-{}T{}:{}:{}.{}Z",
+        &id[0..4],
+        &id[4..6],
+        &id[6..8],
+        &id[9..11],
+        &id[11..13],
+        &id[13..15],
+        &id[15..18]
+    );
+    parse_time(&t).ok()
+}
+
+/// The ids under a location (complete or not), ascending; the newest [`MAX_LISTED`].
 async fn ids(loc: &Location) -> Result<Vec<String>> {
     let prefix = (!loc.prefix.as_ref().is_empty()).then_some(&loc.prefix);
     let listed = loc.store.list_with_delimiter(prefix).await?;
     let mut ids: Vec<String> =
-        listed.common_prefixes.iter().filter_map(|p| p.filename().map(str::to_owned)).take(MAX_LISTED).collect();
+        listed.common_prefixes.iter().filter_map(|p| p.filename()).filter(|n| is_id(n)).map(str::to_owned).collect();
     ids.sort();
-    Ok(ids)
+    let skip = ids.len().saturating_sub(MAX_LISTED);
+    Ok(ids.split_off(skip))
 }
 
-/// Reads a backup's manifest.
+/// Whether backup `id` has its manifest (is complete). Only "not found" means no: any other
+/// failure is an error, never taken for an incomplete backup.
+async fn has_manifest(loc: &Location, id: &str) -> Result<bool> {
+    match loc.store.head(&loc.path(&[id, "manifest.json"])).await {
+        Ok(_) => Ok(true),
+        Err(object_store::Error::NotFound { .. }) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Reads a backup's manifest, refusing one that does not list every keyspace of the store.
 pub async fn manifest(loc: &Location, id: &str) -> Result<Manifest> {
     let bytes = loc.store.get(&loc.path(&[id, "manifest.json"])).await?.bytes().await?;
     let m: Manifest = serde_json::from_slice(&bytes).with_context(|| format!("backup {id}: manifest"))?;
@@ -404,36 +476,72 @@ pub async fn manifest(loc: &Location, id: &str) -> Result<Manifest> {
     if m.id != id {
         bail!("backup {id}: its manifest names {}", m.id);
     }
+    if m.backend == "fjall" {
+        let mut listed: Vec<&str> = m.files.iter().map(|f| f.keyspace.as_str()).collect();
+        listed.sort_unstable();
+        let mut all = pixelparty_storage::backup::KEYSPACES.to_vec();
+        all.sort_unstable();
+        if listed != all {
+            bail!("backup {id}: its manifest does not list every keyspace of the store");
+        }
+    }
     Ok(m)
 }
 
-/// Every complete backup under a location, oldest first.
+/// Every complete backup under a location, oldest first. A manifest this version cannot read
+/// (a newer format) is skipped with a warning; a failure to reach the location is an error.
 pub async fn list(loc: &Location) -> Result<Vec<Manifest>> {
     let mut out = Vec::new();
     for id in ids(loc).await? {
-        if let Ok(m) = manifest(loc, &id).await {
-            out.push(m);
+        if !has_manifest(loc, &id).await? {
+            continue;
+        }
+        match manifest(loc, &id).await {
+            Ok(m) => out.push(m),
+            Err(e) => tracing::warn!(error = %format!("{e:#}"), "backup {id} skipped"),
         }
     }
     Ok(out)
 }
 
-/// Removes every backup but the newest `retain` complete ones (and incomplete ones older than
-/// the newest complete one: a backup that failed half-way). The number removed.
-pub async fn prune(loc: &Location, retain: usize) -> Result<usize> {
+/// The backup to restore: `id`, or the newest complete one.
+pub async fn choose(loc: &Location, id: Option<&str>) -> Result<Manifest> {
+    match id {
+        Some(id) => manifest(loc, id).await,
+        None => list(loc).await?.pop().ok_or_else(|| anyhow!("no complete backup in {loc}")),
+    }
+}
+
+/// How long an incomplete backup is left alone: it may be another process's, still uploading.
+const INCOMPLETE_GRACE_MS: u64 = 24 * 3_600_000;
+
+/// Removes every complete backup but the newest `retain`, and incomplete ones (a backup that
+/// failed half-way) older than both the newest complete one and [`INCOMPLETE_GRACE_MS`]. The
+/// number removed. Stops at the first failure to read or delete.
+pub async fn prune(loc: &Location, retain: usize, now_ms: u64) -> Result<usize> {
     let ids = ids(loc).await?;
     let mut complete = Vec::new();
     for id in &ids {
-        if loc.store.head(&loc.path(&[id, "manifest.json"])).await.is_ok() {
+        if has_manifest(loc, id).await? {
             complete.push(id.clone());
         }
     }
     let keep: Vec<&String> = complete.iter().rev().take(retain.max(1)).collect();
     let newest = complete.last().cloned().unwrap_or_default();
     let mut removed = 0;
-    for id in ids.iter().filter(|id| !keep.contains(id) && **id < newest) {
+    for id in &ids {
+        let old_incomplete = !complete.contains(id)
+            && *id < newest
+            && id_ms(id).is_some_and(|t| t.saturating_add(INCOMPLETE_GRACE_MS) < now_ms);
+        let old_complete = complete.contains(id) && !keep.contains(&id);
+        if !(old_incomplete || old_complete) {
+            continue;
+        }
         // The manifest first: a backup half removed is an incomplete one, never a damaged one.
-        let _ = loc.store.delete(&loc.path(&[id, "manifest.json"])).await;
+        match loc.store.delete(&loc.path(&[id, "manifest.json"])).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
         let objects: Vec<_> = loc.store.list(Some(&loc.path(&[id]))).collect().await;
         for meta in objects {
             loc.store.delete(&meta?.location).await?;
@@ -510,7 +618,7 @@ impl Backups {
             let loc = self.location()?;
             let export = store.call(|b| b.export()).await?;
             let manifest = write(&loc, export, pixelparty_engine::now_ms()).await?;
-            match prune(&loc, self.retain).await {
+            match prune(&loc, self.retain, pixelparty_engine::now_ms()).await {
                 Ok(n) if n > 0 => tracing::info!(removed = n, retain = self.retain, "old backups removed"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %format!("{e:#}"), "backup retention failed"),
@@ -536,13 +644,38 @@ impl Backups {
     }
 }
 
-/// What a restore did.
-#[derive(Debug, Clone, Serialize)]
-pub struct Restored {
+/// A restored and verified store, not yet in place: in a staging directory beside the target
+/// (removed with everything in it when dropped), so that a restore that fails at any point
+/// leaves no store behind.
+#[derive(Debug)]
+pub struct Staged {
     /// The backup restored.
     pub manifest: Manifest,
     /// Rows written and verified.
     pub rows: u64,
+    dir: tempfile::TempDir,
+}
+
+impl Staged {
+    /// The restored store's directory (to open it, stopped, before it is put in place).
+    pub fn db(&self) -> PathBuf {
+        self.dir.path().join("db")
+    }
+
+    /// Moves the store to `db_dir` (absent or empty), durably: one rename on the same file
+    /// system, then the parent directory synced.
+    pub fn put_in_place(self, db_dir: &Path) -> Result<()> {
+        if std::fs::read_dir(db_dir).is_ok_and(|mut d| d.next().is_some()) {
+            bail!("{} already holds a store", db_dir.display());
+        }
+        let _ = std::fs::remove_dir(db_dir);
+        std::fs::rename(self.db(), db_dir)
+            .with_context(|| format!("moving the restored store to {}", db_dir.display()))?;
+        if let Some(parent) = db_dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::File::open(parent)?.sync_all()?;
+        }
+        Ok(())
+    }
 }
 
 /// Downloads one file of a backup into `dir`, checking its size and SHA-256.
@@ -570,30 +703,30 @@ async fn download(loc: &Location, id: &str, f: &FileEntry, dir: &Path) -> Result
     Ok(to)
 }
 
-/// Restores backup `id` (default: the newest complete one) into the store directory `db_dir`
-/// (which must not hold anything), then verifies the restored store row for row.
-pub async fn restore(loc: &Location, id: Option<&str>, db_dir: &Path) -> Result<Restored> {
-    let manifest = match id {
-        Some(id) => manifest(loc, id).await?,
-        None => list(loc).await?.pop().ok_or_else(|| anyhow!("no complete backup in {loc}"))?,
-    };
-    if manifest.store_format != 1 {
-        bail!("backup {}: store format {} is not this server's", manifest.id, manifest.store_format);
+/// Restores backup `m` into a staging directory in `parent` (the data directory, so that the
+/// store can then be renamed into place), checking every file before reading it and every
+/// keyspace after, row for row.
+pub async fn stage(loc: &Location, m: &Manifest, parent: &Path) -> Result<Staged> {
+    if m.store_format != 1 {
+        bail!("backup {}: store format {} is not this server's", m.id, m.store_format);
     }
-    let staging = tempfile::Builder::new()
+    let dir = tempfile::Builder::new()
         .prefix(".pixelparty-restore-")
-        .tempdir_in(db_dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")))
-        .context("a staging directory beside the target")?;
+        .tempdir_in(parent)
+        .with_context(|| format!("a staging directory in {}", parent.display()))?;
+    let files_dir = dir.path().join("files");
+    std::fs::create_dir(&files_dir)?;
     let mut files = Vec::new();
-    for f in &manifest.files {
-        files.push((f.clone(), download(loc, &manifest.id, f, staging.path()).await?));
+    for f in &m.files {
+        files.push((f.clone(), download(loc, &m.id, f, &files_dir).await?));
     }
-    let db_dir = db_dir.to_path_buf();
-    let m = manifest.clone();
-    let rows = tokio::task::spawn_blocking(move || import_and_verify(&m, &files, &db_dir))
+    let db_dir = dir.path().join("db");
+    let m2 = m.clone();
+    let rows = tokio::task::spawn_blocking(move || import_and_verify(&m2, &files, &db_dir))
         .await
         .map_err(|e| anyhow!("restore thread: {e}"))??;
-    Ok(Restored { manifest, rows })
+    std::fs::remove_dir_all(&files_dir)?;
+    Ok(Staged { manifest: m.clone(), rows, dir })
 }
 
 fn import_and_verify(m: &Manifest, files: &[(FileEntry, PathBuf)], db_dir: &Path) -> Result<u64> {
@@ -655,8 +788,81 @@ mod tests {
             );
             assert_eq!(parse_time(&text).unwrap(), ms, "{text}");
         }
-        for bad in ["", "yesterday", "2026-13-01T00:00:00Z", "2026-11-30T24:00:00Z", "2026-11-30 10:00:00"] {
+        for bad in [
+            "",
+            "yesterday",
+            "2026-13-01T00:00:00Z",
+            "2026-11-30T24:00:00Z",
+            "2026-11-30 10:00:00",
+            "2026-02-29T00:00:00Z",
+            "2026-11-30T10:00:00.\u{e9}\u{e9}\u{e9}Z",
+            "2026-11-30T10:00:00.-5Z",
+            "2026-11-30T10:00:00.1234Z",
+            "2026-11-30T+1:00:00Z",
+        ] {
             assert!(parse_time(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    /// A backup whose files go up in many parts (multipart uploads on a directory), restored
+    /// and verified; a failed export leaves no file and no manifest behind.
+    #[test]
+    fn multipart_backups_restore_and_failed_ones_leave_nothing() {
+        use pixelparty_storage::backup::ExportPart;
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let loc = Location::parse(dir.path().join("b").to_str().unwrap(), &S3Options::default())
+            .unwrap()
+            .with_part_bytes(4096);
+        // Rows that do not compress: many parts per file.
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut noise = move |n: usize| -> Vec<u8> {
+            (0..n)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x as u8
+                })
+                .collect()
+        };
+        let export = |rows: Vec<pixelparty_storage::backup::Row>, bad: bool| {
+            let mut parts: Vec<ExportPart> = pixelparty_storage::backup::KEYSPACES
+                .iter()
+                .map(|&k| ExportPart { keyspace: k, rows: Box::new(std::iter::empty()) })
+                .collect();
+            let mut rows: Vec<Result<_, pixelparty_storage::StorageError>> = rows.into_iter().map(Ok).collect();
+            if bad {
+                rows.push(Err(pixelparty_storage::StorageError::invalid("a read failed mid-export")));
+            }
+            parts[1].rows = Box::new(rows.into_iter());
+            // Every store holds its format mark (written when it is created).
+            parts[0].rows = Box::new(std::iter::once(Ok((b"format".to_vec(), 1u32.to_be_bytes().to_vec()))));
+            Export { backend: "fjall", store_format: 1, geometry: None, canvas_seq: 0, journal_first: 0, parts }
+        };
+        let rows: Vec<_> = (0u32..300).map(|i| (i.to_be_bytes().to_vec(), noise(200))).collect();
+        let m = rt.block_on(write(&loc, export(rows.clone(), false), 1_000)).unwrap();
+        let users = m.files.iter().find(|f| f.keyspace == "users").unwrap();
+        assert!(users.bytes > 10 * 4096, "{} bytes: several parts", users.bytes);
+        let staged = rt.block_on(stage(&loc, &m, dir.path())).unwrap();
+        let back = with_export_of_dir(&staged.db(), |e| {
+            let part = e.parts.into_iter().find(|p| p.keyspace == "users").unwrap();
+            part.rows.collect::<Result<Vec<_>, _>>()
+        })
+        .unwrap();
+        assert_eq!(back, rows);
+        assert!(rt.block_on(write(&loc, export(rows.clone(), true), 2_000)).is_err());
+        assert_eq!(rt.block_on(ids(&loc)).unwrap(), [id_for(1_000), id_for(2_000)]);
+        assert!(!rt.block_on(has_manifest(&loc, &id_for(2_000))).unwrap(), "a failed backup is not complete");
+        assert_eq!(rt.block_on(list(&loc)).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn only_backup_ids_are_taken_for_backups() {
+        assert!(is_id(&id_for(1_796_083_199_999)));
+        assert_eq!(id_ms("20261130T235959999Z"), Some(1_796_083_199_999));
+        for other in ["notes", "2025-archive", "20261130T235959999", "20261130X235959999Z", "2026113OT235959999Z"] {
+            assert!(!is_id(other), "{other}");
         }
     }
 

@@ -534,6 +534,14 @@ impl Config {
         if !matches!(self.server.log_format.as_str(), "text" | "json") {
             return Err(ConfigError::new("server.log_format", "must be text or json".into()));
         }
+        let s = &self.storage;
+        if s.postgres_ca_file.is_some()
+            && !s.postgres_url.contains("sslmode=require")
+            && !s.postgres_url.contains("sslmode=verify")
+        {
+            let rule = "is used only with TLS: add sslmode=require to storage.postgres_url".into();
+            return Err(ConfigError::new("storage.postgres_ca_file", rule));
+        }
         if self.backup.retain == 0 {
             return Err(ConfigError::new("backup.retain", "must be at least 1".into()));
         }

@@ -637,62 +637,90 @@ fn restore(args: RestoreArgs) -> Result<()> {
     if std::fs::read_dir(&db_dir).is_ok_and(|mut d| d.next().is_some()) {
         bail!("{} already holds a store: restore into a new data directory (--data)", db_dir.display());
     }
+    let m = rt.block_on(backup::choose(&loc, args.backup.as_deref()))?;
+    // Everything --canvas-at needs is settled before anything is restored.
+    let base = match at_ms {
+        None => None,
+        Some(at) => canvas_base(&rt, &loc, &m, at)?,
+    };
     std::fs::create_dir_all(&config.server.data_dir)?;
-    let restored = rt.block_on(backup::restore(&loc, args.backup.as_deref(), &db_dir))?;
-    let m = &restored.manifest;
+    let staged = rt.block_on(backup::stage(&loc, &m, &config.server.data_dir))?;
     println!(
-        "restored backup {} ({} backend, {} keyspaces, {} rows, {} bytes) into {}; verified row for row",
+        "restored backup {} ({} backend, {} keyspaces, {} rows, {} bytes); verified row for row",
         m.id,
         m.backend,
         m.files.len(),
-        restored.rows,
-        m.bytes(),
-        db_dir.display()
+        staged.rows,
+        m.bytes()
     );
     if m.backend != "fjall" {
         println!(
             "this backup holds the canvas only: accounts, chat and the journal are PostgreSQL's (restore them with pg_restore)"
         );
     }
-    let Some(at_ms) = at_ms else { return Ok(()) };
+    if let Some(at_ms) = at_ms {
+        let base = match base {
+            None => None,
+            Some(b) => {
+                let staged_base = rt.block_on(backup::stage(&loc, &b, &config.server.data_dir))?;
+                let store = pixelparty_storage::Store::open(pixelparty_storage::StoreConfig::new(staged_base.db()))?;
+                let g =
+                    store.wait(|b| b.canvas_geometry())?.ok_or_else(|| anyhow!("backup {} holds no canvas", b.id))?;
+                println!("base: backup {} (canvas up to sequence {})", b.id, b.canvas_seq);
+                Some(store.wait(move |b| b.recover_canvas(g))?)
+            }
+        };
+        // The staged store itself, whatever backend the configuration names.
+        let store = pixelparty_storage::Store::open(pixelparty_storage::StoreConfig::new(staged.db()))?;
+        let g = store.wait(|b| b.canvas_geometry())?.ok_or_else(|| anyhow!("the backup holds no canvas"))?;
+        let then = store.wait(move |b| {
+            let b = b.clone();
+            Box::pin(async move { pixelparty_storage::canvas::canvas_at_from(&*b, g, base, at_ms).await })
+        })?;
+        let now = pixelparty_engine::now_ms();
+        let changed = store.wait(move |b| {
+            let b = b.clone();
+            Box::pin(async move { pixelparty_gateway::rewind::write_offline(&*b, g, &then, now).await })
+        })?;
+        drop(store);
+        println!("canvas brought back to {at_ms}: {changed} pixels changed (journaled as restores)");
+    }
+    staged.put_in_place(&db_dir)?;
+    println!("in place: {}", db_dir.display());
+    Ok(())
+}
+
+/// The older backup whose canvas `--canvas-at at` starts from, when backup `m`'s journal does
+/// not reach back to the first update (`None`: it does); refused when nothing can rebuild
+/// that moment.
+fn canvas_base(
+    rt: &tokio::runtime::Runtime,
+    loc: &pixelparty_gateway::backup::Location,
+    m: &pixelparty_gateway::backup::Manifest,
+    at: u64,
+) -> Result<Option<pixelparty_gateway::backup::Manifest>> {
     if m.backend != "fjall" {
         bail!(
             "--canvas-at needs the journal, which a PostgreSQL-mode backup does not hold: use `admin rewind` on the cluster"
         );
     }
-    // An older backup's canvas as the base when this one's journal does not reach back.
-    let base_dir = tempfile::Builder::new().prefix(".pixelparty-base-").tempdir_in(&config.server.data_dir)?;
-    let base = if m.journal_first <= 1 {
-        None
-    } else {
-        let older =
-            rt.block_on(backup::list(&loc))?.into_iter().rev().find(|b| b.backend == "fjall" && b.created_ms <= at_ms);
-        let older = older.ok_or_else(|| {
-            anyhow!(
-                "the backup's journal starts at sequence {} and no backup was taken before that moment",
-                m.journal_first
-            )
-        })?;
-        let dir = base_dir.path().join("db");
-        rt.block_on(backup::restore(&loc, Some(&older.id), &dir))?;
-        let store = pixelparty_storage::Store::open(pixelparty_storage::StoreConfig::new(&dir))?;
-        let g = store.wait(|b| b.canvas_geometry())?.ok_or_else(|| anyhow!("backup {} holds no canvas", older.id))?;
-        println!("base: backup {} (canvas up to sequence {})", older.id, older.canvas_seq);
-        Some(store.wait(move |b| b.recover_canvas(g))?)
-    };
-    let store = open_store(&config)?;
-    let g = store.wait(|b| b.canvas_geometry())?.ok_or_else(|| anyhow!("the backup holds no canvas"))?;
-    let then = store.wait(move |b| {
-        let b = b.clone();
-        Box::pin(async move { pixelparty_storage::canvas::canvas_at_from(&*b, g, base, at_ms).await })
-    })?;
-    let now = pixelparty_engine::now_ms();
-    let changed = store.wait(move |b| {
-        let b = b.clone();
-        Box::pin(async move { pixelparty_gateway::rewind::write_offline(&*b, g, &then, now).await })
-    })?;
-    println!("canvas brought back to {at_ms}: {changed} pixels changed (journaled as restores)");
-    Ok(())
+    if at > m.created_ms {
+        bail!("--canvas-at is after backup {} was taken: restore a later backup", m.id);
+    }
+    // The first sequence the journal holds (none: everything up to the canvas's last one).
+    let first = if m.journal_first == 0 { m.canvas_seq + 1 } else { m.journal_first };
+    if first <= 1 {
+        return Ok(None);
+    }
+    let older = rt.block_on(pixelparty_gateway::backup::list(loc))?.into_iter().rev().find(|b| {
+        b.backend == "fjall" && b.created_ms <= at && b.created_ms <= m.created_ms && b.canvas_seq + 1 >= first
+    });
+    older.map(Some).ok_or_else(|| {
+        anyhow!(
+            "backup {}'s journal starts at sequence {first}, and no backup taken before that moment reaches it",
+            m.id
+        )
+    })
 }
 
 fn migrate(from: &str, to: &str) -> Result<()> {

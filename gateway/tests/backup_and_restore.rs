@@ -206,6 +206,15 @@ async fn a_backup_taken_under_load_restores_exactly() {
 #[tokio::test(flavor = "current_thread")]
 async fn damaged_or_incomplete_backups_are_refused_and_retention_keeps_the_newest() {
     let mut t = start(|c| c.backup.retain = 2);
+    let backups = t.dir.path().join("backups");
+    // Beside the backups: a folder of someone else's, a young incomplete backup (perhaps
+    // another process's, still uploading) and an old one that failed half-way.
+    for (dir, file) in
+        [("notes", "keep.txt"), ("29990101T000000000Z", "users.rows.gz"), ("20200101T000000000Z", "users.rows.gz")]
+    {
+        std::fs::create_dir_all(backups.join(dir)).unwrap();
+        std::fs::write(backups.join(dir).join(file), b"x").unwrap();
+    }
     let a = t.user("alice").await;
     let mut conn = t.connect(&a).await;
     let mut ids = Vec::new();
@@ -218,8 +227,11 @@ async fn damaged_or_incomplete_backups_are_refused_and_retention_keeps_the_newes
     let listed = t.admin_call("GET", "/backups", Value::Null).await;
     let kept: Vec<&str> = listed["backups"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
     assert_eq!(kept, [ids[1].as_str(), ids[2].as_str()], "the newest two are kept, oldest first");
-    let backups = t.dir.path().join("backups");
     assert!(!backups.join(&ids[0]).exists(), "the oldest is removed");
+    assert!(!backups.join("20200101T000000000Z").exists(), "an old incomplete backup is removed");
+    assert!(backups.join("notes/keep.txt").exists(), "what is not a backup is left alone");
+    assert!(backups.join("29990101T000000000Z").exists(), "a young incomplete backup is left alone");
+    std::fs::remove_dir_all(backups.join("29990101T000000000Z")).unwrap();
     drop(conn);
     t.server.take().unwrap().shutdown();
 
@@ -235,6 +247,34 @@ async fn damaged_or_incomplete_backups_are_refused_and_retention_keeps_the_newes
         pixelparty(&["restore", "--from", backups.to_str().unwrap(), "--data", data.to_str().unwrap()], &[]);
     assert!(!ok && out.contains("does not match its checksum"), "{out}");
     assert!(!data.join("db").exists(), "nothing restored from a damaged backup");
+    // Rows that are not the manifest's, in a file whose checksum was made to match: the
+    // restore fails while importing, and leaves no store and no staging directory behind.
+    let good = std::fs::read(backups.join(&ids[1]).join("journal.rows.gz")).unwrap();
+    let other = std::fs::read(backups.join(&ids[1]).join("users.rows.gz")).unwrap();
+    std::fs::write(backups.join(&ids[1]).join("journal.rows.gz"), &other).unwrap();
+    let manifest_path = backups.join(&ids[1]).join("manifest.json");
+    let original = std::fs::read_to_string(&manifest_path).unwrap();
+    let mut m: Value = serde_json::from_str(&original).unwrap();
+    let sha: String = {
+        use sha2::Digest as _;
+        sha2::Sha256::digest(&other).iter().map(|b| format!("{b:02x}")).collect()
+    };
+    for f in m["files"].as_array_mut().unwrap() {
+        if f["keyspace"] == "journal" {
+            f["bytes"] = json!(other.len());
+            f["sha256"] = json!(sha);
+        }
+    }
+    std::fs::write(&manifest_path, serde_json::to_vec(&m).unwrap()).unwrap();
+    let data = target.path().join("d0");
+    let (ok, out) = pixelparty(
+        &["restore", "--from", backups.to_str().unwrap(), "--backup", &ids[1], "--data", data.to_str().unwrap()],
+        &[],
+    );
+    assert!(!ok && out.contains("does not hold the rows its manifest lists"), "{out}");
+    assert_eq!(std::fs::read_dir(&data).unwrap().count(), 0, "no store, no staging directory left in {data:?}");
+    std::fs::write(backups.join(&ids[1]).join("journal.rows.gz"), &good).unwrap();
+    std::fs::write(&manifest_path, original).unwrap();
     // A backup without its manifest is incomplete: not listed, not restored; the older one is.
     std::fs::remove_file(backups.join(&ids[2]).join("manifest.json")).unwrap();
     let data = target.path().join("d2");
@@ -322,6 +362,13 @@ async fn a_raid_is_undone_live_and_offline() {
     let backups = t.dir.path().join("backups");
     let target = tempfile::tempdir().unwrap();
     let data = target.path().join("data");
+    let later = (pixelparty_engine::now_ms() + 60_000).to_string();
+    let (ok, out) = pixelparty(
+        &["restore", "--from", backups.to_str().unwrap(), "--data", data.to_str().unwrap(), "--canvas-at", &later],
+        &[],
+    );
+    assert!(!ok && out.contains("after backup"), "a moment after the backup is refused: {out}");
+    assert!(!data.join("db").exists(), "before anything is restored");
     let at = moment.to_string();
     let (ok, out) = pixelparty(
         &["restore", "--from", backups.to_str().unwrap(), "--data", data.to_str().unwrap(), "--canvas-at", &at],

@@ -197,7 +197,7 @@ pub fn canvas_export(geometry: Option<Geometry>, canvas: Option<crate::Recovered
 }
 
 /// Longest key a row file may hold (fjall's own limit).
-pub const MAX_KEY: usize = 65_536;
+pub const MAX_KEY: usize = u16::MAX as usize;
 /// Longest value a row file may hold.
 pub const MAX_VALUE: usize = 64 << 20;
 /// First bytes of a row file.

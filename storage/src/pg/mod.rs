@@ -91,7 +91,13 @@ impl PgStore {
             // PostgreSQL reads 0 as "no timeout".
             return Err(StorageError::invalid("statement_timeout must be at least 1 ms"));
         }
-        let mut pg: tokio_postgres::Config = config.url.parse().map_err(|_| StorageError::invalid("database url"))?;
+        // libpq's verifying modes are what `require` does here (rustls always verifies the
+        // certificate and the host name).
+        let url = config
+            .url
+            .replace("sslmode=verify-full", "sslmode=require")
+            .replace("sslmode=verify-ca", "sslmode=require");
+        let mut pg: tokio_postgres::Config = url.parse().map_err(|_| StorageError::invalid("database url"))?;
         if pg.get_connect_timeout().is_none() {
             pg.connect_timeout(config.statement_timeout);
         }
