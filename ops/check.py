@@ -13,6 +13,14 @@
                                           the cluster compose file, its node configs, HAProxy
                                           config and Prometheus config agree with each other and
                                           with ops/cluster's templates (see cmd_compose_cluster)
+  check.py compose-cluster-tls COMPOSE CLUSTER_DIR
+                                          the same on a copy switched to TLS as ops/README.md
+                                          says; broken copies (CA not mounted, a Redis CA on
+                                          redis://) must fail it
+  check.py helm-tls FILE [SECRET PG_KEY REDIS_KEY]
+                                          a cluster-mode render's TLS settings: the CA files
+                                          from SECRET named in every config and mounted at
+                                          /etc/pixelparty/ca; without SECRET, none
   check.py helm-cluster FILE REPLICAS     a cluster-mode render: REPLICAS pods, node id from the
                                           pod name, the URLs from a Secret, no volume claim, no
                                           WebTransport; one config per pod, mounted by the pod's
@@ -283,6 +291,10 @@ def cmd_compose_cluster(compose_path, cluster_dir):
       (run.sh's default) and storage.backend and webtransport.enabled are the template's;
       each node's backup target is its own (it names the node: one node's retention must
       never remove another's backups) and, for a directory, on a volume the node mounts;
+      TLS allowed (ops/README.md, "Compose (cluster)": rediss://, ?sslmode=require): a CA
+      file the config names (storage.postgres_ca_file, cluster.redis_ca_file) is mounted
+      into the node, and redis_ca_file comes with rediss:// only (the server refuses it
+      with redis://);
     - HAProxy: every line of the template's global, defaults, "frontend public" and "backend
       nodes" sections (but bind and the placeholders) is in the compose config's same section;
       one `server` per node, at its private address and HTTP port, health-checked on its
@@ -372,9 +384,20 @@ def cmd_compose_cluster(compose_path, cluster_dir):
             bad += fail(f"{where}: storage.postgres_url in the file (the password belongs in the environment)")
         env = svc.get("environment", {})
         pg = env.get("PIXELPARTY_POSTGRES_URL", "")
-        m = re.search(r"^postgres(?:ql)?://.*@([A-Za-z0-9_.-]+)(?::[0-9]+)?/[A-Za-z0-9_]+$", pg)
+        m = re.search(r"^postgres(?:ql)?://.*@([A-Za-z0-9_.-]+)(?::[0-9]+)?/[A-Za-z0-9_]+(\?sslmode=(?:disable|prefer|require))?$", pg)
         if not m or m.group(1) != "postgres":
             bad += fail(f"{name}: PIXELPARTY_POSTGRES_URL does not name the postgres service: {pg!r}")
+        # TLS: the CA files the config names are mounted into the node; a Redis CA only with
+        # rediss:// (the server refuses redis_ca_file with a redis:// URL).
+        targets = [v.split(":")[1] for v in svc.get("volumes", []) if isinstance(v, str) and len(v.split(":")) >= 2]
+        for sect, key in (("storage", "postgres_ca_file"), ("cluster", "redis_ca_file")):
+            ca = cfg.get(sect, {}).get(key)
+            if ca and not any(ca == t or ca.startswith(t.rstrip("/") + "/") for t in targets):
+                bad += fail(f"{where}: {sect}.{key} {ca!r} is on no file or volume the node mounts ({targets})")
+        if cl.get("redis_ca_file") and not cl.get("redis_url", "").startswith("rediss://"):
+            bad += fail(f"{where}: cluster.redis_ca_file with {cl.get('redis_url')!r}: a Redis CA needs rediss://")
+        if st.get("postgres_ca_file") and not (m and m.group(2) == "?sslmode=require"):
+            bad += fail(f"{where}: storage.postgres_ca_file, but PIXELPARTY_POSTGRES_URL does not say sslmode=require (the file would be ignored)")
         if "PIXELPARTY_ADMIN_TOKEN" not in env:
             bad += fail(f"{name}: no PIXELPARTY_ADMIN_TOKEN (every node and Prometheus need the same token)")
         r_host, _ = url_host_port(cl.get("redis_url", ""))
@@ -420,7 +443,7 @@ def cmd_compose_cluster(compose_path, cluster_dir):
             bad += fail(f"{name}'s config differs from {first_name}'s in {', '.join(diff)} (only {sorted('.'.join(k) for k in PER_NODE)} may)")
     oks.append(f"{len(nodes)} node configs: node_id = service name, admin on the private address, trusted_proxies = [HAProxy {proxy_ip}], "
                f"PostgreSQL and Redis services, key prefix {cluster_prefix!r} and storage/webtransport as ops/cluster, "
-               f"a backup target per node on a mounted volume, the same but per-node keys")
+               f"a backup target per node on a mounted volume, the same but per-node keys, CA files (if any) mounted")
 
     # HAProxy.
     cfg_path = mounted(haproxy, "/usr/local/etc/haproxy/haproxy.cfg")
@@ -471,6 +494,125 @@ def cmd_compose_cluster(compose_path, cluster_dir):
     if not bad:
         for o in oks:
             print(f"  ok {o}")
+    return 1 if bad else 0
+
+
+def compose_tls_copy(compose_path, out_dir, mount_ca=True, redis_scheme="rediss"):
+    """A copy of the cluster compose directory switched to TLS as ops/README.md ("Compose
+    (cluster)", "TLS") says: the nodes' PostgreSQL URL with ?sslmode=require, the CA mounted
+    into each node at /etc/pixelparty/ca.pem (unless not mount_ca) and named in node<N>.toml
+    as storage.postgres_ca_file and cluster.redis_ca_file, redis_url rediss://; Redis and
+    PostgreSQL get the certificates (./tls) and their TLS flags. Returns the copy's compose
+    file."""
+    import yaml
+
+    src = os.path.dirname(os.path.abspath(compose_path))
+    shutil.copytree(src, out_dir, dirs_exist_ok=True)
+    os.makedirs(os.path.join(out_dir, "tls"), exist_ok=True)
+    for f in ("ca.pem", "server.pem", "server.key"):
+        open(os.path.join(out_dir, "tls", f), "w").close()
+    path = os.path.join(out_dir, os.path.basename(compose_path))
+    with open(path, encoding="utf-8") as f:
+        c = yaml.safe_load(f)  # merge keys (<<: *node) resolved
+    c.pop("x-node", None)
+    # The nodes share x-node's mappings (one object each after the merge): copy them apart.
+    c["services"] = {n: json.loads(json.dumps(svc)) for n, svc in c["services"].items()}
+    for name, svc in c["services"].items():
+        vols = svc.get("volumes", [])
+        if any(isinstance(v, str) and v.split(":")[1:2] == ["/etc/pixelparty.toml"] for v in vols):
+            env = svc["environment"]
+            env["PIXELPARTY_POSTGRES_URL"] += "?sslmode=require"
+            if mount_ca:
+                vols.append("./tls/ca.pem:/etc/pixelparty/ca.pem:ro")
+            toml_path = os.path.normpath(os.path.join(out_dir, vols[0].split(":")[0]))
+            with open(toml_path, encoding="utf-8") as f:
+                text = f.read()
+            text = text.replace('redis_url = "redis://', f'redis_url = "{redis_scheme}://')
+            text = text.replace("[cluster]\n", '[cluster]\nredis_ca_file = "/etc/pixelparty/ca.pem"\n')
+            text = text.replace("[storage]\n", '[storage]\npostgres_ca_file = "/etc/pixelparty/ca.pem"\n')
+            with open(toml_path, "w", encoding="utf-8") as f:
+                f.write(text)
+    c["services"]["redis"]["command"] += ["--port", "0", "--tls-port", "6379", "--tls-cert-file", "/tls/server.pem",
+                                          "--tls-key-file", "/tls/server.key", "--tls-ca-cert-file", "/tls/ca.pem",
+                                          "--tls-auth-clients", "no"]
+    c["services"]["postgres"]["command"] = ["postgres", "-c", "ssl=on", "-c", "ssl_cert_file=/tls/server.pem",
+                                            "-c", "ssl_key_file=/tls/server.key"]
+    c["services"]["redis"]["healthcheck"]["test"] = ["CMD", "redis-cli", "--tls", "--cacert", "/tls/ca.pem", "ping"]
+    for name in ("redis", "postgres"):
+        c["services"][name].setdefault("volumes", []).append("./tls:/tls:ro")
+    with open(path, "w", encoding="utf-8") as f:
+        yaml.safe_dump(c, f, sort_keys=False)
+    return path
+
+
+def cmd_compose_cluster_tls(compose_path, cluster_dir):
+    """The cluster compose file switched to TLS as ops/README.md says (a copy) still agrees
+    (cmd_compose_cluster), and the same switch with the CA not mounted, or with a Redis CA
+    but a redis:// URL, does not."""
+    bad = 0
+    with tempfile.TemporaryDirectory(prefix="pixelparty-compose-tls-") as tmp:
+        ok_copy = compose_tls_copy(compose_path, os.path.join(tmp, "tls"))
+        out = subprocess.run([sys.executable, __file__, "compose-cluster", ok_copy, cluster_dir], capture_output=True, text=True)
+        if out.returncode != 0:
+            bad += fail(f"the compose cluster switched to TLS does not agree:\n{out.stdout}{out.stderr}")
+        for what, kw in (("the CA not mounted", {"mount_ca": False}), ("a Redis CA with redis://", {"redis_scheme": "redis"})):
+            broken = compose_tls_copy(compose_path, os.path.join(tmp, what.replace(" ", "-")), **kw)
+            out = subprocess.run([sys.executable, __file__, "compose-cluster", broken, cluster_dir], capture_output=True, text=True)
+            if out.returncode == 0:
+                bad += fail(f"the compose cluster switched to TLS with {what} passes the agreement check")
+    if not bad:
+        print("  ok switched to TLS (rediss://, sslmode=require, the CA mounted and named): agrees; "
+              "with the CA not mounted, or a Redis CA on redis://: refused")
+    return 1 if bad else 0
+
+
+def cmd_helm_tls(path, ca_secret=None, pg_key=None, redis_key=None):
+    """TLS to the backends in a cluster-mode render: with CA_SECRET, every pod's config names
+    /etc/pixelparty/ca/PG_KEY as storage.postgres_ca_file and /etc/pixelparty/ca/REDIS_KEY as
+    cluster.redis_ca_file, and the pod mounts the Secret there read-only; the URLs of a
+    chart-made Secret are rediss:// and sslmode=require. Without: no CA file, no such
+    volume."""
+    import base64
+
+    docs = [d for d in load_yaml_all(path) if d]
+    bad = 0
+    sts = [d for d in docs if d["kind"] == "StatefulSet"]
+    if len(sts) != 1:
+        return fail(f"{len(sts)} StatefulSets")
+    pod = sts[0]["spec"]["template"]["spec"]
+    files = {}
+    for d in docs:
+        files.update(config_files(d))
+    want_pg = f"/etc/pixelparty/ca/{pg_key}" if ca_secret and pg_key else None
+    want_redis = f"/etc/pixelparty/ca/{redis_key}" if ca_secret and redis_key else None
+    for key, text in sorted(files.items()):
+        cfg = tomllib.loads(text)
+        got = (cfg.get("storage", {}).get("postgres_ca_file"), cfg.get("cluster", {}).get("redis_ca_file"))
+        if got != (want_pg, want_redis):
+            bad += fail(f"{key}: (storage.postgres_ca_file, cluster.redis_ca_file) = {got}, expected {(want_pg, want_redis)}")
+    vols = {v["name"]: v for v in pod.get("volumes", [])}
+    mounts = {m["name"]: m for m in pod["containers"][0].get("volumeMounts", [])}
+    ca_vols = [v for v in vols.values() if v.get("secret", {}).get("secretName") == ca_secret] if ca_secret else []
+    if ca_secret:
+        if len(ca_vols) != 1:
+            bad += fail(f"no single volume from the Secret {ca_secret}: {sorted(vols)}")
+        else:
+            m = mounts.get(ca_vols[0]["name"], {})
+            if m.get("mountPath") != "/etc/pixelparty/ca" or not m.get("readOnly"):
+                bad += fail(f"the CA Secret is not mounted read-only at /etc/pixelparty/ca: {m}")
+        secrets = [d for d in docs if d["kind"] == "Secret" and d["metadata"]["name"].endswith("-cluster")]
+        for d in secrets:
+            urls = {k: base64.b64decode(v).decode() for k, v in d.get("data", {}).items()}
+            if not urls.get("redis-url", "").startswith("rediss://") or "sslmode=require" not in urls.get("postgres-url", ""):
+                bad += fail(f"the chart's Secret does not ask for TLS: {sorted(urls)}")
+    elif "backends-ca" in vols or any(m.get("mountPath") == "/etc/pixelparty/ca" for m in mounts.values()):
+        bad += fail("a CA volume without cluster.tls.caSecret")
+    if not bad:
+        if ca_secret:
+            print(f"  ok {len(files)} configs name the CA files under /etc/pixelparty/ca, mounted read-only from the Secret {ca_secret}; "
+                  f"the chart's Secret has rediss:// and sslmode=require")
+        else:
+            print(f"  ok {len(files)} configs without CA files, no CA volume")
     return 1 if bad else 0
 
 
@@ -797,15 +939,31 @@ def cmd_server_config(binary, configs, cluster_configs=()):
             except RuntimeError as e:
                 return fail(f"cluster backends: {e}")
         for cfg, cluster in [(c, False) for c in configs] + [(c, True) for c in cluster_configs]:
-            s = Server(binary, cfg, extra_args=backends.node_args() if cluster else ())
+            dropped = []
+            if cluster:
+                # The run's plain Redis and PostgreSQL replace the config's URLs, and with them
+                # go the CA files of TLS to those services (a Redis CA needs rediss://, a
+                # PostgreSQL CA sslmode=require).
+                with open(cfg, encoding="utf-8") as f:
+                    lines = f.read().splitlines(keepends=True)
+                ca_re = re.compile(r"^\s*(postgres_ca_file|redis_ca_file)\s*=")
+                dropped = [l.split("=")[0].strip() for l in lines if ca_re.match(l)]
+                if dropped:
+                    cfg_run = os.path.join(tempfile.mkdtemp(prefix="pixelparty-ops-cfg-"), os.path.basename(cfg))
+                    with open(cfg_run, "w", encoding="utf-8") as f:
+                        f.writelines(l for l in lines if not ca_re.match(l))
+            s = Server(binary, cfg_run if dropped else cfg, extra_args=backends.node_args() if cluster else ())
             try:
                 s.start()
-                mode = " in cluster mode (Redis and PostgreSQL URLs of this run)" if cluster else ""
+                mode = " in cluster mode (Redis and PostgreSQL URLs of this run" if cluster else ""
+                mode += f"; without {', '.join(dropped)})" if dropped else (")" if cluster else "")
                 print(f"  ok the server starts with {cfg}{mode} and answers /readyz")
             except RuntimeError as e:
                 bad += fail(f"the server refuses {cfg}: {e}")
             finally:
                 s.stop()
+                if dropped:
+                    shutil.rmtree(os.path.dirname(cfg_run), ignore_errors=True)
     finally:
         if backends:
             backends.stop()
@@ -1100,8 +1258,12 @@ def main(argv):
         return cmd_compose_mounts(rest)
     if cmd == "compose-cluster":
         return cmd_compose_cluster(*rest)
+    if cmd == "compose-cluster-tls":
+        return cmd_compose_cluster_tls(*rest)
     if cmd == "helm-cluster":
         return cmd_helm_cluster(rest[0], int(rest[1]))
+    if cmd == "helm-tls":
+        return cmd_helm_tls(*rest)
     if cmd == "helm-backup":
         return cmd_helm_backup(rest[0], rest[1:])
     if cmd == "backends":

@@ -10,18 +10,22 @@
 #   2. compose.yaml, compose/cluster.yaml and the CI workflow against their JSON schemas
 #      (check-jsonschema's vendored schemas, from PyPI); the files the compose files mount
 #      exist; the cluster compose file agrees with its node configs, HAProxy and Prometheus
-#      configs and with ops/cluster/ (key prefix, trusted proxy, HAProxy options, ...);
-#      haproxy -c on its HAProxy config
+#      configs and with ops/cluster/ (key prefix, trusted proxy, HAProxy options, ...), and so
+#      does a copy switched to TLS as ops/README.md says; haproxy -c on its HAProxy config; the
+#      image installs ca-certificates
 #   3. Terraform: fmt -check; the user-data and config templates render for one node and for
 #      cluster mode (terraform console, no provider needed), the scripts pass bash -n and, when
 #      installed, shellcheck; [backup] as the module sets it (cluster mode: user-data gives each
-#      node its own prefix); validate only when the AWS provider can be installed (the
-#      Terraform registry is not reachable here)
+#      node its own prefix); TLS to Redis and PostgreSQL (cluster mode's default: rediss://,
+#      the RDS CA bundle fetched by user-data as storage.postgres_ca_file, sslmode=require in
+#      the URL the unit's ExecStartPre writes) and without it; validate only when the AWS
+#      provider can be installed (the Terraform registry is not reachable here)
 #   4. Helm chart: helm lint --strict, helm template with default values, with every option
 #      on and in cluster mode, each render parsed and validated against the Kubernetes schemas
 #      (kubernetes-validate, from PyPI); [backup] and the S3 credentials as the values ask
-#      (cluster mode: one config per pod, each its own backup prefix); the values it must
-#      refuse are refused
+#      (cluster mode: one config per pod, each its own backup prefix); TLS in cluster mode (CA
+#      files from a Secret, named in the config and mounted); the values it must refuse are
+#      refused
 #   5. Prometheus: promtool check rules and both configs, promtool test rules
 #      (ops/alerts_test.yml), every dashboard expression parsed by promtool
 #   6. systemd-analyze verify on ops/pixelparty.service and on the units the user-data writes
@@ -183,7 +187,14 @@ if py_has yaml; then
     bad "compose/cluster.yaml, its node configs, haproxy.cfg and prometheus.yml agree with each other and with ops/cluster's templates"
   fi
   printf '%s\n' "$out" | sed 's/^/     /'
+  # TLS to Redis and PostgreSQL, switched on as ops/README.md says (on a copy).
+  run "compose/cluster.yaml switched to TLS as ops/README.md says (a copy: rediss://, sslmode=require, the CA mounted and named) still agrees; the CA not mounted, or a Redis CA on redis://, is refused" \
+    "$PY" "$OPS/check.py" compose-cluster-tls ops/compose/cluster.yaml ops/cluster
 fi
+# The image's trust store: the server verifies S3's, a rediss:// Redis's and a TLS
+# PostgreSQL's certificates against it (debian:bookworm-slim has none).
+run "ops/Dockerfile: the runtime image installs ca-certificates (the system trust store for S3, rediss://, sslmode=require)" \
+  bash -c "tac ops/Dockerfile | sed '/^FROM /q' | grep -Eq '^RUN .*apt-get install .*ca-certificates' || { echo 'no RUN apt-get install ... ca-certificates after the last FROM'; exit 1; }"
 if command -v haproxy >/dev/null 2>&1; then
   run "haproxy -c accepts ops/compose/haproxy.cfg ($(haproxy -v | head -1 | cut -d' ' -f1-3))" haproxy -c -q -f ops/compose/haproxy.cfg
 else
@@ -197,7 +208,8 @@ TF=ops/terraform/aws
 if [ -n "$TERRAFORM" ]; then
   run "terraform fmt -check -recursive ops/terraform" "$TERRAFORM" fmt -check -recursive -diff ops/terraform
   # Render the two templates with sample values (terraform console needs no provider), as
-  # main.tf and compute.tf call them: one node, and cluster mode (WebTransport per node).
+  # main.tf and compute.tf call them: one node, and cluster mode (WebTransport per node), with
+  # TLS to Redis and PostgreSQL (the default) and without.
   mkdir -p "$WORK/tfc"
   # tf_render TEMPLATE VARS OUT: templatefile(TEMPLATE, {VARS}) written to OUT.
   tf_render() {
@@ -206,15 +218,23 @@ if [ -n "$TERRAFORM" ]; then
   }
   TOML_COMMON="http_port = 8080, admin_port = 9091, wt_port = 8443, allowed_origins = jsonencode([\"https://place.example\"]), cookie_secure = true, width = 1000, height = 1000, cooldown_ms = 300000, durability = \"sync\", journal_retention_days = 30, key_prefix = \"pixelparty\", backup_interval_s = 3600, backup_retain = 48, region = \"eu-west-1\", extra_config = \"[limits]\\nchat_burst = 5\\n\""
   UD_COMMON="region = \"eu-west-1\", binary_s3_uri = \"s3://artifacts/pixelparty\", admin_token_ssm_parameter = \"/pixelparty/admin-token\", backups_bucket = \"pixelparty-backups-x\", wt_port = 8443"
-  for mode in one cluster; do
+  # Cluster mode as main.tf and compute.tf set it: TLS to both backends by default
+  # (backends_tls), and once with it off.
+  RDS_CA=/etc/pixelparty/rds-ca.pem RDS_BUNDLE=https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem
+  CLUSTER_UD="$UD_COMMON, cluster = true, data_volume_id = \"\", wt_per_node = true, postgres_secret_arn = \"arn:aws:secretsmanager:eu-west-1:1:secret:rds!db-x\", postgres_host = \"pp.abc.rds.amazonaws.com\", postgres_db = \"pixelparty\", postgres_ca_bundle_url = \"$RDS_BUNDLE\""
+  for mode in one cluster cluster-plain; do
     if [ $mode = one ]; then
-      toml_vars="$TOML_COMMON, wt_enabled = true, wt_public_url = \"https://place.example:8443/wt\", cluster = false, redis_url = \"\", backup_target = \"s3://pixelparty-backups-x/pixelparty/store\""
+      toml_vars="$TOML_COMMON, wt_enabled = true, wt_public_url = \"https://place.example:8443/wt\", cluster = false, redis_url = \"\", postgres_ca_file = \"\", backup_target = \"s3://pixelparty-backups-x/pixelparty/store\""
       toml=$WORK/terraform.toml ud=$WORK/user-data.sh what="one node"
-      ud_vars="$UD_COMMON, cluster = false, data_volume_id = \"vol-0123456789abcdef0\", wt_per_node = false, postgres_secret_arn = \"\", postgres_host = \"\", postgres_db = \"\", postgres_sslmode = \"disable\""
+      ud_vars="$UD_COMMON, cluster = false, data_volume_id = \"vol-0123456789abcdef0\", wt_per_node = false, postgres_secret_arn = \"\", postgres_host = \"\", postgres_db = \"\", postgres_sslmode = \"disable\", postgres_ca_file = \"\", postgres_ca_bundle_url = \"$RDS_BUNDLE\""
+    elif [ $mode = cluster ]; then
+      toml_vars="$TOML_COMMON, wt_enabled = true, wt_public_url = \"\", cluster = true, redis_url = \"rediss://master.pp.abc.euw1.cache.amazonaws.com:6379/0\", postgres_ca_file = \"$RDS_CA\", backup_target = \"s3://pixelparty-backups-x/pixelparty/nodes\""
+      toml=$WORK/terraform-cluster.toml ud=$WORK/user-data-cluster.sh what="cluster mode (TLS to Redis and PostgreSQL)"
+      ud_vars="$CLUSTER_UD, postgres_sslmode = \"require\", postgres_ca_file = \"$RDS_CA\""
     else
-      toml_vars="$TOML_COMMON, wt_enabled = true, wt_public_url = \"\", cluster = true, redis_url = \"redis://pp.abc.cache.amazonaws.com:6379/0\", backup_target = \"s3://pixelparty-backups-x/pixelparty/nodes\""
-      toml=$WORK/terraform-cluster.toml ud=$WORK/user-data-cluster.sh what="cluster mode"
-      ud_vars="$UD_COMMON, cluster = true, data_volume_id = \"\", wt_per_node = true, postgres_secret_arn = \"arn:aws:secretsmanager:eu-west-1:1:secret:rds!db-x\", postgres_host = \"pp.abc.rds.amazonaws.com\", postgres_db = \"pixelparty\", postgres_sslmode = \"disable\""
+      toml_vars="$TOML_COMMON, wt_enabled = true, wt_public_url = \"\", cluster = true, redis_url = \"redis://master.pp.abc.euw1.cache.amazonaws.com:6379/0\", postgres_ca_file = \"\", backup_target = \"s3://pixelparty-backups-x/pixelparty/nodes\""
+      toml=$WORK/terraform-cluster-plain.toml ud=$WORK/user-data-cluster-plain.sh what="cluster mode, backends_tls = false"
+      ud_vars="$CLUSTER_UD, postgres_sslmode = \"disable\", postgres_ca_file = \"\""
     fi
     if tf_render pixelparty.toml.tftpl "$toml_vars" "$toml"; then
       ok "the config template renders, $what (terraform console)"
@@ -273,6 +293,74 @@ for needle in ("PIXELPARTY_POSTGRES_URL=", "PIXELPARTY_NODE_ID=", "ExecStartPre=
 print("\n".join(problems))
 sys.exit(1 if problems else 0)
 PY
+  # TLS to the backends (backends_tls, the default): rediss:// and the RDS CA bundle as
+  # storage.postgres_ca_file in the config, no redis_ca_file (ElastiCache: the system's
+  # roots); user-data installs ca-certificates and fetches the bundle into that file before
+  # the service starts. With backends_tls off: plain URLs, no CA file, nothing fetched.
+  [ -s "$WORK/user-data-cluster.sh" ] && [ -s "$WORK/user-data-cluster-plain.sh" ] &&
+    run "cluster mode, TLS: rediss://, storage.postgres_ca_file = $RDS_CA (main.tf's path), no redis_ca_file; user-data installs ca-certificates and fetches the RDS bundle into it before starting the server; backends_tls = false: redis://, no CA file, nothing fetched; one node: none of it" \
+      "$PY" - "$WORK/terraform-cluster.toml" "$WORK/user-data-cluster.sh" "$WORK/terraform-cluster-plain.toml" "$WORK/user-data-cluster-plain.sh" \
+      "$WORK/terraform.toml" "$WORK/user-data.sh" "$TF" "$RDS_CA" "$RDS_BUNDLE" <<'PY'
+import re, sys, tomllib
+tls_cfg, tls_ud, plain_cfg, plain_ud, one_cfg, one_ud, tf, ca, bundle = sys.argv[1:]
+load = lambda p: tomllib.load(open(p, "rb"))
+read = lambda p: open(p).read()
+problems = []
+# The sample values are main.tf's and variables.tf's: fail when they change there.
+if f'"{ca}"' not in read(f"{tf}/main.tf"):
+    problems.append(f"main.tf no longer names {ca}: update the sample values here")
+if f'"{bundle}"' not in read(f"{tf}/variables.tf"):
+    problems.append(f"variables.tf's default postgres_ca_bundle_url is no longer {bundle}")
+if 'var.backends_tls ? "rediss" : "redis"' not in read(f"{tf}/main.tf"):
+    problems.append("main.tf: redis_url no longer follows backends_tls")
+c = load(tls_cfg)
+if not c["cluster"]["redis_url"].startswith("rediss://") or "redis_ca_file" in c["cluster"]:
+    problems.append(f"TLS config: [cluster] {c['cluster']}: want rediss:// and no redis_ca_file (the system's roots)")
+if c["storage"].get("postgres_ca_file") != ca:
+    problems.append(f"TLS config: storage.postgres_ca_file is {c['storage'].get('postgres_ca_file')!r}, want {ca}")
+ud = read(tls_ud)
+apt = re.search(r"^apt-get install .*$", ud, re.M)
+if not apt or "ca-certificates" not in apt.group(0).split():
+    problems.append("user-data: ca-certificates not installed (the system trust store for rediss:// and S3)")
+fetch = ud.find(f'-o "{ca}.new" "{bundle}"')
+if fetch < 0:
+    problems.append(f"user-data: the RDS bundle is not fetched from {bundle} into {ca}")
+elif not 0 <= fetch < ud.find("systemctl enable --now pixelparty"):
+    problems.append("user-data: the bundle is fetched after the service starts")
+if f'install -m 0644 -o root -g root "{ca}.new" "{ca}"' not in ud:
+    problems.append(f"user-data: {ca} not installed readable (0644) for the server's user")
+p = load(plain_cfg)
+if not p["cluster"]["redis_url"].startswith("redis://") or "postgres_ca_file" in p["storage"]:
+    problems.append(f"backends_tls = false: [cluster] {p['cluster']}, [storage] {p['storage']}: want redis:// and no CA file")
+for path, what in ((plain_ud, "backends_tls = false"), (one_ud, "one node")):
+    if "truststore" in read(path) or ca in read(path):
+        problems.append(f"user-data, {what}: fetches or names the RDS bundle")
+o = load(one_cfg)
+if "cluster" in o or "postgres_ca_file" in o.get("storage", {}):
+    problems.append("one node: [cluster] or a PostgreSQL CA file in the config")
+print("\n".join(problems))
+sys.exit(1 if problems else 0)
+PY
+  # user-data's fetch of the bundle, run with a stand-in curl: a PEM bundle is installed
+  # (0644); a page that is no certificate (an HTML error page) stops the bootstrap.
+  if [ -s "$WORK/user-data-cluster.sh" ] && command -v openssl >/dev/null 2>&1; then
+    mkdir -p "$WORK/cafetch/bin"
+    sed -n '/^# TLS to RDS: /,/^rm -f /p' "$WORK/user-data-cluster.sh" |
+      sed "s#$RDS_CA#$WORK/cafetch/rds-ca.pem#g; s#-o root -g root ##" >"$WORK/cafetch/fetch.sh"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$WORK/cafetch/ca.key" -subj /CN=check-ca \
+      -days 2 -out "$WORK/cafetch/ca.pem" 2>/dev/null
+    # curl -fsS --retry 5 --retry-connrefused -o FILE URL: copy $CA_SOURCE to FILE.
+    printf '#!/bin/sh\nwhile [ "$1" != -o ]; do shift; done\ncp "$CA_SOURCE" "$2"\n' >"$WORK/cafetch/bin/curl"
+    chmod +x "$WORK/cafetch/bin/curl"
+    echo '<html>503 Service Unavailable</html>' >"$WORK/cafetch/error.html"
+    run "cluster mode, TLS: user-data's fetch of the RDS bundle installs a PEM bundle (0644) and stops on a page that is none (stand-in curl)" \
+      bash -c "[ \$(grep -c . '$WORK/cafetch/fetch.sh') -ge 5 ] || { echo 'the fetch lines (# TLS to RDS: .. rm -f) not found'; exit 1; }
+        PATH='$WORK/cafetch/bin':\$PATH CA_SOURCE='$WORK/cafetch/ca.pem' bash -euo pipefail '$WORK/cafetch/fetch.sh' >/dev/null || { echo 'a PEM bundle: the fetch failed'; exit 1; }
+        cmp '$WORK/cafetch/ca.pem' '$WORK/cafetch/rds-ca.pem' && [ \$(stat -c %a '$WORK/cafetch/rds-ca.pem') = 644 ] || { echo 'a PEM bundle: not installed as it came, mode 0644'; exit 1; }
+        rm '$WORK/cafetch/rds-ca.pem'
+        ! PATH='$WORK/cafetch/bin':\$PATH CA_SOURCE='$WORK/cafetch/error.html' bash -euo pipefail '$WORK/cafetch/fetch.sh' >/dev/null 2>&1 || { echo 'an HTML page: the fetch went on'; exit 1; }
+        [ ! -e '$WORK/cafetch/rds-ca.pem' ] || { echo 'an HTML page: installed as the CA file'; exit 1; }"
+  fi
   # The node's WebTransport URL, as user-data adds it (its sed line, with a sample address):
   # the result is the config a cluster node runs with (section 7 starts it).
   if [ -s "$WORK/user-data-cluster.sh" ]; then
@@ -286,27 +374,32 @@ PY
       bash -c "[ \$(wc -l <'$WORK/backup-target.sh') = 2 ] && INSTANCE_ID=i-0123456789abcdef0 bash -e '$WORK/backup-target.sh' && '$PY' -c 'import sys, tomllib; b = tomllib.load(open(sys.argv[1], \"rb\"))[\"backup\"]; assert b == {\"target\": \"s3://pixelparty-backups-x/pixelparty/nodes/i-0123456789abcdef0\", \"interval_s\": 3600, \"retain\": 48, \"s3_region\": \"eu-west-1\"}, b' '$WORK/terraform-cluster-node.toml'"
   fi
   # The script the cluster unit runs before each start, run here with a stand-in `aws` that
-  # answers a secret whose password needs escaping: the URL it writes must give it back.
-  if [ -s "$WORK/user-data-cluster.sh" ]; then
-    mkdir -p "$WORK/cenv/bin" "$WORK/cenv/run"
-    sed -n "/<<'CLUSTER_ENV'\$/,/^CLUSTER_ENV\$/p" "$WORK/user-data-cluster.sh" | sed '1d;$d' |
+  # answers a secret whose password needs escaping: the URL it writes must give it back, and
+  # ask for TLS (sslmode=require) unless backends_tls is off.
+  mkdir -p "$WORK/cenv/bin" "$WORK/cenv/run"
+  echo i-0123456789abcdef0 >"$WORK/cenv/node-id"
+  printf '#!/bin/sh\necho %s\n' "'{\"username\": \"pixelparty\", \"password\": \"p@ss/w:rd%#?&=+ x\"}'" >"$WORK/cenv/bin/aws"
+  chmod +x "$WORK/cenv/bin/aws"
+  for variant in cluster:require cluster-plain:disable; do
+    ud=$WORK/user-data-${variant%%:*}.sh sslmode=${variant##*:}
+    [ -s "$ud" ] || continue
+    sed -n "/<<'CLUSTER_ENV'\$/,/^CLUSTER_ENV\$/p" "$ud" | sed '1d;$d' |
       sed "s#/run/pixelparty#$WORK/cenv/run#g; s#/etc/pixelparty/node-id#$WORK/cenv/node-id#g" >"$WORK/cenv/cluster-env"
-    echo i-0123456789abcdef0 >"$WORK/cenv/node-id"
-    printf '#!/bin/sh\necho %s\n' "'{\"username\": \"pixelparty\", \"password\": \"p@ss/w:rd%#?&=+ x\"}'" >"$WORK/cenv/bin/aws"
-    chmod +x "$WORK/cenv/bin/aws" "$WORK/cenv/cluster-env"
-    if command -v shellcheck >/dev/null 2>&1; then
+    chmod +x "$WORK/cenv/cluster-env"
+    rm -f "$WORK/cenv/run/cluster.env"
+    if [ "$sslmode" = require ] && command -v shellcheck >/dev/null 2>&1; then
       run "cluster mode: the unit's ExecStartPre script passes shellcheck -S warning" shellcheck -S warning "$WORK/cenv/cluster-env"
     fi
-    run "cluster mode: the ExecStartPre script writes the node id and a PostgreSQL URL that gives the password back (stand-in aws)" \
-      bash -c "PATH='$WORK/cenv/bin':\$PATH '$WORK/cenv/cluster-env' && '$PY' - '$WORK/cenv/run/cluster.env' <<'PY'
+    run "cluster mode$([ "$sslmode" = disable ] && echo ', backends_tls = false'): the ExecStartPre script writes the node id and a PostgreSQL URL that gives the password back, with sslmode=$sslmode (stand-in aws)" \
+      bash -c "PATH='$WORK/cenv/bin':\$PATH '$WORK/cenv/cluster-env' && '$PY' - '$WORK/cenv/run/cluster.env' '$sslmode' <<'PY'
 import sys, urllib.parse
 env = dict(l.rstrip('\n').split('=', 1) for l in open(sys.argv[1]))
 u = urllib.parse.urlsplit(env['PIXELPARTY_POSTGRES_URL'])
 assert urllib.parse.unquote(u.password) == 'p@ss/w:rd%#?&=+ x', u
-assert (u.username, u.hostname, u.port, u.path, u.query) == ('pixelparty', 'pp.abc.rds.amazonaws.com', 5432, '/pixelparty', 'sslmode=disable'), u
+assert (u.username, u.hostname, u.port, u.path, u.query) == ('pixelparty', 'pp.abc.rds.amazonaws.com', 5432, '/pixelparty', 'sslmode=' + sys.argv[2]), u
 assert env['PIXELPARTY_NODE_ID'] == 'i-0123456789abcdef0', env
 PY"
-  fi
+  done
   # validate needs the AWS provider: only where `terraform init` can install it.
   cp -r "$TF" "$WORK/tfv"
   if (cd "$WORK/tfv" && timeout 120 "$TERRAFORM" init -backend=false -input=false -no-color) >"$WORK/tf-init.log" 2>&1; then
@@ -338,15 +431,22 @@ CLUSTER_ON=(--set cluster.enabled=true --set replicas=3 --set cluster.redisUrl=r
   --set cluster.postgresUrl=postgres://pixelparty:secret@postgres.example:5432/pixelparty --set config.cluster.key_prefix=pp
   --set serviceMonitor.enabled=true --set networkPolicy.enabled=true --set ingress.enabled=true --set adminToken.value=abc
   --set backup.target=s3://pp-backups/cluster/ --set backup.intervalSeconds=3600 --set backup.s3.region=eu-west-1)
+# Cluster mode with TLS to both backends: TLS URLs in the chart's Secret, the CA files from a
+# Secret of the operator's.
+CLUSTER_TLS=("${CLUSTER_ON[@]}" --set cluster.redisUrl=rediss://redis.example:6379/0
+  --set 'cluster.postgresUrl=postgres://pixelparty:secret@postgres.example:5432/pixelparty?sslmode=require'
+  --set cluster.tls.caSecret=backends-ca --set cluster.tls.postgresCaKey=rds-ca.pem --set cluster.tls.redisCaKey=redis-ca.pem)
 if [ -x "$HELM" ]; then
   run "helm lint --strict" "$HELM" lint --strict "$CHART"
   run "helm lint --strict with every option on" "$HELM" lint --strict "$CHART" "${ALL_ON[@]}"
   run "helm lint --strict in cluster mode" "$HELM" lint --strict "$CHART" "${CLUSTER_ON[@]}"
+  run "helm lint --strict in cluster mode with TLS to Redis and PostgreSQL" "$HELM" lint --strict "$CHART" "${CLUSTER_TLS[@]}"
   if "$HELM" template check "$CHART" >"$WORK/helm-default.yaml" 2>"$WORK/helm.err" &&
     "$HELM" template check "$CHART" "${ALL_ON[@]}" >"$WORK/helm-all.yaml" 2>>"$WORK/helm.err" &&
     "$HELM" template check "$CHART" "${CLUSTER_ON[@]}" >"$WORK/helm-cluster.yaml" 2>>"$WORK/helm.err" &&
-    "$HELM" template check "$CHART" --set cluster.enabled=true --set replicas=2 --set cluster.existingSecret=backends >"$WORK/helm-cluster-secret.yaml" 2>>"$WORK/helm.err"; then
-    ok "helm template (default values, every option on, cluster mode with the chart's Secret and with an existing one)"
+    "$HELM" template check "$CHART" --set cluster.enabled=true --set replicas=2 --set cluster.existingSecret=backends >"$WORK/helm-cluster-secret.yaml" 2>>"$WORK/helm.err" &&
+    "$HELM" template check "$CHART" "${CLUSTER_TLS[@]}" >"$WORK/helm-cluster-tls.yaml" 2>>"$WORK/helm.err"; then
+    ok "helm template (default values, every option on, cluster mode with the chart's Secret and with an existing one, cluster mode with TLS)"
     if py_has yaml; then
       run "rendered chart, default values: documents and config parse" "$PY" "$OPS/check.py" helm-render "$WORK/helm-default.yaml" "$WORK/helm-default.toml"
       run "rendered chart, every option on: documents and config parse" "$PY" "$OPS/check.py" helm-render "$WORK/helm-all.yaml" "$WORK/helm-all.toml"
@@ -355,6 +455,10 @@ if [ -x "$HELM" ]; then
         "$PY" "$OPS/check.py" helm-cluster "$WORK/helm-cluster.yaml" 3
       run "rendered chart, cluster mode with an existing Secret: the same with 2 pods" \
         "$PY" "$OPS/check.py" helm-cluster "$WORK/helm-cluster-secret.yaml" 2
+      run "rendered chart, cluster mode with TLS: every pod's config names the CA files under /etc/pixelparty/ca (storage.postgres_ca_file, cluster.redis_ca_file), mounted read-only from the Secret; the chart's Secret has rediss:// and sslmode=require; without cluster.tls (both other cluster renders): no CA file, no CA volume" \
+        bash -c "'$PY' '$OPS/check.py' helm-tls '$WORK/helm-cluster-tls.yaml' backends-ca rds-ca.pem redis-ca.pem &&
+          '$PY' '$OPS/check.py' helm-cluster '$WORK/helm-cluster-tls.yaml' 3 >/dev/null &&
+          '$PY' '$OPS/check.py' helm-tls '$WORK/helm-cluster.yaml' && '$PY' '$OPS/check.py' helm-tls '$WORK/helm-cluster-secret.yaml'"
       run "rendered chart, backups: default [backup] (on demand, 7 kept, no target: /data/backups) and no AWS_* variables" \
         "$PY" "$OPS/check.py" helm-backup "$WORK/helm-default.yaml"
       run "rendered chart, backups with every option on: [backup] as set, S3 credentials from the Secret (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN)" \
@@ -365,15 +469,15 @@ if [ -x "$HELM" ]; then
     fi
     if [ -x "$KUBE_VALIDATE" ]; then
       # The ServiceMonitor is a Prometheus Operator resource: no schema in the Kubernetes set.
-      for f in helm-all helm-cluster; do
+      for f in helm-all helm-cluster helm-cluster-tls; do
         "$PY" - "$WORK/$f.yaml" "$WORK/$f-core.yaml" <<'PY'
 import sys, yaml
 docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d and d.get("kind") != "ServiceMonitor"]
 yaml.safe_dump_all(docs, open(sys.argv[2], "w"))
 PY
       done
-      run "rendered chart validates against the Kubernetes 1.30 schemas (strict): default, every option on, cluster mode (both)" \
-        "$KUBE_VALIDATE" --strict -k 1.30.0 "$WORK/helm-default.yaml" "$WORK/helm-all-core.yaml" "$WORK/helm-cluster-core.yaml" "$WORK/helm-cluster-secret.yaml"
+      run "rendered chart validates against the Kubernetes 1.30 schemas (strict): default, every option on, cluster mode (all three)" \
+        "$KUBE_VALIDATE" --strict -k 1.30.0 "$WORK/helm-default.yaml" "$WORK/helm-all-core.yaml" "$WORK/helm-cluster-core.yaml" "$WORK/helm-cluster-secret.yaml" "$WORK/helm-cluster-tls-core.yaml"
     else
       missing kubernetes-validate "pip install kubernetes-validate (or OPS_CHECK_INSTALL=1)"
     fi
@@ -390,11 +494,18 @@ PY
       "config.backup.target=/x" "backup.retain=0" "backup.intervalSeconds=-1" \
       "cluster.enabled=true,cluster.existingSecret=s,backup.intervalSeconds=3600" \
       "cluster.enabled=true,cluster.existingSecret=s,backup.intervalSeconds=3600,backup.target=/data/backups" \
-      "backup.credentials.existingSecret=s,backup.credentials.accessKeyIdKey="; do
+      "backup.credentials.existingSecret=s,backup.credentials.accessKeyIdKey=" \
+      "cluster.enabled=true,cluster.existingSecret=s,config.storage.postgres_ca_file=/x" \
+      "cluster.enabled=true,cluster.existingSecret=s,config.cluster.redis_ca_file=/x" \
+      "cluster.tls.caSecret=ca,cluster.tls.postgresCaKey=rds.pem" \
+      "cluster.enabled=true,cluster.existingSecret=s,cluster.tls.caSecret=ca" \
+      "cluster.enabled=true,cluster.existingSecret=s,cluster.tls.redisCaKey=ca.pem" \
+      "cluster.enabled=true,cluster.redisUrl=redis://r:6379,cluster.postgresUrl=postgres://db/x,cluster.tls.caSecret=ca,cluster.tls.redisCaKey=ca.pem" \
+      "cluster.enabled=true,cluster.redisUrl=rediss://r:6379,cluster.postgresUrl=postgres://db/x,cluster.tls.caSecret=ca,cluster.tls.postgresCaKey=ca.pem"; do
       "$HELM" template check "$CHART" --set "$refused" >/dev/null 2>&1 && accepted+=("$refused")
     done
     if [ ${#accepted[@]} = 0 ]; then
-      ok "the chart refuses replicas > 1 without cluster mode, cluster mode without both URLs, the URLs or node id in the config, config.backup, backup.retain 0, a negative interval, scheduled backups in cluster mode to anything but S3, a credentials Secret without its keys"
+      ok "the chart refuses replicas > 1 without cluster mode, cluster mode without both URLs, the URLs or node id in the config, config.backup, backup.retain 0, a negative interval, scheduled backups in cluster mode to anything but S3, a credentials Secret without its keys, the CA files in the config, cluster.tls without cluster mode, a CA Secret without keys or keys without it, a Redis CA with a redis:// URL, a PostgreSQL CA without sslmode=require"
     else
       bad "the chart accepts: ${accepted[*]}"
     fi
@@ -480,7 +591,7 @@ else
     CLUSTER_CONFIGS=(ops/compose/node1.toml ops/compose/node2.toml ops/compose/node3.toml)
     [ -s "$WORK/helm-cluster.toml" ] && CLUSTER_CONFIGS+=("$WORK/helm-cluster.toml")
     [ -s "$WORK/terraform-cluster-node.toml" ] && CLUSTER_CONFIGS+=("$WORK/terraform-cluster-node.toml")
-    run "the server accepts every cluster-mode config in cluster mode (Redis and PostgreSQL URLs of this run): ops/compose/node{1,2,3}.toml, the chart's and the Terraform module's" \
+    run "the server accepts every cluster-mode config in cluster mode (Redis and PostgreSQL URLs of this run, the CA files of TLS to them dropped with the URLs): ops/compose/node{1,2,3}.toml, the chart's and the Terraform module's" \
       "$PY" "$OPS/check.py" server-config "$BIN" --cluster "${CLUSTER_CONFIGS[@]}"
     CLUSTER_METRICS=(--cluster)
   else

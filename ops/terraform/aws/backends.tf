@@ -5,12 +5,18 @@
 # config names the Redis endpoint, and its service reads the PostgreSQL password from Secrets
 # Manager when it starts (user-data).
 #
-# TLS: the server's Redis and PostgreSQL clients do not speak it yet, so by default
-# (backends_tls = false) Redis has no transit encryption and RDS does not force TLS; both
-# accept the server instances' security group only, inside the VPC.
+# TLS (backends_tls, on by default): Redis with transit encryption, the nodes on rediss://
+# (ElastiCache's certificate chains to Amazon's public roots, in the system trust store that
+# user-data installs); RDS forcing TLS, the nodes on sslmode=require with the RDS CA bundle
+# (user-data downloads it: storage.postgres_ca_file). The server verifies the certificates
+# and host names, and a node that cannot does not start. Either way both accept the server
+# instances' security group only, inside the VPC.
 
 locals {
   postgres_secret_arn = try(aws_db_instance.postgres[0].master_user_secret[0].secret_arn, "")
+  # Whether the backends refuse unencrypted connections: with TLS, unless a move to or from
+  # it is under way (backends_tls_accept_plaintext).
+  backends_tls_only = var.backends_tls && !var.backends_tls_accept_plaintext
 }
 
 resource "aws_elasticache_subnet_group" "redis" {
@@ -36,16 +42,26 @@ resource "aws_elasticache_replication_group" "redis" {
   security_group_ids         = [aws_security_group.backends[0].id]
   at_rest_encryption_enabled = true
   transit_encryption_enabled = var.backends_tls
+  # required: TLS only. preferred: both, while nodes move to TLS (or away from it: disabling
+  # transit encryption also goes through preferred). Redis 7.0.5 and later change both in
+  # place.
+  transit_encryption_mode = var.backends_tls ? (local.backends_tls_only ? "required" : "preferred") : null
   # Cooldowns and the epoch live here: never evict them.
   parameter_group_name     = aws_elasticache_parameter_group.redis[0].name
   snapshot_retention_limit = 1
-  apply_immediately        = false
-  tags                     = local.tags
+  # In the maintenance window, but during a move to or from TLS: the nodes that the same apply
+  # brings up (their launch template depends on this group) must find the new mode in place.
+  apply_immediately = var.backends_tls_accept_plaintext
+  tags              = local.tags
 
   lifecycle {
     precondition {
       condition     = length(var.database_subnet_ids) >= 2
       error_message = "enable_cluster_backends needs database_subnet_ids in at least two availability zones."
+    }
+    precondition {
+      condition     = var.backends_tls || !var.backends_tls_accept_plaintext
+      error_message = "backends_tls_accept_plaintext is for a move to or from TLS: it needs backends_tls = true."
     }
   }
 }
@@ -97,8 +113,9 @@ resource "aws_db_instance" "postgres" {
   tags                        = local.tags
 }
 
-# RDS for PostgreSQL 15 and later forces TLS by default (rds.force_ssl = 1), which the server's
-# client cannot do yet: follow backends_tls.
+# RDS for PostgreSQL 15 and later forces TLS by default (rds.force_ssl = 1); said here, so
+# that backends_tls = false (or a move to or from TLS) can turn it off. A dynamic parameter:
+# no reboot.
 resource "aws_db_parameter_group" "postgres" {
   count = var.enable_cluster_backends ? 1 : 0
 
@@ -109,7 +126,7 @@ resource "aws_db_parameter_group" "postgres" {
 
   parameter {
     name  = "rds.force_ssl"
-    value = var.backends_tls ? "1" : "0"
+    value = local.backends_tls_only ? "1" : "0"
   }
 
   lifecycle {

@@ -192,6 +192,8 @@ resource "aws_launch_template" "server" {
     postgres_host             = local.cluster ? one(aws_db_instance.postgres[*].address) : ""
     postgres_db               = local.cluster ? one(aws_db_instance.postgres[*].db_name) : ""
     postgres_sslmode          = var.backends_tls ? "require" : "disable"
+    postgres_ca_file          = local.postgres_ca_file
+    postgres_ca_bundle_url    = var.postgres_ca_bundle_url
   }))
 }
 

@@ -40,7 +40,11 @@ locals {
   backup_prefix = "pixelparty"
   backup_target = "s3://${aws_s3_bucket.backups.bucket}/${local.backup_prefix}/${local.cluster ? "nodes" : "store"}"
 
-  redis_url = local.cluster ? "${var.backends_tls ? "rediss" : "redis"}://${one(aws_elasticache_replication_group.redis[*].primary_endpoint_address)}:6379/0" : ""
+  # Cluster mode: Redis over TLS (rediss://, verified against the system trust store) unless
+  # backends_tls is off; PostgreSQL likewise (sslmode=require in the URL that the unit's
+  # ExecStartPre writes), trusting the RDS CA bundle that user-data downloads here.
+  redis_url        = local.cluster ? "${var.backends_tls ? "rediss" : "redis"}://${one(aws_elasticache_replication_group.redis[*].primary_endpoint_address)}:6379/0" : ""
+  postgres_ca_file = local.cluster && var.backends_tls ? "/etc/pixelparty/rds-ca.pem" : ""
 
   # The server's configuration file (see the repository README for every key). In cluster
   # mode the node id and the PostgreSQL URL (it holds the password) are not in it: the unit
@@ -60,6 +64,7 @@ locals {
     wt_public_url          = local.cluster ? "" : "https://${local.public_host}:${local.wt_port}/wt"
     cluster                = local.cluster
     redis_url              = local.redis_url
+    postgres_ca_file       = local.postgres_ca_file
     key_prefix             = var.cluster_key_prefix
     backup_target          = local.backup_target
     backup_interval_s      = var.backup_interval_s

@@ -225,9 +225,26 @@ variable "cluster_key_prefix" {
 }
 
 variable "backends_tls" {
-  description = "Encrypt the nodes' connections to Redis and PostgreSQL. Off by default because the server's Redis and PostgreSQL clients do not speak TLS (this release cannot connect to a TLS-only Redis or to an RDS that forces TLS); the backends accept the server instances' security group only. Turn on only with a release whose clients do."
+  description = "Encrypt the nodes' connections to Redis and PostgreSQL (the default): ElastiCache with transit encryption, the nodes on rediss:// (the certificate verified against the system trust store: it chains to Amazon's public roots); RDS forcing TLS (rds.force_ssl = 1), the nodes on sslmode=require with the RDS CA bundle (postgres_ca_bundle_url) as storage.postgres_ca_file. Certificates and host names are verified: a node that cannot verify them does not start. Off: plain connections inside the VPC (the backends accept the server instances' security group only), for special cases such as a proxy in between that does not speak TLS."
+  type        = bool
+  default     = true
+}
+
+variable "backends_tls_accept_plaintext" {
+  description = "With backends_tls: the backends also accept unencrypted connections (ElastiCache transit_encryption_mode = preferred, applied at once rather than in the maintenance window; rds.force_ssl = 0) while the nodes use TLS. Only for one apply while a deployment made without TLS moves to it, or back (ElastiCache changes transit encryption only through the preferred mode), then off again (ops/README.md, \"AWS\")."
   type        = bool
   default     = false
+}
+
+variable "postgres_ca_bundle_url" {
+  description = "Cluster mode with backends_tls: HTTPS URL of the RDS CA bundle (PEM) that user-data downloads to /etc/pixelparty/rds-ca.pem, the server's storage.postgres_ca_file. The global bundle holds every commercial region's CAs; a regional one is https://truststore.pki.rds.amazonaws.com/<region>/<region>-bundle.pem (AWS GovCloud and China have their own)."
+  type        = string
+  default     = "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"
+
+  validation {
+    condition     = can(regex("^https://[^/]+/.+", var.postgres_ca_bundle_url))
+    error_message = "postgres_ca_bundle_url must be an https:// URL."
+  }
 }
 
 variable "postgres_password_rotation_days" {

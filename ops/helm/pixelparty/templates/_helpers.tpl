@@ -70,6 +70,26 @@ the config (the URLs carry a password: a Secret; the node id is each pod's name)
 {{- if or (hasKey (default dict .Values.config.cluster) "redis_url") (hasKey (default dict .Values.config.cluster) "node_id") (hasKey (default dict .Values.config.storage) "postgres_url") }}
 {{- fail "config.cluster.redis_url, config.cluster.node_id and config.storage.postgres_url are set by the chart: the URLs through cluster.* (a Secret), the node id from the pod name" }}
 {{- end }}
+{{- if or (hasKey (default dict .Values.config.cluster) "redis_ca_file") (hasKey (default dict .Values.config.storage) "postgres_ca_file") }}
+{{- fail "config.cluster.redis_ca_file and config.storage.postgres_ca_file are set by the chart: name a Secret with the CA files in cluster.tls (caSecret, redisCaKey, postgresCaKey)" }}
+{{- end }}
+{{- with .Values.cluster.tls }}
+{{- if and (or .caSecret .postgresCaKey .redisCaKey) (not $.Values.cluster.enabled) }}
+{{- fail "cluster.tls (CA files for TLS to Redis and PostgreSQL) needs cluster.enabled" }}
+{{- end }}
+{{- if and .caSecret (not .postgresCaKey) (not .redisCaKey) }}
+{{- fail "cluster.tls.caSecret needs cluster.tls.postgresCaKey or cluster.tls.redisCaKey: the key(s) holding the CA files" }}
+{{- end }}
+{{- if and (or .postgresCaKey .redisCaKey) (not .caSecret) }}
+{{- fail "cluster.tls.postgresCaKey and redisCaKey name keys of cluster.tls.caSecret: set it" }}
+{{- end }}
+{{- if and .redisCaKey (not $.Values.cluster.existingSecret) (not (hasPrefix "rediss://" $.Values.cluster.redisUrl)) }}
+{{- fail "cluster.tls.redisCaKey needs a rediss:// cluster.redisUrl: the server takes a Redis CA only for TLS (with redis:// it refuses to start)" }}
+{{- end }}
+{{- if and .postgresCaKey (not $.Values.cluster.existingSecret) (not (contains "sslmode=require" $.Values.cluster.postgresUrl)) }}
+{{- fail "cluster.tls.postgresCaKey needs sslmode=require in cluster.postgresUrl: without it the connection is plain and the CA unused" }}
+{{- end }}
+{{- end }}
 {{- if hasKey .Values.config "backup" }}
 {{- fail "config.backup: set backups through backup.* (target, intervalSeconds, retain, s3), which the chart renders as [backup]" }}
 {{- end }}
@@ -133,6 +153,15 @@ checksum that rolls the pods, which the pod names do not change).
 {{- /* Cluster mode: the data in PostgreSQL (the URL from the Secret), WebTransport off. */}}
 {{- $_ := set $wt "enabled" false }}
 {{- $cfg = mustMergeOverwrite $cfg (dict "storage" (dict "backend" "postgres")) }}
+{{- /* TLS: the CA files from cluster.tls.caSecret, mounted at /etc/pixelparty/ca. */}}
+{{- with .Values.cluster.tls }}
+{{- if .postgresCaKey }}
+{{- $cfg = mustMergeOverwrite $cfg (dict "storage" (dict "postgres_ca_file" (printf "/etc/pixelparty/ca/%s" .postgresCaKey))) }}
+{{- end }}
+{{- if .redisCaKey }}
+{{- $cfg = mustMergeOverwrite $cfg (dict "cluster" (dict "redis_ca_file" (printf "/etc/pixelparty/ca/%s" .redisCaKey))) }}
+{{- end }}
+{{- end }}
 {{- end }}
 {{- $cfg = mustMergeOverwrite $cfg (dict "server" $server "webtransport" $wt) }}
 {{- if not (get $cfg.webtransport "public_url") }}
