@@ -776,17 +776,7 @@ mod tests {
         assert_eq!(parse_time("2000-02-29T00:00:00Z").unwrap(), 951_782_400_000);
         for ms in (0..4_000_000_000_000u64).step_by(9_876_543_211) {
             let id = id_for(ms);
-            let text = format!(
-                "{}-{}-{}T{}:{}:{}.{}Z",
-                &id[0..4],
-                &id[4..6],
-                &id[6..8],
-                &id[9..11],
-                &id[11..13],
-                &id[13..15],
-                &id[15..18]
-            );
-            assert_eq!(parse_time(&text).unwrap(), ms, "{text}");
+            assert_eq!(id_ms(&id), Some(ms), "{id}");
         }
         for bad in [
             "",
