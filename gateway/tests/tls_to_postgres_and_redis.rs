@@ -76,19 +76,13 @@ async fn a_cluster_reaches_postgres_and_redis_over_tls() {
     let api: Vec<_> = cluster.nodes.iter().map(|n| pixelparty_bench::client::Api::new(n.http)).collect();
     let alice = api[0].signup("alice", PASSWORD).await.unwrap();
     let bob = api[1].signup("bob", PASSWORD).await.unwrap();
-    let connect = |n: usize, token: &str| {
-        let (addr, token) = (cluster.nodes[n].http, token.to_owned());
-        async move {
-            pixelparty_bench::client::Connection::connect(
-                addr,
-                &token,
-                pixelparty_bench::client::ConnectOptions::default(),
-            )
-            .await
-            .unwrap()
-        }
-    };
-    let mut a = connect(0, &alice.token).await;
+    let mut a = pixelparty_bench::client::Connection::connect(
+        cluster.nodes[0].http,
+        &alice.token,
+        pixelparty_bench::client::ConnectOptions::default(),
+    )
+    .await
+    .unwrap();
     // A paint takes the cooldown in Redis (a script over TLS) and reaches the other node.
     let req = a.paint(3, 4, 5).await.unwrap();
     let seq = a.wait_for(ack_of(req)).await.unwrap();
