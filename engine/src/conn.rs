@@ -48,6 +48,12 @@ impl UserCtx {
         }
     }
 
+    /// A logged-out visitor from `addr` (protocol version 3): user 0, no name, role
+    /// [`Role::Visitor`]; the session may only watch the canvas.
+    pub fn visitor(addr: IpAddr) -> Self {
+        Self { addr, ..Self::new(0, "", Role::Visitor) }
+    }
+
     /// The key of a login session: the first 8 bytes of its token's hash (never 0).
     pub fn session_key(token_hash: &[u8; 32]) -> u64 {
         let mut k = [0u8; 8];

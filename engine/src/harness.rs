@@ -171,6 +171,17 @@ impl Harness {
         }
     }
 
+    /// Hands a `Social` frame to every shard for the sessions of `users` (every logged-in
+    /// session: `None`), as the gateway does after a social change.
+    pub fn social(&mut self, users: Option<&[u32]>, kind: pixelparty_protocol::SocialKind, id: u32, name: &str) {
+        let frame = crate::shard::encode(&ServerFrame::Social(pixelparty_protocol::server::Social { kind, id, name }));
+        let users: Option<Arc<[u32]>> = users.map(Arc::from);
+        for s in 0..self.shards.len() {
+            let msg = crate::msg::ShardMsg::Social { users: users.clone(), frame: frame.clone() };
+            self.shared.mesh.send(s, msg).expect("inbox has room");
+        }
+    }
+
     /// Ends every session of `user` (as a ban does).
     pub fn kick(&mut self, user: u32, reason: CloseReason, message: &str) {
         self.end_sessions(&crate::conn::Target::User(user), reason, message);

@@ -458,6 +458,14 @@ pub enum ShardMsg {
         /// Detail for the client.
         message: Arc<str>,
     },
+    /// A `Social` frame for the local sessions of `users` (every logged-in session: `None`)
+    /// that speak protocol version 3 or later.
+    Social {
+        /// Whose sessions.
+        users: Option<Arc<[u32]>>,
+        /// The encoded frame.
+        frame: Bytes,
+    },
     /// `user`'s block list changed.
     BlocksChanged {
         /// User id.

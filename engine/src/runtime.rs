@@ -367,6 +367,19 @@ impl EngineHandle {
         self.broadcast(|| ShardMsg::End { target: target.clone(), reason, message: message.clone() }).await;
     }
 
+    /// Pushes a `Social` frame (protocol version 3) to every live session of `users` on this
+    /// node, or of every logged-in user when `users` is `None`.
+    pub async fn social(&self, users: Option<&[u32]>, kind: pixelparty_protocol::SocialKind, id: u32, name: &str) {
+        let frame =
+            crate::shard::encode(&pixelparty_protocol::ServerFrame::Social(pixelparty_protocol::server::Social {
+                kind,
+                id,
+                name,
+            }));
+        let users: Option<Arc<[u32]>> = users.map(Arc::from);
+        self.broadcast(|| ShardMsg::Social { users: users.clone(), frame: frame.clone() }).await;
+    }
+
     /// Tells every shard the user's block list (read from the store).
     pub async fn blocks_changed(&self, user: u32) -> Result<(), pixelparty_storage::StorageError> {
         let blocks: Arc<[u32]> = self

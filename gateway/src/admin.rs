@@ -58,6 +58,8 @@ pub fn spawn(listener: std::net::TcpListener, app: Arc<App>) -> std::io::Result<
             if let Some(every) = app.backups.interval {
                 tokio::spawn(scheduled_backups(app.clone(), every));
             }
+            // Friends' online status (and, in cluster mode, this node's list for the others).
+            tokio::spawn(crate::online::run(app.clone()));
             loop {
                 let accepted = tokio::select! {
                     a = listener.accept() => a,
@@ -266,13 +268,7 @@ async fn route(req: Request<Incoming>, app: &Arc<App>) -> Result<Resp, ApiError>
             let q = query(&req);
             let before = query_num(&q, "before", u64::MAX)?;
             let limit = query_num(&q, "limit", 100usize)?.clamp(1, 1000);
-            let entries: Vec<_> = app
-                .db(move |b| b.audit_log(before, limit))
-                .await?
-                .into_iter()
-                .map(|e| json!({ "seq": e.seq, "time_ms": e.time_ms, "actor": e.actor, "action": e.action.name(), "target": e.target, "detail": e.detail }))
-                .collect();
-            Ok(json(StatusCode::OK, &json!({ "entries": entries })))
+            Ok(json(StatusCode::OK, &crate::http::moderation::audit_page(app, before, limit).await?))
         }
         // A task of its own: the backup goes on (and ends cleanly) if the client goes away.
         (Method::POST, "/backup") => {
@@ -294,28 +290,7 @@ async fn route(req: Request<Incoming>, app: &Arc<App>) -> Result<Resp, ApiError>
         }
         (Method::POST, "/canvas/rewind") => {
             let r: RewindRequest = json_body(req, server).await?;
-            if r.at_ms > pixelparty_engine::now_ms() {
-                return Err(ApiError::invalid("at_ms is in the future"));
-            }
-            // One rewind at a time (each replays the journal).
-            if app.rewinding.swap(true, Ordering::AcqRel) {
-                return Err(ApiError::conflict("a rewind is already running"));
-            }
-            let (tx, rx) = tokio::sync::oneshot::channel();
-            let app2 = app.clone();
-            std::thread::Builder::new()
-                .name("rewind".into())
-                .spawn(move || {
-                    let report = crate::rewind::run(&app2.store, &app2.engine, 0, r.at_ms, r.rect);
-                    app2.rewinding.store(false, Ordering::Release);
-                    let _ = tx.send(report);
-                })
-                .map_err(|_| {
-                    app.rewinding.store(false, Ordering::Release);
-                    ApiError::internal("cannot start the rewind")
-                })?;
-            let report = rx.await.map_err(|_| ApiError::internal("rewind failed"))??;
-            Ok(json(StatusCode::OK, &report))
+            Ok(json(StatusCode::OK, &crate::http::moderation::run_rewind(app, 0, r).await?))
         }
         _ => Err(ApiError::not_found("no such admin route")),
     }

@@ -174,6 +174,8 @@ pub struct AuditEntry {
     pub time_ms: u64,
     /// Who: a user id, or 0 for the admin endpoint.
     pub actor: u32,
+    /// The actor's name (`admin endpoint` for 0).
+    pub actor_name: String,
     /// What, e.g. `ban_user`, `unban_net`, `kick`, `rollback`, `set_role`.
     pub action: String,
     /// On whom or what.

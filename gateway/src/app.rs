@@ -66,6 +66,12 @@ pub struct App {
     pub backups: Arc<crate::backup::Backups>,
     /// True while a rewind of the canvas runs (one at a time).
     pub rewinding: AtomicBool,
+    /// Who is online (friends' online status).
+    pub online: Arc<crate::online::Online>,
+    /// Live visitor sessions (see [`App::admit_visitor`]).
+    pub visitors: AtomicUsize,
+    /// The timelapse's chunks (a bounded cache of whole ones).
+    pub timelapse: crate::timelapse::Chunks,
 }
 
 /// SHA-256 of a secret, as stored and compared.
@@ -123,6 +129,9 @@ impl App {
             cluster,
             backups,
             rewinding: AtomicBool::new(false),
+            online: Arc::default(),
+            visitors: AtomicUsize::new(0),
+            timelapse: crate::timelapse::Chunks::default(),
         }
     }
 
@@ -219,14 +228,16 @@ impl App {
         shard: &pixelparty_engine::LocalShard,
         conn: ConnId,
         user: u32,
-        token_hash: [u8; 32],
+        token_hash: Option<[u8; 32]>,
         addr: IpAddr,
     ) {
         use pixelparty_protocol::CloseReason;
         let now = pixelparty_engine::now_ms();
-        let end = match self.bans.find(addr, now) {
-            Some(ban) => Some((CloseReason::Banned, ban.ban.reason)),
-            None => match self.authenticate(token_hash, now).await {
+        let end = match (self.bans.find(addr, now), token_hash) {
+            (Some(ban), _) => Some((CloseReason::Banned, ban.ban.reason)),
+            // A visitor: nothing more to check.
+            (None, None) => return,
+            (None, Some(token_hash)) => match self.authenticate(token_hash, now).await {
                 Ok(_) => None,
                 Err(e) if e.code == "banned" => Some((CloseReason::Banned, e.message)),
                 Err(e) if e.status == hyper::StatusCode::UNAUTHORIZED => {
@@ -295,6 +306,22 @@ impl App {
         Some(ConnSlot { app: self.clone(), key })
     }
 
+    /// A slot for one visitor session (protocol version 3), or `None` when the server holds
+    /// `limits.max_visitors` already.
+    pub fn admit_visitor(self: &Arc<Self>) -> Option<VisitorSlot> {
+        let max = self.config.limits.max_visitors;
+        self.visitors.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1)).ok()?;
+        Some(VisitorSlot { app: self.clone() })
+    }
+
+    /// What a live session holds for its life: its visitor slot, or its user counted online.
+    pub fn attend(self: &Arc<Self>, user: u32, visitor: Option<VisitorSlot>) -> Attendance {
+        match visitor {
+            Some(slot) => Attendance::Visitor(slot),
+            None => Attendance::User(self.online.enter(user)),
+        }
+    }
+
     /// Counts a connection that was admitted in another form: a WebSocket session taking
     /// over the place of the HTTP connection that carried its upgrade.
     pub fn hold(self: &Arc<Self>, ip: IpAddr) -> ConnSlot {
@@ -311,6 +338,27 @@ fn unmap(ip: IpAddr) -> IpAddr {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         v4 => v4,
     }
+}
+
+/// One visitor session counted against `limits.max_visitors` until dropped.
+#[derive(Debug)]
+pub struct VisitorSlot {
+    app: Arc<App>,
+}
+
+impl Drop for VisitorSlot {
+    fn drop(&mut self) {
+        self.app.visitors.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Held by a live session for its life (see [`App::attend`]).
+#[derive(Debug)]
+pub enum Attendance {
+    /// A logged-out visitor's slot.
+    Visitor(VisitorSlot),
+    /// A user counted as online.
+    User(crate::online::OnlineGuard),
 }
 
 /// One open client connection, counted in [`App::connections`] and per address until dropped.

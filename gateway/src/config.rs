@@ -368,6 +368,9 @@ pub struct LimitsSection {
     pub max_rooms: u32,
     /// Rooms one user may create per hour (admins are exempt).
     pub room_creates_per_user_per_hour: u32,
+    /// Logged-out visitor sessions (protocol version 3) this server holds at most; more are
+    /// refused with 503 (0: no visitors).
+    pub max_visitors: usize,
 }
 
 impl Default for LimitsSection {
@@ -384,6 +387,7 @@ impl Default for LimitsSection {
             inbox_capacity: e.inbox_capacity,
             max_rooms: 100_000,
             room_creates_per_user_per_hour: 30,
+            max_visitors: 10_000,
         }
     }
 }

@@ -266,15 +266,25 @@ fn query_param<'a>(path: &'a str, key: &str) -> Option<&'a str> {
 }
 
 /// The session's user from a ticket or a token, with the login session and the address it
-/// will end with (see [`App::authenticate`]).
-async fn authenticate(app: &App, wt: &WtState, path: &str, addr: std::net::IpAddr) -> Option<(UserCtx, [u8; 32])> {
-    let token_hash = match query_param(path, "ticket") {
-        Some(ticket) => wt.redeem(ticket)?,
-        None => sha256(query_param(path, "token")?.as_bytes()),
+/// will end with (see [`App::authenticate`]); or, for `?visitor=1` without either, a visitor
+/// (no token, a visitor slot).
+async fn authenticate(
+    app: &Arc<App>,
+    wt: &WtState,
+    path: &str,
+    addr: std::net::IpAddr,
+) -> Option<(UserCtx, Option<[u8; 32]>, Option<crate::app::VisitorSlot>)> {
+    let token_hash = match (query_param(path, "ticket"), query_param(path, "token")) {
+        (Some(ticket), _) => wt.redeem(ticket)?,
+        (None, Some(token)) => sha256(token.as_bytes()),
+        (None, None) if query_param(path, "visitor") == Some("1") => {
+            return Some((UserCtx::visitor(addr), None, Some(app.admit_visitor()?)));
+        }
+        (None, None) => return None,
     };
     let user = app.authenticate(token_hash, now_ms()).await.ok()?;
     let blocks = app.blocks_of(user.id).await.ok()?;
-    Some((user.session_ctx(addr, blocks), token_hash))
+    Some((user.session_ctx(addr, blocks), Some(token_hash), None))
 }
 
 async fn accept(shard: LocalShard, app: Arc<App>, wt: Arc<WtState>, incoming: IncomingSession) {
@@ -298,7 +308,7 @@ async fn accept(shard: LocalShard, app: Arc<App>, wt: Arc<WtState>, incoming: In
     if path.split('?').next() != Some("/wt") {
         return request.not_found().await;
     }
-    let Some((user, token_hash)) = authenticate(&app, &wt, &path, ip).await else {
+    let Some((user, token_hash, visitor)) = authenticate(&app, &wt, &path, ip).await else {
         app.metrics.ws_refused.inc();
         return request.forbidden().await;
     };
@@ -312,19 +322,20 @@ async fn accept(shard: LocalShard, app: Arc<App>, wt: Arc<WtState>, incoming: In
         return;
     };
     app.metrics.ws_opened.inc();
-    run(shard, app, slot, conn, send, recv, user, token_hash).await;
+    let attendance = app.attend(user.id, visitor);
+    run(shard, app, (slot, attendance), conn, send, recv, user, token_hash).await;
 }
 
 #[expect(clippy::too_many_arguments, reason = "the parts of one accepted session, each used once")]
 async fn run(
     shard: LocalShard,
     app: Arc<App>,
-    _slot: ConnSlot,
+    _slot: (ConnSlot, crate::app::Attendance),
     conn: Connection,
     mut send: wtransport::SendStream,
     mut recv: wtransport::RecvStream,
     user: UserCtx,
-    token_hash: [u8; 32],
+    token_hash: Option<[u8; 32]>,
 ) {
     let write_timeout = Duration::from_millis(app.config.server.write_timeout_ms);
     let (addr, user_id) = (user.addr, user.id);

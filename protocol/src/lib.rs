@@ -35,4 +35,4 @@ pub use codec::{Decoded, Frames};
 pub use error::{CloseReason, DecodeError, EncodeError, ErrorCode};
 pub use list::List;
 pub use server::{ServerFrame, server_frames};
-pub use types::{ClientKind, ConvKind, PixelUpdate, PixelsHead, PresenceKind, Role, TileCursor};
+pub use types::{ClientKind, ConvKind, PixelUpdate, PixelsHead, PresenceKind, Role, SocialKind, TileCursor};

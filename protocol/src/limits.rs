@@ -6,7 +6,7 @@
 
 /// The newest protocol version this crate speaks (what clients built on it send in `Hello`).
 /// Version 2 is version 1 plus the error codes `unavailable` and `outcome_unknown`.
-pub const PROTOCOL_VERSION: u16 = 2;
+pub const PROTOCOL_VERSION: u16 = 3;
 
 /// The oldest version a server still speaks: a `Hello` outside
 /// `MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION` is refused with

@@ -4,7 +4,7 @@
 
 use crate::error::{CloseReason, ErrorCode};
 use crate::server::ServerFrame;
-use crate::types::{ConvKind, PresenceKind, Role};
+use crate::types::{ConvKind, PresenceKind, Role, SocialKind};
 
 /// One message of a history page.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,6 +169,15 @@ pub enum Event {
         /// Detail.
         message: String,
     },
+    /// `Social` (version 3).
+    Social {
+        /// What happened.
+        kind: SocialKind,
+        /// The other user, or the room.
+        id: u32,
+        /// Their name.
+        name: String,
+    },
 }
 
 impl From<&ServerFrame<'_>> for Event {
@@ -240,6 +249,7 @@ impl From<&ServerFrame<'_>> for Event {
             ServerFrame::Cooldown(c) => Self::Cooldown { ready_at_ms: c.ready_at_ms, cooldown_ms: c.cooldown_ms },
             ServerFrame::Pong(p) => Self::Pong { nonce: p.nonce, server_time_ms: p.server_time_ms },
             ServerFrame::Closing(c) => Self::Closing { reason: c.reason, message: c.message.into() },
+            ServerFrame::Social(s) => Self::Social { kind: s.kind, id: s.id, name: s.name.into() },
         }
     }
 }

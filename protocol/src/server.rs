@@ -1,4 +1,4 @@
-//! Frames the server sends to a client (opcodes `0x81`..`0x8E`).
+//! Frames the server sends to a client (opcodes `0x81`..`0x8F`).
 //!
 //! Like client frames, decoded server frames borrow from the receive buffer. The hot frame,
 //! `Pixels`, is a fixed head plus a slice of 3-byte updates read in place.
@@ -10,11 +10,11 @@ use crate::codec::{Decoded, Frames, Reader, WireFrame, check_str, put_header, pu
 use crate::error::{CloseReason, DecodeError, EncodeError, ErrorCode};
 use crate::limits::{
     FRAME_HEADER_LEN, MAX_HISTORY_PAGE, MAX_NAME_BYTES, MAX_PALETTE, MAX_PIXELS_PER_FRAME, MAX_PRESENCE_ENTRIES,
-    MAX_REASON_BYTES, MAX_TEXT_BYTES, MAX_TILE_BYTES, MAX_TILE_SIZE, MAX_TILES_PER_FRAME, MIN_TILE_SIZE,
-    PIXEL_UPDATE_LEN,
+    MAX_REASON_BYTES, MAX_ROOM_NAME_BYTES, MAX_TEXT_BYTES, MAX_TILE_BYTES, MAX_TILE_SIZE, MAX_TILES_PER_FRAME,
+    MIN_TILE_SIZE, PIXEL_UPDATE_LEN,
 };
 use crate::list::{List, ListItem};
-use crate::types::{ConvKind, PixelUpdate, PixelsHead, PresenceKind, Role, WireTile};
+use crate::types::{ConvKind, PixelUpdate, PixelsHead, PresenceKind, Role, SocialKind, WireTile};
 
 /// Server opcodes.
 pub mod op {
@@ -46,6 +46,8 @@ pub mod op {
     pub const PONG: u8 = 0x8D;
     /// `Closing`.
     pub const CLOSING: u8 = 0x8E;
+    /// `Social` (version 3).
+    pub const SOCIAL: u8 = 0x8F;
 }
 
 /// A palette colour, `0xRRGGBB`.
@@ -298,6 +300,18 @@ pub struct Closing<'a> {
     pub message: &'a str,
 }
 
+/// (Version 3) a change to the session's user's friends, blocks or rooms, pushed as it
+/// happens (`PROTOCOL.md`, section 5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Social<'a> {
+    /// What happened.
+    pub kind: SocialKind,
+    /// The other user (the room for `RoomCreated`).
+    pub id: u32,
+    /// Their name (the room's name).
+    pub name: &'a str,
+}
+
 /// Every frame a server may send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ServerFrame<'a> {
@@ -329,6 +343,8 @@ pub enum ServerFrame<'a> {
     Pong(Pong),
     /// Session end.
     Closing(Closing<'a>),
+    /// (Version 3) a social change.
+    Social(Social<'a>),
 }
 
 /// Whether `bpp` is a supported bits-per-pixel value.
@@ -363,6 +379,7 @@ impl<'a> ServerFrame<'a> {
             Self::Cooldown(_) => op::COOLDOWN,
             Self::Pong(_) => op::PONG,
             Self::Closing(_) => op::CLOSING,
+            Self::Social(_) => op::SOCIAL,
         }
     }
 
@@ -401,6 +418,7 @@ impl<'a> ServerFrame<'a> {
             Self::HistoryPage(h) => h.entries.check(MAX_HISTORY_PAGE),
             Self::Presence(p) => p.entries.check(MAX_PRESENCE_ENTRIES),
             Self::Closing(c) => check_str(c.message, MAX_REASON_BYTES),
+            Self::Social(s) => check_str(s.name, MAX_ROOM_NAME_BYTES),
             _ => Ok(()),
         }
     }
@@ -421,6 +439,7 @@ impl<'a> ServerFrame<'a> {
             Self::Cooldown(_) => 12,
             Self::Pong(_) => 16,
             Self::Closing(c) => 1 + str_len(c.message),
+            Self::Social(s) => 5 + str_len(s.name),
         }
     }
 
@@ -519,6 +538,11 @@ impl<'a> ServerFrame<'a> {
                 out.put_u8(c.reason.to_wire());
                 put_str(out, c.message);
             }
+            Self::Social(s) => {
+                out.put_u8(s.kind.to_wire());
+                out.put_u32_le(s.id);
+                put_str(out, s.name);
+            }
         }
         Ok(())
     }
@@ -607,6 +631,10 @@ impl<'a> ServerFrame<'a> {
             op::CLOSING => {
                 let reason = CloseReason::from_wire(r.u8()?).ok_or(r.invalid("reason"))?;
                 Self::Closing(Closing { reason, message: r.str(MAX_REASON_BYTES)? })
+            }
+            op::SOCIAL => {
+                let kind = SocialKind::from_wire(r.u8()?).ok_or(r.invalid("kind"))?;
+                Self::Social(Social { kind, id: r.u32()?, name: r.str(MAX_ROOM_NAME_BYTES)? })
             }
             _ => return Err(DecodeError::UnknownOpcode { opcode }),
         };

@@ -16,6 +16,32 @@ wire_enum! {
         User = 0,
         /// An administrator: may delete any message, ban, kick and roll back.
         Admin = 1,
+        /// (Version 3) a logged-out visitor: a read-only session that watches the canvas.
+        Visitor = 2,
+    }
+}
+
+wire_enum! {
+    /// (Version 3) what a `Social` frame reports.
+    pub enum SocialKind: u8 {
+        /// The user `id` asks to be friends.
+        FriendRequest = 0,
+        /// This user asked `id` to be friends.
+        RequestSent = 1,
+        /// This user and `id` are friends now.
+        FriendAdded = 2,
+        /// No friendship and no request between this user and `id` any more.
+        FriendRemoved = 3,
+        /// This user blocks `id` now.
+        Blocked = 4,
+        /// This user no longer blocks `id`.
+        Unblocked = 5,
+        /// The friend `id` has a live session now.
+        Online = 6,
+        /// The friend `id` has no live session any more.
+        Offline = 7,
+        /// The room `id` was created.
+        RoomCreated = 8,
     }
 }
 

@@ -12,12 +12,12 @@ use pixelparty_protocol::limits::{
 };
 use pixelparty_protocol::server::{
     Ack, Closing, Cooldown, Deleted, DirectMessage, Error, HistoryEntry, HistoryPage, Pixels, Pong, Presence,
-    PresenceEntry, Resync, RoomMessage, TileData, Welcome,
+    PresenceEntry, Resync, RoomMessage, Social, TileData, Welcome,
 };
 use pixelparty_protocol::types::WireTile;
 use pixelparty_protocol::{
     ClientFrame, ClientKind, CloseReason, ConvKind, DecodeError, Decoded, ErrorCode, List, PixelUpdate, PixelsHead,
-    PresenceKind, Role, ServerFrame, TileCursor, client_frames, server_frames,
+    PresenceKind, Role, ServerFrame, SocialKind, TileCursor, client_frames, server_frames,
 };
 use proptest::prelude::*;
 
@@ -172,7 +172,7 @@ fn check_server(m: &Material) {
     let bpp = pick(&[1u8, 2, 4, 8], m.byte);
     let palette: Vec<[u8; 3]> = m.data.chunks_exact(3).take(1 << bpp).map(|c| [c[0], c[1], c[2]]).collect();
     let conv = pick(ConvKind::ALL, m.byte);
-    let frame = match m.variant % 14 {
+    let frame = match m.variant % 15 {
         0 => ServerFrame::Welcome(Welcome {
             version: m.small,
             user: m.a,
@@ -222,6 +222,7 @@ fn check_server(m: &Material) {
         }),
         11 => ServerFrame::Cooldown(Cooldown { ready_at_ms: m.c, cooldown_ms: m.a }),
         12 => ServerFrame::Pong(Pong { nonce: m.c, server_time_ms: m.d }),
+        13 => ServerFrame::Social(Social { kind: pick(SocialKind::ALL, m.byte), id: m.a, name: &m.name }),
         _ => ServerFrame::Closing(Closing { reason: pick(CloseReason::ALL, m.byte), message: &m.reason }),
     };
     let mut buf = Vec::new();

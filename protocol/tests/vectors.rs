@@ -15,12 +15,12 @@ use pixelparty_protocol::client::{
 };
 use pixelparty_protocol::server::{
     Ack, Closing, Cooldown, Deleted, DirectMessage, Error, HistoryEntry, HistoryPage, Pixels, Pong, Presence,
-    PresenceEntry, Resync, RoomMessage, TileData, Welcome,
+    PresenceEntry, Resync, RoomMessage, Social, TileData, Welcome,
 };
 use pixelparty_protocol::types::WireTile;
 use pixelparty_protocol::{
     ClientFrame, ClientKind, CloseReason, ConvKind, DecodeError, ErrorCode, List, PixelUpdate, PixelsHead,
-    PresenceKind, Role, ServerFrame, TileCursor, client_frames, server_frames,
+    PresenceKind, Role, ServerFrame, SocialKind, TileCursor, client_frames, server_frames,
 };
 use serde_json::{Value, json};
 
@@ -99,6 +99,20 @@ fn role_name(r: Role) -> &'static str {
     match r {
         Role::User => "user",
         Role::Admin => "admin",
+        Role::Visitor => "visitor",
+    }
+}
+fn social_name(k: SocialKind) -> &'static str {
+    match k {
+        SocialKind::FriendRequest => "friend_request",
+        SocialKind::RequestSent => "request_sent",
+        SocialKind::FriendAdded => "friend_added",
+        SocialKind::FriendRemoved => "friend_removed",
+        SocialKind::Blocked => "blocked",
+        SocialKind::Unblocked => "unblocked",
+        SocialKind::Online => "online",
+        SocialKind::Offline => "offline",
+        SocialKind::RoomCreated => "room_created",
     }
 }
 
@@ -271,6 +285,11 @@ fn with_server_frame(name: &str, f: &Value, use_it: impl FnOnce(ServerFrame<'_>)
             reason: *CloseReason::ALL.iter().find(|r| r.name() == s(f, "reason")).unwrap(),
             message: s(f, "message"),
         }),
+        "Social" => ServerFrame::Social(Social {
+            kind: *SocialKind::ALL.iter().find(|k| social_name(**k) == s(f, "kind")).unwrap(),
+            id: u(f, "id") as u32,
+            name: s(f, "name"),
+        }),
         other => panic!("unknown server frame {other}"),
     };
     use_it(frame)
@@ -366,6 +385,7 @@ fn server_json(frame: &ServerFrame<'_>) -> (&'static str, Value) {
             ("Pong", json!({"nonce": p.nonce.to_string(), "server_time_ms": p.server_time_ms.to_string()}))
         }
         ServerFrame::Closing(c) => ("Closing", json!({"reason": c.reason.name(), "message": c.message})),
+        ServerFrame::Social(x) => ("Social", json!({"kind": social_name(x.kind), "id": x.id, "name": x.name})),
     }
 }
 
@@ -479,6 +499,7 @@ fn every_frame_kind_has_a_vector() {
         "Cooldown",
         "Pong",
         "Closing",
+        "Social",
     ];
     for f in client {
         assert!(described.contains(&format!("client:{f}")), "no vector for client frame {f}");

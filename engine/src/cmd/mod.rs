@@ -3,6 +3,7 @@
 
 mod delete;
 mod hello;
+pub(crate) use hello::VISITOR_VERSION;
 pub(crate) mod history;
 mod paint;
 mod ping;

@@ -157,6 +157,7 @@ impl Shard {
             ShardMsg::FeedPresence { room, node, users } => self.on_feed_presence(room, node, users, now_ms),
             ShardMsg::FeedRoomDelete { room, seq } => self.on_feed_room_delete(room, seq),
             ShardMsg::End { target, reason, message } => self.end_sessions(&target, reason, &message),
+            ShardMsg::Social { users, frame } => self.on_social(users.as_deref(), &frame),
             ShardMsg::BlocksChanged { user, blocks } => {
                 for id in self.user_conns.get(&user).cloned().unwrap_or_default() {
                     if let Some(c) = self.conn_mut(id) {

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use pixelparty_protocol::server::Error as ErrorFrame;
-use pixelparty_protocol::{ClientFrame, CloseReason, Decoded, ErrorCode, ServerFrame};
+use pixelparty_protocol::{ClientFrame, CloseReason, Decoded, ErrorCode, Role, ServerFrame};
 
 use crate::conn::{Conn, Target, UserCtx};
 use crate::metrics::ShardMetrics;
@@ -53,7 +53,9 @@ impl Shard {
                 ConnId { slot: (self.slots.len() - 1) as u32, generation: 0 }
             }
         };
-        self.user_conns.entry(user_id).or_default().push(id);
+        if user_id != VISITOR {
+            self.user_conns.entry(user_id).or_default().push(id);
+        }
         self.live += 1;
         ShardMetrics::add(&self.metrics().sessions_opened, 1);
         id
@@ -135,6 +137,16 @@ impl Shard {
 
     pub(super) fn dispatch(&mut self, id: ConnId, frame: ClientFrame<'_>, now_ms: u64) {
         let Some(conn) = self.conn(id) else { return };
+        if conn.version != 0 && conn.user.role == Role::Visitor {
+            if let Some((req, what)) = visitor_refusal(&frame) {
+                let message = match what {
+                    "paint" => "log in to paint",
+                    "chat" => "log in to chat",
+                    _ => "log in to read messages",
+                };
+                return self.refuse(id, req, &crate::msg::Refusal::new(ErrorCode::Unauthorized, message));
+            }
+        }
         match (conn.version != 0, frame) {
             (false, ClientFrame::Hello(h)) => self.on_hello(id, h, now_ms),
             (false, _) | (true, ClientFrame::Hello(_)) => {
@@ -151,6 +163,23 @@ impl Shard {
             (true, ClientFrame::Delete(d)) => self.on_delete(id, d),
             (true, ClientFrame::History(h)) => self.on_history(id, h),
             (true, ClientFrame::Ping(p)) => self.on_ping(id, p, now_ms),
+        }
+    }
+
+    /// Hands a `Social` frame to the local sessions of `users` (every logged-in session when
+    /// `None`) that speak version 3 or later; visitors never get one.
+    pub(crate) fn on_social(&mut self, users: Option<&[u32]>, frame: &bytes::Bytes) {
+        let ids = match users {
+            Some(users) => users.iter().flat_map(|u| self.user_conns.get(u).into_iter().flatten().copied()).collect(),
+            None => self.all_conns(),
+        };
+        for id in ids {
+            let wanted = self.conn(id).is_some_and(|c| {
+                c.version >= crate::cmd::VISITOR_VERSION && c.user.role != Role::Visitor && c.closing.is_none()
+            });
+            if wanted {
+                self.push_reliable(id, frame.clone());
+            }
         }
     }
 
@@ -205,5 +234,22 @@ impl Shard {
             .filter(|(_, s)| s.conn.is_some())
             .map(|(i, s)| ConnId { slot: i as u32, generation: s.generation })
             .collect()
+    }
+}
+
+/// The user id of visitor sessions (no user: never in `user_conns`).
+pub(crate) const VISITOR: u32 = 0;
+
+/// The request id and the kind of action ("paint", "chat", "read") of a frame a visitor may
+/// not send; `None` for the frames it may (`Hello`, `Subscribe`, `Unsubscribe`, `Ping`).
+fn visitor_refusal(frame: &ClientFrame<'_>) -> Option<(u32, &'static str)> {
+    match frame {
+        ClientFrame::Hello(_) | ClientFrame::Subscribe(_) | ClientFrame::Unsubscribe(_) | ClientFrame::Ping(_) => None,
+        ClientFrame::Paint(p) => Some((p.req, "paint")),
+        ClientFrame::JoinRoom(r) | ClientFrame::LeaveRoom(r) | ClientFrame::Who(r) => Some((r.req, "chat")),
+        ClientFrame::SendRoom(m) => Some((m.req, "chat")),
+        ClientFrame::SendDirect(m) => Some((m.req, "chat")),
+        ClientFrame::Delete(d) => Some((d.req, "chat")),
+        ClientFrame::History(h) => Some((h.req, "read")),
     }
 }

@@ -79,6 +79,17 @@ pub enum Control {
         /// The message.
         seq: u64,
     },
+    /// A social change for the users it concerns (protocol version 3 `Social` frames).
+    Social {
+        /// Whose sessions are told (empty: every logged-in session).
+        to: Vec<u32>,
+        /// The `SocialKind` wire value.
+        social: u8,
+        /// The other user, or the room.
+        id: u32,
+        /// Their name, or the room's.
+        name: String,
+    },
     /// A direct message was deleted.
     DirectDeleted {
         /// One user.
@@ -119,8 +130,21 @@ impl Control {
             }
             Self::RoomDeleted { room, seq } => engine.feed_room_delete(*room, *seq).await,
             Self::DirectDeleted { a, b, seq } => engine.direct_deleted(*a, *b, *seq).await,
+            Self::Social { to, social, id, name } => {
+                // An unknown kind (a newer node's) is skipped rather than guessed at.
+                if let Some(kind) = pixelparty_protocol::SocialKind::from_wire(*social) {
+                    engine.social((!to.is_empty()).then_some(to.as_slice()), kind, *id, name).await;
+                }
+            }
         }
         Ok(())
+    }
+}
+
+impl Control {
+    /// A social change told to the sessions of `to` (every logged-in session: empty).
+    pub fn social(to: Vec<u32>, kind: pixelparty_protocol::SocialKind, id: u32, name: &str) -> Self {
+        Self::Social { to, social: kind.to_wire(), id, name: name.to_owned() }
     }
 }
 

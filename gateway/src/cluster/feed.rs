@@ -122,6 +122,7 @@ impl Feed {
         self.cluster.stats.received.fetch_add(1, Ordering::Relaxed);
         match event {
             Event::Presence { room, users } => self.app.engine.feed_presence(room, node, users).await,
+            Event::Online(users) => self.app.online.remote(node, users, now_ms()),
             event => self.on_event(false, event).await,
         }
     }
@@ -133,8 +134,8 @@ impl Feed {
             Event::Room { room, posts } => engine.feed_room(room, posts).await,
             Event::Control { id, event } => self.offer_controls(vec![(id, (own, event))]).await,
             Event::Direct { from, to, seq, frame } => engine.feed_direct(from, to, seq, frame).await,
-            // Only ever from another node (see `on_remote`): this node's own list is its own.
-            Event::Presence { .. } => {}
+            // Only ever from another node (see `on_remote`): this node's own lists are its own.
+            Event::Presence { .. } | Event::Online(_) => {}
         }
     }
 

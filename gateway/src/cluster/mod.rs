@@ -337,6 +337,11 @@ impl Cluster {
         self.publish(events);
     }
 
+    /// Announces this node's whole list of online users (see [`crate::online`]).
+    pub fn announce_online(&self, users: Vec<u32>) {
+        self.publish(vec![Event::Online(users)]);
+    }
+
     /// Queues events for the other nodes (dropped, and counted, when the queue is full or
     /// Redis is out of reach: the others fill in from PostgreSQL).
     fn publish(&self, events: Vec<Event>) {

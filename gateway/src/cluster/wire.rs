@@ -10,7 +10,8 @@
 //! - 3 control event: `id u64`, then the event (UTF-8, see [`super::control`]) to the end;
 //! - 4 direct message: `from u32, to u32, seq u64`, then the encoded `DirectMessage` frame to
 //!   the end;
-//! - 5 presence: `room u32, count u32`, then per member `user u32, name (len u16, UTF-8)`.
+//! - 5 presence: `room u32, count u32`, then per member `user u32, name (len u16, UTF-8)`;
+//! - 6 online users: `count u32`, then `user u32` each (the node's whole list).
 
 use std::sync::Arc;
 
@@ -26,6 +27,7 @@ const ROOM: u8 = 2;
 const CONTROL: u8 = 3;
 const DIRECT: u8 = 4;
 const PRESENCE: u8 = 5;
+const ONLINE: u8 = 6;
 const RECORD_LEN: usize = 8 + 2 + 2 + 1 + 4 + 8;
 
 /// One announcement.
@@ -65,6 +67,8 @@ pub enum Event {
         /// Its members here.
         users: Vec<(u32, Arc<str>)>,
     },
+    /// The announcing node's online users (the whole list, see [`crate::online`]).
+    Online(Vec<u32>),
 }
 
 /// Why an announcement could not be read.
@@ -151,6 +155,14 @@ pub fn encode(node: u64, event: &Event) -> Bytes {
             for (user, name) in users {
                 out.put_u32_le(*user);
                 put_name(&mut out, name);
+            }
+        }
+        Event::Online(users) => {
+            out.put_u8(ONLINE);
+            out.put_u64_le(node);
+            out.put_u32_le(users.len() as u32);
+            for user in users {
+                out.put_u32_le(*user);
             }
         }
     }
@@ -256,6 +268,10 @@ pub fn decode(bytes: &[u8]) -> Result<(u64, Event), WireError> {
             }
             Event::Presence { room, users }
         }
+        ONLINE => {
+            let n = count(&mut b, 4)?;
+            Event::Online((0..n).map(|_| b.get_u32_le()).collect())
+        }
         other => return Err(WireError::UnknownTag(other)),
     };
     if !b.is_empty() {
@@ -287,6 +303,8 @@ mod tests {
             Event::Direct { from: 1, to: 2, seq: 9, frame: Bytes::from_static(b"\x01\x02\x03") },
             Event::Presence { room: 5, users: vec![(1, Arc::from("ann")), (2, Arc::from(""))] },
             Event::Presence { room: 5, users: Vec::new() },
+            Event::Online(vec![1, 7, u32::MAX]),
+            Event::Online(Vec::new()),
         ];
         for e in events {
             assert_eq!(decode(&encode(42, &e)), Ok((42, e)));

@@ -199,18 +199,109 @@ pub fn snapshot(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> {
         }
         return Ok(r);
     }
-    let gzip_ok = req
-        .headers()
-        .get(header::ACCEPT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|e| e.trim().split(';').next() == Some("gzip")));
-    if gzip_ok && !s.gzip.is_empty() {
+    if accepts_gzip(&req) && !s.gzip.is_empty() {
         let mut r = binary(s.gzip.clone(), "application/octet-stream", &etag);
         r.headers_mut().insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         r.headers_mut().insert(header::VARY, HeaderValue::from_static("accept-encoding"));
         return Ok(r);
     }
     Ok(binary(s.raw.clone(), "application/octet-stream", &etag))
+}
+
+/// What the timelapse holds
+///
+/// The canvas journal's range (PROTOCOL.md section 12): its first and last sequences and
+/// times, whether it reaches back to the first update, and how it is cut into chunks.
+#[utoipa::path(get, path = "/canvas/timelapse", tag = "canvas",
+    responses(
+        (status = 200, description = "The journal's range", body = crate::timelapse::Info,
+            headers(("cache-control" = String, description = "`no-cache`"))),
+        AddressErrors, ReadErrors,
+    ))]
+pub async fn timelapse(ctx: &Ctx) -> Result<Resp, ApiError> {
+    let e = &ctx.app.engine.shared().config;
+    let (g, palette) = (e.geometry, e.palette.clone());
+    let info = ctx.app.db(move |b| {
+        let b = b.clone();
+        Box::pin(async move { crate::timelapse::info(&b, g, &palette).await })
+    });
+    let mut r = json(StatusCode::OK, &info.await?);
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    Ok(r)
+}
+
+/// One chunk of the timelapse
+///
+/// Chunk `n` of the journal as the binary document of PROTOCOL.md section 12, gzip-encoded
+/// when the request accepts it. A whole chunk never changes (`immutable`, a year's
+/// `max-age`); the last, partial one is `max-age=1`.
+#[utoipa::path(get, path = "/canvas/timelapse/{n}", tag = "canvas", operation_id = "timelapse_chunk",
+    params(
+        ("n" = u64, Path, description = "Chunk number, from 0"),
+        ("accept-encoding" = Option<String>, Header, description = "`gzip` to get it compressed"),
+    ),
+    responses(
+        (status = 200, description = "The chunk", content_type = "application/octet-stream", body = BinaryBody,
+            headers(
+                ("cache-control" = String, description = "`public, max-age=31536000, immutable` for a whole chunk, else `public, max-age=1`"),
+                ("content-encoding" = String, description = "`gzip` when compressed"),
+            )),
+        (status = 304, description = "Not modified since the `ETag` sent"),
+        (status = 400, description = "`invalid_argument`: `n` is not a number", body = ErrorBody),
+        (status = 404, description = "`not_found`: past the journal's newest update", body = ErrorBody),
+        AddressErrors, ReadErrors,
+    ))]
+pub async fn timelapse_chunk(req: Request<Incoming>, ctx: &Ctx, n: &str) -> Result<Resp, ApiError> {
+    let n: u64 = n.parse().map_err(|_| ApiError::invalid("the chunk number must be a number"))?;
+    let app = ctx.app.clone();
+    let chunk = ctx
+        .app
+        .db(move |b| {
+            let b = b.clone();
+            Box::pin(async move { app.timelapse.chunk(&b, n).await })
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such chunk: past the journal's newest update"))?;
+    // A whole chunk's bytes are fixed by its number; a partial one by its content too.
+    let etag = if chunk.whole {
+        format!("\"tl{n}\"")
+    } else {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::hash::DefaultHasher::new();
+        chunk.gzip.hash(&mut h);
+        format!("\"tl{n}-{:x}\"", h.finish())
+    };
+    if not_modified(&req, &etag) {
+        return Ok(empty(StatusCode::NOT_MODIFIED));
+    }
+    let gzip_ok = accepts_gzip(&req);
+    let body = if gzip_ok { chunk.gzip } else { gunzip(&chunk.gzip)? };
+    let mut r = binary(body, "application/octet-stream", &etag);
+    let h = r.headers_mut();
+    if chunk.whole {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable"));
+    }
+    h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    if gzip_ok {
+        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    Ok(r)
+}
+
+fn accepts_gzip(req: &Request<Incoming>) -> bool {
+    req.headers()
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|e| e.trim().split(';').next() == Some("gzip")))
+}
+
+fn gunzip(data: &[u8]) -> Result<Bytes, ApiError> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(data)
+        .read_to_end(&mut out)
+        .map_err(|_| ApiError::internal("a cached chunk is damaged"))?;
+    Ok(Bytes::from(out))
 }
 
 /// A WebTransport ticket

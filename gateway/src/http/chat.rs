@@ -5,8 +5,8 @@
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use pixelparty_engine::now_ms;
-use pixelparty_protocol::Role;
 use pixelparty_protocol::limits::MAX_HISTORY_PAGE;
+use pixelparty_protocol::{Role, SocialKind};
 use pixelparty_storage::{Message, Room};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -161,6 +161,8 @@ pub async fn create_room(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiE
         return Err(ApiError::new(StatusCode::CONFLICT, "room_limit", "the server holds its maximum number of rooms"));
     }
     let room = ctx.app.db(move |b| b.create_room(r.name, id, now)).await?;
+    let event = crate::cluster::control::Control::social(Vec::new(), SocialKind::RoomCreated, room.id, &room.name);
+    ctx.app.control(event).await?;
     Ok(json(StatusCode::CREATED, &RoomInfo::from(&room)))
 }
 

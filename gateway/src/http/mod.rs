@@ -282,6 +282,10 @@ pub enum Route {
     Snapshot,
     CanvasPng,
     Pixel,
+    Timelapse,
+    TimelapseChunk,
+    Rewind,
+    Audit,
     OpenApi,
     WebClient,
 }
@@ -327,6 +331,10 @@ pub const ROUTES: &[(&str, &str, Route)] = &[
     ("GET", "/canvas/snapshot", Route::Snapshot),
     ("GET", "/canvas.png", Route::CanvasPng),
     ("GET", "/canvas/pixel", Route::Pixel),
+    ("GET", "/canvas/timelapse", Route::Timelapse),
+    ("GET", "/canvas/timelapse/{n}", Route::TimelapseChunk),
+    ("POST", "/canvas/rewind", Route::Rewind),
+    ("GET", "/audit", Route::Audit),
     ("GET", "/openapi.json", Route::OpenApi),
     ("GET", "/", Route::WebClient),
 ];
@@ -444,6 +452,10 @@ async fn route(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> {
         Route::Snapshot => canvas::snapshot(req, ctx),
         Route::CanvasPng => canvas::png(req, ctx).await,
         Route::Pixel => canvas::pixel(req, ctx).await,
+        Route::Timelapse => canvas::timelapse(ctx).await,
+        Route::TimelapseChunk => canvas::timelapse_chunk(req, ctx, a).await,
+        Route::Rewind => moderation::rewind(req, ctx).await,
+        Route::Audit => moderation::audit(req, ctx).await,
         Route::OpenApi => Ok(openapi::document()),
         Route::WebClient => web::asset(&path),
     }

@@ -1,5 +1,6 @@
-//! Moderation over HTTP (ADMIN only): user bans, address bans, rollback. A ban ends the
-//! user's sessions everywhere at once; address bans apply at the next accept.
+//! Moderation over HTTP (ADMIN only): user bans, address bans, rollback, rewinding an area of
+//! the canvas to an earlier moment, the audit log. A ban ends the user's sessions everywhere
+//! at once; address bans apply at the next accept.
 
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
@@ -317,6 +318,96 @@ pub async fn run_rollback(
         })
         .map_err(|_| ApiError::internal("cannot start rollback"))?;
     Ok(rx.await.map_err(|_| ApiError::internal("rollback failed"))??)
+}
+
+/// Rewinds `r.rect` (default: the whole canvas) to `r.at_ms` as `actor` (0: the admin
+/// endpoint), one rewind at a time on this node (409 otherwise).
+pub async fn run_rewind(
+    app: &std::sync::Arc<App>,
+    actor: u32,
+    r: crate::admin::RewindRequest,
+) -> Result<RollbackReport, ApiError> {
+    use std::sync::atomic::Ordering;
+    if r.at_ms > now_ms() {
+        return Err(ApiError::invalid("at_ms is in the future"));
+    }
+    // One rewind at a time (each replays the journal).
+    if app.rewinding.swap(true, Ordering::AcqRel) {
+        return Err(ApiError::conflict("a rewind is already running"));
+    }
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let app2 = app.clone();
+    std::thread::Builder::new()
+        .name("rewind".into())
+        .spawn(move || {
+            let report = crate::rewind::run(&app2.store, &app2.engine, actor, r.at_ms, r.rect);
+            app2.rewinding.store(false, Ordering::Release);
+            let _ = tx.send(report);
+        })
+        .map_err(|_| {
+            app.rewinding.store(false, Ordering::Release);
+            ApiError::internal("cannot start the rewind")
+        })?;
+    Ok(rx.await.map_err(|_| ApiError::internal("rewind failed"))??)
+}
+
+/// A page of the audit log, newest first, below `before`, with the actors' names.
+pub async fn audit_page(app: &App, before: u64, limit: usize) -> Result<crate::admin_openapi::AuditPage, ApiError> {
+    let list = app.db(move |b| b.audit_log(before, limit)).await?;
+    let mut names = app.names(list.iter().map(|e| e.actor).filter(|a| *a != 0)).await?;
+    let entries = list
+        .into_iter()
+        .map(|e| crate::admin_openapi::AuditEntry {
+            seq: e.seq,
+            time_ms: e.time_ms,
+            actor: e.actor,
+            actor_name: if e.actor == 0 { "admin endpoint".into() } else { names.remove(&e.actor).unwrap_or_default() },
+            action: e.action.name().to_owned(),
+            target: e.target,
+            detail: e.detail,
+        })
+        .collect();
+    Ok(crate::admin_openapi::AuditPage { entries })
+}
+
+/// Rewind an area of the canvas to an earlier moment (ADMIN)
+///
+/// Rebuilds the canvas as it was at `at_ms` from the journal and gives every pixel of `rect`
+/// (default: the whole canvas) that differs its colour of then back, as compare-and-set
+/// restores like a rollback's: a pixel painted after the rewind began is never overwritten.
+/// Clients see ordinary updates. One rewind runs at a time. Recorded in the audit log.
+#[utoipa::path(post, path = "/canvas/rewind", tag = "moderation", operation_id = "rewind_canvas",
+    security(("cookie" = []), ("bearer" = [])),
+    request_body = crate::admin::RewindRequest,
+    responses(
+        (status = 200, description = "What the rewind did", body = RollbackReport),
+        (status = 409, description = "`conflict`: a rewind is already running", body = ErrorBody),
+        BodyErrors, AdminErrors, WriteErrors,
+    ))]
+pub async fn rewind(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> {
+    let me = ctx.auth(&req).await?;
+    me.require_admin()?;
+    let r: crate::admin::RewindRequest = json_body(req, &ctx.app.config.server).await?;
+    Ok(json(StatusCode::OK, &run_rewind(&ctx.app, me.id, r).await?))
+}
+
+/// The moderation audit log (ADMIN)
+///
+/// Bans, unbans, kicks, rollbacks, rewinds and role changes, newest first, with who did them.
+#[utoipa::path(get, path = "/audit", tag = "moderation", operation_id = "audit_log",
+    security(("cookie" = []), ("bearer" = [])),
+    params(
+        ("before" = Option<u64>, Query, description = "Entries with a sequence below this (default: the newest)"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Most entries (default 100)"),
+    ),
+    responses((status = 200, description = "A page of the audit log", body = crate::admin_openapi::AuditPage), AdminErrors, ReadErrors))]
+pub async fn audit(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> {
+    let me = ctx.auth(&req).await?;
+    me.require_admin()?;
+    let q = super::query(&req);
+    let before = super::query_num(&q, "before", u64::MAX)?;
+    let limit = super::query_num(&q, "limit", 100usize)?.clamp(1, 1000);
+    Ok(json(StatusCode::OK, &audit_page(&ctx.app, before, limit).await?))
 }
 
 /// Roll back a user's pixels in a time range (ADMIN)

@@ -40,10 +40,11 @@ The admin endpoint (a separate listener) serves its own document at its `/openap
         auth::signup, auth::login, auth::logout, auth::account, auth::session,
         social::lookup, social::friends, social::add, social::remove, social::blocks, social::block, social::unblock,
         moderation::ban_user, moderation::unban_user, moderation::ban_ip, moderation::unban_ip, moderation::list_bans,
-        moderation::rollback,
+        moderation::rollback, moderation::rewind, moderation::audit,
         chat::list_rooms, chat::create_room, chat::room_messages, chat::delete_room_message,
         chat::conversations, chat::direct_messages, chat::delete_direct_message,
         canvas::info, canvas::snapshot, canvas::png, canvas::pixel, canvas::wt_ticket,
+        canvas::timelapse, canvas::timelapse_chunk,
         websocket, openapi_json, web_client,
     ),
     components(schemas(ErrorBody)),
@@ -53,8 +54,8 @@ The admin endpoint (a separate listener) serves its own document at its `/openap
         (name = "social", description = "Users, friends, friend requests and blocks"),
         (name = "rooms", description = "Chat rooms and their history"),
         (name = "direct messages", description = "Direct-message conversations and their history"),
-        (name = "moderation", description = "Bans and rollback (role ADMIN)"),
-        (name = "canvas", description = "Canvas metadata, snapshot, PNG export, pixel inspector"),
+        (name = "moderation", description = "Bans, rollback, rewinding an area, the audit log (role ADMIN)"),
+        (name = "canvas", description = "Canvas metadata, snapshot, PNG export, pixel inspector, timelapse"),
         (name = "realtime", description = "WebSocket and WebTransport entry points"),
         (name = "meta", description = "This document and the web client"),
     )
@@ -65,7 +66,9 @@ pub struct PublicApi;
 /// The WebSocket into the binary protocol
 ///
 /// An HTTP/1.1 upgrade (RFC 6455). The session token comes from the cookie, an
-/// `Authorization: Bearer` header, or `?token=` for clients that cannot set headers. The
+/// `Authorization: Bearer` header, or `?token=` for clients that cannot set headers. A request
+/// with no credentials at all and `?visitor=1` opens a logged-out visitor's read-only session
+/// (protocol version 3; 503 `overloaded` beyond `limits.max_visitors`). The
 /// `Origin` must be allowed (`server.allowed_origins`, else the request's own host). After
 /// the 101, frames follow protocol/PROTOCOL.md.
 #[utoipa::path(get, path = "/ws", tag = "realtime", operation_id = "websocket",
@@ -75,6 +78,7 @@ pub struct PublicApi;
         ("upgrade" = Option<String>, Header, description = "`websocket`"),
         ("sec-websocket-key" = Option<String>, Header, description = "The RFC 6455 key"),
         ("sec-websocket-version" = Option<String>, Header, description = "`13` (else 426 naming the version spoken)"),
+        ("visitor" = Option<String>, Query, description = "`1` without credentials: a read-only visitor session"),
     ),
     responses(
         (status = 101, description = "Switching protocols: the binary protocol follows",

@@ -1,9 +1,12 @@
 //! Friends, friend requests and blocks over HTTP. Blocks take effect in live sessions at once
 //! (the engine is told); friendship is read from the store when a direct message is sent.
+//! Every change is pushed to the live sessions of both users as `Social` frames (protocol
+//! version 3), on every node, once it is durable.
 
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use pixelparty_engine::now_ms;
+use pixelparty_protocol::SocialKind;
 use pixelparty_storage::{FriendOutcome, Relation, Removed, User};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -33,6 +36,9 @@ pub struct Contact {
     pub username: String,
     /// Since when, ms since the Unix epoch.
     pub since_ms: u64,
+    /// For friends: whether they have a live session now (absent for requests and blocks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub online: Option<bool>,
 }
 
 /// Friends and pending friend requests.
@@ -118,8 +124,18 @@ async fn relations(ctx: &Ctx, list: Vec<Relation>) -> Result<Vec<Contact>, ApiEr
     let mut names = ctx.app.names(list.iter().map(|r| r.user)).await?;
     Ok(list
         .into_iter()
-        .map(|r| Contact { id: r.user, username: names.remove(&r.user).unwrap_or_default(), since_ms: r.since_ms })
+        .map(|r| Contact {
+            id: r.user,
+            username: names.remove(&r.user).unwrap_or_default(),
+            since_ms: r.since_ms,
+            online: None,
+        })
         .collect())
+}
+
+/// Tells the live sessions of `to` (on every node) that `kind` happened with `other`.
+async fn tell(ctx: &Ctx, to: u32, kind: SocialKind, other: (u32, &str)) -> Result<(), ApiError> {
+    ctx.app.control(crate::cluster::control::Control::social(vec![to], kind, other.0, other.1)).await
 }
 
 /// Look up a user by name
@@ -154,13 +170,13 @@ pub async fn friends(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError
             Box::pin(async move { Ok((f.0.await?, f.1.await?, f.2.await?)) })
         })
         .await?;
+    let mut friends = relations(ctx, friends).await?;
+    for f in &mut friends {
+        f.online = Some(ctx.app.online.is_online(f.id));
+    }
     Ok(json(
         StatusCode::OK,
-        &Friends {
-            friends: relations(ctx, friends).await?,
-            incoming: relations(ctx, incoming).await?,
-            outgoing: relations(ctx, outgoing).await?,
-        },
+        &Friends { friends, incoming: relations(ctx, incoming).await?, outgoing: relations(ctx, outgoing).await? },
     ))
 }
 
@@ -178,8 +194,16 @@ pub async fn add(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> {
     let (a, b, now) = (me.id, other.id, now_ms());
     let outcome = ctx.app.db(move |s| s.request_friend(a, b, now)).await?;
     let status = match outcome {
-        FriendOutcome::Requested => FriendStatus::Requested,
-        FriendOutcome::BecameFriends => FriendStatus::Friends,
+        FriendOutcome::Requested => {
+            tell(ctx, a, SocialKind::RequestSent, (b, &other.name)).await?;
+            tell(ctx, b, SocialKind::FriendRequest, (a, &me.name)).await?;
+            FriendStatus::Requested
+        }
+        FriendOutcome::BecameFriends => {
+            tell(ctx, a, SocialKind::FriendAdded, (b, &other.name)).await?;
+            tell(ctx, b, SocialKind::FriendAdded, (a, &me.name)).await?;
+            FriendStatus::Friends
+        }
     };
     Ok(json(StatusCode::OK, &FriendRequested { status }))
 }
@@ -196,6 +220,8 @@ pub async fn remove(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError>
     let (me, other) = target(req, ctx).await?;
     let (a, b) = (me.id, other.id);
     let removed = ctx.app.db(move |s| s.remove_relation(a, b)).await?;
+    tell(ctx, a, SocialKind::FriendRemoved, (b, &other.name)).await?;
+    tell(ctx, b, SocialKind::FriendRemoved, (a, &me.name)).await?;
     Ok(json(StatusCode::OK, &RelationRemoved { removed: removed.into() }))
 }
 
@@ -244,11 +270,17 @@ async fn set_block(req: Request<Incoming>, ctx: &Ctx, on: bool) -> Result<Resp, 
     let (a, b, now) = (me.id, other.id, now_ms());
     let resp = if on {
         let ended = ctx.app.db(move |s| s.block(a, b, now)).await?.map(RelationKind::from);
+        if ended.is_some() {
+            tell(ctx, a, SocialKind::FriendRemoved, (b, &other.name)).await?;
+            tell(ctx, b, SocialKind::FriendRemoved, (a, &me.name)).await?;
+        }
         json(StatusCode::OK, &Blocked { ended })
     } else {
         ctx.app.db(move |s| s.unblock(a, b)).await?;
         empty(StatusCode::NO_CONTENT)
     };
     ctx.app.control(crate::cluster::control::Control::BlocksChanged { user: me.id }).await?;
+    let kind = if on { SocialKind::Blocked } else { SocialKind::Unblocked };
+    tell(ctx, a, kind, (b, &other.name)).await?;
     Ok(resp)
 }

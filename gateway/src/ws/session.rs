@@ -56,11 +56,13 @@ pub(super) fn run(
     stream: TcpStream,
     leftover: Option<Vec<u8>>,
     user: UserCtx,
-    token_hash: [u8; 32],
+    token_hash: Option<[u8; 32]>,
+    visitor: Option<crate::app::VisitorSlot>,
 ) -> impl Future<Output = ()> {
     // Counted for its lifetime (the HTTP connection that carried the upgrade stopped counting
-    // when it ended).
+    // when it ended), with its user counted online (or its visitor slot held).
     let slot = stream.peer_addr().ok().map(|peer| app.hold(peer.ip()));
+    let attendance = app.attend(user.id, visitor);
     let _ = stream.set_nodelay(true);
     let (addr, user_id) = (user.addr, user.id);
     let conn = shard.connect(user);
@@ -77,7 +79,7 @@ pub(super) fn run(
     }
     let mut stream = stream;
     async move {
-        let _slot = slot;
+        let _slot = (slot, attendance);
         let mut out: Vec<Bytes> = Vec::new();
         let mut last_rx = tokio::time::Instant::now();
         let mut pinged = false;

@@ -1,6 +1,7 @@
 //! The WebSocket upgrade of `GET /ws`: the handshake headers, the `Origin` check, the session
-//! (cookie or bearer token), bans, then the 101 answer and the hand-over of the upgraded TCP
-//! stream to a [`session`](super::session) task on this shard.
+//! (cookie or bearer token, or a logged-out visitor's read-only session with `?visitor=1` and
+//! no credentials), bans, then the 101 answer and the hand-over of the upgraded TCP stream to
+//! a [`session`](super::session) task on this shard.
 
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
@@ -45,13 +46,25 @@ pub async fn upgrade(mut req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiE
     if !origin_allowed(&req, &ctx.app.config.server.allowed_origins) {
         return Err(refused(ApiError::forbidden("origin not allowed")));
     }
-    let user = ctx.auth(&req).await.map_err(refused)?;
+    // Credentials that are presented are always checked; `?visitor=1` without any is a
+    // visitor (PROTOCOL.md, section 3).
+    let visitor = crate::http::token_of(&req).is_none()
+        && crate::http::query(&req).get("visitor").map(String::as_str) == Some("1");
+    let signed_in = if visitor { None } else { Some(ctx.auth(&req).await.map_err(refused)?) };
     if let Some(ban) = ctx.app.bans.find(ctx.client_ip(&req), pixelparty_engine::now_ms()) {
         return Err(refused(ApiError::banned(ban.ban.reason, ban.ban.expires_ms)));
     }
-    let token_hash = user.token_hash;
-    let blocks = ctx.app.blocks_of(user.id).await.map_err(refused)?;
-    let user = user.session_ctx(ctx.client_ip(&req), blocks);
+    let (user, token_hash, visitor) = match signed_in {
+        Some(user) => {
+            let token_hash = user.token_hash;
+            let blocks = ctx.app.blocks_of(user.id).await.map_err(refused)?;
+            (user.session_ctx(ctx.client_ip(&req), blocks), Some(token_hash), None)
+        }
+        None => {
+            let slot = ctx.app.admit_visitor().ok_or_else(|| refused(ApiError::overloaded()))?;
+            (pixelparty_engine::UserCtx::visitor(ctx.client_ip(&req)), None, Some(slot))
+        }
+    };
     let (shard, app) = (ctx.shard.clone(), ctx.app.clone());
     let on_upgrade = hyper::upgrade::on(&mut req);
     tokio::task::spawn_local(async move {
@@ -64,7 +77,7 @@ pub async fn upgrade(mut req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiE
                 app.metrics.ws_opened.inc();
                 // A task of its own, so the session's memory is only its own state machine.
                 let leftover = (!parts.read_buf.is_empty()).then(|| parts.read_buf.to_vec());
-                tokio::task::spawn_local(run(shard, app, parts.io.into_inner(), leftover, user, token_hash));
+                tokio::task::spawn_local(run(shard, app, parts.io.into_inner(), leftover, user, token_hash, visitor));
             }
             Err(_) => tracing::error!("upgraded connection is not a TCP stream"),
         }
