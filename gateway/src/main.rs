@@ -39,6 +39,9 @@ enum Command {
         #[command(flatten)]
         common: DataArgs,
     },
+    /// Write what the canvas went through as a file.
+    #[command(subcommand)]
+    Export(ExportCommand),
     /// Rebuild a data directory from a backup (a directory or `s3://bucket/prefix`), verify it
     /// row for row, and optionally bring its canvas back to an earlier moment.
     Restore(RestoreArgs),
@@ -53,6 +56,45 @@ enum Command {
         #[arg(long)]
         to: String,
     },
+}
+
+/// `pixelparty export ...`.
+#[derive(Subcommand, Debug)]
+enum ExportCommand {
+    /// The canvas's history as an animation (APNG for `.apng`/`.png`, GIF for `.gif`), played
+    /// from the journal: frames at equal steps of time from `--from` to `--to`. Reads a running
+    /// server's `GET /canvas/timelapse` with `--url`, else the store of a stopped server (or its
+    /// PostgreSQL).
+    Timelapse(TimelapseArgs),
+}
+
+/// `pixelparty export timelapse`.
+#[derive(Args, Debug)]
+struct TimelapseArgs {
+    /// Output file: `.apng`, `.png` or `.gif`.
+    out: PathBuf,
+    /// The first frame's moment (ms since the Unix epoch or YYYY-MM-DDTHH:MM:SSZ; default: the
+    /// journal's first update).
+    #[arg(long)]
+    from: Option<String>,
+    /// The last frame's moment (default: the journal's newest update).
+    #[arg(long)]
+    to: Option<String>,
+    /// Frames per second of the animation.
+    #[arg(long, default_value_t = 20)]
+    fps: u32,
+    /// Length of the animation in seconds (frames = fps × seconds).
+    #[arg(long, default_value_t = 30)]
+    seconds: u32,
+    /// Each canvas pixel as N×N pixels.
+    #[arg(long, default_value_t = 1)]
+    scale: u32,
+    /// A running server's public address (e.g. `http://127.0.0.1:8080`) to read the timelapse
+    /// from, instead of a stopped server's store.
+    #[arg(long)]
+    url: Option<String>,
+    #[command(flatten)]
+    common: DataArgs,
 }
 
 /// `pixelparty restore`.
@@ -586,6 +628,116 @@ fn export_png(out: PathBuf, at: Option<u64>, args: &DataArgs) -> Result<()> {
     Ok(())
 }
 
+fn export_timelapse(args: &TimelapseArgs) -> Result<()> {
+    use pixelparty_gateway::timelapse::{self, CHUNK_UPDATES, Entry, Film, Format, Info};
+    let format = Format::of(&args.out).ok_or_else(|| anyhow!("the output must end in .apng, .png or .gif"))?;
+    let to_moment = |s: &Option<String>| s.as_deref().map(pixelparty_gateway::backup::parse_time).transpose();
+    let (from, to) = (to_moment(&args.from)?, to_moment(&args.to)?);
+    // The journal up to `to` (or its end), from the first chunk on.
+    let (info, entries): (Info, Vec<Entry>) = match &args.url {
+        Some(url) => {
+            let authority = url.trim_start_matches("http://").trim_end_matches('/').to_owned();
+            let (status, body) = http_get(&authority, "/canvas/timelapse")?;
+            if status != 200 {
+                bail!("GET /canvas/timelapse answered {status}: {}", String::from_utf8_lossy(&body));
+            }
+            let info: Info = serde_json::from_slice(&body)?;
+            let mut entries = Vec::new();
+            for n in 0..info.chunks {
+                let (status, body) = http_get(&authority, &format!("/canvas/timelapse/{n}"))?;
+                if status != 200 {
+                    bail!("GET /canvas/timelapse/{n} answered {status}");
+                }
+                let chunk = timelapse::decode_chunk(&body).map_err(|e| anyhow!("chunk {n}: {e}"))?;
+                let past = chunk.last().is_some_and(|e| to.is_some_and(|to| e.time_ms > to));
+                entries.extend(chunk);
+                if past {
+                    break;
+                }
+            }
+            (info, entries)
+        }
+        None => {
+            let config = args.common.load()?;
+            let engine = config.engine().map_err(|e| anyhow!(e))?;
+            let store = open_store(&config)?;
+            let (g, palette) = (engine.geometry, engine.palette.clone());
+            let info = store.wait(move |b| {
+                let b = b.clone();
+                Box::pin(async move { timelapse::info(&b, g, &palette).await })
+            })?;
+            let mut entries: Vec<Entry> = Vec::new();
+            let mut after = 0;
+            loop {
+                let page = store.wait(move |b| b.journal_after(after, CHUNK_UPDATES as usize))?;
+                let Some(last) = page.last() else { break };
+                after = last.seq;
+                let past = to.is_some_and(|to| last.time_ms > to);
+                entries.extend(page.iter().map(Entry::from));
+                if past {
+                    break;
+                }
+            }
+            (info, entries)
+        }
+    };
+    if info.last_seq == 0 {
+        bail!("the journal is empty: nothing has been painted");
+    }
+    if !info.complete {
+        eprintln!(
+            "note: the journal starts at sequence {} ({} ms); history before it is not kept, so the film starts from a blank canvas there",
+            info.first_seq, info.first_time_ms
+        );
+    }
+    let palette = info
+        .palette
+        .iter()
+        .map(|c| {
+            let v =
+                u32::from_str_radix(c.trim_start_matches('#'), 16).map_err(|_| anyhow!("bad palette colour {c}"))?;
+            Ok([(v >> 16) as u8, (v >> 8) as u8, v as u8])
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let film = Film {
+        width: info.width,
+        height: info.height,
+        palette,
+        from_ms: from.unwrap_or(info.first_time_ms),
+        to_ms: to.unwrap_or(info.last_time_ms),
+        frames: args.fps.saturating_mul(args.seconds),
+        delay_ms: 1000 / args.fps.max(1),
+        scale: args.scale,
+    };
+    let file = std::fs::File::create(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    let frames = film.write(entries, format, std::io::BufWriter::new(file)).map_err(|e| anyhow!(e))?;
+    println!(
+        "wrote {} ({frames} frames of {}x{}, {} ms to {} ms)",
+        args.out.display(),
+        film.width * film.scale,
+        film.height * film.scale,
+        film.from_ms,
+        film.to_ms
+    );
+    Ok(())
+}
+
+/// `GET path` on a server's public address: the status and the body.
+fn http_get(authority: &str, path: &str) -> Result<(u16, Vec<u8>)> {
+    use http_body_util::{BodyExt, Empty};
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(async {
+        let stream =
+            tokio::net::TcpStream::connect(authority).await.with_context(|| format!("connecting to {authority}"))?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+        tokio::spawn(conn);
+        let req = hyper::Request::builder().uri(path).header("host", authority).body(Empty::<bytes::Bytes>::new())?;
+        let resp = sender.send_request(req).await?;
+        let status = resp.status().as_u16();
+        Ok((status, resp.into_body().collect().await?.to_bytes().to_vec()))
+    })
+}
+
 /// Opens `fjall:<PATH>` or a `postgres://` URL for `migrate`; a source directory must exist (a
 /// mistyped one would be created empty and copied as such). The embedded store is opened
 /// without fsyncs of its own: `copy_all` flushes the target once at the end.
@@ -750,6 +902,7 @@ fn main() {
         Some(Command::ExportPng { out, at, common }) => export_png(out, at, &common),
         Some(Command::Migrate { from, to }) => migrate(&from, &to),
         Some(Command::Restore(args)) => restore(args),
+        Some(Command::Export(ExportCommand::Timelapse(args))) => export_timelapse(&args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -44,6 +44,8 @@ pub struct ConnectOptions {
     pub timeout: Duration,
     /// Transport to use.
     pub transport: TransportKind,
+    /// Protocol version announced in `Hello` (older ones for compatibility tests).
+    pub version: u16,
 }
 
 /// Which transport a session uses.
@@ -67,6 +69,7 @@ impl Default for ConnectOptions {
             socket_recv_buffer: None,
             timeout: Duration::from_secs(10),
             transport: TransportKind::Ws,
+            version: PROTOCOL_VERSION,
         }
     }
 }
@@ -155,7 +158,14 @@ async fn tcp_with(
 }
 
 impl Connection {
-    /// Connects to `addr` with a session token and completes the handshake.
+    /// Opens a logged-out visitor's read-only session (protocol version 3): it may subscribe
+    /// to tiles and watch, nothing else.
+    pub async fn visitor(addr: SocketAddr, options: ConnectOptions) -> Result<Self, ClientError> {
+        Self::connect(addr, "", options).await
+    }
+
+    /// Connects to `addr` with a session token (empty: as a visitor, see [`Self::visitor`])
+    /// and completes the handshake.
     pub async fn connect(addr: SocketAddr, token: &str, options: ConnectOptions) -> Result<Self, ClientError> {
         let transport = match options.transport {
             TransportKind::Ws => Transport::Ws(Box::new(Self::open_ws(addr, token, &options).await?)),
@@ -181,7 +191,7 @@ impl Connection {
             encode_buf: BytesMut::new(),
             timeout: options.timeout,
         };
-        conn.send(&ClientFrame::Hello(Hello { version: PROTOCOL_VERSION, kind: options.kind, agent: &options.agent }))
+        conn.send(&ClientFrame::Hello(Hello { version: options.version, kind: options.kind, agent: &options.agent }))
             .await?;
         let welcome =
             tokio::time::timeout(conn.timeout, conn.read_welcome()).await.map_err(|_| ClientError::Timeout)??;
@@ -195,10 +205,13 @@ impl Connection {
         options: &ConnectOptions,
     ) -> Result<WebSocketStream<TcpStream>, ClientError> {
         let stream = tcp_with(addr, options.source_ip, options.socket_recv_buffer).await?;
+        let path = if token.is_empty() { "/ws?visitor=1" } else { "/ws" };
         let mut request =
-            format!("ws://{addr}/ws").into_client_request().map_err(|e| ClientError::WebSocket(e.to_string()))?;
+            format!("ws://{addr}{path}").into_client_request().map_err(|e| ClientError::WebSocket(e.to_string()))?;
         let header = |v: String| v.parse().map_err(|_| ClientError::WebSocket("bad header value".into()));
-        request.headers_mut().insert("authorization", header(format!("Bearer {token}"))?);
+        if !token.is_empty() {
+            request.headers_mut().insert("authorization", header(format!("Bearer {token}"))?);
+        }
         if let Some(origin) = &options.origin {
             request.headers_mut().insert("origin", header(origin.clone())?);
         }
@@ -248,7 +261,8 @@ impl Connection {
         let config =
             builder.with_server_certificate_hashes(hashes).keep_alive_interval(Some(Duration::from_secs(15))).build();
         let endpoint = wtransport::Endpoint::client(config)?;
-        let conn = endpoint.connect(format!("{url}?token={token}")).await.map_err(|e| match e {
+        let query = if token.is_empty() { "visitor=1".to_owned() } else { format!("token={token}") };
+        let conn = endpoint.connect(format!("{url}?{query}")).await.map_err(|e| match e {
             wtransport::error::ConnectingError::SessionRejected => {
                 ClientError::Status { status: 403, body: "session rejected".into() }
             }

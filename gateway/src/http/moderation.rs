@@ -354,14 +354,18 @@ pub async fn run_rewind(
 /// A page of the audit log, newest first, below `before`, with the actors' names.
 pub async fn audit_page(app: &App, before: u64, limit: usize) -> Result<crate::admin_openapi::AuditPage, ApiError> {
     let list = app.db(move |b| b.audit_log(before, limit)).await?;
-    let mut names = app.names(list.iter().map(|e| e.actor).filter(|a| *a != 0)).await?;
+    let names = app.names(list.iter().map(|e| e.actor).filter(|a| *a != 0)).await?;
     let entries = list
         .into_iter()
         .map(|e| crate::admin_openapi::AuditEntry {
             seq: e.seq,
             time_ms: e.time_ms,
             actor: e.actor,
-            actor_name: if e.actor == 0 { "admin endpoint".into() } else { names.remove(&e.actor).unwrap_or_default() },
+            actor_name: if e.actor == 0 {
+                "admin endpoint".into()
+            } else {
+                names.get(&e.actor).cloned().unwrap_or_default()
+            },
             action: e.action.name().to_owned(),
             target: e.target,
             detail: e.detail,
