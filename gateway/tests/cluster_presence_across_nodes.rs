@@ -83,3 +83,39 @@ async fn members_on_every_node_see_each_other_and_a_dead_nodes_members_leave() {
         sees(w, room, &mut views[i], &ids[..2]).await;
     }
 }
+
+/// Social frames (protocol version 3) across nodes: a friend request and its acceptance made
+/// through another node's HTTP reach the live session here (through the control log), a
+/// friend's session opening on another node turns them online here, and that node's death
+/// (SIGKILL, no goodbye) takes them offline within three presence rounds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn friends_on_other_nodes_hear_of_requests_and_online_status() {
+    use pixelparty_protocol::SocialKind;
+    let Some(mut cluster) = common::cluster::start(Shape { nodes: 2, cooldown_ms: 0, width: 64, tile: 32 }).await
+    else {
+        return;
+    };
+    let (n0, n1) = (Api::new(cluster.nodes[0].http), Api::new(cluster.nodes[1].http));
+    let ann = n0.signup("ann", PASSWORD).await.unwrap();
+    let bob = n1.signup("bob", PASSWORD).await.unwrap();
+    let mut a = Connection::connect(cluster.nodes[0].http, &ann.token, ConnectOptions::default()).await.unwrap();
+    let social = async |c: &mut Connection| {
+        let next = c.wait_for(|e| if let Event::Social { kind, id, .. } = e { Some((*kind, *id)) } else { None });
+        tokio::time::timeout(LIMIT, next).await.expect("a Social frame in time").unwrap()
+    };
+    let add = serde_json::json!({ "username": "ann" });
+    n1.ok("POST", "/users/add", Some(&bob.token), Some(&add)).await.unwrap();
+    assert_eq!(social(&mut a).await, (SocialKind::FriendRequest, bob.id));
+    n0.ok("POST", "/users/add", Some(&ann.token), Some(&serde_json::json!({ "username": "bob" }))).await.unwrap();
+    assert_eq!(social(&mut a).await, (SocialKind::FriendAdded, bob.id));
+
+    let _b = Connection::connect(cluster.nodes[1].http, &bob.token, ConnectOptions::default()).await.unwrap();
+    assert_eq!(social(&mut a).await, (SocialKind::Online, bob.id), "bob's session on the other node");
+    let friends = n0.ok("GET", "/friends", Some(&ann.token), None).await.unwrap();
+    assert_eq!(friends["friends"][0]["online"], true, "node 0 knows node 1's users");
+
+    cluster.nodes[1].kill();
+    assert_eq!(social(&mut a).await, (SocialKind::Offline, bob.id), "the silent node took bob with it");
+    let friends = n0.ok("GET", "/friends", Some(&ann.token), None).await.unwrap();
+    assert_eq!(friends["friends"][0]["online"], false);
+}
