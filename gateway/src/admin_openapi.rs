@@ -178,8 +178,11 @@ pub struct AuditEntry {
     pub actor_name: String,
     /// What, e.g. `ban_user`, `unban_net`, `kick`, `rollback`, `set_role`.
     pub action: String,
-    /// On whom or what.
+    /// On whom or what (a user id, an address range, `canvas`).
     pub target: String,
+    /// The target user's name, when the target is a user.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_name: Option<String>,
     /// Detail.
     pub detail: String,
 }

@@ -69,7 +69,7 @@ pub struct App {
     /// Who is online (friends' online status).
     pub online: Arc<crate::online::Online>,
     /// Live visitor sessions (see [`App::admit_visitor`]).
-    pub visitors: AtomicUsize,
+    pub visitors: Arc<AtomicUsize>,
     /// The timelapse's chunks (a bounded cache of whole ones).
     pub timelapse: crate::timelapse::Chunks,
 }
@@ -99,7 +99,10 @@ impl App {
         let connections = Arc::new(AtomicUsize::new(0));
         let cluster = Arc::new(std::sync::OnceLock::new());
         let backups = Arc::new(crate::backup::Backups::new(&config));
+        let (online, visitors) = (Arc::<crate::online::Online>::default(), Arc::new(AtomicUsize::new(0)));
         let metrics = Metrics::new(Sources {
+            visitors: visitors.clone(),
+            online: online.clone(),
             backups: backups.clone(),
             cluster: cluster.clone(),
             engine: engine.shared().clone(),
@@ -129,8 +132,8 @@ impl App {
             cluster,
             backups,
             rewinding: AtomicBool::new(false),
-            online: Arc::default(),
-            visitors: AtomicUsize::new(0),
+            online,
+            visitors,
             timelapse: crate::timelapse::Chunks::default(),
         }
     }

@@ -182,6 +182,18 @@ impl Manifest {
 
 /// A backup's id for a moment: `YYYYMMDDTHHMMSSmmmZ` (UTC).
 pub fn id_for(ms: u64) -> String {
+    let (y, m, d, h, mi, s, milli) = civil(ms);
+    format!("{y:04}{m:02}{d:02}T{h:02}{mi:02}{s:02}{milli:03}Z")
+}
+
+/// A moment as people read it: `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC).
+pub fn iso_time(ms: u64) -> String {
+    let (y, m, d, h, mi, s, milli) = civil(ms);
+    format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{milli:03}Z")
+}
+
+/// Year, month, day, hour, minute, second and millisecond (UTC) of ms since the Unix epoch.
+fn civil(ms: u64) -> (i64, i64, i64, u64, u64, u64, u64) {
     let (days, rem) = ((ms / 86_400_000) as i64, ms % 86_400_000);
     // Howard Hinnant's civil_from_days.
     let z = days + 719_468;
@@ -194,7 +206,7 @@ pub fn id_for(ms: u64) -> String {
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
     let (h, mi, s, milli) = (rem / 3_600_000, rem / 60_000 % 60, rem / 1000 % 60, rem % 1000);
-    format!("{y:04}{m:02}{d:02}T{h:02}{mi:02}{s:02}{milli:03}Z")
+    (y, m, d, h, mi, s, milli)
 }
 
 /// A moment given on the command line: ms since the Unix epoch, or UTC

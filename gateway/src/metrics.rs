@@ -86,6 +86,10 @@ pub struct Sources {
     pub snapshots: Arc<SnapshotCache>,
     /// Open client connections.
     pub connections: Arc<AtomicUsize>,
+    /// Live visitor sessions.
+    pub visitors: Arc<AtomicUsize>,
+    /// Who is online.
+    pub online: Arc<crate::online::Online>,
     /// Cluster mode: the link (its counters), once set.
     pub cluster: Arc<std::sync::OnceLock<Arc<crate::cluster::Cluster>>>,
     /// Backups (their counters).
@@ -151,6 +155,8 @@ impl Metrics {
             store: sources.store,
             snapshots: sources.snapshots,
             connections: sources.connections,
+            visitors: sources.visitors,
+            online: sources.online,
         }));
         metrics.registry.register_collector(Box::new(ClusterCollector(sources.cluster)));
         metrics.registry.register_collector(Box::new(BackupCollector(sources.backups)));
@@ -430,6 +436,8 @@ struct ProcessCollector {
     store: Store,
     snapshots: Arc<SnapshotCache>,
     connections: Arc<AtomicUsize>,
+    visitors: Arc<AtomicUsize>,
+    online: Arc<crate::online::Online>,
 }
 
 impl Collector for ProcessCollector {
@@ -459,6 +467,12 @@ impl Collector for ProcessCollector {
                 u64::from(self.store.is_poisoned()),
             ),
             ("storage_ready", "1 when the store can serve requests.", u64::from(self.store.is_ready())),
+            (
+                "visitor_sessions",
+                "Live logged-out visitor sessions (limits.max_visitors bounds them).",
+                self.visitors.load(Ordering::Relaxed) as u64,
+            ),
+            ("online_users", "Users with at least one live session on this node.", self.online.local_users() as u64),
             ("snapshot_version", "Version of the canvas snapshot served over HTTP.", self.snapshots.latest().version),
         ];
         gauges.extend(self.store.gauges());

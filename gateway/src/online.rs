@@ -113,6 +113,11 @@ impl Online {
         }
     }
 
+    /// Users with a live session on this node.
+    pub fn local_users(&self) -> usize {
+        self.state.lock().local.len()
+    }
+
     /// Whether `user` has a live session on any node (as far as this node knows).
     pub fn is_online(&self, user: u32) -> bool {
         self.state.lock().online(user)

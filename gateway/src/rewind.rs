@@ -108,10 +108,17 @@ pub fn run(
     let head = store.wait(|b| b.canvas_head())?;
     let report = crate::rollback::apply(store, engine, 0, |b| Box::pin(plan(b.clone(), g, at_ms, rect, head)))?;
     let detail = format!(
-        "rewind to {at_ms} of {}x{} at ({}, {}): {} restored, {} painted over, {} not restored",
-        rect.width, rect.height, rect.x, rect.y, report.restored, report.painted_over, report.not_restored
+        "to {} ({at_ms}) of {}x{} at ({}, {}): {} restored, {} painted over, {} not restored",
+        crate::backup::iso_time(at_ms),
+        rect.width,
+        rect.height,
+        rect.x,
+        rect.y,
+        report.restored,
+        report.painted_over,
+        report.not_restored
     );
-    crate::rollback::audit(store, actor, "canvas".into(), detail)?;
+    crate::rollback::audit(store, actor, pixelparty_storage::AuditAction::Rewind, "canvas".into(), detail)?;
     Ok(report)
 }
 

@@ -80,14 +80,20 @@ pub fn run(
         "{from_ms}..{to_ms}: {} restored, {} painted over, {} not restored",
         report.restored, report.painted_over, report.not_restored
     );
-    audit(store, actor, user.to_string(), detail)?;
+    audit(store, actor, AuditAction::Rollback, user.to_string(), detail)?;
     Ok(report)
 }
 
-/// Records a rollback (or a rewind) in the audit log.
-pub fn audit(store: &Store, actor: u32, target: String, detail: String) -> Result<(), StorageError> {
+/// Records a rollback or a rewind in the audit log.
+pub fn audit(
+    store: &Store,
+    actor: u32,
+    action: AuditAction,
+    target: String,
+    detail: String,
+) -> Result<(), StorageError> {
     let now = pixelparty_engine::now_ms();
-    let entry = AuditDraft { actor, action: AuditAction::Rollback, target, detail, time_ms: now };
+    let entry = AuditDraft { actor, action, target, detail, time_ms: now };
     store.wait(move |b| b.audit(entry))
 }
 

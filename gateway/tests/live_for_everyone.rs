@@ -68,9 +68,14 @@ async fn a_visitor_watches_live_and_does_nothing_else() {
     let third = Connection::visitor(t.addr(), ConnectOptions::default()).await.unwrap_err();
     assert!(third.to_string().contains("503"), "over limits.max_visitors: {third}");
     drop(w);
-    // Credentials that are presented are checked, visitor or not.
+    // Credentials that are presented are checked, visitor or not; a page holding a stale
+    // (HttpOnly) cookie learns so from GET /session, which clears it.
     let forged = Connection::connect(t.addr(), "forged", ConnectOptions::default()).await.unwrap_err();
     assert!(forged.to_string().contains("401"), "{forged}");
+    let stale = t.api.raw("GET", "/session", &[("cookie", "pp_session=forged")], Vec::new()).await.unwrap();
+    assert_eq!((stale.status, &stale.body[..]), (200, &br#"{"user":null}"#[..]));
+    let cleared = stale.headers.get("set-cookie").unwrap().to_str().unwrap();
+    assert!(cleared.starts_with("pp_session=;") && cleared.contains("Max-Age=0"), "{cleared}");
 
     // A version 2 client cannot be a visitor (it could not read the role); as a user it can.
     let old = ConnectOptions { version: 2, ..ConnectOptions::default() };
@@ -238,12 +243,14 @@ async fn admins_rewind_an_area_and_read_the_audit_log() {
     let audit = t.api.ok("GET", "/audit?limit=10", Some(&root.token), None).await.unwrap();
     let entries = audit["entries"].as_array().unwrap();
     let actions: Vec<&str> = entries.iter().map(|e| e["action"].as_str().unwrap()).collect();
-    assert_eq!(&actions[..2], ["ban_user", "rollback"], "newest first: {audit}");
-    assert_eq!(entries[1]["target"], "canvas", "a rewind is a rollback of the canvas: {audit}");
+    assert_eq!(&actions[..2], ["ban_user", "rewind"], "newest first: {audit}");
+    assert_eq!((&entries[0]["target_name"], &entries[1]["target"]), (&json!("raider"), &json!("canvas")), "{audit}");
+    let detail = entries[1]["detail"].as_str().unwrap();
+    assert!(detail.starts_with("to 20") && detail.contains("2 restored"), "a readable moment: {detail}");
     assert!(entries[..2].iter().all(|e| e["actor_name"] == "root" && e["actor"] == root.id), "{audit}");
     let older = entries[0]["seq"].as_u64().unwrap();
     let page = t.api.ok("GET", &format!("/audit?before={older}&limit=1"), Some(&root.token), None).await.unwrap();
-    assert_eq!(page["entries"][0]["target"], "canvas", "paging with before");
+    assert_eq!(page["entries"][0]["action"], "rewind", "paging with before");
     let (status, _) = t.api.call("GET", "/audit", Some(&raider.token), None).await.unwrap();
     assert!(status == 401 || status == 403, "the banned raider reads nothing: {status}");
 }

@@ -1,14 +1,16 @@
 // Owns: the page's entry point — the shared state object, the session lifecycle (GET /session
-// at load, sign up / log in / log out), the one Connection (over WebTransport or WebSocket,
-// chosen by net.js's TransportPicker; `?transport=ws|wt` forces one) and the routing of its
-// frames to the board, chat and social modules, the connection-state indicator (with the
-// transport in use as #conn-state's data-transport; status.js words it), the #closed-reason
-// banner (over the canvas, never moving it), the read-only page of a banned user, and the
-// `window.pixelparty` test hook.
+// at load, sign up / log in / log out), the one Connection — a visitor session while nobody
+// is logged in (read-only, live canvas, WebSocket only), the user's session once logged in
+// (over WebTransport or WebSocket, chosen by net.js's TransportPicker; `?transport=ws|wt`
+// forces one) — and the routing of its frames to the board, chat and social modules, the
+// connection-state indicator (with the transport in use as #conn-state's data-transport;
+// status.js words it), the #closed-reason banner (over the canvas, never moving it), the
+// read-only page of a banned user, unread counts and notifications (alerts.js) and when the
+// user has looked, and the `window.pixelparty` test hook.
 
 import { Api } from "./api.js";
 import {
-  Connection, webSocketUrl, NO_RECONNECT, TransportPicker, webSocketDialer, webTransportDialer, transportMode,
+  Connection, webSocketUrl, NO_RECONNECT, TransportPicker, webSocketDialer, webTransportDialer, transportMode, visitorUrl,
 } from "./net.js";
 import { ServerClock } from "./clock.js";
 import { Board } from "./board.js";
@@ -21,6 +23,7 @@ import { notify, clearNotice, describeError, guard, utf8Length, banMessage } fro
 import { connectionPill, closeBanner } from "./status.js";
 import { Theme } from "./theme.js";
 import { Layout } from "./layout.js";
+import { Alerts } from "./alerts.js";
 
 const USERNAME_RE = /^[A-Za-z0-9_.-]{3,32}$/;
 
@@ -30,6 +33,7 @@ const state = {
   transport: null, // "webtransport" | "websocket": of the last session that opened
   transportMode: "auto", // from ?transport=ws|wt
   transportFallback: null, // why WebTransport is not used any more on this page, or null
+  visitor: false, // the live session is a logged-out visitor's (read-only)
   user: null, // {id, username, role}
   geometry: null,
   palette: [],
@@ -63,7 +67,11 @@ function renderConnState() {
   if (state.transport) el.dataset.transport = state.transport;
   else delete el.dataset.transport;
   let title = state.transport && state.connection === "connected" ? `${pill.label} (${TRANSPORT_NAMES[state.transport]})` : pill.label;
-  if (!state.user) title = "Viewing the canvas: log in to paint and chat";
+  if (!state.user) {
+    title = state.connection === "connected"
+      ? "Watching the canvas live: log in to paint and chat"
+      : "Viewing the canvas (not live while reconnecting): log in to paint and chat";
+  }
   if (state.transportFallback) title += ` — WebTransport not used: ${state.transportFallback}`;
   el.title = title;
 }
@@ -82,9 +90,12 @@ const transports = new TransportPicker({
   },
 });
 
+// A logged-out page's session: the visitor WebSocket (PROTOCOL.md section 3), no cookie needed.
+const visitorDial = webSocketDialer({ url: () => visitorUrl(net.url) });
+
 const net = new Connection({
   url: webSocketUrl("/ws", location.href),
-  dial: (h) => transports.dial(h),
+  dial: (h) => (state.user ? transports.dial(h) : visitorDial(h)),
   clock,
   onState: (s) => {
     state.connection = s;
@@ -128,7 +139,14 @@ async function history(kind, conv, before) {
 
 const theme = new Theme($("theme-toggle"));
 const layout = new Layout();
-const ctx = { api, clock, state, net: () => net, history };
+const alerts = new Alerts({
+  onOpen: (kind, conv) => openConversation(kind, conv),
+  onChange: () => {
+    chat.renderRooms();
+    social.renderConversations();
+  },
+});
+const ctx = { api, clock, state, net: () => net, history, alerts };
 const board = new Board(ctx);
 const social = new Social({ ...ctx, onBlocked: (id) => chat.purgeAuthor(id) });
 const chat = new Chat({ ...ctx, social });
@@ -150,6 +168,7 @@ layout.onInsets((inset) => board.view.setInset(inset));
 
 function onWelcome(w) {
   failedOpens = 0;
+  state.visitor = w.role === "visitor";
   if (state.user) {
     state.user.id = w.user;
     state.user.role = w.role;
@@ -170,7 +189,8 @@ function onFrame(f) {
       notify(`Server: ${describeError({ code: f.code, message: f.message, retryAfterMs: f.retry_after_ms })}`, "error");
       break;
     case "Closing":
-      showBanner(f.reason, f.message, null); // the transport close follows
+      // The transport close follows. A visitor's pill says enough ("viewing", not live).
+      if (state.user) showBanner(f.reason, f.message, null);
       break;
     default:
       break;
@@ -180,6 +200,7 @@ function onFrame(f) {
 let failedOpens = 0; // consecutive sessions that ended before a Welcome
 
 function onClose(info) {
+  state.visitor = false;
   board.onDisconnected();
   chat.onDisconnected();
   const reason = info.reason;
@@ -192,7 +213,6 @@ function onClose(info) {
       return;
     }
     if (reason === "banned") {
-      stopPolling();
       enterReadOnly();
       // The closing frame carries the reason; the API also says until when.
       api.account().catch((e) => {
@@ -211,18 +231,11 @@ function onClose(info) {
     }, (e) => {
       if (e.code === "banned") {
         net.stop();
-        stopPolling();
         showBanner("banned", banMessage(e.message, e.untilMs), null);
         enterReadOnly();
       }
     });
   }
-}
-
-/** After a ban: the session is revoked, so the periodic refreshes could only fail (401). */
-function stopPolling() {
-  chat.stopPolling();
-  social.stopPolling();
 }
 
 /** The banner over the canvas that says why the live session ended (status.js words it). */
@@ -280,9 +293,10 @@ function renderAccount() {
 
 async function loggedIn(user) {
   state.user = { id: Number(user.id), username: user.username, role: user.role };
+  // The visitor session (if any) gives way to the user's own.
+  net.stop();
   renderAccount();
   layout.setAccountOpen(false);
-  board.setLoggedOutRefresh(false);
   board.renderCooldown();
   if (state.closed && state.closed.reason === "session_revoked") hideBanner();
   net.start();
@@ -295,9 +309,24 @@ function loggedOut() {
   state.user = null;
   chat.onLogout();
   social.onLogout();
+  alerts.reset();
   renderAccount();
-  board.setLoggedOutRefresh(true);
   board.renderCooldown();
+  watch();
+}
+
+/** Logged out: watch the canvas live over a visitor session (not on a banned user's page). */
+function watch() {
+  if (!state.user && state.closed?.reason !== "banned") net.start();
+}
+
+/** Shows a conversation (a notification was clicked): its panel open, the conversation in it. */
+function openConversation(kind, conv) {
+  if (!state.user) return;
+  if (layout.isPhone) layout.setSheet(kind === "direct" ? "friends" : "chat");
+  else if (document.body.dataset.sidebar === "closed") layout.setSidebar(true);
+  const open = kind === "direct" ? social.openDm(conv) : chat.open(conv);
+  open.catch((e) => notify(describeError(e), "error"));
 }
 
 function credentials(forSignup) {
@@ -375,7 +404,11 @@ $("dismiss-banner").addEventListener("click", () => hideBanner());
 
 addEventListener("online", () => net.retryNow());
 document.addEventListener("visibilitychange", () => {
-  if (document.visibilityState === "visible") net.retryNow();
+  if (document.visibilityState !== "visible") return;
+  net.retryNow();
+  // The user is looking again: what the open conversations hold is read.
+  alerts.seen("room", chat.active);
+  alerts.seen("direct", social.active);
 });
 
 // ---- test hook -----------------------------------------------------------------------------
@@ -420,6 +453,8 @@ window.pixelparty = {
   inspected: () => board.inspector.at,
   /** The minimap's viewport outline in minimap pixels, or null. */
   minimapRect: () => board.minimap.rect ?? null,
+  /** Unread messages: `{total, title}` (what the tab title counts). */
+  unread: () => ({ total: alerts.unread.total(), title: document.title }),
   /** Resolves once the live session (WebTransport or WebSocket) is welcomed (or after `timeoutMs`, with false). */
   whenConnected(timeoutMs = 10_000) {
     return new Promise((resolve) => {
@@ -438,7 +473,6 @@ window.pixelparty = {
 
 async function boot() {
   renderAccount();
-  board.setLoggedOutRefresh(true);
   const accountP = api.account().catch((e) => {
     if (e.code === "banned") showBanner("banned", banMessage(e.message, e.untilMs), null);
     else notify(`Server unreachable: ${describeError(e)}`, "error");
@@ -448,6 +482,7 @@ async function boot() {
   if (board.meta?.ws_url) net.url = webSocketUrl(board.meta.ws_url, location.href);
   const account = await accountP;
   if (account) await loggedIn(account);
+  else watch();
 }
 
 boot().catch((e) => notify(describeError(e), "error"));

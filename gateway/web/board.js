@@ -3,8 +3,9 @@
 // a reconnect, re-subscribed on Resync or a gap), the palette (named colours, number keys,
 // the eyedropper), painting with its cooldown line and the server's refusals (never below
 // MIN_PAINT_SCALE: a click there zooms in; on touch a tap aims the reticle and Place paints),
-// the zoom label, the minimap, jump-to-coordinates and the view in the address bar. The pixel
-// inspector is inspector.js.
+// the zoom label, the minimap, jump-to-coordinates and the view in the address bar; and it
+// wires the pieces that live over the canvas: the pixel inspector (inspector.js), Restore an
+// area (restore.js) and the Timelapse button with its player (timelapse.js).
 
 import { Geometry, MAX_TILES_PER_FRAME } from "./codec.js";
 import { parseSnapshot } from "./snapshot.js";
@@ -13,6 +14,8 @@ import { visibleTiles } from "./viewport.js";
 import { CanvasView } from "./canvas.js";
 import { Minimap } from "./minimap.js";
 import { Inspector } from "./inspector.js";
+import { AreaRestore } from "./restore.js";
+import { TimelapsePlayer } from "./timelapse.js";
 import { remainingMs, formatCountdown } from "./clock.js";
 import { paletteNames, colourShortcut, colourForKey } from "./colours.js";
 import { paintStatus, formatZoom, canPaintAt, MIN_PAINT_SCALE, PAINT_ZOOM } from "./status.js";
@@ -20,7 +23,6 @@ import { viewFromQuery, queryWithView, parseCoords } from "./urlstate.js";
 import { h, fill, notify, clearNotice, describeError } from "./ui.js";
 
 const INTEREST_DEBOUNCE_MS = 120;
-const LOGGED_OUT_REFRESH_MS = 10_000;
 const URL_DEBOUNCE_MS = 300;
 
 /** Whether a key event belongs to a text field (then page shortcuts stay out of the way). */
@@ -46,7 +48,6 @@ export class Board {
     this.ready = false; // snapshot attempted: subscriptions may start
     this.interestTimer = null;
     this.cooldownTimer = null;
-    this.refreshTimer = null;
     this.urlTimer = null;
     this.readyAtMs = 0;
     this.cooldownMs = 0;
@@ -65,6 +66,7 @@ export class Board {
       place: document.getElementById("place"),
       jumpForm: document.getElementById("jump-form"),
       jump: document.getElementById("jump"),
+      timelapseOpen: document.getElementById("timelapse-open"),
     };
     this.view = new CanvasView(this.els.canvas, {
       onActivate: (x, y, o) => this.activate(x, y, o),
@@ -82,6 +84,12 @@ export class Board {
       },
     });
     this.inspector = new Inspector(ctx, this, { onClose: () => this.view.select(null) });
+    this.restore = new AreaRestore(ctx, this);
+    this.timelapse = new TimelapsePlayer({ api: this.api, onClose: () => this.els.timelapseOpen.focus() });
+    this.els.timelapseOpen.addEventListener("click", () => {
+      this.restore.cancel();
+      this.timelapse.open();
+    });
     document.getElementById("zoom-in").addEventListener("click", () => this.view.zoomSmooth(1.6));
     document.getElementById("zoom-out").addEventListener("click", () => this.view.zoomSmooth(1 / 1.6));
     document.getElementById("zoom-fit").addEventListener("click", () => this.view.fit());
@@ -165,16 +173,6 @@ export class Board {
       // Subscribing with NO_CURSOR still brings every tile (as TileData).
       notify(`Snapshot not loaded (${describeError(e)}); loading tiles live`, "error", { topic: "connection" });
     }
-  }
-
-  /** While nobody is logged in (no live session), refresh the picture now and then. */
-  setLoggedOutRefresh(on) {
-    clearInterval(this.refreshTimer);
-    this.refreshTimer = null;
-    if (!on) return;
-    this.refreshTimer = setInterval(() => {
-      if (document.visibilityState === "visible" && this.replica && !this.net().connected) this.loadSnapshot();
-    }, LOGGED_OUT_REFRESH_MS);
   }
 
   // ---- the view --------------------------------------------------------------------------
@@ -467,6 +465,15 @@ export class Board {
 
   /** Page-wide keys (not while typing): digits pick colours, E picks from the canvas, Esc deselects. */
   onKey(e) {
+    if (e.defaultPrevented) return; // handled where it happened (the player, the restore bar)
+    if (this.timelapse.isOpen) {
+      // The player covers the canvas: its keys are its own.
+      if (e.key === "Escape") {
+        this.timelapse.close();
+        e.preventDefault();
+      }
+      return;
+    }
     if (e.ctrlKey || e.metaKey || e.altKey || typing(e)) return;
     const colour = colourForKey(e.code, e.shiftKey);
     if (colour !== null) {
@@ -477,7 +484,8 @@ export class Board {
       return;
     }
     if (e.key === "Escape") {
-      if (this.tool === "pick") this.setTool(this.state.selectedColour === null ? "inspect" : "paint");
+      if (this.restore.active) this.restore.cancel();
+      else if (this.tool === "pick") this.setTool(this.state.selectedColour === null ? "inspect" : "paint");
       else if (this.view.aim) this.view.setAim(null);
       else if (this.state.selectedColour !== null) this.selectColour(null);
       else if (this.inspector.open) this.inspector.close();

@@ -1,12 +1,14 @@
 // Owns: the <canvas id="canvas"> element — drawing the replica's tiles through one small
 // raster per tile (re-rasterised only when the tile is dirty, composited on demand in a
 // requestAnimationFrame) with the selection, the reticle (where a paint would land, in the
-// selected colour) and the keyboard crosshair on top, and every input on it: wheel / drag /
-// pinch pan and zoom, smooth keyboard zoom, arrow-key panning, click / tap (paint or inspect),
-// hover coordinates. It reports what the user did through callbacks; board.js decides what
-// that means. Its colours come from the page's theme (setTheme).
+// selected colour), the keyboard crosshair and the area being selected (Restore an area) on
+// top, and every input on it: wheel / drag / pinch pan and zoom, smooth keyboard zoom,
+// arrow-key panning, click / tap (paint or inspect), hover coordinates, and in the area
+// selection mode a drag that draws a rectangle instead of panning. It reports what the user
+// did through callbacks; board.js decides what that means. Its colours come from the page's
+// theme (setTheme).
 
-import { Viewport, visibleTiles } from "./viewport.js";
+import { Viewport, visibleTiles, rectBetween } from "./viewport.js";
 import { paletteLut, rasterizeTile } from "./replica.js";
 
 const DRAG_THRESHOLD_PX = 5;
@@ -42,6 +44,8 @@ export class CanvasView {
     this.reticle = null; // {colour: css, minScale}: show where a paint lands, or null
     this.aim = null; // touch: the pixel a tap aimed at (painted with Place), or null
     this.moved = false; // the user moved the view (until then, it follows the fit)
+    this.selecting = null; // area selection mode: onSelect(rect) for each rectangle dragged, or null
+    this.area = null; // the rectangle selected or being dragged ({x, y, width, height}), or null
     this.bind();
   }
 
@@ -123,6 +127,18 @@ export class CanvasView {
   /** Touch: the pixel a paint would land on (null: none). */
   setAim(pixel) {
     this.aim = pixel;
+    this.requestDraw();
+  }
+
+  /**
+   * Area selection mode: while `onSelect` is set, a one-pointer drag (mouse button 0, a finger,
+   * a pen) draws a rectangle of pixels instead of panning, and `onSelect(rect)` gets it when the
+   * pointer is released; two fingers still pinch. null ends the mode and clears the rectangle.
+   */
+  setSelecting(onSelect) {
+    this.selecting = onSelect ?? null;
+    this.canvas.dataset.selecting = String(Boolean(onSelect));
+    if (!onSelect) this.area = null;
     this.requestDraw();
   }
 
@@ -296,10 +312,41 @@ export class CanvasView {
     };
     if (this.selected) outline(this.selected, "#111", 2);
     if (this.focused && this.keyboard) outline(vp.centrePixel(), "#e4007c", 2);
+    if (this.area) this.drawArea(this.area, sx, sy);
     const at = this.reticle && vp.scale >= this.reticle.minScale ? this.reticlePixel() : null;
     if (at) this.drawReticle(at, sx, sy);
 
     if (this.anim) this.requestDraw();
+  }
+
+  /** The area being selected: tinted, outlined in white and dark dashes, its size on top. */
+  drawArea(a, sx, sy) {
+    const ctx = this.ctx;
+    const dpr = this.dpr;
+    const x = sx(a.x);
+    const y = sy(a.y);
+    const w = Math.max(2, sx(a.x + a.width) - x);
+    const hgt = Math.max(2, sy(a.y + a.height) - y);
+    ctx.fillStyle = "rgba(228, 0, 124, 0.14)";
+    ctx.fillRect(x, y, w, hgt);
+    ctx.lineWidth = 2 * dpr;
+    ctx.setLineDash([]);
+    ctx.strokeStyle = "#fff";
+    ctx.strokeRect(x - dpr, y - dpr, w + 2 * dpr, hgt + 2 * dpr);
+    ctx.setLineDash([6 * dpr, 4 * dpr]);
+    ctx.strokeStyle = "#e4007c";
+    ctx.strokeRect(x - dpr, y - dpr, w + 2 * dpr, hgt + 2 * dpr);
+    ctx.setLineDash([]);
+    const label = `${a.width} × ${a.height}`;
+    ctx.font = `${12 * dpr}px system-ui, sans-serif`;
+    const tw = ctx.measureText(label).width + 8 * dpr;
+    const th = 18 * dpr;
+    const ly = y - th - 4 * dpr >= 0 ? y - th - 4 * dpr : y + hgt + 4 * dpr;
+    ctx.fillStyle = "rgba(17, 17, 17, 0.8)";
+    ctx.fillRect(x, ly, tw, th);
+    ctx.fillStyle = "#fff";
+    ctx.textBaseline = "middle";
+    ctx.fillText(label, x + 4 * dpr, ly + th / 2);
   }
 
   /** The reticle: the pixel filled with the selected colour, framed by four corner marks. */
@@ -389,8 +436,23 @@ export class CanvasView {
     this.pointers.set(e.pointerId, p);
     if (this.pointers.size === 1) {
       this.gesture = { start: p, moved: false, button: e.button, shift: e.shiftKey || e.altKey, pointerType: e.pointerType };
+      if (this.selecting && (e.pointerType !== "mouse" || e.button === 0)) {
+        const g = this.gesture;
+        g.select = true;
+        g.anchor = this.viewport.clampedPixelAt(p.x, p.y);
+        g.before = this.area;
+        this.area = rectBetween(g.anchor, g.anchor);
+        this.requestDraw();
+      }
     } else {
-      if (this.gesture) this.gesture.moved = true; // a second finger: never a tap
+      if (this.gesture) {
+        this.gesture.moved = true; // a second finger: never a tap
+        if (this.gesture.select) {
+          // A pinch, not a selection: the rectangle from before comes back.
+          this.gesture.select = false;
+          this.area = this.gesture.before;
+        }
+      }
       this.pinch = this.pinchState();
     }
   }
@@ -417,7 +479,10 @@ export class CanvasView {
     }
     const prev = this.pointers.get(e.pointerId);
     this.pointers.set(e.pointerId, p);
-    if (this.pointers.size === 1 && this.gesture) {
+    if (this.pointers.size === 1 && this.gesture?.select) {
+      this.area = rectBetween(this.gesture.anchor, this.viewport.clampedPixelAt(p.x, p.y));
+      this.requestDraw();
+    } else if (this.pointers.size === 1 && this.gesture) {
       const g = this.gesture;
       if (!g.moved) {
         if (Math.hypot(p.x - g.start.x, p.y - g.start.y) < DRAG_THRESHOLD_PX) return;
@@ -453,6 +518,18 @@ export class CanvasView {
     if (this.pointers.size === 1) return; // one finger left: the gesture is over, not a tap
     const g = this.gesture;
     this.gesture = null;
+    if (g?.select) {
+      if (!completed || !this.selecting) {
+        this.area = g.before;
+        this.requestDraw();
+        return;
+      }
+      const p = this.local(e);
+      this.area = rectBetween(g.anchor, this.viewport.clampedPixelAt(p.x, p.y));
+      this.requestDraw();
+      this.selecting(this.area);
+      return;
+    }
     if (!completed || !g || g.moved || !this.viewport) return;
     const p = this.local(e);
     const px = this.viewport.pixelAt(p.x, p.y);

@@ -1,13 +1,16 @@
-// Owns: the chat-room feature — the room list (load, create, join, leave, unread counts),
-// the active room's message list (history on join, older pages on scroll, live messages,
-// deleting), sending, and the room's presence list; rejoining the joined rooms after a
-// reconnect; reopening the room that was open before a reload (remembered per user in
-// localStorage). Also exports MessageListView, the message-list renderer social.js reuses for
-// direct messages.
+// Owns: the chat-room feature — the room list (read when the session (re)connects, a room
+// another user creates added as its `Social` frame arrives: never polled; create, join,
+// leave, unread badges), the active room's message list (history on join, older pages on
+// scroll, live messages, deleting), sending, and the room's presence list; rejoining the
+// joined rooms after a reconnect; reopening the room that was open before a reload
+// (remembered per user in localStorage). Also exports MessageListView, the message-list
+// renderer social.js reuses for direct messages.
 
 import { MessageLog, PresenceModel, normalizeMessage } from "./chatmodel.js";
 import { U64_MAX, MAX_TEXT_BYTES } from "./codec.js";
-import { h, fill, notify, describeError, guard, formatTime, formatDateTime, atBottom, utf8Length, announce } from "./ui.js";
+import { h, fill, notify, describeError, guard, formatTime, formatDateTime, atBottom, utf8Length, announce, Serial } from "./ui.js";
+import { PushLog } from "./socialmodel.js";
+import { unreadLabel } from "./attention.js";
 
 /** Renders a MessageLog into a scrollable <ul>, reconciling by seq and keeping the scroll place. */
 export class MessageListView {
@@ -82,15 +85,16 @@ export class MessageListView {
 }
 
 export class Chat {
-  /** `ctx`: {api, net(), clock, state, history(kind, conv, before), social} */
+  /** `ctx`: {api, net(), clock, state, history(kind, conv, before), social, alerts} */
   constructor(ctx) {
     this.ctx = ctx;
     this.rooms = new Map(); // id → {id, name, created_by, created_ms}
-    this.joined = new Map(); // id → {log: MessageLog, unread, lastSeq}
+    this.joined = new Map(); // id → {log: MessageLog, lastSeq}
     this.joinReqs = new Map(); // JoinRoom req → room id (its HistoryPage follows the Ack)
     this.presence = new PresenceModel();
     this.active = null;
-    this.pollTimer = null;
+    this.roomsRead = new Serial(() => this.readRooms());
+    this.created = new PushLog(); // rooms pushed while GET /rooms was on its way
     this.roomsLoaded = false;
     this.pendingRestore = null; // room id to reopen once the rooms are known and the session is up
     this.els = {
@@ -174,25 +178,16 @@ export class Chat {
     if (this.active === null) this.open(id).catch(() => {});
   }
 
+  /** Logged in: the room list at once (over HTTP); the session's Welcome reads it again. */
   async onLogin() {
     this.pendingRestore = this.savedRoom();
     await this.loadRooms();
     this.tryRestore();
-    clearInterval(this.pollTimer);
-    this.pollTimer = setInterval(() => {
-      if (document.visibilityState === "visible") this.loadRooms().catch(() => {});
-    }, 30_000);
-  }
-
-  /** Stops the background refresh of the room list (the session ended for good: a ban). */
-  stopPolling() {
-    clearInterval(this.pollTimer);
-    this.pollTimer = null;
   }
 
   onLogout() {
-    this.stopPolling();
     this.rooms.clear();
+    this.created.clear();
     this.joined.clear();
     this.joinReqs.clear();
     this.presence.clear();
@@ -203,8 +198,13 @@ export class Chat {
     this.renderRoom();
   }
 
-  /** A new session: join again every room we were in (history merges, presence refreshes). */
+  /**
+   * A new session: read the room list again (rooms created while there was no session were
+   * not pushed) and join again every room we were in (history merges, presence refreshes).
+   */
   onWelcome() {
+    if (!this.me) return;
+    this.loadRooms().then(() => this.tryRestore(), (e) => notify(`Rooms: ${describeError(e)}`, "error"));
     for (const id of [...this.joined.keys()]) {
       this.join(id, { rejoin: true }).catch((e) => {
         this.joined.delete(id);
@@ -228,13 +228,31 @@ export class Chat {
     return this.rooms.get(id)?.name ?? `room ${id}`;
   }
 
-  async loadRooms() {
+  /** Reads the room list (one read at a time: see Serial). */
+  loadRooms() {
+    return this.roomsRead.run();
+  }
+
+  async readRooms() {
+    const mark = this.created.mark();
+    const me = this.me;
     const { rooms } = await this.ctx.api.rooms();
+    if (this.me !== me) return; // logged out (or in as someone else) meanwhile
     this.rooms.clear();
     for (const r of rooms ?? []) this.rooms.set(Number(r.id), { ...r, id: Number(r.id) });
+    for (const r of this.created.since(mark)) if (!this.rooms.has(r.id)) this.rooms.set(r.id, r);
     this.roomsLoaded = true;
     this.renderRooms();
     this.renderRoom();
+  }
+
+  /** A room someone created (a pushed `Social` room_created): listed at once. */
+  roomCreated(id, name) {
+    const room = { id, name };
+    this.created.push(room);
+    if (this.rooms.has(id)) return;
+    this.rooms.set(id, room);
+    this.renderRooms();
   }
 
   async createRoom() {
@@ -262,8 +280,7 @@ export class Chat {
     if (!this.joined.has(id)) await this.join(id);
     this.active = id;
     this.rememberRoom(id);
-    const entry = this.joined.get(id);
-    if (entry) entry.unread = 0;
+    this.ctx.alerts.seen("room", id);
     this.renderRooms();
     this.renderRoom({ switched: true });
   }
@@ -271,7 +288,7 @@ export class Chat {
   async join(id, { rejoin = false } = {}) {
     const net = this.net;
     const isNew = !this.joined.has(id);
-    if (isNew) this.joined.set(id, { log: new MessageLog(), unread: 0, lastSeq: 0n });
+    if (isNew) this.joined.set(id, { log: new MessageLog(), lastSeq: 0n });
     const req = net.nextReq();
     this.joinReqs.set(req, id);
     this.presence.otherFrame(id); // the snapshot answering this join replaces the list
@@ -297,6 +314,7 @@ export class Chat {
     }
     this.joined.delete(id);
     this.presence.forget(id);
+    this.ctx.alerts.seen("room", id);
     this.active = null;
     this.rememberRoom(null);
     this.renderRooms();
@@ -314,13 +332,17 @@ export class Chat {
         if (!entry || this.ctx.social.isBlocked(f.author)) return true;
         if (entry.log.add(normalizeMessage(f))) {
           if (f.seq > entry.lastSeq) entry.lastSeq = f.seq;
-          if (this.active === f.room) {
+          const me = this.me;
+          const mine = f.author === me?.id;
+          const open = this.active === f.room;
+          if (open) {
             this.view.render();
-            if (f.author !== this.me?.id) announce(`${f.author_name}: ${f.text}`);
-          } else {
-            entry.unread++;
-            this.renderRooms();
+            if (!mine) announce(`${f.author_name}: ${f.text}`);
           }
+          this.ctx.alerts.message({
+            kind: "room", conv: f.room, mine, open, authorName: f.author_name, text: f.text,
+            roomName: this.roomName(f.room), myName: me?.username ?? "",
+          }); // a message that counts redraws the badges (app.js: alerts' onChange)
         }
         return true;
       }
@@ -345,6 +367,10 @@ export class Chat {
       case "Presence":
         this.presence.apply(f);
         if (this.active === f.room) this.renderPresence();
+        return true;
+      case "Social":
+        if (f.kind !== "room_created") return false;
+        if (this.me) this.roomCreated(f.id, f.name);
         return true;
       default:
         return false;
@@ -418,7 +444,8 @@ export class Chat {
         const entry = this.joined.get(r.id);
         const label = [h("span", { class: "room-name" }, r.name)];
         if (entry) label.push(h("span", { class: "badge joined-badge" }, "joined"));
-        if (entry && entry.unread > 0) label.push(h("span", { class: "badge unread", "aria-label": `${entry.unread} unread` }, String(entry.unread)));
+        const unread = this.ctx.alerts.count("room", r.id);
+        if (unread > 0) label.push(h("span", { class: "badge unread", "aria-label": `${unread} unread` }, unreadLabel(unread)));
         return h("li", {},
           h("button", {
             type: "button", class: "room", dataset: { roomId: String(r.id), joined: entry ? "true" : "false" },

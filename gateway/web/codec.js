@@ -1,4 +1,4 @@
-// pixelparty wire protocol, version 1 — the browser-side codec.
+// pixelparty wire protocol, version 3 — the browser-side codec.
 //
 // This file owns the browser's encoding and decoding of frames (both directions), the
 // protocol's constants, enum tables and canvas geometry / pixel-packing helpers. It mirrors
@@ -15,7 +15,7 @@
 //   - u8/u16/u32 fields are Numbers; u64 fields (seq, cursor, before, nonce, value, prev_seq,
 //     last_seq, ready_at_ms, server_time_ms, time_ms) are BigInts, on input and output.
 //   - Enums are their PROTOCOL.md names: kind "browser" / "room" / "snapshot", role "user",
-//     Error.code "cooldown", Closing.reason "banned".
+//     Error.code "cooldown", Closing.reason "banned", Social.kind "friend_request".
 //   - Strings are JS strings (UTF-8 on the wire; limits count UTF-8 bytes).
 //   - Welcome.palette is an array of "#RRGGBB" strings (decoded as upper-case hex, encoded
 //     from either case) — directly usable as CSS colours; `paletteBytes()` turns it into
@@ -44,7 +44,8 @@
 
 // ---- limits (PROTOCOL.md section 2, protocol/src/limits.rs) --------------------------------
 
-export const PROTOCOL_VERSION = 2;
+/** The version this client speaks (PROTOCOL.md section 9): 3 adds visitor sessions and `Social`. */
+export const PROTOCOL_VERSION = 3;
 export const FRAME_HEADER_LEN = 5;
 export const MAX_FRAME_PAYLOAD = 131072;
 export const MAX_TRANSPORT_MESSAGE = 262144;
@@ -109,6 +110,7 @@ export const ServerOp = Object.freeze({
   Cooldown: 0x8c,
   Pong: 0x8d,
   Closing: 0x8e,
+  Social: 0x8f,
 });
 
 function invert(table) {
@@ -128,7 +130,7 @@ export const ServerOpName = invert(ServerOp);
 export const ClientKind = Object.freeze({ browser: 0, bot: 1, bench: 2 });
 export const ClientKindName = invert(ClientKind);
 
-export const Role = Object.freeze({ user: 0, admin: 1 });
+export const Role = Object.freeze({ user: 0, admin: 1, visitor: 2 });
 export const RoleName = invert(Role);
 
 export const ConvKind = Object.freeze({ room: 0, direct: 1 });
@@ -136,6 +138,20 @@ export const ConvKindName = invert(ConvKind);
 
 export const PresenceKind = Object.freeze({ snapshot: 0, joined: 1, left: 2 });
 export const PresenceKindName = invert(PresenceKind);
+
+/** What a `Social` frame reports (version 3). */
+export const SocialKind = Object.freeze({
+  friend_request: 0,
+  request_sent: 1,
+  friend_added: 2,
+  friend_removed: 3,
+  blocked: 4,
+  unblocked: 5,
+  online: 6,
+  offline: 7,
+  room_created: 8,
+});
+export const SocialKindName = invert(SocialKind);
 
 /** Error codes (u16) by name, PROTOCOL.md section 6. */
 export const ErrorCode = Object.freeze({
@@ -566,6 +582,10 @@ const serverDecoders = {
   [ServerOp.Closing](r) {
     const reason = r.name(CloseReasonName, r.u8(), "reason");
     return { type: "Closing", reason, message: r.str(MAX_REASON_BYTES) };
+  },
+  [ServerOp.Social](r) {
+    const kind = r.name(SocialKindName, r.u8(), "kind");
+    return { type: "Social", kind, id: r.u32(), name: r.str(MAX_ROOM_NAME_BYTES) };
   },
 };
 
@@ -1163,6 +1183,16 @@ const serverEncoders = {
     const w = new Writer("Closing", ServerOp.Closing, 1 + 2 + message.length);
     w.u8(reason);
     w.str(message);
+    return w.done();
+  },
+  Social(f) {
+    const kind = checkEnum(SocialKind, f.kind, "Social", "kind");
+    const id = checkUint(f.id, U32, "Social", "id");
+    const name = checkStr(f.name, MAX_ROOM_NAME_BYTES, "Social", "name");
+    const w = new Writer("Social", ServerOp.Social, 5 + 2 + name.length);
+    w.u8(kind);
+    w.u32(id);
+    w.str(name);
     return w.done();
   },
 };

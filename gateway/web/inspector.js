@@ -2,10 +2,15 @@
 // pixel and when (GET /canvas/pixel), its live colour by name, its recent history, and the
 // actions from there: use its colour, copy a link to it, and for administrators the
 // moderation a moderator wants where they are looking — ban the painter, roll back the
-// painter's pixels over a time window — each behind a confirmation (dialog.js).
+// painter's pixels over a time window, each behind a confirmation (dialog.js), and restore
+// an area of the canvas to an earlier moment (restore.js does the selection and the call).
 
 import { h, fill, notify, describeError, formatDateTime, historyWho } from "./ui.js";
 import { confirmAction } from "./dialog.js";
+import { MODERATED_EVENT } from "./restore.js";
+
+/** Tells the admin panel that the audit log has news. */
+const moderated = () => document.dispatchEvent(new CustomEvent(MODERATED_EVENT));
 
 export class Inspector {
   /**
@@ -143,6 +148,16 @@ export class Inspector {
         h("button", { type: "button", class: "danger", id: "inspector-rollback", dataset: { action: "rollback", username: painter.username }, onclick: () => this.rollback(painter.username) }, "Roll back their pixels…"),
       );
     }
+    if (me?.role === "admin") {
+      buttons.push(h("button", {
+        type: "button", class: "danger", id: "inspector-restore-area", dataset: { action: "restore-area" },
+        title: "Drag a rectangle on the canvas and bring it back to an earlier moment",
+        onclick: () => {
+          this.close(); // out of the way of the area to select
+          this.board.restore.start();
+        },
+      }, "Restore an area…"));
+    }
     return h("div", { class: "inspector-actions" }, buttons);
   }
 
@@ -166,6 +181,7 @@ export class Inspector {
     try {
       await this.ctx.api.ban(username, reason, minutes === null ? null : Math.round(minutes * 60));
       notify(`${username} banned${minutes ? ` for ${minutes} min` : ""}: ${reason}`);
+      moderated();
     } catch (e) {
       notify(`Ban failed: ${describeError(e)}`, "error");
     }
@@ -191,6 +207,7 @@ export class Inspector {
       const skipped = r?.painted_over ? ` (${r.painted_over} painted over since, left alone)` : "";
       const missed = r?.not_restored ? `; ${r.not_restored} could not be restored` : "";
       notify(`Rolled back ${r?.restored ?? 0} pixel(s) by ${username} from the last ${minutes} min${skipped}${missed}.`);
+      moderated();
       this.refreshSoon(300);
     } catch (e) {
       notify(`Rollback failed: ${describeError(e)}`, "error");

@@ -19,6 +19,10 @@
 // advertises it, else (or once WebTransport failed to connect, remembered for the page's
 // lifetime) the WebSocket; `?transport=ws` / `?transport=wt` force one (no fallback).
 //
+// A logged-out page watches the canvas over a *visitor session* (PROTOCOL.md section 3,
+// version 3): the same Connection, dialled as a WebSocket to `visitorUrl(url)` — no cookie,
+// no ticket — and welcomed with role "visitor"; it may subscribe to tiles and nothing else.
+//
 // No DOM; the WebSocket and WebTransport classes and the timers are injectable, so
 // tests/app.test.mjs drives it all with fakes.
 
@@ -86,6 +90,13 @@ export function joinFrames(frames, max = MAX_TRANSPORT_MESSAGE) {
 export function webSocketUrl(path, pageUrl) {
   const u = new URL(path, pageUrl);
   u.protocol = u.protocol === "https:" ? "wss:" : "ws:";
+  return u.toString();
+}
+
+/** The URL of a visitor session: the WebSocket URL `wsUrl` with `visitor=1` (other parameters kept). */
+export function visitorUrl(wsUrl) {
+  const u = new URL(wsUrl);
+  u.searchParams.set("visitor", "1");
   return u.toString();
 }
 

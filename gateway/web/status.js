@@ -1,6 +1,7 @@
 // Owns: what the page says about its own state, derived in one place so two parts of the page
-// can never contradict each other — the connection pill (a logged-out visitor is "viewing",
-// not a red "disconnected"; a banned user is "banned"), the paint line under the palette
+// can never contradict each other — the connection pill (a logged-out visitor is "viewing
+// live" over a visitor session, or "viewing" while it reconnects — never a red
+// "disconnected"; a banned user is "banned"), the paint line under the palette
 // ("Ready to paint" only when a paint could really go through), the zoom label, and when a
 // paint needs more zoom. Pure logic, no DOM: tested in tests/ui.test.mjs.
 
@@ -15,7 +16,7 @@ export const PAINT_ZOOM = 12;
  */
 export function connectionPill(s) {
   if (s.closed?.reason === "banned") return { label: "banned", tone: "bad" };
-  if (!s.user) return { label: "viewing", tone: "neutral" };
+  if (!s.user) return s.connection === "connected" ? { label: "viewing live", tone: "ok" } : { label: "viewing", tone: "neutral" };
   if (s.connection === "connected") return { label: "connected", tone: "ok" };
   if (s.connection === "connecting") return { label: "connecting", tone: "busy" };
   if (s.closed?.reason === "kicked") return { label: "disconnected", tone: "bad" };

@@ -1,7 +1,8 @@
 // Owns: small DOM helpers shared by the page's modules — element construction (text only,
 // never HTML from the server), the aria-live notice line, human wording of API / protocol
-// errors, time formatting, UTF-8 length checks and the guard that turns a rejected promise
-// in an event handler into a visible notice instead of an unhandled rejection.
+// errors, time formatting, UTF-8 length checks, the guard that turns a rejected promise
+// in an event handler into a visible notice instead of an unhandled rejection, and Serial,
+// which keeps a list read from running twice at once.
 
 /** `h("li", {class: "x", dataset: {seq: "1"}, onclick}, child, "text")`. */
 export function h(tag, attrs = {}, ...children) {
@@ -165,4 +166,39 @@ export function historyWho(entry) {
   if (entry?.username) return entry.username;
   if (entry?.restored_by_rollback_of?.username) return `restored (rollback of ${entry.restored_by_rollback_of.username})`;
   return "?";
+}
+
+/**
+ * Runs an async read (`fn`) at most once at a time. `run()` while a read is in flight asks for
+ * exactly one more read after it (however many times it is called meanwhile), so an answer
+ * never overwrites a newer one and a burst of pushed changes costs at most two reads.
+ * `run()` resolves with the result of a read that started after the call.
+ */
+export class Serial {
+  constructor(fn) {
+    this.fn = fn;
+    this.current = null; // the read in flight
+    this.next = null; // the read queued after it
+  }
+
+  run() {
+    if (this.next !== null) return this.next;
+    if (this.current === null) return this.launch();
+    const settled = () => {};
+    this.next = this.current.then(settled, settled).then(() => {
+      this.next = null;
+      return this.launch();
+    });
+    return this.next;
+  }
+
+  launch() {
+    const p = (async () => this.fn())();
+    this.current = p;
+    const done = () => {
+      if (this.current === p) this.current = null;
+    };
+    p.then(done, done);
+    return p;
+  }
 }

@@ -1,10 +1,10 @@
 // Owns: the view transform of the canvas (which canvas point is at the centre of the screen,
-// and how many CSS pixels one canvas pixel spans), its pan / zoom / fit operations, and the
-// viewport → visible tiles computation that drives tile subscriptions. Insets (the parts of
-// the view that floating bars cover) move the view's focus — where fit and centreOn put
-// things, where the keyboard crosshair sits — but never the picture: changing them keeps
-// every canvas point where it is on the screen. Pure logic, no DOM: tested in
-// tests/app.test.mjs.
+// and how many CSS pixels one canvas pixel spans), its pan / zoom / fit operations, the
+// viewport → visible tiles computation that drives tile subscriptions, and the rectangle a
+// drag selects (Restore an area). Insets (the parts of the view that floating bars cover)
+// move the view's focus — where fit and centreOn put things, where the keyboard crosshair
+// sits — but never the picture: changing them keeps every canvas point where it is on the
+// screen. Pure logic, no DOM: tested in tests/app.test.mjs and tests/moderation.test.mjs.
 
 export const MIN_SCALE = 1 / 16;
 export const MAX_SCALE = 64;
@@ -98,6 +98,15 @@ export class Viewport {
     return { x, y };
   }
 
+  /** The pixel under a screen point, clamped onto the canvas (a drag past its edge keeps the edge). */
+  clampedPixelAt(sx, sy) {
+    const p = this.toCanvas(sx, sy);
+    return {
+      x: clamp(Math.floor(p.x), 0, this.canvasWidth - 1),
+      y: clamp(Math.floor(p.y), 0, this.canvasHeight - 1),
+    };
+  }
+
   /** The pixel at the centre of the view (the keyboard crosshair), clamped onto the canvas. */
   centrePixel() {
     return {
@@ -142,6 +151,13 @@ export class Viewport {
     const b = this.toCanvas(this.width, this.height);
     return { x0: a.x, y0: a.y, x1: b.x, y1: b.y };
   }
+}
+
+/** The rectangle whose opposite corner pixels are `a` and `b` (both inside it): `{x, y, width, height}`. */
+export function rectBetween(a, b) {
+  const x = Math.min(a.x, b.x);
+  const y = Math.min(a.y, b.y);
+  return { x, y, width: Math.abs(a.x - b.x) + 1, height: Math.abs(a.y - b.y) + 1 };
 }
 
 /**

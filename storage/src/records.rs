@@ -190,10 +190,13 @@ pub enum AuditAction {
     Rollback,
     /// A message was deleted by an administrator.
     DeleteMessage,
+    /// An area of the canvas was rewound to an earlier moment.
+    Rewind,
 }
 
 impl AuditAction {
-    const ALL: [Self; 8] = [
+    // Stored by position: new actions go at the end.
+    const ALL: [Self; 9] = [
         Self::BanUser,
         Self::UnbanUser,
         Self::BanNet,
@@ -202,6 +205,7 @@ impl AuditAction {
         Self::Kick,
         Self::Rollback,
         Self::DeleteMessage,
+        Self::Rewind,
     ];
 
     /// The action whose [`AuditAction::name`] is `name`.
@@ -220,6 +224,7 @@ impl AuditAction {
             Self::Kick => "kick",
             Self::Rollback => "rollback",
             Self::DeleteMessage => "delete_message",
+            Self::Rewind => "rewind",
         }
     }
 }

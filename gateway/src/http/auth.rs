@@ -283,24 +283,35 @@ pub async fn account(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError
 ///
 /// `{"user": account}` when the request has a valid session, `{"user": null}` otherwise, and
 /// `{"user": null, "banned": {"reason", "until_ms"}}` for a banned user's session (200 in
-/// every case, so a page can ask without logging a failed request).
+/// every case, so a page can ask without logging a failed request). A session cookie that no
+/// longer names a session is cleared (`Max-Age=0`): the page cannot remove an HttpOnly cookie
+/// itself, and would otherwise present it forever (a visitor session needs no credentials).
 #[utoipa::path(get, path = "/session", tag = "auth", security((), ("cookie" = []), ("bearer" = [])),
     responses(
-        (status = 200, description = "The account or null (and the ban, for a banned user)", body = SessionInfo),
+        (status = 200, description = "The account or null (and the ban, for a banned user)", body = SessionInfo,
+            headers(("set-cookie" = String, description = "`pp_session=; ...; Max-Age=0` when the cookie names no session"))),
         (status = 403, description = "`banned`: the client address is banned (reason in `message`, end in `until_ms`)", body = ErrorBody),
         (status = 404, description = "`not_found`: the session's account no longer exists", body = ErrorBody),
         ReadErrors,
     ))]
 pub async fn session(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> {
+    let mut stale = false;
     let info = match ctx.auth(&req).await {
         Ok(me) => SessionInfo { user: Some(account_of(ctx, me.id).await?), banned: None },
-        Err(e) if e.status == StatusCode::UNAUTHORIZED => SessionInfo { user: None, banned: None },
+        Err(e) if e.status == StatusCode::UNAUTHORIZED => {
+            stale = super::token_of(&req).is_some();
+            SessionInfo { user: None, banned: None }
+        }
         Err(e) if e.code == "banned" => {
             SessionInfo { user: None, banned: Some(BanInfo { reason: e.message, until_ms: e.until_ms.flatten() }) }
         }
         Err(e) => return Err(e),
     };
-    Ok(json(StatusCode::OK, &info))
+    let mut r = json(StatusCode::OK, &info);
+    if stale && let Some(c) = session_cookie(ctx, "", 0) {
+        r.headers_mut().insert(header::SET_COOKIE, c);
+    }
+    Ok(r)
 }
 
 #[cfg(test)]

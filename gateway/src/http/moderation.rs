@@ -354,10 +354,19 @@ pub async fn run_rewind(
 /// A page of the audit log, newest first, below `before`, with the actors' names.
 pub async fn audit_page(app: &App, before: u64, limit: usize) -> Result<crate::admin_openapi::AuditPage, ApiError> {
     let list = app.db(move |b| b.audit_log(before, limit)).await?;
-    let names = app.names(list.iter().map(|e| e.actor).filter(|a| *a != 0)).await?;
+    use pixelparty_storage::AuditAction as A;
+    // Actions whose target is a user id.
+    let user_target = |e: &pixelparty_storage::AuditEntry| -> Option<u32> {
+        matches!(e.action, A::BanUser | A::UnbanUser | A::SetRole | A::Kick | A::Rollback)
+            .then(|| e.target.parse().ok())
+            .flatten()
+    };
+    let ids = list.iter().map(|e| e.actor).filter(|a| *a != 0).chain(list.iter().filter_map(user_target));
+    let names = app.names(ids).await?;
     let entries = list
         .into_iter()
         .map(|e| crate::admin_openapi::AuditEntry {
+            target_name: user_target(&e).map(|u| names.get(&u).cloned().unwrap_or_default()),
             seq: e.seq,
             time_ms: e.time_ms,
             actor: e.actor,

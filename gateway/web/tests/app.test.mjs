@@ -18,7 +18,7 @@ import { ServerClock, remainingMs, formatCountdown } from "../clock.js";
 import { MessageLog, PresenceModel, normalizeMessage, toSeq, dmPeer } from "../chatmodel.js";
 import {
   Connection, shouldReconnect, backoffDelay, joinFrames, webSocketUrl, RequestError, AGENT, TransportPicker, webSocketDialer,
-  webTransportDialer, transportMode, certificateHashes, WT_CONNECT_TIMEOUT_MS, WT_CLOSE_GRACE_MS,
+  webTransportDialer, transportMode, certificateHashes, WT_CONNECT_TIMEOUT_MS, WT_CLOSE_GRACE_MS, visitorUrl,
 } from "../net.js";
 import { Api, ApiError } from "../api.js";
 
@@ -525,6 +525,28 @@ describe("net", () => {
     assert.equal(backoffDelay(30, () => 1), 30_000);
     assert.equal(webSocketUrl("/ws", "https://example.test/a/b"), "wss://example.test/ws");
     assert.equal(webSocketUrl("/ws", "http://localhost:8080/"), "ws://localhost:8080/ws");
+    assert.equal(visitorUrl("ws://localhost:8080/ws"), "ws://localhost:8080/ws?visitor=1");
+    assert.equal(visitorUrl("wss://h/ws?node=2&visitor=0"), "wss://h/ws?node=2&visitor=1", "other parameters kept");
+  });
+
+  test("a visitor session: a WebSocket to ?visitor=1, Hello version 3, welcomed as a visitor, subscribes", async () => {
+    const { c, events, sock } = connection({ dial: webSocketDialer({ url: () => visitorUrl("ws://x/ws"), WebSocketImpl: FakeSocket }) });
+    c.start();
+    const s = sock();
+    assert.equal(s.url, "ws://x/ws?visitor=1");
+    s.open();
+    assert.deepEqual(s.frames(), [{ type: "Hello", version: 3, kind: "browser", agent: AGENT }]);
+    s.deliver({ ...WELCOME, version: 3, user: 0, role: "visitor", name: "", ready_at_ms: 0n });
+    assert.equal(c.state, "connected");
+    assert.equal(events.welcomes[0].role, "visitor");
+    await tick();
+    s.sent.length = 0;
+    c.send({ type: "Subscribe", tiles: [{ tile: 0, cursor: NO_CURSOR }] });
+    await tick();
+    assert.deepEqual(s.frames().map((f) => f.type), ["Subscribe"]);
+    // A Social frame (never sent to visitors, but decodable) is forwarded like any other.
+    s.deliver({ type: "Social", kind: "online", id: 5, name: "bo" });
+    assert.deepEqual(events.frames.at(-1), { type: "Social", kind: "online", id: 5, name: "bo" });
   });
 
   test("joinFrames batches up to the transport limit", () => {
@@ -545,7 +567,7 @@ describe("net", () => {
     assert.equal(s.url, "ws://x/ws");
     assert.equal(s.binaryType, "arraybuffer");
     s.open();
-    assert.deepEqual(s.frames(), [{ type: "Hello", version: 2, kind: "browser", agent: AGENT }]);
+    assert.deepEqual(s.frames(), [{ type: "Hello", version: 3, kind: "browser", agent: AGENT }]);
     await assert.rejects(c.request({ type: "Paint", x: 1, y: 1, colour: 1 }), (e) => e instanceof RequestError && e.code === "disconnected");
     s.deliver(WELCOME);
     assert.equal(c.state, "connected");
@@ -873,7 +895,7 @@ describe("transports", () => {
     wt().accept();
     await settle();
     assert.equal(wt().streams, 1, "exactly one bidirectional stream");
-    assert.deepEqual(wt().frames(), [{ type: "Hello", version: 2, kind: "browser", agent: AGENT }]);
+    assert.deepEqual(wt().frames(), [{ type: "Hello", version: 3, kind: "browser", agent: AGENT }]);
     assert.deepEqual(events.transports, ["webtransport"]);
     assert.equal(c.transportKind, "webtransport");
     assert.equal(FakeSocket.all.length, 0, "no WebSocket");
@@ -991,7 +1013,7 @@ describe("transports", () => {
     assert.equal(fallbacks.length, 1);
     assert.match(picker.fallback, /Opening handshake failed/);
     sock().open();
-    assert.deepEqual(sock().frames(), [{ type: "Hello", version: 2, kind: "browser", agent: AGENT }]);
+    assert.deepEqual(sock().frames(), [{ type: "Hello", version: 3, kind: "browser", agent: AGENT }]);
     sock().deliver(WELCOME);
     assert.equal(c.state, "connected");
     assert.deepEqual(events.transports, ["websocket"]);

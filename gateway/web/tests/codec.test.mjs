@@ -12,7 +12,7 @@ import {
   encodeClient, encodeServer, decodeClientFrames, decodeServerFrames, decodeOne, StreamDecoder,
   PixelUpdates, Geometry, getPixel, setPixel, EncodeError, NO_CURSOR, U64_MAX,
   ClientOp, ServerOp, ClientOpName, ServerOpName, ErrorCode, ErrorCodeName, CloseReason,
-  CloseReasonName, CloseCode, CloseCodeReason, ClientKind, Role, ConvKind, PresenceKind,
+  CloseReasonName, CloseCode, CloseCodeReason, ClientKind, Role, ConvKind, PresenceKind, SocialKind, SocialKindName,
   MAX_FRAME_PAYLOAD, MAX_PIXELS_PER_FRAME, MAX_TILE_BYTES, describeDecodeError, decodeErrorCode,
   paletteBytes,
 } from "../codec.js";
@@ -205,7 +205,7 @@ test("every frame type of PROTOCOL.md has a vector, and the opcode tables match 
   const client = specFrames(4);
   const server = specFrames(5);
   assert.equal(Object.keys(client).length, 12);
-  assert.equal(Object.keys(server).length, 14);
+  assert.equal(Object.keys(server).length, 15);
   assert.deepEqual({ ...ClientOpName }, client);
   assert.deepEqual({ ...ServerOpName }, server);
   const described = new Set(VALID.map(({ desc }) => `${desc.direction}:${desc.frame}`));
@@ -224,11 +224,12 @@ test("limits match PROTOCOL.md section 2", () => {
   assert.equal(MAX_PIXELS_PER_FRAME, 43684);
   assert.equal(NO_CURSOR, 2n ** 64n - 1n);
   assert.equal(NO_CURSOR, U64_MAX);
-  assert.equal(codec.PROTOCOL_VERSION, 2);
+  assert.equal(codec.PROTOCOL_VERSION, 3);
+  assert.match(SPEC, /^# pixelparty wire protocol, version 3$/m, "the client speaks the version the spec describes");
 });
 
 test("enums match PROTOCOL.md section 1.2", () => {
-  const tables = { ClientKind, Role, ConvKind, PresenceKind };
+  const tables = { ClientKind, Role, ConvKind, PresenceKind, SocialKind };
   const seen = [];
   for (const m of specSection(1).matchAll(/^\| `(\w+)` \(u8\) \| (.*) \|$/gm)) {
     if (!Object.hasOwn(tables, m[1])) continue;
@@ -307,6 +308,8 @@ describe("string limits (exactly at the limit encodes, one byte over throws)", (
     ["server", (s) => ({ type: "DirectMessage", from: 1, to: 2, seq: 1n, time_ms: 1n, from_name: s, text: "x" }), 32, "from_name"],
     ["server", (s) => ({ type: "Presence", room: 1, kind: "joined", entries: [{ user: 1, name: s }] }), 32, "entries[0].name"],
     ["server", (s) => ({ type: "HistoryPage", req: 1, kind: "room", conv: 1, entries: [{ seq: 1n, author: 1, time_ms: 1n, author_name: "a", text: s }] }), 2000, "entries[0].text"],
+    // Social.name holds a user name or a room name: the room-name limit.
+    ["server", (s) => ({ type: "Social", kind: "room_created", id: 7, name: s }), 64, "name"],
   ];
   for (const [direction, build, max, field] of cases) {
     test(`${build("").type}.${field} <= ${max} bytes`, () => {
@@ -388,6 +391,9 @@ test("encoders refuse wrongly typed or out-of-range fields", () => {
   assertEncodeError(() => encodeServer({ type: "Error", req: 0, code: "nope", retry_after_ms: 0, message: "" }), "InvalidValue", "code");
   assertEncodeError(() => encodeServer({ type: "Closing", reason: "bye", message: "" }), "InvalidValue", "reason");
   assertEncodeError(() => encodeServer({ type: "Presence", room: 1, kind: "room", entries: [] }), "InvalidValue", "kind");
+  assertEncodeError(() => encodeServer({ type: "Social", kind: "poked", id: 1, name: "" }), "InvalidValue", "kind");
+  assertEncodeError(() => encodeServer({ type: "Social", kind: "online", id: 2 ** 32, name: "" }), "InvalidValue", "id");
+  assertEncodeError(() => encodeServer(welcome({ role: "guest" })), "InvalidValue", "role");
   assertEncodeError(() => encodeServer({ type: "Pixels", tile: 0, prev_seq: 0n, last_seq: 0n, updates: [{ offset: 65536, colour: 0 }] }), "InvalidValue", "updates[0].offset");
   assert.throws(() => encodeServer({ type: "TileData", tile: 0, seq: 0n, data: [1, 2] }), TypeError);
   assert.throws(() => encodeClient({ type: "Welcome" }), TypeError, "server frame in the client encoder");
@@ -426,6 +432,8 @@ test("hand-built frames of every kind round-trip", () => {
     { type: "Cooldown", ready_at_ms: 1n, cooldown_ms: 0 },
     { type: "Pong", nonce: U64_MAX, server_time_ms: 0n },
     { type: "Closing", reason: "session_revoked", message: "" },
+    welcome({ version: 3, user: 0, role: "visitor", name: "" }),
+    ...Object.keys(SocialKind).map((kind, i) => ({ type: "Social", kind, id: 0xffffffff - i, name: i % 2 ? "" : `n${i} ☃` })),
   ];
   for (const f of client) roundTrip("client", f);
   for (const f of server) roundTrip("server", f);
@@ -489,7 +497,8 @@ describe("decoder checks", () => {
     assert.deepEqual(dc(frame(0x81)).error, { kind: "UnknownOpcode", opcode: 0x81 });
     assert.deepEqual(ds(frame(0x01)).error, { kind: "UnknownOpcode", opcode: 0x01 });
     assert.deepEqual(dc(frame(0x00)).error, { kind: "UnknownOpcode", opcode: 0 });
-    assert.deepEqual(ds(frame(0x8f)).error, { kind: "UnknownOpcode", opcode: 0x8f });
+    assert.deepEqual(dc(frame(0x8f)).error, { kind: "UnknownOpcode", opcode: 0x8f });
+    assert.deepEqual(ds(frame(0x90)).error, { kind: "UnknownOpcode", opcode: 0x90 });
   });
 
   test("truncated fields and trailing bytes", () => {
@@ -537,11 +546,30 @@ describe("decoder checks", () => {
     assert.deepEqual(ds(frame(0x8e, u8(9), u16(0))).error, { kind: "InvalidValue", opcode: 0x8e, field: "reason" });
   });
 
+  test("Social: every kind of PROTOCOL.md section 5 decodes, the next value does not; name is str(64)", () => {
+    for (const [name, value] of Object.entries(SocialKind)) {
+      const { frames, error } = ds(frame(0x8f, u8(value), u32(9), strBytes("bo")));
+      assert.equal(error, null, name);
+      assert.deepEqual(frames[0], { type: "Social", kind: name, id: 9, name: "bo" });
+      assert.equal(SocialKindName[value], name);
+    }
+    // The kind table of section 5 lists the same names under the same numbers.
+    const section5 = specSection(5);
+    const kinds = {};
+    for (const m of section5.slice(section5.indexOf("### 0x8F Social")).matchAll(/^\| (\d+) `(\w+)` \|/gm)) kinds[m[2]] = Number(m[1]);
+    assert.deepEqual(kinds, { ...SocialKind });
+    assert.deepEqual(ds(frame(0x8f, u8(9), u32(1), u16(0))).error, { kind: "InvalidValue", opcode: 0x8f, field: "kind" });
+    assert.deepEqual(ds(frame(0x8f, u8(0), u32(1), u16(65))).error, { kind: "StringTooLong", len: 65, max: 64 });
+    assert.deepEqual(ds(frame(0x8f, u8(0), u32(1))).error, { kind: "Truncated", opcode: 0x8f });
+    assert.deepEqual(ds(frame(0x8f, u8(6), u32(1), u16(0), u8(0))).error, { kind: "TrailingBytes", opcode: 0x8f, extra: 1 });
+  });
+
   test("Welcome: role, bpp, tile_size and palette size", () => {
     const w = ({ role = 0, bpp = 4, ts = 16, colours = 0 } = {}) =>
       frame(0x81, u16(1), u32(1), u8(role), u32(64), u32(64), u8(bpp), u16(ts), u32(0), u64(0), u64(0), strBytes("a"), u16(colours), new Uint8Array(3 * colours));
     assert.equal(ds(w()).error, null);
-    assert.deepEqual(ds(w({ role: 2 })).error, { kind: "InvalidValue", opcode: 0x81, field: "role" });
+    assert.equal(ds(w({ role: 2 })).frames[0].role, "visitor", "version 3: a logged-out visitor");
+    assert.deepEqual(ds(w({ role: 3 })).error, { kind: "InvalidValue", opcode: 0x81, field: "role" });
     for (const bpp of [0, 3, 5, 7, 9, 255]) assert.deepEqual(ds(w({ bpp })).error, { kind: "InvalidValue", opcode: 0x81, field: "bpp" });
     for (const ts of [0, 1, 4, 24, 512, 65535]) assert.deepEqual(ds(w({ ts })).error, { kind: "InvalidValue", opcode: 0x81, field: "tile_size" });
     for (const bpp of [1, 2, 4, 8]) {
@@ -670,7 +698,7 @@ test("random bytes never throw", () => {
     const n = Math.floor(r() * 64);
     const bytes = Uint8Array.from({ length: n }, () => Math.floor(r() * 256));
     if (n >= 5) {
-      bytes[0] = [0x01, 0x02, 0x07, 0x0a, 0x81, 0x84, 0x8a, 0x8b][Math.floor(r() * 8)];
+      bytes[0] = [0x01, 0x02, 0x07, 0x0a, 0x81, 0x84, 0x8a, 0x8b, 0x8f][Math.floor(r() * 9)];
       bytes.set(u32(Math.floor(r() * (n - 4))), 1);
     }
     for (const decode of [decodeClientFrames, decodeServerFrames]) {

@@ -12,7 +12,7 @@ import { connectionPill, paintStatus, formatZoom, canPaintAt, closeBanner, MIN_P
 import { viewFromQuery, queryWithView, parseCoords, roundZoom } from "../urlstate.js";
 import { minimapSize, minimapRect, minimapToCanvas, MINIMAP_MAX_PX } from "../minimap.js";
 import { nextTheme, effectiveTheme } from "../theme.js";
-import { describeError, joinWordAndMessage, banMessage, historyWho } from "../ui.js";
+import { describeError, joinWordAndMessage, banMessage, historyWho, Serial } from "../ui.js";
 import { Viewport, MIN_SCALE, MAX_SCALE } from "../viewport.js";
 import { formatCountdown } from "../clock.js";
 
@@ -71,6 +71,8 @@ describe("status", () => {
 
   test("the pill: a visitor is viewing, never a red disconnected; a ban says banned", () => {
     assert.deepEqual(connectionPill({ connection: "disconnected", user: null, closed: null }), { label: "viewing", tone: "neutral" });
+    assert.deepEqual(connectionPill({ connection: "connecting", user: null, closed: null }), { label: "viewing", tone: "neutral" });
+    assert.deepEqual(connectionPill({ connection: "connected", user: null, closed: null }), { label: "viewing live", tone: "ok" }, "a visitor session");
     assert.deepEqual(connectionPill({ connection: "connected", user, closed: null }), { label: "connected", tone: "ok" });
     assert.deepEqual(connectionPill({ connection: "connecting", user, closed: null }), { label: "connecting", tone: "busy" });
     assert.deepEqual(connectionPill({ connection: "disconnected", user, closed: null, reconnecting: true }), { label: "reconnecting", tone: "busy" });
@@ -256,4 +258,42 @@ test("blocking says what it ended (a block is a clean break)", async () => {
   assert.match(blockNotice("bob", "incoming"), /request was declined/);
   assert.match(blockNotice("bob", "outgoing"), /request to them was withdrawn/);
   assert.equal(blockNotice("bob", null), "bob blocked: their messages are hidden.");
+});
+
+test("Serial: one read at a time; calls during a read ask for exactly one more, which sees them", async () => {
+  const started = [];
+  const gates = [];
+  let state = 0;
+  const s = new Serial(() => {
+    started.push(state);
+    return new Promise((resolve, reject) => gates.push({ resolve: () => resolve(state), reject }));
+  });
+  const first = s.run();
+  await Promise.resolve();
+  assert.equal(started.length, 1);
+  state = 1; // changed after the first read started: it needs a second one
+  const second = s.run();
+  const third = s.run();
+  assert.equal(second, third, "calls while a read is queued share it");
+  await new Promise((r) => setTimeout(r, 0));
+  assert.equal(started.length, 1, "never two at once");
+  gates[0].resolve();
+  assert.equal(await first, 1);
+  await new Promise((r) => setTimeout(r, 0));
+  assert.deepEqual(started, [0, 1], "the queued read runs after the first, seeing the change");
+  gates[1].resolve();
+  assert.equal(await second, 1);
+  // A failed read does not stop the next one.
+  const failing = s.run();
+  await new Promise((r) => setTimeout(r, 0));
+  const after = s.run();
+  gates[2].reject(new Error("network"));
+  await assert.rejects(failing, /network/);
+  await new Promise((r) => setTimeout(r, 0));
+  assert.equal(started.length, 4);
+  gates[3].resolve();
+  assert.equal(await after, 1);
+  // Idle again: a call starts at once.
+  s.run();
+  assert.equal(started.length, 5);
 });

@@ -12,8 +12,8 @@
 //   PIXELPARTY_E2E_WEB_FROM_DISK=1  serve the web client's files (/, *.html, *.js, *.css) from
 //                       gateway/web/ on disk instead of the copy embedded in the binary at
 //                       build time: tests client changes without rebuilding the server
-//   PIXELPARTY_E2E_DOCS=1  also write the README's screenshots (desktop, phone, dark) to
-//                       gateway/web/e2e/screenshots/
+//   PIXELPARTY_E2E_DOCS=1  also write the README's screenshots (desktop, phone, dark,
+//                       timelapse) to gateway/web/e2e/screenshots/
 
 import { spawn } from "node:child_process";
 import { createServer } from "node:net";

@@ -171,8 +171,9 @@ describe("web client as a product", { concurrency: 1 }, () => {
     await withPages("p2-status", ["visitor", "A"], async ([v, a], shoot) => {
       shoot(a);
       await v.waitForFunction(() => window.pixelparty.state.snapshotVersion !== null);
-      assert.equal(await v.textContent("#conn-state"), "viewing", "a logged-out visitor is not told they are disconnected");
-      assert.equal(await v.getAttribute("#conn-state", "data-tone"), "neutral");
+      // A logged-out visitor watches live (a visitor session), never told they are disconnected.
+      await v.waitForFunction(() => document.getElementById("conn-state").textContent === "viewing live");
+      assert.equal(await v.getAttribute("#conn-state", "data-tone"), "ok");
       assert.equal(await v.textContent("#cooldown-text"), "Log in to paint");
 
       await signUp(a, uniqueName("statusA"));
