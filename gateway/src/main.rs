@@ -633,8 +633,12 @@ fn export_timelapse(args: &TimelapseArgs) -> Result<()> {
     let format = Format::of(&args.out).ok_or_else(|| anyhow!("the output must end in .apng, .png or .gif"))?;
     let to_moment = |s: &Option<String>| s.as_deref().map(pixelparty_gateway::backup::parse_time).transpose();
     let (from, to) = (to_moment(&args.from)?, to_moment(&args.to)?);
-    // The journal up to `to` (or its end), from the first chunk on.
-    let (info, entries): (Info, Vec<Entry>) = match &args.url {
+    // The journal from the first chunk on, read a chunk at a time while the film is written
+    // (memory stays one chunk whatever the journal's length); a failed read ends the entries
+    // and is reported after.
+    let failed: std::cell::RefCell<Option<anyhow::Error>> = std::cell::RefCell::new(None);
+    type Pages<'a> = Box<dyn FnMut(u64) -> Result<Vec<Entry>> + 'a>;
+    let (info, mut page): (Info, Pages<'_>) = match &args.url {
         Some(url) => {
             let authority = url.trim_start_matches("http://").trim_end_matches('/').to_owned();
             let (status, body) = http_get(&authority, "/canvas/timelapse")?;
@@ -642,20 +646,18 @@ fn export_timelapse(args: &TimelapseArgs) -> Result<()> {
                 bail!("GET /canvas/timelapse answered {status}: {}", String::from_utf8_lossy(&body));
             }
             let info: Info = serde_json::from_slice(&body)?;
-            let mut entries = Vec::new();
-            for n in 0..info.chunks {
+            let chunks = info.chunks;
+            let page = move |n: u64| -> Result<Vec<Entry>> {
+                if n >= chunks {
+                    return Ok(Vec::new());
+                }
                 let (status, body) = http_get(&authority, &format!("/canvas/timelapse/{n}"))?;
                 if status != 200 {
                     bail!("GET /canvas/timelapse/{n} answered {status}");
                 }
-                let chunk = timelapse::decode_chunk(&body).map_err(|e| anyhow!("chunk {n}: {e}"))?;
-                let past = chunk.last().is_some_and(|e| to.is_some_and(|to| e.time_ms > to));
-                entries.extend(chunk);
-                if past {
-                    break;
-                }
-            }
-            (info, entries)
+                timelapse::decode_chunk(&body).map_err(|e| anyhow!("chunk {n}: {e}"))
+            };
+            (info, Box::new(page))
         }
         None => {
             let config = args.common.load()?;
@@ -666,21 +668,30 @@ fn export_timelapse(args: &TimelapseArgs) -> Result<()> {
                 let b = b.clone();
                 Box::pin(async move { timelapse::info(&b, g, &palette).await })
             })?;
-            let mut entries: Vec<Entry> = Vec::new();
-            let mut after = 0;
-            loop {
-                let page = store.wait(move |b| b.journal_after(after, CHUNK_UPDATES as usize))?;
-                let Some(last) = page.last() else { break };
-                after = last.seq;
-                let past = to.is_some_and(|to| last.time_ms > to);
-                entries.extend(page.iter().map(Entry::from));
-                if past {
-                    break;
+            let chunks = info.chunks;
+            let page = move |n: u64| -> Result<Vec<Entry>> {
+                if n >= chunks {
+                    return Ok(Vec::new());
                 }
-            }
-            (info, entries)
+                let after = n * CHUNK_UPDATES;
+                let records = store.wait(move |b| b.journal_after(after, CHUNK_UPDATES as usize))?;
+                Ok(records.iter().filter(|r| r.seq <= after + CHUNK_UPDATES).map(Entry::from).collect())
+            };
+            (info, Box::new(page))
         }
     };
+    let mut n = 0u64;
+    let mut buffered = std::collections::VecDeque::new();
+    let entries = std::iter::from_fn(|| {
+        while buffered.is_empty() && n < info.chunks && failed.borrow().is_none() {
+            match page(n) {
+                Ok(list) => buffered.extend(list),
+                Err(e) => *failed.borrow_mut() = Some(e),
+            }
+            n += 1;
+        }
+        buffered.pop_front()
+    });
     if info.last_seq == 0 {
         bail!("the journal is empty: nothing has been painted");
     }
@@ -711,6 +722,10 @@ fn export_timelapse(args: &TimelapseArgs) -> Result<()> {
     };
     let file = std::fs::File::create(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     let frames = film.write(entries, format, std::io::BufWriter::new(file)).map_err(|e| anyhow!(e))?;
+    if let Some(e) = failed.into_inner() {
+        let _ = std::fs::remove_file(&args.out);
+        return Err(e.context("reading the journal"));
+    }
     println!(
         "wrote {} ({frames} frames of {}x{}, {} ms to {} ms)",
         args.out.display(),
@@ -734,7 +749,10 @@ fn http_get(authority: &str, path: &str) -> Result<(u16, Vec<u8>)> {
         let req = hyper::Request::builder().uri(path).header("host", authority).body(Empty::<bytes::Bytes>::new())?;
         let resp = sender.send_request(req).await?;
         let status = resp.status().as_u16();
-        Ok((status, resp.into_body().collect().await?.to_bytes().to_vec()))
+        // A chunk is at most 28 + 13 × 16384 bytes; nothing this reads is near the bound.
+        let body = http_body_util::Limited::new(resp.into_body(), 4 << 20);
+        let bytes = body.collect().await.map_err(|e| anyhow!("reading {path}: {e}"))?.to_bytes();
+        Ok((status, bytes.to_vec()))
     })
 }
 

@@ -8,11 +8,12 @@
 //! not heard from for three rounds is gone, and its users with it.
 //!
 //! One task ([`run`]) tells friends: a user whose state may have changed is queued (bounded;
-//! an overflow makes the task reconcile everyone instead), and the task compares the user's
-//! state now with what their friends were last told, so a reload (offline then online within
-//! moments) tells nothing, and reads the friends from the store only for a real change.
+//! an overflow makes the task look at everyone again, a bounded batch per tick), and the task
+//! compares the user's state now with what their friends were last told, reading the friends
+//! from the store only for a real change. Going offline is told only after
+//! [`OFFLINE_GRACE_MS`], so a page reload (offline, then online within moments) tells nothing.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -138,18 +139,13 @@ impl Online {
         }
     }
 
-    /// Cluster mode: forgets the nodes not heard from since `silent_since_ms` (and so their
-    /// users).
-    fn expire(&self, silent_since_ms: u64) {
-        let gone: Vec<u32> = {
-            let mut s = self.state.lock();
-            let nodes: Vec<u64> =
-                s.remote.iter().filter(|(_, (_, heard))| *heard < silent_since_ms).map(|(n, _)| *n).collect();
-            nodes.into_iter().filter_map(|n| s.remote.remove(&n)).flat_map(|(users, _)| users).collect()
-        };
-        for user in gone {
-            self.queue_change(user);
-        }
+    /// Cluster mode: forgets the nodes not heard from since `silent_since_ms`; their users
+    /// (whose state may have changed).
+    fn expire(&self, silent_since_ms: u64) -> Vec<u32> {
+        let mut s = self.state.lock();
+        let nodes: Vec<u64> =
+            s.remote.iter().filter(|(_, (_, heard))| *heard < silent_since_ms).map(|(n, _)| *n).collect();
+        nodes.into_iter().filter_map(|n| s.remote.remove(&n)).flat_map(|(users, _)| users).collect()
     }
 
     /// This node's online users, if they changed since the last call (or `always`).
@@ -169,14 +165,94 @@ impl Online {
     }
 }
 
+/// How long a user stays "online" for their friends after their last session ended: a page
+/// reload (offline, then online within moments) tells nothing.
+pub const OFFLINE_GRACE_MS: u64 = 3_000;
+/// Users looked at again per tick after an overflow, an expired node or a failed read.
+const BATCH: usize = 256;
+
+/// What friends were told and what is still to decide: the pure part of [`run`].
+#[derive(Debug, Default)]
+struct Teller {
+    /// Users whose friends were last told "online".
+    told: HashSet<u32>,
+    /// Users gone offline whose friends are told once the grace ends (when, in ms).
+    leaving: HashMap<u32, u64>,
+    /// Users to look at again, in order, without repeats.
+    backlog: VecDeque<u32>,
+    queued: HashSet<u32>,
+}
+
+impl Teller {
+    /// `user` is `online` now: whether to tell friends "online" (`Some(true)`) or "offline"
+    /// (`Some(false)`). An offline user is told only after [`OFFLINE_GRACE_MS`] (`grace`), or
+    /// at once when the grace is over (`!grace`).
+    fn consider(&mut self, user: u32, online: bool, now_ms: u64, grace: bool) -> Option<bool> {
+        let told = self.told.contains(&user);
+        if online || !told {
+            self.leaving.remove(&user);
+            return (online && !told).then_some(true);
+        }
+        if grace {
+            self.leaving.entry(user).or_insert(now_ms + OFFLINE_GRACE_MS);
+            return None;
+        }
+        self.leaving.remove(&user);
+        Some(false)
+    }
+
+    /// Friends of `user` were told `online`.
+    fn mark(&mut self, user: u32, online: bool) {
+        if online {
+            self.told.insert(user);
+        } else {
+            self.told.remove(&user);
+        }
+    }
+
+    /// Users whose grace is over at `now_ms`.
+    fn due(&mut self, now_ms: u64) -> Vec<u32> {
+        let due: Vec<u32> = self.leaving.iter().filter(|(_, at)| **at <= now_ms).map(|(u, _)| *u).collect();
+        for u in &due {
+            self.leaving.remove(u);
+        }
+        due
+    }
+
+    /// Looks at `users` again on the next ticks.
+    fn again(&mut self, users: impl IntoIterator<Item = u32>) {
+        for u in users {
+            if self.queued.insert(u) {
+                self.backlog.push_back(u);
+            }
+        }
+    }
+
+    /// The next users to look at again, at most [`BATCH`].
+    fn batch(&mut self) -> Vec<u32> {
+        let n = self.backlog.len().min(BATCH);
+        let out: Vec<u32> = self.backlog.drain(..n).collect();
+        for u in &out {
+            self.queued.remove(u);
+        }
+        out
+    }
+
+    /// Every user whose state friends may have been told of.
+    fn known(&self) -> impl Iterator<Item = u32> + '_ {
+        self.told.iter().chain(self.leaving.keys()).copied()
+    }
+}
+
 /// Tells friends of changes, and in cluster mode announces this node's list and expires
-/// silent nodes. Runs for the process's life (on the admin runtime).
+/// silent nodes. Runs for the process's life (on the admin runtime). Each tick does a bounded
+/// amount of telling after its announcement, so a flood of changes never delays the list the
+/// other nodes expire this one by.
 pub async fn run(app: Arc<App>) {
     let Some(mut queue) = app.online.queue.lock().take() else { return };
     let online = app.online.clone();
     let presence_ms = app.config.cluster.enabled().then(|| app.config.cluster.presence_ms.max(ANNOUNCE_MIN_MS));
-    // The users whose friends were last told "online".
-    let mut told: HashSet<u32> = HashSet::new();
+    let mut teller = Teller::default();
     let mut every = tokio::time::interval(Duration::from_millis(ANNOUNCE_MIN_MS));
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_full = 0u64;
@@ -184,47 +260,49 @@ pub async fn run(app: Arc<App>) {
         tokio::select! {
             user = queue.recv() => {
                 let Some(user) = user else { return };
-                tell(&app, &mut told, user).await;
+                consider(&app, &mut teller, user, true).await;
             }
             _ = every.tick() => {
-                if online.overflowed.swap(false, Ordering::AcqRel) {
-                    let mut all = online.everyone();
-                    all.extend(told.iter().copied());
-                    for user in all {
-                        tell(&app, &mut told, user).await;
+                let now = pixelparty_engine::now_ms();
+                if let (Some(presence_ms), Some(cluster)) = (presence_ms, app.cluster.get()) {
+                    let gone = online.expire(now.saturating_sub(3 * presence_ms));
+                    teller.again(gone);
+                    let full = now.saturating_sub(last_full) >= presence_ms;
+                    if let Some(list) = online.local_list(full) {
+                        cluster.announce_online(list);
+                        if full {
+                            last_full = now;
+                        }
                     }
                 }
-                let (Some(presence_ms), Some(cluster)) = (presence_ms, app.cluster.get()) else { continue };
-                let now = pixelparty_engine::now_ms();
-                online.expire(now.saturating_sub(3 * presence_ms));
-                let full = now.saturating_sub(last_full) >= presence_ms;
-                if let Some(list) = online.local_list(full) {
-                    cluster.announce_online(list);
-                    if full {
-                        last_full = now;
-                    }
+                if online.overflowed.swap(false, Ordering::AcqRel) {
+                    let known: Vec<u32> = teller.known().collect();
+                    teller.again(online.everyone().into_iter().chain(known));
+                }
+                for user in teller.due(now) {
+                    consider(&app, &mut teller, user, false).await;
+                }
+                for user in teller.batch() {
+                    consider(&app, &mut teller, user, true).await;
                 }
             }
         }
     }
 }
 
-/// Tells `user`'s friends if their online state differs from what they were last told.
-async fn tell(app: &App, told: &mut HashSet<u32>, user: u32) {
-    let now = app.online.is_online(user);
-    if now == told.contains(&user) {
-        return;
-    }
+/// Looks at `user`'s state now and tells their friends if the teller says so.
+async fn consider(app: &App, teller: &mut Teller, user: u32, grace: bool) {
+    let online = app.online.is_online(user);
+    let Some(tell_online) = teller.consider(user, online, pixelparty_engine::now_ms(), grace) else { return };
     let friends = match app.store.call(move |b| b.friends_of(user, MAX_FRIENDS)).await {
         Ok(list) => list.into_iter().map(|r| r.user).collect::<Vec<u32>>(),
-        // Not marked as told: the next change of this user tries again.
-        Err(e) => return tracing::warn!(error = %e, user, "reading friends for an online change failed"),
+        Err(e) => {
+            // Not marked as told: looked at again on a later tick.
+            tracing::warn!(error = %e, user, "reading friends for an online change failed");
+            return teller.again([user]);
+        }
     };
-    if now {
-        told.insert(user);
-    } else {
-        told.remove(&user);
-    }
+    teller.mark(user, tell_online);
     if friends.is_empty() {
         return;
     }
@@ -232,7 +310,7 @@ async fn tell(app: &App, told: &mut HashSet<u32>, user: u32) {
         Ok(mut names) => names.remove(&user).unwrap_or_default(),
         Err(_) => String::new(),
     };
-    let kind = if now { SocialKind::Online } else { SocialKind::Offline };
+    let kind = if tell_online { SocialKind::Online } else { SocialKind::Offline };
     app.engine.social(Some(&friends), kind, user, &name).await;
 }
 
@@ -281,14 +359,45 @@ mod tests {
         assert_eq!(changed, [1, 3], "only who came or went");
         let _here = online.enter(3);
         drain(&mut rx);
-        online.expire(1_500);
+        assert!(online.expire(1_500).is_empty());
         assert!(online.is_online(2), "heard at 2000, not silent since 1500");
-        online.expire(2_500);
+        let mut gone = online.expire(2_500);
+        gone.sort_unstable();
+        assert_eq!(gone, [2, 3], "the silent node's users, to look at again");
         assert!(!online.is_online(2), "the silent node took its users");
         assert!(online.is_online(3), "a user also here stays online");
-        let mut changed = drain(&mut rx);
-        changed.sort_unstable();
-        assert_eq!(changed, [2, 3]);
+    }
+
+    #[test]
+    fn online_is_told_at_once_and_offline_after_the_grace_unless_they_came_back() {
+        let mut t = Teller::default();
+        assert_eq!(t.consider(7, true, 0, true), Some(true));
+        t.mark(7, true);
+        assert_eq!(t.consider(7, true, 5, true), None, "told already");
+        // A reload: gone, then back within the grace: nothing, ever.
+        assert_eq!(t.consider(7, false, 10, true), None);
+        assert_eq!(t.consider(7, true, 500, true), None);
+        assert!(t.due(10 + OFFLINE_GRACE_MS).is_empty(), "the return cancelled the offline");
+        // Gone for good: told when the grace is over.
+        assert_eq!(t.consider(7, false, 1_000, true), None);
+        assert!(t.due(1_000 + OFFLINE_GRACE_MS - 1).is_empty());
+        assert_eq!(t.due(1_000 + OFFLINE_GRACE_MS), [7]);
+        assert_eq!(t.consider(7, false, 1_000 + OFFLINE_GRACE_MS, false), Some(false));
+        t.mark(7, false);
+        assert_eq!(t.consider(7, false, 9_000, true), None, "friends know already");
+        assert_eq!(t.consider(8, false, 0, true), None, "never told online: nothing to take back");
+    }
+
+    #[test]
+    fn the_backlog_is_looked_at_in_bounded_batches_without_repeats() {
+        let mut t = Teller::default();
+        t.again(0..(BATCH as u32 + 10));
+        t.again([3, 4]);
+        assert_eq!(t.batch().len(), BATCH);
+        assert_eq!(t.batch(), (BATCH as u32..BATCH as u32 + 10).collect::<Vec<_>>());
+        assert!(t.batch().is_empty());
+        t.again([3]);
+        assert_eq!(t.batch(), [3], "a user looked at can be queued again");
     }
 
     #[test]

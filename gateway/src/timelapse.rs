@@ -115,6 +115,9 @@ pub fn decode_chunk(bytes: &[u8]) -> Result<Vec<Entry>, String> {
         return Err(format!("chunk format {} (this reads {FORMAT})", u16_at(4)));
     }
     let (base_seq, mut time, count) = (u64_at(8), u64_at(16), u32_at(24) as usize);
+    if base_seq > u64::MAX - CHUNK_UPDATES {
+        return Err(format!("base sequence {base_seq} out of range"));
+    }
     if count as u64 > CHUNK_UPDATES || bytes.len() != HEAD_LEN + count * ENTRY_LEN {
         return Err(format!("chunk of {} bytes for {count} entries", bytes.len()));
     }
@@ -127,7 +130,7 @@ pub fn decode_chunk(bytes: &[u8]) -> Result<Vec<Entry>, String> {
             return Err(format!("entry {i}: sequence offset {offset} out of order or range"));
         }
         last = offset;
-        time += u64::from(u32_at(at + 9));
+        time = time.saturating_add(u64::from(u32_at(at + 9)));
         entries.push(Entry {
             seq: base_seq + u64::from(offset),
             x: u16_at(at + 4),
@@ -147,19 +150,46 @@ fn gzip(data: &[u8]) -> Bytes {
     enc.finish().map(Bytes::from).unwrap_or_default()
 }
 
-/// One chunk as served.
-#[derive(Debug, Clone)]
-pub struct Chunk {
+/// One chunk as served: both encodings, built once.
+#[derive(Debug)]
+pub struct Encoded {
+    /// The document.
+    pub raw: Bytes,
     /// The document, gzip'd.
     pub gzip: Bytes,
-    /// Whether it is whole (its last sequence is in the journal): it never changes then.
+}
+
+/// One chunk and whether it is whole (every sequence of it is in the journal): it never
+/// changes then.
+#[derive(Debug, Clone)]
+pub struct Chunk {
+    /// Its bytes.
+    pub body: Arc<Encoded>,
+    /// Whole.
     pub whole: bool,
 }
 
-/// Reads chunks from the store and keeps the [`CACHED_CHUNKS`] most recently read whole ones.
-#[derive(Debug, Default)]
+/// Chunks built at once at most, per server: a reader that asks for chunk after chunk (or the
+/// unfinished last one in a loop) waits its turn instead of taking the store from everyone.
+pub const CONCURRENT_BUILDS: usize = 2;
+/// How long the unfinished last chunk is served as built (its `max-age`).
+pub const TAIL_MS: u64 = 1_000;
+
+/// The cache of chunks: the [`CACHED_CHUNKS`] most recently built whole ones, and the newest
+/// unfinished one for [`TAIL_MS`] (or while the journal has not moved); and the permits that
+/// bound building ([`CONCURRENT_BUILDS`]).
+#[derive(Debug)]
 pub struct Chunks {
-    cache: Mutex<(HashMap<u64, Bytes>, VecDeque<u64>)>,
+    whole: Mutex<(HashMap<u64, Arc<Encoded>>, VecDeque<u64>)>,
+    /// `(n, last_seq it was built at, built at ms, chunk)`.
+    tail: Mutex<Option<(u64, u64, u64, Arc<Encoded>)>>,
+    builds: tokio::sync::Semaphore,
+}
+
+impl Default for Chunks {
+    fn default() -> Self {
+        Self { whole: Mutex::default(), tail: Mutex::default(), builds: tokio::sync::Semaphore::new(CONCURRENT_BUILDS) }
+    }
 }
 
 /// What the journal holds, for a canvas of geometry `g` and `palette`.
@@ -190,26 +220,37 @@ pub async fn info(
 }
 
 impl Chunks {
-    /// Chunk `n`, or `None` past the journal's newest update.
-    pub async fn chunk(&self, store: &Arc<dyn Backend>, n: u64) -> Result<Option<Chunk>, StorageError> {
-        if let Some(gzip) = self.cache.lock().0.get(&n).cloned() {
-            return Ok(Some(Chunk { gzip, whole: true }));
-        }
-        let last_seq = store.last_journal_seq().await?;
-        let base = n.saturating_mul(CHUNK_UPDATES);
-        if base >= last_seq {
-            return Ok(None);
-        }
-        let end = base + CHUNK_UPDATES;
-        let records = store.journal_after(base, CHUNK_UPDATES as usize).await?;
+    /// Whole chunk `n` if it is cached.
+    pub fn cached(&self, n: u64) -> Option<Chunk> {
+        self.whole.lock().0.get(&n).map(|body| Chunk { body: body.clone(), whole: true })
+    }
+
+    /// The unfinished chunk `n` if it was built at `last_seq`, or less than [`TAIL_MS`] ago.
+    pub fn tail(&self, n: u64, last_seq: u64, now_ms: u64) -> Option<Chunk> {
+        let tail = self.tail.lock();
+        let (tn, seq, built, body) = tail.as_ref()?;
+        (*tn == n && (*seq == last_seq || now_ms < built + TAIL_MS)).then(|| Chunk { body: body.clone(), whole: false })
+    }
+
+    /// Waits for a permit to build a chunk.
+    pub async fn permit(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        self.builds.acquire().await.ok()
+    }
+
+    /// Builds chunk `n` from the journal's records after `n·CHUNK_UPDATES` (as read, at most
+    /// [`CHUNK_UPDATES`]) when the journal's newest is `last_seq`, and keeps it. CPU work: run
+    /// it off the event loop.
+    pub fn build(&self, n: u64, records: &[PixelRecord], last_seq: u64, now_ms: u64) -> Chunk {
+        let end = n.saturating_mul(CHUNK_UPDATES).saturating_add(CHUNK_UPDATES);
         let entries: Vec<Entry> = records.iter().filter(|r| r.seq <= end).map(Entry::from).collect();
-        let gzip = gzip(&encode_chunk(n, &entries));
+        let raw = encode_chunk(n, &entries);
+        let body = Arc::new(Encoded { gzip: gzip(&raw), raw: Bytes::from(raw) });
         // Whole only when every sequence of the chunk is in the journal: a pruned start or an
         // unfinished end may still change (the pruned one only by disappearing).
         let whole = end <= last_seq && entries.len() as u64 == CHUNK_UPDATES;
         if whole {
-            let mut cache = self.cache.lock();
-            if cache.0.insert(n, gzip.clone()).is_none() {
+            let mut cache = self.whole.lock();
+            if cache.0.insert(n, body.clone()).is_none() {
                 cache.1.push_back(n);
                 while cache.1.len() > CACHED_CHUNKS {
                     if let Some(old) = cache.1.pop_front() {
@@ -217,8 +258,10 @@ impl Chunks {
                     }
                 }
             }
+        } else {
+            *self.tail.lock() = Some((n, last_seq, now_ms, body.clone()));
         }
-        Ok(Some(Chunk { gzip, whole }))
+        Chunk { body, whole }
     }
 }
 
@@ -273,8 +316,9 @@ pub const MAX_FRAMES: u32 = 36_000;
 impl Film {
     /// The moment frame `i` shows.
     pub fn moment(&self, i: u32) -> u64 {
-        let span = self.to_ms.saturating_sub(self.from_ms);
-        self.from_ms + span * u64::from(i) / u64::from(self.frames.max(2) - 1)
+        let span = u128::from(self.to_ms.saturating_sub(self.from_ms));
+        let step = span * u128::from(i) / u128::from(self.frames.max(2) - 1);
+        self.from_ms.saturating_add(u64::try_from(step).unwrap_or(u64::MAX))
     }
 
     /// Checks the bounds.
@@ -282,11 +326,13 @@ impl Film {
         if self.frames < 2 || self.frames > MAX_FRAMES {
             return Err(format!("frames must be 2..={MAX_FRAMES} (fps × seconds)"));
         }
-        if self.to_ms <= self.from_ms {
-            return Err("--to must be after --from".into());
+        if self.to_ms < self.from_ms {
+            return Err("--to must not be before --from".into());
         }
-        let pixels = u64::from(self.width) * u64::from(self.height) * u64::from(self.scale).pow(2);
-        if self.scale == 0 || pixels > MAX_FRAME_PIXELS {
+        let pixels = u64::from(self.width)
+            .checked_mul(u64::from(self.height))
+            .and_then(|p| p.checked_mul(u64::from(self.scale).checked_mul(u64::from(self.scale))?));
+        if self.scale == 0 || pixels.is_none_or(|p| p > MAX_FRAME_PIXELS) {
             return Err(format!("a frame may have at most {MAX_FRAME_PIXELS} pixels (lower --scale)"));
         }
         if self.palette.is_empty() || self.palette.len() > 256 {
@@ -428,6 +474,34 @@ mod tests {
         assert!(decode_chunk(&bad).is_err(), "count beyond the chunk");
     }
 
+    fn record(seq: u64) -> PixelRecord {
+        PixelRecord { seq, x: 1, y: 2, colour: 3, user: 4, time_ms: 1_000 + seq }
+    }
+
+    #[test]
+    fn whole_chunks_are_kept_and_the_unfinished_one_only_briefly() {
+        let chunks = Chunks::default();
+        let first: Vec<PixelRecord> = (1..=CHUNK_UPDATES + 5).map(record).collect();
+        let c = chunks.build(0, &first, CHUNK_UPDATES + 5, 0);
+        assert!(c.whole, "all 16384 sequences, and the journal is past its end");
+        assert_eq!(decode_chunk(&chunks.cached(0).unwrap().body.raw).unwrap().len(), CHUNK_UPDATES as usize);
+        let last: Vec<PixelRecord> = (CHUNK_UPDATES + 1..=CHUNK_UPDATES + 5).map(record).collect();
+        assert!(!chunks.build(1, &last, CHUNK_UPDATES + 5, 10_000).whole);
+        assert!(chunks.cached(1).is_none());
+        assert!(chunks.tail(1, CHUNK_UPDATES + 5, 50_000).is_some(), "the journal has not moved");
+        assert!(chunks.tail(1, CHUNK_UPDATES + 6, 10_500).is_some(), "moved, but built under a second ago");
+        assert!(chunks.tail(1, CHUNK_UPDATES + 6, 11_000).is_none(), "moved, and a second old: build again");
+        let pruned: Vec<PixelRecord> = (2..=CHUNK_UPDATES).map(record).collect();
+        assert!(!chunks.build(0, &pruned, CHUNK_UPDATES + 5, 0).whole, "a pruned start may still change");
+        for n in 0..(CACHED_CHUNKS as u64 + 1) {
+            let base = n * CHUNK_UPDATES;
+            let rs: Vec<PixelRecord> = (base + 1..=base + CHUNK_UPDATES).map(record).collect();
+            chunks.build(n, &rs, u64::MAX, 0);
+        }
+        assert!(chunks.cached(0).is_none(), "the oldest whole chunk left the bounded cache");
+        assert!(chunks.cached(CACHED_CHUNKS as u64).is_some());
+    }
+
     #[test]
     fn a_time_gap_beyond_u32_saturates_instead_of_wrapping() {
         let far = entry(2, 0, 1, 10 + u64::from(u32::MAX) + 5);
@@ -490,8 +564,14 @@ mod tests {
         f.frames = 1;
         assert!(f.check().is_err());
         let mut f = film();
-        f.to_ms = f.from_ms;
+        f.to_ms = f.from_ms - 1;
         assert!(f.check().is_err());
+        let mut f = film();
+        f.to_ms = f.from_ms;
+        assert!(f.check().is_ok(), "a journal within one millisecond films too");
+        let mut f = film();
+        f.scale = 1 << 31;
+        assert!(f.check().is_err(), "no overflow to a small product");
         let mut f = film();
         f.width = 4096;
         f.height = 4096;

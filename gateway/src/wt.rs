@@ -278,7 +278,8 @@ async fn authenticate(
         (Some(ticket), _) => wt.redeem(ticket)?,
         (None, Some(token)) => sha256(token.as_bytes()),
         (None, None) if query_param(path, "visitor") == Some("1") => {
-            return Some((UserCtx::visitor(addr), None, Some(app.admit_visitor()?)));
+            // Over `limits.max_visitors`: `None` here, answered 429 by the caller.
+            return Some((UserCtx::visitor(addr), None, app.admit_visitor()));
         }
         (None, None) => return None,
     };
@@ -312,6 +313,10 @@ async fn accept(shard: LocalShard, app: Arc<App>, wt: Arc<WtState>, incoming: In
         app.metrics.ws_refused.inc();
         return request.forbidden().await;
     };
+    if token_hash.is_none() && visitor.is_none() {
+        app.metrics.ws_refused.inc();
+        return request.too_many_requests().await;
+    }
     let Ok(conn) = request.accept().await else { return };
     let stream = tokio::time::timeout(Duration::from_secs(10), conn.accept_bi()).await;
     let Ok(Ok((send, recv))) = stream else {

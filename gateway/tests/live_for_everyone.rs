@@ -63,11 +63,13 @@ async fn a_visitor_watches_live_and_does_nothing_else() {
 
     // Over WebTransport too; then the limit of two visitors is reached.
     let wt = ConnectOptions { transport: TransportKind::Wt, ..ConnectOptions::default() };
-    let w = Connection::visitor(t.addr(), wt).await.unwrap();
+    let w = Connection::visitor(t.addr(), wt.clone()).await.unwrap();
     assert_eq!(w.welcome.role, Role::Visitor);
     let third = Connection::visitor(t.addr(), ConnectOptions::default()).await.unwrap_err();
     assert!(third.to_string().contains("503"), "over limits.max_visitors: {third}");
-    drop(w);
+    let third = Connection::visitor(t.addr(), wt).await.unwrap_err();
+    assert!(third.to_string().contains("rejected"), "refused over WebTransport too (429): {third}");
+    w.close().await.unwrap();
     // Credentials that are presented are checked, visitor or not; a page holding a stale
     // (HttpOnly) cookie learns so from GET /session, which clears it.
     let forged = Connection::connect(t.addr(), "forged", ConnectOptions::default()).await.unwrap_err();
@@ -80,6 +82,14 @@ async fn a_visitor_watches_live_and_does_nothing_else() {
     // A version 2 client cannot be a visitor (it could not read the role); as a user it can.
     let old = ConnectOptions { version: 2, ..ConnectOptions::default() };
     v.close().await.unwrap();
+    // Both slots are given back once the server has seen both sessions end.
+    let visitors = &t.app().visitors;
+    let freed = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while visitors.load(std::sync::atomic::Ordering::Acquire) > 0 {
+            tokio::task::yield_now().await;
+        }
+    });
+    assert!(freed.await.is_ok(), "visitor slots were never given back");
     let refused = Connection::visitor(t.addr(), old.clone()).await.unwrap_err();
     assert!(refused.to_string().contains("protocol version 3"), "{refused}");
     let old_user = Connection::connect(t.addr(), &alice.token, old).await.unwrap();
@@ -114,12 +124,15 @@ async fn social_changes_and_online_status_arrive_live() {
     assert_eq!(next_social(&mut a).await, (SocialKind::Offline, bob.id, "bob".into()));
     let friends = t.api.ok("GET", "/friends", Some(&alice.token), None).await.unwrap();
     assert_eq!(friends["friends"][0]["online"], false);
-    let mut b = t.connect(&bob).await;
+    let b = t.connect(&bob).await;
     assert_eq!(next_social(&mut a).await, (SocialKind::Online, bob.id, "bob".into()));
     // A second tab changes nothing; closing one of two leaves him online.
     let b2 = t.connect(&bob).await;
     b2.close().await.unwrap();
     assert!(drain(&mut a).await.iter().all(|e| social(e).is_none()), "no online/offline for a second tab");
+    // A reload (closed, then open again within the grace) tells nothing either.
+    b.close().await.unwrap();
+    let mut b = t.connect(&bob).await;
 
     // A block ends the friendship for both and tells the blocker's other sessions.
     let blocked =
@@ -131,6 +144,8 @@ async fn social_changes_and_online_status_arrive_live() {
     assert!(drain(&mut b).await.iter().all(|e| social(e).is_none()), "the blocked user is not told of the block");
     t.api.ok("POST", "/users/unblock", Some(&alice.token), Some(&json!({ "username": "bob" }))).await.unwrap();
     assert_eq!(next_social(&mut a).await, (SocialKind::Unblocked, bob.id, "bob".into()));
+    t.api.ok("POST", "/users/unblock", Some(&alice.token), Some(&json!({ "username": "bob" }))).await.unwrap();
+    assert!(drain(&mut a).await.iter().all(|e| social(e).is_none()), "unblocking again changes nothing: no frame");
 
     // A request declined (removed) is gone for both; a new room reaches everyone logged in.
     add(carol.token.clone(), "alice").await;

@@ -299,7 +299,9 @@ pub async fn session(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError
     let info = match ctx.auth(&req).await {
         Ok(me) => SessionInfo { user: Some(account_of(ctx, me.id).await?), banned: None },
         Err(e) if e.status == StatusCode::UNAUTHORIZED => {
-            stale = super::token_of(&req).is_some();
+            // Only when the cookie is what failed (a stale bearer token beside a good cookie
+            // leaves the cookie alone).
+            stale = super::session_cookie_of(&req).is_some() && super::token_of(&req) == super::session_cookie_of(&req);
             SessionInfo { user: None, banned: None }
         }
         Err(e) if e.code == "banned" => {

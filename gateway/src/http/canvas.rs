@@ -253,29 +253,45 @@ pub async fn timelapse(ctx: &Ctx) -> Result<Resp, ApiError> {
     ))]
 pub async fn timelapse_chunk(req: Request<Incoming>, ctx: &Ctx, n: &str) -> Result<Resp, ApiError> {
     let n: u64 = n.parse().map_err(|_| ApiError::invalid("the chunk number must be a number"))?;
-    let app = ctx.app.clone();
-    let chunk = ctx
-        .app
-        .db(move |b| {
-            let b = b.clone();
-            Box::pin(async move { app.timelapse.chunk(&b, n).await })
-        })
-        .await?
-        .ok_or_else(|| ApiError::not_found("no such chunk: past the journal's newest update"))?;
-    // A whole chunk's bytes are fixed by its number; a partial one by its content too.
+    let chunks = &ctx.app.timelapse;
+    let chunk = match chunks.cached(n) {
+        Some(c) => c,
+        None => {
+            // At most CONCURRENT_BUILDS chunks are read and encoded at once, whoever asks.
+            let _permit = chunks.permit().await.ok_or_else(ApiError::overloaded)?;
+            let last_seq = ctx.app.db(|b| b.last_journal_seq()).await?;
+            let base = n.saturating_mul(crate::timelapse::CHUNK_UPDATES);
+            if base >= last_seq {
+                return Err(ApiError::not_found("no such chunk: past the journal's newest update"));
+            }
+            let now = pixelparty_engine::now_ms();
+            match chunks.cached(n).or_else(|| chunks.tail(n, last_seq, now)) {
+                Some(c) => c,
+                None => {
+                    let limit = crate::timelapse::CHUNK_UPDATES as usize;
+                    let records = ctx.app.db(move |b| b.journal_after(base, limit)).await?;
+                    let app = ctx.app.clone();
+                    tokio::task::spawn_blocking(move || app.timelapse.build(n, &records, last_seq, now))
+                        .await
+                        .map_err(|_| ApiError::internal("building the chunk failed"))?
+                }
+            }
+        }
+    };
+    // A whole chunk's bytes are fixed by its number; an unfinished one by its content too.
     let etag = if chunk.whole {
         format!("\"tl{n}\"")
     } else {
         use std::hash::{Hash, Hasher};
         let mut h = std::hash::DefaultHasher::new();
-        chunk.gzip.hash(&mut h);
+        chunk.body.raw.hash(&mut h);
         format!("\"tl{n}-{:x}\"", h.finish())
     };
     if not_modified(&req, &etag) {
         return Ok(empty(StatusCode::NOT_MODIFIED));
     }
     let gzip_ok = accepts_gzip(&req);
-    let body = if gzip_ok { chunk.gzip } else { gunzip(&chunk.gzip)? };
+    let body = if gzip_ok { chunk.body.gzip.clone() } else { chunk.body.raw.clone() };
     let mut r = binary(body, "application/octet-stream", &etag);
     let h = r.headers_mut();
     if chunk.whole {
@@ -293,15 +309,6 @@ fn accepts_gzip(req: &Request<Incoming>) -> bool {
         .get(header::ACCEPT_ENCODING)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|e| e.trim().split(';').next() == Some("gzip")))
-}
-
-fn gunzip(data: &[u8]) -> Result<Bytes, ApiError> {
-    use std::io::Read;
-    let mut out = Vec::new();
-    flate2::read::GzDecoder::new(data)
-        .read_to_end(&mut out)
-        .map_err(|_| ApiError::internal("a cached chunk is damaged"))?;
-    Ok(Bytes::from(out))
 }
 
 /// A WebTransport ticket

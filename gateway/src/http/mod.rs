@@ -196,14 +196,16 @@ pub async fn json_body<T: DeserializeOwned>(req: Request<Incoming>, server: &Ser
     serde_json::from_slice(&body).map_err(|e| ApiError::invalid(format!("malformed JSON: {e}")))
 }
 
-/// The session token of a request: the `pp_session` cookie, an `Authorization: Bearer`
-/// header, or (for WebSocket and WebTransport clients that cannot set headers) `?token=`.
-pub fn token_of(req: &Request<Incoming>) -> Option<String> {
-    if let Some(auth) = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())
-        && let Some(t) = auth.strip_prefix("Bearer ")
-    {
-        return Some(t.trim().to_owned());
-    }
+/// Whether the request carries any credentials at all (an `Authorization` header of any
+/// scheme, the session cookie, `?token=`): only one that carries none may be a visitor.
+pub fn presents_credentials(req: &Request<Incoming>) -> bool {
+    req.headers().contains_key(header::AUTHORIZATION)
+        || session_cookie_of(req).is_some()
+        || query(req).contains_key("token")
+}
+
+/// The session cookie's value, if the request has one.
+pub fn session_cookie_of(req: &Request<Incoming>) -> Option<String> {
     for cookies in req.headers().get_all(header::COOKIE) {
         let Ok(cookies) = cookies.to_str() else { continue };
         for c in cookies.split(';') {
@@ -214,7 +216,18 @@ pub fn token_of(req: &Request<Incoming>) -> Option<String> {
             }
         }
     }
-    query(req).remove("token")
+    None
+}
+
+/// The session token of a request: an `Authorization: Bearer` header, the `pp_session`
+/// cookie, or (for WebSocket and WebTransport clients that cannot set headers) `?token=`.
+pub fn token_of(req: &Request<Incoming>) -> Option<String> {
+    if let Some(auth) = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())
+        && let Some(t) = auth.strip_prefix("Bearer ")
+    {
+        return Some(t.trim().to_owned());
+    }
+    session_cookie_of(req).or_else(|| query(req).remove("token"))
 }
 
 impl Ctx {

@@ -268,6 +268,7 @@ pub async fn unblock(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError
 async fn set_block(req: Request<Incoming>, ctx: &Ctx, on: bool) -> Result<Resp, ApiError> {
     let (me, other) = target(req, ctx).await?;
     let (a, b, now) = (me.id, other.id, now_ms());
+    let was = ctx.app.db(move |s| s.is_blocking(a, b)).await?;
     let resp = if on {
         let ended = ctx.app.db(move |s| s.block(a, b, now)).await?.map(RelationKind::from);
         if ended.is_some() {
@@ -280,7 +281,10 @@ async fn set_block(req: Request<Incoming>, ctx: &Ctx, on: bool) -> Result<Resp, 
         empty(StatusCode::NO_CONTENT)
     };
     ctx.app.control(crate::cluster::control::Control::BlocksChanged { user: me.id }).await?;
-    let kind = if on { SocialKind::Blocked } else { SocialKind::Unblocked };
-    tell(ctx, a, kind, (b, &other.name)).await?;
+    // Only a change is told (blocking twice, or unblocking someone not blocked, is not).
+    if was != on {
+        let kind = if on { SocialKind::Blocked } else { SocialKind::Unblocked };
+        tell(ctx, a, kind, (b, &other.name)).await?;
+    }
     Ok(resp)
 }

@@ -48,7 +48,7 @@ pub async fn upgrade(mut req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiE
     }
     // Credentials that are presented are always checked; `?visitor=1` without any is a
     // visitor (PROTOCOL.md, section 3).
-    let visitor = crate::http::token_of(&req).is_none()
+    let visitor = !crate::http::presents_credentials(&req)
         && crate::http::query(&req).get("visitor").map(String::as_str) == Some("1");
     let signed_in = if visitor { None } else { Some(ctx.auth(&req).await.map_err(refused)?) };
     if let Some(ban) = ctx.app.bans.find(ctx.client_ip(&req), pixelparty_engine::now_ms()) {

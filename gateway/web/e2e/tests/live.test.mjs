@@ -18,6 +18,8 @@ const TEST_TIMEOUT_MS = 60_000;
  * (10 s canvas snapshot, 15 s friends, 30 s rooms), so a page that still polled would fail.
  */
 const LIVE_MS = 5_000;
+/** The server tells "offline" only after a user has had no session this long (a reload tells nothing). */
+const OFFLINE_GRACE_MS = 3_000;
 
 const missing = missingRequirement();
 if (missing && !IN_CI) console.log(`e2e tests skipped: ${missing}`);
@@ -84,7 +86,8 @@ async function createRoom(page, name) {
 
 /** `#friends` row of `name` on `page`: its data-online once it is `online` ("true" | "false"). */
 async function friendOnline(page, name, online) {
-  await page.locator(`#friends li[data-username="${name}"][data-online="${online}"]`).waitFor({ timeout: LIVE_MS });
+  const timeout = LIVE_MS + (String(online) === "false" ? OFFLINE_GRACE_MS : 0);
+  await page.locator(`#friends li[data-username="${name}"][data-online="${online}"]`).waitFor({ timeout });
 }
 
 describe("live for everyone", { concurrency: 1 }, () => {
