@@ -175,14 +175,26 @@ pub const CONCURRENT_BUILDS: usize = 2;
 /// How long the unfinished last chunk is served as built (its `max-age`).
 pub const TAIL_MS: u64 = 1_000;
 
+/// Whole chunks by number, and their numbers oldest first.
+type Whole = (HashMap<u64, Arc<Encoded>>, VecDeque<u64>);
+
+/// The unfinished chunk: its number, the journal's newest sequence and the time (ms) when it
+/// was built, its bytes.
+#[derive(Debug)]
+struct Tail {
+    n: u64,
+    last_seq: u64,
+    built_ms: u64,
+    body: Arc<Encoded>,
+}
+
 /// The cache of chunks: the [`CACHED_CHUNKS`] most recently built whole ones, and the newest
 /// unfinished one for [`TAIL_MS`] (or while the journal has not moved); and the permits that
 /// bound building ([`CONCURRENT_BUILDS`]).
 #[derive(Debug)]
 pub struct Chunks {
-    whole: Mutex<(HashMap<u64, Arc<Encoded>>, VecDeque<u64>)>,
-    /// `(n, last_seq it was built at, built at ms, chunk)`.
-    tail: Mutex<Option<(u64, u64, u64, Arc<Encoded>)>>,
+    whole: Mutex<Whole>,
+    tail: Mutex<Option<Tail>>,
     builds: tokio::sync::Semaphore,
 }
 
@@ -228,8 +240,8 @@ impl Chunks {
     /// The unfinished chunk `n` if it was built at `last_seq`, or less than [`TAIL_MS`] ago.
     pub fn tail(&self, n: u64, last_seq: u64, now_ms: u64) -> Option<Chunk> {
         let tail = self.tail.lock();
-        let (tn, seq, built, body) = tail.as_ref()?;
-        (*tn == n && (*seq == last_seq || now_ms < built + TAIL_MS)).then(|| Chunk { body: body.clone(), whole: false })
+        let t = tail.as_ref().filter(|t| t.n == n && (t.last_seq == last_seq || now_ms < t.built_ms + TAIL_MS))?;
+        Some(Chunk { body: t.body.clone(), whole: false })
     }
 
     /// Waits for a permit to build a chunk.
@@ -259,7 +271,7 @@ impl Chunks {
                 }
             }
         } else {
-            *self.tail.lock() = Some((n, last_seq, now_ms, body.clone()));
+            *self.tail.lock() = Some(Tail { n, last_seq, built_ms: now_ms, body: body.clone() });
         }
         Chunk { body, whole }
     }

@@ -137,15 +137,11 @@ impl Shard {
 
     pub(super) fn dispatch(&mut self, id: ConnId, frame: ClientFrame<'_>, now_ms: u64) {
         let Some(conn) = self.conn(id) else { return };
-        if conn.version != 0 && conn.user.role == Role::Visitor {
-            if let Some((req, what)) = visitor_refusal(&frame) {
-                let message = match what {
-                    "paint" => "log in to paint",
-                    "chat" => "log in to chat",
-                    _ => "log in to read messages",
-                };
-                return self.refuse(id, req, &crate::msg::Refusal::new(ErrorCode::Unauthorized, message));
-            }
+        if conn.version != 0
+            && conn.user.role == Role::Visitor
+            && let Some((req, message)) = visitor_refusal(&frame)
+        {
+            return self.refuse(id, req, &crate::msg::Refusal::new(ErrorCode::Unauthorized, message));
         }
         match (conn.version != 0, frame) {
             (false, ClientFrame::Hello(h)) => self.on_hello(id, h, now_ms),
@@ -240,16 +236,17 @@ impl Shard {
 /// The user id of visitor sessions (no user: never in `user_conns`).
 pub(crate) const VISITOR: u32 = 0;
 
-/// The request id and the kind of action ("paint", "chat", "read") of a frame a visitor may
-/// not send; `None` for the frames it may (`Hello`, `Subscribe`, `Unsubscribe`, `Ping`).
+/// The request id and the refusal's message for a frame a visitor may not send; `None` for
+/// the frames it may (`Hello`, `Subscribe`, `Unsubscribe`, `Ping`).
 fn visitor_refusal(frame: &ClientFrame<'_>) -> Option<(u32, &'static str)> {
+    const CHAT: &str = "log in to chat";
     match frame {
         ClientFrame::Hello(_) | ClientFrame::Subscribe(_) | ClientFrame::Unsubscribe(_) | ClientFrame::Ping(_) => None,
-        ClientFrame::Paint(p) => Some((p.req, "paint")),
-        ClientFrame::JoinRoom(r) | ClientFrame::LeaveRoom(r) | ClientFrame::Who(r) => Some((r.req, "chat")),
-        ClientFrame::SendRoom(m) => Some((m.req, "chat")),
-        ClientFrame::SendDirect(m) => Some((m.req, "chat")),
-        ClientFrame::Delete(d) => Some((d.req, "chat")),
-        ClientFrame::History(h) => Some((h.req, "read")),
+        ClientFrame::Paint(p) => Some((p.req, "log in to paint")),
+        ClientFrame::JoinRoom(r) | ClientFrame::LeaveRoom(r) | ClientFrame::Who(r) => Some((r.req, CHAT)),
+        ClientFrame::SendRoom(m) => Some((m.req, CHAT)),
+        ClientFrame::SendDirect(m) => Some((m.req, CHAT)),
+        ClientFrame::Delete(d) => Some((d.req, CHAT)),
+        ClientFrame::History(h) => Some((h.req, "log in to read messages")),
     }
 }

@@ -450,6 +450,49 @@ export async function loggedInAs(page, username) {
 }
 
 /** Saves a screenshot (the viewport) to target/e2e-screenshots/<name>.png. */
+/**
+ * Runs `body(pages, shoot)` with fresh pages on `browser` (one browser context each; a label
+ * may be `{label, browser, ...newPage options}` to use another browser or options); then, pass
+ * or fail, screenshots the page chosen with `shoot(page, selectorToScrollIntoView?)` (default:
+ * the last) as `name` and closes the pages.
+ */
+export async function withPages(browser, name, labels, body) {
+  const pages = [];
+  let shot = null;
+  try {
+    for (const l of labels) {
+      const { label, browser: br = browser, ...opts } = typeof l === "string" ? { label: l } : l;
+      pages.push(await br.newPage(`${name}/${label}`, opts));
+    }
+    await body(pages, (page, selector = null) => {
+      shot = { page, selector };
+    });
+  } finally {
+    const target = shot ?? { page: pages[pages.length - 1], selector: null };
+    if (target.page) {
+      try {
+        if (target.selector) await target.page.locator(target.selector).scrollIntoViewIfNeeded({ timeout: 2000 });
+        await screenshot(target.page, name);
+      } catch (e) {
+        console.log(`screenshot ${name} failed: ${e.message}`);
+      }
+    }
+    for (const p of pages) await p.context().close().catch(() => {});
+  }
+}
+
+/** Creates a room through the form; resolves its id once the page has opened it. */
+export async function createRoom(page, name) {
+  await page.fill("#new-room", name);
+  await page.click("#create-room");
+  const button = page.locator("#rooms button[data-joined='true']").filter({ hasText: name });
+  await button.waitFor();
+  const id = await button.getAttribute("data-room-id");
+  await page.locator(`#messages[data-room-id="${id}"]`).waitFor({ state: "attached" });
+  await page.waitForFunction(() => !document.getElementById("message").disabled);
+  return id;
+}
+
 export async function screenshot(page, name) {
   mkdirSync(SCREENSHOT_DIR, { recursive: true });
   const path = join(SCREENSHOT_DIR, `${name}.png`);

@@ -9,7 +9,7 @@ import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
 
 import {
-  Server, Browser, signUp, loggedInAs, WEB_FROM_DISK, screenshot, uniqueName, missingRequirement, IN_CI, gate, SCREENSHOT_DIR, until,
+  Server, Browser, signUp, loggedInAs, WEB_FROM_DISK, screenshot, uniqueName, missingRequirement, IN_CI, gate, SCREENSHOT_DIR, until, withPages, createRoom,
 } from "../lib/harness.mjs";
 
 const TEST_TIMEOUT_MS = 60_000;
@@ -28,21 +28,6 @@ let server = null;
 let browser = null;
 
 /** Runs `body(pages)` with fresh pages (labels as in Browser.newPage options), screenshots the last one, closes them all. */
-async function withPages(name, labels, body) {
-  const pages = [];
-  try {
-    for (const l of labels) {
-      const { label, ...opts } = typeof l === "string" ? { label: l } : l;
-      pages.push(await browser.newPage(`${name}/${label}`, opts));
-    }
-    await body(pages);
-  } finally {
-    const last = pages[pages.length - 1];
-    if (last) await screenshot(last, `live-${name}`).catch((e) => console.log(`screenshot ${name} failed: ${e.message}`));
-    for (const p of pages) await p.context().close().catch(() => {});
-  }
-}
-
 /** A sends B a friend request through the form; B accepts it in its list (pushed, no Refresh). */
 async function befriend(a, na, b, nb) {
   await a.fill("#friend-name", nb);
@@ -74,16 +59,6 @@ async function sendRoomMessage(page, text) {
 }
 
 /** Creates a room through the form (the page opens it); resolves its id. */
-async function createRoom(page, name) {
-  await page.fill("#new-room", name);
-  await page.click("#create-room");
-  const button = page.locator("#rooms button[data-joined='true']").filter({ hasText: name });
-  await button.waitFor();
-  const id = await button.getAttribute("data-room-id");
-  await page.waitForFunction(() => !document.getElementById("message").disabled);
-  return id;
-}
-
 /** `#friends` row of `name` on `page`: its data-online once it is `online` ("true" | "false"). */
 async function friendOnline(page, name, online) {
   const timeout = LIVE_MS + (String(online) === "false" ? OFFLINE_GRACE_MS : 0);
@@ -122,7 +97,7 @@ describe("live for everyone", { concurrency: 1 }, () => {
         });
       }));
     };
-    await withPages("1-visitor", [{ label: "visitor", setup: record }, "A"], async ([v, a]) => {
+    await withPages(browser, "1-visitor", [{ label: "visitor", setup: record }, "A"], async ([v, a]) => {
       // The visitor's session: a WebSocket that asks for a visitor session, welcomed read-only.
       await v.waitForFunction(() => window.pixelparty.state.visitor && window.pixelparty.state.connection === "connected", null, { timeout: LIVE_MS });
       await v.waitForFunction(() => window.pixelparty.state.subscribed > 0);
@@ -179,7 +154,7 @@ describe("live for everyone", { concurrency: 1 }, () => {
 
   test("2 friends: a request appears on the other page without Refresh, and its acceptance on the requester's", { timeout: TEST_TIMEOUT_MS }, async (t) => {
     if (gate(t)) return;
-    await withPages("2-friend-request", ["A", "B"], async ([a, b]) => {
+    await withPages(browser, "2-friend-request", ["A", "B"], async ([a, b]) => {
       const [na, nb] = [uniqueName("reqA"), uniqueName("reqB")];
       await signUp(a, na);
       await signUp(b, nb);
@@ -203,7 +178,7 @@ describe("live for everyone", { concurrency: 1 }, () => {
 
   test("3 block: the blocked user's friend entry and Message button go; both open conversations stop taking input", { timeout: TEST_TIMEOUT_MS }, async (t) => {
     if (gate(t)) return;
-    await withPages("3-block", ["A", "B"], async ([a, b]) => {
+    await withPages(browser, "3-block", ["A", "B"], async ([a, b]) => {
       const [na, nb] = [uniqueName("blkA"), uniqueName("blkB")];
       await signUp(a, na);
       await signUp(b, nb);
@@ -233,7 +208,7 @@ describe("live for everyone", { concurrency: 1 }, () => {
 
   test("4 online: a friend's dot turns on when they open a page and off when they close it; online friends first", { timeout: TEST_TIMEOUT_MS }, async (t) => {
     if (gate(t)) return;
-    await withPages("4-online", ["A", "B", "C"], async ([a, b, c]) => {
+    await withPages(browser, "4-online", ["A", "B", "C"], async ([a, b, c]) => {
       // C's name sorts before B's: only the online-first order puts B above C.
       const [na, nb, nc] = [uniqueName("onA"), uniqueName("zonB"), uniqueName("aoffC")];
       await signUp(a, na);
@@ -265,7 +240,7 @@ describe("live for everyone", { concurrency: 1 }, () => {
 
   test("5 unread: a direct message while another conversation is open counts in the tab title until it is opened", { timeout: TEST_TIMEOUT_MS }, async (t) => {
     if (gate(t)) return;
-    await withPages("5-unread", ["A", "B", "C"], async ([a, b, c]) => {
+    await withPages(browser, "5-unread", ["A", "B", "C"], async ([a, b, c]) => {
       const [na, nb, nc] = [uniqueName("unA"), uniqueName("unB"), uniqueName("unC")];
       await signUp(a, na);
       await signUp(b, nb);
@@ -301,7 +276,7 @@ describe("live for everyone", { concurrency: 1 }, () => {
 
   test("6 rooms: a room one user creates appears in another user's room list", { timeout: TEST_TIMEOUT_MS }, async (t) => {
     if (gate(t)) return;
-    await withPages("6-room-created", ["A", "B"], async ([a, b]) => {
+    await withPages(browser, "6-room-created", ["A", "B"], async ([a, b]) => {
       await signUp(a, uniqueName("roomA"));
       await signUp(b, uniqueName("roomB"));
       const name = uniqueName("pushed");
@@ -351,7 +326,7 @@ describe("live for everyone", { concurrency: 1 }, () => {
     }, hidden);
     const recorded = (page) => page.evaluate(() => window.__notifications.map((n) => ({ title: n.title, body: n.body, tag: n.tag })));
 
-    await withPages("7-notifications", [{ label: "A", setup: notifying }, "B"], async ([a, b]) => {
+    await withPages(browser, "7-notifications", [{ label: "A", setup: notifying }, "B"], async ([a, b]) => {
       const [na, nb] = [uniqueName("ntA"), uniqueName("ntB")];
       await signUp(a, na);
       await signUp(b, nb);

@@ -10,8 +10,7 @@ import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
 
 import {
-  Server, Browser, signUp, loggedInAs, WEB_FROM_DISK, screenshot, docScreenshot, uniqueName, missingRequirement, IN_CI, gate,
-  PHONE, until,
+  Server, Browser, signUp, loggedInAs, WEB_FROM_DISK, screenshot, docScreenshot, uniqueName, missingRequirement, IN_CI, gate, PHONE, until, withPages, createRoom,
 } from "../lib/harness.mjs";
 import { formatZoom, MIN_PAINT_SCALE, PAINT_ZOOM } from "../../status.js";
 
@@ -25,24 +24,6 @@ let browser = null;
 const bannedPages = new Map(); // label → since (ms)
 
 /** Runs `body(pages)` with fresh pages; screenshots the last page (or the one chosen) as `name`. */
-async function withPages(name, labels, body) {
-  const pages = [];
-  let shot = null;
-  try {
-    for (const l of labels) {
-      const { label, ...opts } = typeof l === "string" ? { label: l } : l;
-      pages.push(await browser.newPage(`${name}/${label}`, opts));
-    }
-    await body(pages, (page) => {
-      shot = page;
-    });
-  } finally {
-    const target = shot ?? pages[pages.length - 1];
-    if (target) await screenshot(target, name).catch((e) => console.log(`screenshot ${name} failed: ${e.message}`));
-    for (const p of pages) await p.context().close().catch(() => {});
-  }
-}
-
 const canvasBox = (page) => page.locator("#canvas").boundingBox();
 const view = (page) => page.evaluate(() => window.pixelparty.view());
 const pointOf = (page, x, y) => page.evaluate(([px, py]) => window.pixelparty.clientPointOf(px, py), [x, y]);
@@ -82,17 +63,6 @@ function noticeOverlaps(page) {
   });
 }
 
-async function createRoom(page, name) {
-  await page.fill("#new-room", name);
-  await page.click("#create-room");
-  const button = page.locator("#rooms button[data-joined='true']").filter({ hasText: name });
-  await button.waitFor();
-  const id = await button.getAttribute("data-room-id");
-  await page.locator(`#messages[data-room-id="${id}"]`).waitFor({ state: "attached" });
-  await page.waitForFunction(() => !document.getElementById("message").disabled);
-  return id;
-}
-
 describe("web client as a product", { concurrency: 1 }, () => {
   before(async () => {
     if (missing) return;
@@ -108,7 +78,7 @@ describe("web client as a product", { concurrency: 1 }, () => {
 
   test("1 the canvas never moves: first paint, inspector history, ban banner, server-down banner", { timeout: TEST_TIMEOUT_MS }, async (t) => {
     if (gate(t)) return;
-    await withPages("p1-canvas-still", ["A"], async ([a]) => {
+    await withPages(browser, "p1-canvas-still", ["A"], async ([a]) => {
       const na = uniqueName("stillA");
       await signUp(a, na);
       const box = await canvasBox(a);
@@ -168,7 +138,7 @@ describe("web client as a product", { concurrency: 1 }, () => {
 
   test("2 status never contradicts itself: a visitor is viewing; a refusal leaves with its cause; toasts cover no control", { timeout: TEST_TIMEOUT_MS }, async (t) => {
     if (gate(t)) return;
-    await withPages("p2-status", ["visitor", "A"], async ([v, a], shoot) => {
+    await withPages(browser, "p2-status", ["visitor", "A"], async ([v, a], shoot) => {
       shoot(a);
       await v.waitForFunction(() => window.pixelparty.state.snapshotVersion !== null);
       // A logged-out visitor watches live (a visitor session), never told they are disconnected.
@@ -199,7 +169,7 @@ describe("web client as a product", { concurrency: 1 }, () => {
 
   test("4 zoom: no painting blind (a click zooms in, keeping the pixel under the pointer), a true zoom label, reload keeps view and room", { timeout: TEST_TIMEOUT_MS }, async (t) => {
     if (gate(t)) return;
-    await withPages("p4-zoom-reload", ["A"], async ([a]) => {
+    await withPages(browser, "p4-zoom-reload", ["A"], async ([a]) => {
       const na = uniqueName("zoomA");
       await signUp(a, na);
       const v0 = await view(a);
@@ -241,7 +211,7 @@ describe("web client as a product", { concurrency: 1 }, () => {
 
   test("5 canvas first: full window, side panel over it, keys, reticle, Escape, eyedropper, names, minimap, jump, shareable address", { timeout: TEST_TIMEOUT_MS }, async (t) => {
     if (gate(t)) return;
-    await withPages("p5-canvas-first", ["A"], async ([a], shoot) => {
+    await withPages(browser, "p5-canvas-first", ["A"], async ([a], shoot) => {
       shoot(a);
       await signUp(a, uniqueName("firstA"));
       const box = await canvasBox(a);
@@ -324,7 +294,7 @@ describe("web client as a product", { concurrency: 1 }, () => {
 
   test("7 phone 390×844 with touch: full-screen canvas, bottom bar and sheets, aim then Place, toasts cover no control", { timeout: TEST_TIMEOUT_MS }, async (t) => {
     if (gate(t)) return;
-    await withPages("p7-phone", [{ label: "phone", context: PHONE }], async ([m]) => {
+    await withPages(browser, "p7-phone", [{ label: "phone", context: PHONE }], async ([m]) => {
       const box = await canvasBox(m);
       assert.deepEqual(box, { x: 0, y: 0, width: 390, height: 844 }, "the canvas is the whole screen");
       assert.ok(await m.evaluate(() => document.documentElement.scrollHeight <= innerHeight), "one screen, no stacked page");
@@ -377,7 +347,7 @@ describe("web client as a product", { concurrency: 1 }, () => {
 
   test("8 dark mode follows the system and is switchable; empty states say what to do", { timeout: TEST_TIMEOUT_MS }, async (t) => {
     if (gate(t)) return;
-    await withPages("p8-dark", [{ label: "dark", context: { colorScheme: "dark" } }], async ([d]) => {
+    await withPages(browser, "p8-dark", [{ label: "dark", context: { colorScheme: "dark" } }], async ([d]) => {
       const lum = () => d.evaluate(() => {
         const [r, g, b] = getComputedStyle(document.querySelector(".sidebar")).backgroundColor.match(/\d+(\.\d+)?/g).map(Number);
         return (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255;
@@ -414,7 +384,7 @@ describe("web client as a product", { concurrency: 1 }, () => {
 
   test("10 moderation from the inspector: ban the painter (read-only at once, reason shown), roll back their pixels, both confirmed", { timeout: TEST_TIMEOUT_MS }, async (t) => {
     if (gate(t)) return;
-    await withPages("p10-moderation", ["admin", "B"], async ([adm, b], shoot) => {
+    await withPages(browser, "p10-moderation", ["admin", "B"], async ([adm, b], shoot) => {
       shoot(adm);
       const [nadm, nb] = [uniqueName("mod"), uniqueName("griefer")];
       await signUp(adm, nadm);
@@ -474,7 +444,7 @@ describe("web client as a product", { concurrency: 1 }, () => {
 
   test("screenshots for the README and no console errors on any page", { timeout: TEST_TIMEOUT_MS }, async (t) => {
     if (gate(t)) return;
-    await withPages("p-desktop", ["A"], async ([a]) => {
+    await withPages(browser, "p-desktop", ["A"], async ([a]) => {
       await signUp(a, uniqueName("painter"));
       await createRoom(a, "general");
       await a.fill("#message", "Who wants to draw a heart at (60, 60)?");

@@ -11,7 +11,7 @@ import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
 
 import {
-  Server, Browser, signUp, loggedInAs, WEB_FROM_DISK, screenshot, docScreenshot, uniqueName, missingRequirement, gate, until,
+  Server, Browser, signUp, loggedInAs, WEB_FROM_DISK, screenshot, docScreenshot, uniqueName, missingRequirement, gate, until, withPages,
 } from "../lib/harness.mjs";
 import { playbackSpeed, formatSpeed } from "../../timelapse.js";
 
@@ -24,21 +24,6 @@ let browser = null;
 const bannedPages = new Map(); // label → since (ms)
 
 /** Runs `body(pages)` with fresh pages; screenshots the last page (or the one chosen) as `name`. */
-async function withPages(name, labels, body) {
-  const pages = [];
-  let shot = null;
-  try {
-    for (const l of labels) pages.push(await browser.newPage(`${name}/${l}`));
-    await body(pages, (page) => {
-      shot = page;
-    });
-  } finally {
-    const target = shot ?? pages[pages.length - 1];
-    if (target) await screenshot(target, name).catch((e) => console.log(`screenshot ${name} failed: ${e.message}`));
-    for (const p of pages) await p.context().close().catch(() => {});
-  }
-}
-
 const pointOf = (page, x, y) => page.evaluate(([px, py]) => window.pixelparty.clientPointOf(px, py), [x, y]);
 
 async function waitReady(page) {
@@ -132,7 +117,7 @@ describe("timelapse and area restore", { concurrency: 1 }, () => {
 
   test("1 the player replays the history in its own bitmap: scrubbed before paints they are absent, at the end present, played to the end", { timeout: TEST_TIMEOUT_MS }, async (t) => {
     if (gate(t)) return;
-    await withPages("t1-timelapse", ["A"], async ([a]) => {
+    await withPages(browser, "t1-timelapse", ["A"], async ([a]) => {
       await signUp(a, uniqueName("tlA"));
       const px = [[40, 40, 5], [41, 40, 9], [42, 40, 12]];
       for (const [x, y, c] of px) await paint(a, x, y, c);
@@ -198,7 +183,7 @@ describe("timelapse and area restore", { concurrency: 1 }, () => {
 
   test("2 an admin restores a selected area to a moment: another user's page gets the pixels back live; the audit log lists it and a ban", { timeout: TEST_TIMEOUT_MS }, async (t) => {
     if (gate(t)) return;
-    await withPages("t2-restore-area", ["admin", "B", "C"], async ([adm, b, c], shoot) => {
+    await withPages(browser, "t2-restore-area", ["admin", "B", "C"], async ([adm, b, c], shoot) => {
       shoot(adm);
       const [nadm, nb, nc] = [uniqueName("mod"), uniqueName("painter"), uniqueName("vandal")];
       await signUp(adm, nadm);
@@ -305,7 +290,7 @@ describe("timelapse and area restore", { concurrency: 1 }, () => {
     HEART.forEach((row, y) => [...row].forEach((ch, x) => {
       if (ch === "X") pixels.push([122 + x, 118 + y, x + y < 6 ? 4 : 5]); // pink highlight, red
     }));
-    await withPages("t-doc-timelapse", ["p0", "p1", "p2", "p3"], async (painters, shoot) => {
+    await withPages(browser, "t-doc-timelapse", ["p0", "p1", "p2", "p3"], async (painters, shoot) => {
       const viewer = painters[0];
       shoot(viewer);
       for (const p of painters) await signUp(p, uniqueName("heart"));

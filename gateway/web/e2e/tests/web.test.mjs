@@ -7,8 +7,7 @@ import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
 
 import {
-  Server, Browser, signUp, loggedInAs, networkQuiet, WEB_FROM_DISK, screenshot, uniqueName, missingRequirement, IN_CI, gate, SCREENSHOT_DIR, PASSWORD,
-  freeUdpPort,
+  Server, Browser, signUp, loggedInAs, networkQuiet, WEB_FROM_DISK, screenshot, uniqueName, missingRequirement, IN_CI, gate, SCREENSHOT_DIR, PASSWORD, freeUdpPort, withPages, createRoom,
 } from "../lib/harness.mjs";
 
 const TEST_TIMEOUT_MS = 60_000;
@@ -34,31 +33,6 @@ const fallback = { page: null, url: null };
  * screenshots the page chosen with `shoot(page, selectorToScrollIntoView?)` as `name` and
  * closes the pages.
  */
-async function withPages(name, labels, body) {
-  const pages = [];
-  let shot = null;
-  try {
-    for (const l of labels) {
-      const { label, browser: br = browser, ...opts } = typeof l === "string" ? { label: l } : l;
-      pages.push(await br.newPage(`${name}/${label}`, opts));
-    }
-    await body(pages, (page, selector = null) => {
-      shot = { page, selector };
-    });
-  } finally {
-    const target = shot ?? { page: pages[pages.length - 1], selector: null };
-    if (target.page) {
-      try {
-        if (target.selector) await target.page.locator(target.selector).scrollIntoViewIfNeeded({ timeout: 2000 });
-        await screenshot(target.page, name);
-      } catch (e) {
-        console.log(`screenshot ${name} failed: ${e.message}`);
-      }
-    }
-    for (const p of pages) await p.context().close().catch(() => {});
-  }
-}
-
 /**
  * The WebSockets a page opened for a user's session: a logged-out page watches the canvas over
  * a visitor WebSocket (`/ws?visitor=1`, whatever the transport) until someone logs in on it.
@@ -87,16 +61,6 @@ async function joinRoom(page, roomId) {
 }
 
 /** Creates a room through the form; resolves its id (the page opens it at once). */
-async function createRoom(page, name) {
-  await page.fill("#new-room", name);
-  await page.click("#create-room");
-  await page.locator("#rooms button[data-joined='true']").filter({ hasText: name }).waitFor();
-  const id = await page.locator("#rooms button[data-joined='true']").filter({ hasText: name }).getAttribute("data-room-id");
-  await page.locator(`#messages[data-room-id="${id}"]`).waitFor({ state: "attached" });
-  await page.waitForFunction(() => !document.getElementById("message").disabled);
-  return id;
-}
-
 /**
  * Paints pixel (x, y) with the selected colour by a real click on the canvas (after centring
  * the view on it), then waits until the server accepted it as `colour`.
@@ -142,7 +106,7 @@ describe("web client end to end", { concurrency: 1 }, () => {
 
   test("1 paint: a real click paints a pixel that another user sees; the cooldown counts down", { timeout: TEST_TIMEOUT_MS }, async (t) => {
     if (gate(t)) return;
-    await withPages("1-paint", ["A", "B"], async ([a, b], shoot) => {
+    await withPages(browser, "1-paint", ["A", "B"], async ([a, b], shoot) => {
       shoot(b);
       await signUp(a, uniqueName("paintA"));
       await signUp(b, uniqueName("paintB"));
@@ -180,7 +144,7 @@ describe("web client end to end", { concurrency: 1 }, () => {
 
   test("2 chat: room messages reach members live, and a later member gets the history", { timeout: TEST_TIMEOUT_MS }, async (t) => {
     if (gate(t)) return;
-    await withPages("2-chat-room", ["A", "B", "C"], async ([a, b, c], shoot) => {
+    await withPages(browser, "2-chat-room", ["A", "B", "C"], async ([a, b, c], shoot) => {
       shoot(b, "#messages");
       const [na, nb, nc] = [uniqueName("chatA"), uniqueName("chatB"), uniqueName("chatC")];
       await signUp(a, na);
@@ -214,7 +178,7 @@ describe("web client end to end", { concurrency: 1 }, () => {
 
   test("3 friends: a request accepted in the UI opens a direct conversation", { timeout: TEST_TIMEOUT_MS }, async (t) => {
     if (gate(t)) return;
-    await withPages("3-friend-dm", ["A", "B"], async ([a, b], shoot) => {
+    await withPages(browser, "3-friend-dm", ["A", "B"], async ([a, b], shoot) => {
       shoot(b, "#dm-messages");
       const [na, nb] = [uniqueName("dmA"), uniqueName("dmB")];
       await signUp(a, na);
@@ -261,7 +225,7 @@ describe("web client end to end", { concurrency: 1 }, () => {
 
   test("4 blocks: a blocked user's room messages are hidden until unblocked", { timeout: TEST_TIMEOUT_MS }, async (t) => {
     if (gate(t)) return;
-    await withPages("4-block", ["A", "B", "C"], async ([a, b, c], shoot) => {
+    await withPages(browser, "4-block", ["A", "B", "C"], async ([a, b, c], shoot) => {
       shoot(b, "#messages");
       const [na, nb, nc] = [uniqueName("blkA"), uniqueName("blkB"), uniqueName("blkC")];
       await signUp(a, na);
@@ -307,7 +271,7 @@ describe("web client end to end", { concurrency: 1 }, () => {
 
   test("5 admin: an ADMIN bans a user from the admin panel; the user's page says so and stays disconnected", { timeout: TEST_TIMEOUT_MS }, async (t) => {
     if (gate(t)) return;
-    await withPages("5-admin-ban", ["admin", { label: "B", clock: true }], async ([adm, b], shoot) => {
+    await withPages(browser, "5-admin-ban", ["admin", { label: "B", clock: true }], async ([adm, b], shoot) => {
       shoot(b);
       const [nadm, nb] = [uniqueName("admin"), uniqueName("banB")];
       await signUp(adm, nadm);
@@ -378,7 +342,7 @@ describe("web client end to end", { concurrency: 1 }, () => {
 
   test("6 webtransport: a page on WebTransport paints with a real click; a WebSocket page sees it, and the other way round", { timeout: TEST_TIMEOUT_MS }, async (t) => {
     if (gate(t)) return;
-    await withPages("6-webtransport", [
+    await withPages(browser, "6-webtransport", [
       { label: "A-wt", browser: quicBrowser, query: "?transport=wt" },
       { label: "B-ws", browser: quicBrowser, query: "?transport=ws" },
     ], async ([a, b], shoot) => {
@@ -428,7 +392,7 @@ describe("web client end to end", { concurrency: 1 }, () => {
         await route.fulfill({ response: res, json: { ...body, url: fallback.url } });
       });
     };
-    await withPages("7-webtransport-fallback", [{ label: "C-auto", browser: quicBrowser, setup: deadEnd }], async ([c]) => {
+    await withPages(browser, "7-webtransport-fallback", [{ label: "C-auto", browser: quicBrowser, setup: deadEnd }], async ([c]) => {
       fallback.page = c.label;
       assert.equal(await assertTransportAware(c), "auto");
       const startMs = Date.now();
@@ -451,7 +415,7 @@ describe("web client end to end", { concurrency: 1 }, () => {
   test("8 no console errors or page errors on any page", { timeout: TEST_TIMEOUT_MS }, async (t) => {
     if (gate(t)) return;
     // A logged-out visitor's page too (and its screenshot).
-    await withPages("8-no-console-errors", ["visitor"], async ([v]) => {
+    await withPages(browser, "8-no-console-errors", ["visitor"], async ([v]) => {
       await v.waitForFunction(() => window.pixelparty.state.snapshotVersion !== null);
       await v.locator("#auth-form").waitFor({ state: "visible" });
     });
