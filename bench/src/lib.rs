@@ -9,6 +9,7 @@
 //! - [`timing`]: a tiny measurement harness shared by the micro-benchmarks.
 
 pub mod client;
+pub mod floor;
 pub mod peers;
 pub mod procstat;
 pub mod report;

@@ -41,6 +41,9 @@ enum Scenario {
     /// Raise the chat rate step by step until p99 latency passes a bound; report the highest
     /// rate sustained.
     Sat(SatArgs),
+    /// Serve the fan-out floor on `--addr` (for `paint --target floor`): the same pre-encoded
+    /// message written to every subscriber per tick, nothing else (see `bench/README.md`).
+    Floor(pixelparty_bench::floor::FloorArgs),
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -102,6 +105,13 @@ fn main() {
         Scenario::Login(a) => login::run(c, a),
         Scenario::Store(a) => store::run(c, a),
         Scenario::Sat(a) => sat(c, a),
+        Scenario::Floor(a) => {
+            if let Err(e) = pixelparty_bench::floor::serve(c.addr, a) {
+                eprintln!("floor: {e}");
+                std::process::exit(1);
+            }
+            return;
+        }
     };
     let record = merge(json!({ "time_ms": pixelparty_bench::scenario::now_us() / 1000 }), record);
     report::print_human(record["scenario"].as_str().unwrap_or("result"), &record);

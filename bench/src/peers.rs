@@ -23,6 +23,8 @@ pub enum Target {
     Socketio,
     /// A Node `ws` server (`bench/peers/ws-server.mjs`).
     Ws,
+    /// The fan-out floor (`pixelparty-bench floor`, `paint` only): see [`crate::floor`].
+    Floor,
 }
 
 impl Target {
@@ -32,6 +34,7 @@ impl Target {
             Self::Pixelparty => "pixelparty",
             Self::Socketio => "socketio",
             Self::Ws => "ws",
+            Self::Floor => "floor",
         }
     }
 }
@@ -102,7 +105,9 @@ impl ChatClient {
     ) -> Result<Self, ClientError> {
         let source = options.source_ip;
         match target {
-            Target::Pixelparty => Ok(Self::Pixelparty(Box::new(Connection::connect(addr, token, options).await?))),
+            Target::Pixelparty | Target::Floor => {
+                Ok(Self::Pixelparty(Box::new(Connection::connect(addr, token, options).await?)))
+            }
             Target::Ws => Ok(Self::Ws(raw_ws(addr, "/", source).await?)),
             Target::Socketio => {
                 let mut ws = raw_ws(addr, "/socket.io/?EIO=4&transport=websocket", source).await?;

@@ -88,3 +88,35 @@ async fn client_library_end_to_end() {
     }
     s.shutdown();
 }
+
+/// The fan-out floor (`pixelparty-bench floor`) speaks enough of the protocol for the `paint`
+/// scenario: with it, every paint reaches every subscriber and the replicas equal its snapshot.
+#[test]
+fn the_paint_scenario_runs_against_the_floor() {
+    use pixelparty_bench::floor::{FloorArgs, run};
+    use pixelparty_bench::peers::Target;
+    use pixelparty_bench::scenario::paint::{self, PaintArgs};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let args = FloorArgs { width: 256, height: 256, tile: 64, tick_ms: 5, seconds: 30 };
+    std::thread::spawn(move || run(listener, &args));
+    let dir = tempfile::tempdir().unwrap();
+    let common = pixelparty_bench::scenario::Common {
+        target: Target::Floor,
+        addr,
+        server_pid: None,
+        workers: 1,
+        sources: 1,
+        accounts: 1,
+        results: dir.path().join("results.jsonl"),
+        label: String::new(),
+        transport: TransportKind::Ws,
+    };
+    let paint = PaintArgs { painters: 1, subscribers: 3, rate: 20.0, duration: 1.0, viewport: 1 };
+    let record = paint::run(&common, &paint);
+    let accepted = record["accepted"].as_u64().unwrap();
+    assert!(accepted > 0, "{record}");
+    assert_eq!(record["pixel_deliveries"].as_u64(), Some(3 * accepted), "every paint to every subscriber: {record}");
+    assert_eq!(record["converged"], true, "{record}");
+    assert_eq!(record["errors"], 0, "{record}");
+}
