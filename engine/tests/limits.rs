@@ -119,7 +119,7 @@ fn protocol_violations_close_the_session() {
         h.client(c)
             .got
             .iter()
-            .any(|g| matches!(g, Got::Error { message, .. } if message == "server speaks versions 1 to 2")),
+            .any(|g| matches!(g, Got::Error { message, .. } if message == "server speaks versions 1 to 3")),
         "{:?}",
         h.client(c).got
     );
