@@ -472,7 +472,11 @@ impl Collector for ProcessCollector {
                 "Live logged-out visitor sessions (limits.max_visitors bounds them).",
                 self.visitors.load(Ordering::Relaxed) as u64,
             ),
-            ("online_users", "Users with at least one live session on this node.", self.online.local_users() as u64),
+            (
+                "online_accounts",
+                "Accounts with at least one live session on this node.",
+                self.online.local_users() as u64,
+            ),
             ("snapshot_version", "Version of the canvas snapshot served over HTTP.", self.snapshots.latest().version),
         ];
         gauges.extend(self.store.gauges());

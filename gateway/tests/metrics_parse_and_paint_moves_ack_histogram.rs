@@ -44,6 +44,8 @@ const EXPECTED: &[(&str, SampleType)] = &[
     ("pixelparty_shard_stalls_total", SampleType::Counter),
     ("pixelparty_inbox_dropped_total", SampleType::Counter),
     ("pixelparty_connections", SampleType::Gauge),
+    ("pixelparty_visitor_sessions", SampleType::Gauge),
+    ("pixelparty_online_accounts", SampleType::Gauge),
     ("pixelparty_http_errors_total", SampleType::Counter),
     ("pixelparty_logins_total", SampleType::Counter),
     ("pixelparty_signups_total", SampleType::Counter),

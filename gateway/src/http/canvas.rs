@@ -10,7 +10,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::error::ApiError;
-use super::openapi::{AddressErrors, BinaryBody, ErrorBody, ReadErrors, SessionErrors, WriteErrors};
+use super::openapi::{AddressErrors, BinaryBody, BusyErrors, ErrorBody, ReadErrors, SessionErrors, WriteErrors};
 use super::{Ctx, Resp, empty, json, query, query_num};
 
 /// Canvas geometry, palette, cooldown and where to connect.
@@ -249,7 +249,7 @@ pub async fn timelapse(ctx: &Ctx) -> Result<Resp, ApiError> {
         (status = 304, description = "Not modified since the `ETag` sent"),
         (status = 400, description = "`invalid_argument`: `n` is not a number", body = ErrorBody),
         (status = 404, description = "`not_found`: past the journal's newest update", body = ErrorBody),
-        AddressErrors, ReadErrors,
+        AddressErrors, ReadErrors, BusyErrors,
     ))]
 pub async fn timelapse_chunk(req: Request<Incoming>, ctx: &Ctx, n: &str) -> Result<Resp, ApiError> {
     let n: u64 = n.parse().map_err(|_| ApiError::invalid("the chunk number must be a number"))?;

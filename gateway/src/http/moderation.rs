@@ -413,7 +413,11 @@ pub async fn rewind(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError>
         ("before" = Option<u64>, Query, description = "Entries with a sequence below this (default: the newest)"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Most entries (default 100)"),
     ),
-    responses((status = 200, description = "A page of the audit log", body = crate::admin_openapi::AuditPage), AdminErrors, ReadErrors))]
+    responses(
+        (status = 200, description = "A page of the audit log", body = crate::admin_openapi::AuditPage),
+        (status = 400, description = "`invalid_argument`: a query parameter is not a number of its range", body = ErrorBody),
+        AdminErrors, ReadErrors,
+    ))]
 pub async fn audit(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> {
     let me = ctx.auth(&req).await?;
     me.require_admin()?;

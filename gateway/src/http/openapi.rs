@@ -91,6 +91,7 @@ pub struct PublicApi;
                 ("upgrade" = String, description = "`websocket`"),
                 ("sec-websocket-version" = String, description = "`13`"),
             )),
+        (status = 503, description = "`overloaded`: a visitor session over `limits.max_visitors`", body = ErrorBody),
         SessionErrors, ReadErrors,
     ))]
 #[expect(dead_code, reason = "documentation only: the handler is crate::ws::upgrade::upgrade")]
