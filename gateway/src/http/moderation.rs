@@ -423,7 +423,10 @@ pub async fn audit(req: Request<Incoming>, ctx: &Ctx) -> Result<Resp, ApiError> 
     me.require_admin()?;
     let q = super::query(&req);
     let before = super::query_num(&q, "before", u64::MAX)?;
-    let limit = super::query_num(&q, "limit", 100usize)?.clamp(1, 1000);
+    let limit = super::query_num(&q, "limit", 100usize)?;
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::invalid("limit must be 1 to 1000"));
+    }
     Ok(json(StatusCode::OK, &audit_page(&ctx.app, before, limit).await?))
 }
 
