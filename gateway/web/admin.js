@@ -86,7 +86,7 @@ export class Admin {
     on("refresh-audit", () => this.loadAudit());
     on("audit-older", () => this.loadAudit({ older: true }));
     document.addEventListener(MODERATED_EVENT, () => {
-      if (this.visible) this.loadAudit().catch(() => {});
+      if (this.visible) this.loadAudit().catch((e) => this.auditFailed(e));
     });
     for (const form of this.els.panel.querySelectorAll("form")) form.addEventListener("submit", (e) => e.preventDefault());
   }

@@ -168,6 +168,14 @@ layout.onInsets((inset) => board.view.setInset(inset));
 
 function onWelcome(w) {
   failedOpens = 0;
+  if (!state.user && w.role !== "visitor") {
+    // Still logged in after all (a logout whose request failed left a valid cookie, which the
+    // server checks before a visitor's ?visitor=1): take the account back instead of showing
+    // a user's session as "viewing".
+    net.stop();
+    api.account().then((acc) => (acc && !state.user ? loggedIn(acc) : watch()), () => watch());
+    return;
+  }
   state.visitor = w.role === "visitor";
   if (state.user) {
     state.user.id = w.user;
@@ -221,6 +229,13 @@ function onClose(info) {
     }
   }
   failedOpens = info.welcomed ? 0 : failedOpens + 1;
+  if (!info.welcomed && !state.user && failedOpens === 1) {
+    // A visitor refused before any frame: a stale session cookie (which the page cannot remove
+    // itself) makes every upgrade a 401; GET /session clears it, so the next attempt works.
+    api.account().then((acc) => {
+      if (acc && !state.user) loggedIn(acc);
+    }, () => {});
+  }
   if (!info.welcomed && info.reconnectInMs !== null && state.user) {
     // Refused before any frame: maybe the session is gone (expired, logged out elsewhere).
     api.account().then((acc) => {
@@ -269,6 +284,14 @@ function enterReadOnly() {
   document.body.dataset.readonly = "true";
   for (const el of document.querySelectorAll("#sidebar input, #sidebar button, #place, #tool-pick")) el.disabled = true;
   board.selectColour(null);
+  board.statusChanged();
+}
+
+/** The read-only state of a banned user's page ends with their session (they logged out). */
+function leaveReadOnly() {
+  if (document.body.dataset.readonly !== "true") return;
+  delete document.body.dataset.readonly;
+  for (const el of document.querySelectorAll("#sidebar input, #sidebar button, #place, #tool-pick")) el.disabled = false;
   board.statusChanged();
 }
 
@@ -390,8 +413,10 @@ $("logout").addEventListener("click", guard(async () => {
   try {
     await api.logout();
   } finally {
-    loggedOut();
+    // The banner first: a banned user who logs out watches live like any visitor.
     hideBanner();
+    leaveReadOnly();
+    loggedOut();
     notify("Logged out.");
     $("username").focus();
   }

@@ -480,6 +480,8 @@ export class CanvasView {
     const prev = this.pointers.get(e.pointerId);
     this.pointers.set(e.pointerId, p);
     if (this.pointers.size === 1 && this.gesture?.select) {
+      // The mode may have ended mid-drag (Escape): the rest of the gesture draws nothing.
+      if (!this.selecting) return;
       this.area = rectBetween(this.gesture.anchor, this.viewport.clampedPixelAt(p.x, p.y));
       this.requestDraw();
     } else if (this.pointers.size === 1 && this.gesture) {
@@ -520,7 +522,8 @@ export class CanvasView {
     this.gesture = null;
     if (g?.select) {
       if (!completed || !this.selecting) {
-        this.area = g.before;
+        // Cancelled: the rectangle from before the drag, unless the mode itself ended.
+        this.area = this.selecting ? g.before : null;
         this.requestDraw();
         return;
       }

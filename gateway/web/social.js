@@ -186,7 +186,12 @@ export class Social {
   setBlocked(ids) {
     const before = this.blockedIds;
     this.blockedIds = ids;
-    for (const id of ids) if (!before.has(id)) this.purge(id);
+    for (const id of ids) {
+      if (before.has(id)) continue;
+      this.purge(id);
+      // Their conversation leaves the list: nothing could clear its unread count any more.
+      this.ctx.alerts.seen("direct", id);
+    }
   }
 
   setOnline(id, online) {

@@ -14,6 +14,9 @@
 import { paletteLut } from "./replica.js";
 import { h, describeError, formatDateTime } from "./ui.js";
 
+/** The largest chunk a server may send (PROTOCOL.md section 12: 28 + 13 × 16384 bytes), with room. */
+const MAX_CHUNK_BYTES = 1 << 20;
+
 export const TIMELAPSE_MAGIC = "PXTL";
 export const TIMELAPSE_FORMAT = 1;
 export const CHUNK_HEADER_LEN = 28;
@@ -429,6 +432,7 @@ export class TimelapsePlayer {
     this.setState("error");
     this.els.note.textContent = text;
     this.els.play.disabled = true;
+    this.els.scrub.disabled = true; // nothing more to play: a seek would only hide the error
   }
 
   setState(state) {
@@ -499,7 +503,13 @@ export class TimelapsePlayer {
       throw Object.assign(new Error(`cannot reach the server (${e?.message ?? e})`), { code: "network", status: 0 });
     }
     if (!res.ok) throw Object.assign(new Error(`chunk ${n}: HTTP ${res.status}`), { code: `http_${res.status}`, status: res.status });
-    return new Uint8Array(await res.arrayBuffer());
+    // A chunk is at most 28 + 13 × chunk_updates bytes (213 KB): refuse anything far bigger
+    // before reading it whole.
+    const declared = Number(res.headers?.get?.("content-length") ?? 0);
+    if (declared > MAX_CHUNK_BYTES) throw Object.assign(new Error(`chunk ${n}: ${declared} bytes`), { code: "too_large", status: 0 });
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    if (bytes.length > MAX_CHUNK_BYTES) throw Object.assign(new Error(`chunk ${n}: ${bytes.length} bytes`), { code: "too_large", status: 0 });
+    return bytes;
   }
 
   /** The span the scrubber covers, the speed that plays it within a minute. */

@@ -178,8 +178,11 @@ async fn painter(
     let mut out = Outcome::default();
     let g = conn.welcome.geometry;
     let progress = sync.progress;
-    if sync.ready.wait().await.is_leader()
-        && let Ok(mut m) = sync.meters.lock()
+    // The first painter past the start starts the meters (the barrier's leader may be a
+    // subscriber, which never did: the records of big runs had no CPU figures).
+    sync.ready.wait().await;
+    if let Ok(mut m) = sync.meters.lock()
+        && m.is_none()
     {
         *m = Some(Meters::start(sync.server_pid));
     }

@@ -449,7 +449,6 @@ export async function loggedInAs(page, username) {
   if (!ok) throw new Error(`${username}: the live session (WebTransport or WebSocket) was not welcomed in time`);
 }
 
-/** Saves a screenshot (the viewport) to target/e2e-screenshots/<name>.png. */
 /**
  * Runs `body(pages, shoot)` with fresh pages on `browser` (one browser context each; a label
  * may be `{label, browser, ...newPage options}` to use another browser or options); then, pass
@@ -493,6 +492,7 @@ export async function createRoom(page, name) {
   return id;
 }
 
+/** Saves a screenshot (the viewport) to target/e2e-screenshots/<name>.png. */
 export async function screenshot(page, name) {
   mkdirSync(SCREENSHOT_DIR, { recursive: true });
   const path = join(SCREENSHOT_DIR, `${name}.png`);

@@ -27,7 +27,6 @@ if (missing && !IN_CI) console.log(`e2e tests skipped: ${missing}`);
 let server = null;
 let browser = null;
 
-/** Runs `body(pages)` with fresh pages (labels as in Browser.newPage options), screenshots the last one, closes them all. */
 /** A sends B a friend request through the form; B accepts it in its list (pushed, no Refresh). */
 async function befriend(a, na, b, nb) {
   await a.fill("#friend-name", nb);
@@ -58,7 +57,6 @@ async function sendRoomMessage(page, text) {
   await page.locator("#messages li[data-seq]").filter({ hasText: text }).waitFor();
 }
 
-/** Creates a room through the form (the page opens it); resolves its id. */
 /** `#friends` row of `name` on `page`: its data-online once it is `online` ("true" | "false"). */
 async function friendOnline(page, name, online) {
   const timeout = LIVE_MS + (String(online) === "false" ? OFFLINE_GRACE_MS : 0);
@@ -194,7 +192,7 @@ describe("live for everyone", { concurrency: 1 }, () => {
       await a.waitForFunction(() => document.getElementById("dm-input").disabled && document.getElementById("dm-send").disabled);
       assert.match(await a.textContent("#dm-closed"), new RegExp(`^You blocked ${nb}`));
       assert.equal(await a.isVisible("#dm-closed"), true);
-      assert.equal(await a.locator(`#friends li[data-username="${nb}"]`).count(), 0);
+      await a.locator(`#friends li[data-username="${nb}"]`).waitFor({ state: "detached", timeout: LIVE_MS });
 
       // B (the blocked): A's entry and Message button disappear, pushed; the conversation closes.
       await b.locator(`#friends li[data-username="${na}"]`).waitFor({ state: "detached", timeout: LIVE_MS });
@@ -270,6 +268,16 @@ describe("live for everyone", { concurrency: 1 }, () => {
       await a.waitForFunction(() => document.title === "pixelparty");
       await a.locator("#dm-messages li[data-seq]").filter({ hasText: "and another" }).waitFor();
       assert.equal(await conv.locator(".badge.unread").count(), 0);
+      assert.equal(await a.isHidden("#friends-unread"), true);
+
+      // Unread messages from someone A then blocks: their conversation leaves the list, and
+      // its count leaves the title with it (it stuck before: nothing could clear it).
+      await openDm(a, nc);
+      await sendDm(b, `one more, ${na}`);
+      await a.waitForFunction(() => document.title === "(1) pixelparty", null, { timeout: LIVE_MS });
+      await a.click(`#friends button[data-action="block"][data-username="${nb}"]`);
+      await a.locator(`#blocks li[data-username="${nb}"]`).waitFor();
+      await a.waitForFunction(() => document.title === "pixelparty", null, { timeout: LIVE_MS });
       assert.equal(await a.isHidden("#friends-unread"), true);
     });
   });

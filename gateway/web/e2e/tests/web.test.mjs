@@ -27,13 +27,6 @@ const banned = { page: null, sinceMs: Infinity };
 const fallback = { page: null, url: null };
 
 /**
- * Runs `body(pages, shoot)` with fresh pages (one browser context each; a label may be
- * `{label, browser, ...newPage options}`, the browser defaulting to the --disable-quic one);
- * then, pass or fail,
- * screenshots the page chosen with `shoot(page, selectorToScrollIntoView?)` as `name` and
- * closes the pages.
- */
-/**
  * The WebSockets a page opened for a user's session: a logged-out page watches the canvas over
  * a visitor WebSocket (`/ws?visitor=1`, whatever the transport) until someone logs in on it.
  */
@@ -60,7 +53,6 @@ async function joinRoom(page, roomId) {
   await page.waitForFunction(() => !document.getElementById("message").disabled);
 }
 
-/** Creates a room through the form; resolves its id (the page opens it at once). */
 /**
  * Paints pixel (x, y) with the selected colour by a real click on the canvas (after centring
  * the view on it), then waits until the server accepted it as `colour`.
