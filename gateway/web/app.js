@@ -146,7 +146,23 @@ const alerts = new Alerts({
     social.renderConversations();
   },
 });
-const ctx = { api, clock, state, net: () => net, history, alerts };
+/**
+ * Whether the panel of a conversation kind is on screen: the phone's sheet for it, or the
+ * desktop's side panel. A message in the active conversation of a hidden panel is unread.
+ */
+function panelShown(kind) {
+  if (layout.isPhone) return layout.sheet === (kind === "direct" ? "friends" : "chat");
+  return document.body.dataset.sidebar !== "closed";
+}
+
+/** The open conversations' messages are read once their panel shows. */
+function panelsChanged() {
+  if (document.visibilityState !== "visible") return;
+  if (panelShown("room")) alerts.seen("room", chat.active);
+  if (panelShown("direct")) alerts.seen("direct", social.active);
+}
+
+const ctx = { api, clock, state, net: () => net, history, alerts, shown: panelShown };
 const board = new Board(ctx);
 const social = new Social({ ...ctx, onBlocked: (id) => chat.purgeAuthor(id) });
 const chat = new Chat({ ...ctx, social });
@@ -431,10 +447,11 @@ addEventListener("online", () => net.retryNow());
 document.addEventListener("visibilitychange", () => {
   if (document.visibilityState !== "visible") return;
   net.retryNow();
-  // The user is looking again: what the open conversations hold is read.
-  alerts.seen("room", chat.active);
-  alerts.seen("direct", social.active);
+  // The user is looking again: what the open conversations on screen hold is read.
+  panelsChanged();
 });
+layout.onSheet(() => panelsChanged());
+layout.onSidebar(() => panelsChanged());
 
 // ---- test hook -----------------------------------------------------------------------------
 

@@ -339,8 +339,10 @@ export class Chat {
             this.view.render();
             if (!mine) announce(`${f.author_name}: ${f.text}`);
           }
+          // Read only if its panel is on screen too (a phone on the paint sheet is not looking).
+          const seen = open && (this.ctx.shown?.("room") ?? true);
           this.ctx.alerts.message({
-            kind: "room", conv: f.room, mine, open, authorName: f.author_name, text: f.text,
+            kind: "room", conv: f.room, mine, open: seen, authorName: f.author_name, text: f.text,
             roomName: this.roomName(f.room), myName: me?.username ?? "",
           }); // a message that counts redraws the badges (app.js: alerts' onChange)
         }

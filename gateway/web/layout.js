@@ -15,6 +15,7 @@ export class Layout {
     this.root = document.documentElement;
     this.phone = globalThis.matchMedia?.(PHONE_QUERY) ?? { matches: false, addEventListener() {} };
     this.sheetListeners = [];
+    this.sidebarListeners = [];
     this.insetListeners = [];
     const $ = (id) => document.getElementById(id);
     this.els = {
@@ -80,6 +81,11 @@ export class Layout {
     this.sheetListeners.push(fn);
   }
 
+  /** `fn(open)` after the desktop's side panel is shown or hidden. */
+  onSidebar(fn) {
+    this.sidebarListeners.push(fn);
+  }
+
   /** `fn({top, right, bottom, left})`: how much of the window the floating bars cover. */
   onInsets(fn) {
     this.insetListeners.push(fn);
@@ -89,6 +95,7 @@ export class Layout {
   /** Desktop: shows or hides the side panel (it floats over the canvas, which keeps its box). */
   setSidebar(open, { save = true } = {}) {
     this.body.dataset.sidebar = open ? "open" : "closed";
+    for (const fn of this.sidebarListeners ?? []) fn(open);
     const t = this.els.sidebarToggle;
     t.setAttribute("aria-expanded", String(open));
     t.setAttribute("aria-label", open ? "Hide the side panel" : "Show the side panel");

@@ -337,7 +337,8 @@ export class Social {
           } else if (!mine) {
             notify(`New message from ${f.from_name}.`);
           }
-          this.ctx.alerts.message({ kind: "direct", conv: peer, mine, open, authorName: f.from_name, text: f.text, myName: me.username });
+          const seen = open && (this.ctx.shown?.("direct") ?? true);
+          this.ctx.alerts.message({ kind: "direct", conv: peer, mine, open: seen, authorName: f.from_name, text: f.text, myName: me.username });
           this.renderConversations();
         }
         return true;

@@ -270,6 +270,15 @@ describe("live for everyone", { concurrency: 1 }, () => {
       assert.equal(await conv.locator(".badge.unread").count(), 0);
       assert.equal(await a.isHidden("#friends-unread"), true);
 
+      // The open conversation is read only while its panel shows: with the side panel hidden,
+      // a message there counts until the panel is shown again.
+      await a.click("#sidebar-toggle");
+      await a.waitForFunction(() => document.body.dataset.sidebar === "closed");
+      await sendDm(b, `while hidden, ${na}`);
+      await a.waitForFunction(() => document.title === "(1) pixelparty", null, { timeout: LIVE_MS });
+      await a.click("#sidebar-toggle");
+      await a.waitForFunction(() => document.title === "pixelparty", null, { timeout: LIVE_MS });
+
       // Unread messages from someone A then blocks: their conversation leaves the list, and
       // its count leaves the title with it (it stuck before: nothing could clear it).
       await openDm(a, nc);
